@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: install, type-check and build, lint, then every test
+# under test/ with node's own runner (unit tests and end-to-end tests against a
+# real SoftHSM token and real clients).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KMIP2PKCS11_EXTRA_PACKAGES="python3-pykmip opensc gcc libc6-dev ${KMIP2PKCS11_EXTRA_PACKAGES:-}" \
+  bash scripts/setup.sh
+echo "test: lint" >&2
+npx eslint .
+echo "test: running tests" >&2
+node --test --test-concurrency=2 "$@" dist/test/

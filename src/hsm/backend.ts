@@ -1,0 +1,213 @@
+// The HSM backend: what the relay asks of a PKCS#11 module, as async
+// functions on plain data. Operations depend on this interface only, never on
+// pkcs11js. Every argument and every result is structured-clone-able (strings,
+// numbers, booleans, Buffers/Uint8Arrays, plain objects), so that one
+// implementation can load the module in this process and another can run it
+// in a supervised child process and forward the calls.
+//
+// Keys are named by their KMIP Unique Identifier (see key-id.ts): the
+// upper-case hex of CKA_ID followed by `_pub` or `_priv`.
+
+/** Identity of the loaded module, from C_GetInfo. */
+export interface ModuleInfo {
+  /** The path the module was loaded from. */
+  readonly path: string;
+  readonly manufacturer: string;
+  readonly libraryDescription: string;
+  /** "major.minor" */
+  readonly libraryVersion: string;
+  /** "major.minor" */
+  readonly cryptokiVersion: string;
+}
+
+/** A slot with a token present, from C_GetSlotInfo and C_GetTokenInfo. */
+export interface SlotSummary {
+  /** CK_SLOT_ID as a decimal string (it may exceed 2^53). */
+  readonly slotId: string;
+  /** The position of the slot in C_GetSlotList(true). */
+  readonly index: number;
+  readonly slotDescription: string;
+  readonly tokenLabel: string;
+  readonly tokenSerial: string;
+  readonly tokenManufacturer: string;
+  readonly tokenModel: string;
+  /** ulMaxSessionCount; 0 means "no limit" (CK_EFFECTIVELY_INFINITE). */
+  readonly maxSessionCount: number;
+  readonly maxRwSessionCount: number;
+  readonly tokenInitialized: boolean;
+  readonly userPinInitialized: boolean;
+  readonly loginRequired: boolean;
+}
+
+export type KeyType = "RSA" | "EC" | "EdDSA" | "other";
+export type Curve = "P-256" | "P-384" | "P-521" | "Ed25519";
+export type ObjectClass = "public" | "private";
+
+/** What to generate with C_GenerateKeyPair. */
+export type KeyPairSpec =
+  | { readonly keyType: "RSA"; readonly modulusBits: number; readonly publicExponent?: Uint8Array }
+  | { readonly keyType: "EC"; readonly curve: "P-256" | "P-384" | "P-521" }
+  | { readonly keyType: "EdDSA"; readonly curve: "Ed25519" };
+
+export interface KeyPairRequest {
+  readonly spec: KeyPairSpec;
+  /** CKA_LABEL of the private key; absent: no label. */
+  readonly privateLabel?: string;
+  /** CKA_LABEL of the public key; absent: no label. */
+  readonly publicLabel?: string;
+}
+
+export interface KeyPairIds {
+  readonly privateKeyId: string;
+  readonly publicKeyId: string;
+}
+
+/** A key object's attributes as read from the token. */
+export interface KeyDescription {
+  readonly id: string;
+  readonly objectClass: ObjectClass;
+  readonly keyType: KeyType;
+  /** Modulus bits for RSA, field size for EC (256/384/521), 255 for Ed25519. */
+  readonly bits: number;
+  readonly curve?: Curve;
+  /** CKA_LABEL, or null when the object has none (or an empty one). */
+  readonly label: string | null;
+  /** Usage flags as the token reports them (false when the attribute is absent). */
+  readonly usage: {
+    readonly sign: boolean;
+    readonly verify: boolean;
+    readonly encrypt: boolean;
+    readonly decrypt: boolean;
+    readonly wrap: boolean;
+    readonly unwrap: boolean;
+    readonly derive: boolean;
+  };
+  /** CKA_START_DATE / CKA_END_DATE as "YYYYMMDD", null when empty or absent. */
+  readonly startDate: string | null;
+  readonly endDate: string | null;
+  /** Public material (public keys; absent for private keys). */
+  readonly modulus?: Uint8Array;
+  readonly publicExponent?: Uint8Array;
+  /** CKA_EC_PARAMS as the token returns it (DER OID or printable string). */
+  readonly ecParams?: Uint8Array;
+  /** The EC point itself, unwrapped from its DER OCTET STRING. */
+  readonly ecPoint?: Uint8Array;
+}
+
+/** Changes to a key's attributes through C_SetAttributeValue. */
+export interface KeyUpdate {
+  /** New CKA_LABEL; null removes it (sets it empty). */
+  readonly label?: string | null;
+  /** "YYYYMMDD", or null for an empty date. */
+  readonly startDate?: string | null;
+  readonly endDate?: string | null;
+  readonly sign?: boolean;
+  readonly verify?: boolean;
+}
+
+/** Which keys to find with C_FindObjects. Absent fields do not filter. */
+export interface KeyFilter {
+  readonly objectClass?: ObjectClass;
+  readonly keyType?: KeyType;
+  readonly label?: string;
+  readonly bits?: number;
+}
+
+/** A signing mechanism: a CKM_* value and, for RSA-PSS, its parameters. */
+export interface SignMechanism {
+  /** CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_EDDSA (0x1057), ... */
+  readonly mechanism: number;
+  /** CK_RSA_PKCS_PSS_PARAMS, for CKM_RSA_PKCS_PSS. */
+  readonly pss?: { readonly hashAlg: number; readonly mgf: number; readonly saltLength: number };
+}
+
+/** Why a backend call failed, independent of KMIP. */
+export type HsmErrorCode =
+  /** The username names no slot or token. */
+  | "SLOT_NOT_FOUND"
+  /** The PIN was refused (C_Login said so, or it differs from the PIN that logged the token in). */
+  | "AUTH_FAILED"
+  /** Logins on this slot are refused for a while after repeated failures. */
+  | "LOGIN_COOLDOWN"
+  /** The token has locked the PIN. */
+  | "PIN_LOCKED"
+  /** No object with that id, or the id is not of the key-id scheme. */
+  | "ITEM_NOT_FOUND"
+  /** The key exists but may not do this (CKA_SIGN false, ...). */
+  | "PERMISSION_DENIED"
+  /** An algorithm, size, curve or mechanism the module does not offer. */
+  | "UNSUPPORTED"
+  /** Arguments the module refused (bad sizes, bad data length, ...). */
+  | "INVALID_ARGUMENT"
+  /** The module process crashed or a call timed out. */
+  | "MODULE_FAILED"
+  /** Any other PKCS#11 failure. */
+  | "PKCS11_ERROR";
+
+/** A backend failure. `message` names the PKCS#11 function and CKR code. */
+export class HsmError extends Error {
+  override readonly name = "HsmError";
+  constructor(
+    readonly code: HsmErrorCode,
+    message: string,
+    /** The PKCS#11 function that failed, e.g. "C_Sign". */
+    readonly fn?: string,
+    /** The CKR name, e.g. "CKR_PIN_INCORRECT". */
+    readonly ckr?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface HsmBackend {
+  /** The loaded module's identity. */
+  readonly module: ModuleInfo;
+
+  /** Slots with a token present. */
+  listSlots(): Promise<SlotSummary[]>;
+
+  /**
+   * The slot a KMIP username selects (compat rule): first a token whose label,
+   * trailing spaces trimmed, equals it; then a slot whose id equals it; then
+   * the slot at that index. Throws SLOT_NOT_FOUND.
+   */
+  resolveSlot(username: string): Promise<SlotSummary>;
+
+  /**
+   * Authenticates a request for a slot: logs the token in on first use, and
+   * afterwards compares the PIN with the one that did (salted digest,
+   * constant time) without calling C_Login again. Throws AUTH_FAILED,
+   * LOGIN_COOLDOWN or PIN_LOCKED.
+   */
+  authenticate(slotId: string, pin: string): Promise<void>;
+
+  /** Mechanisms the token offers (C_GetMechanismList), as CKM_* numbers. */
+  mechanisms(slotId: string): Promise<number[]>;
+
+  generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds>;
+
+  /** Throws ITEM_NOT_FOUND when no single object matches the id. */
+  describeKey(slotId: string, keyId: string): Promise<KeyDescription>;
+
+  /** Ids of the keys matching the filter, in token order. */
+  findKeys(slotId: string, filter: KeyFilter): Promise<string[]>;
+
+  updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void>;
+
+  destroyKey(slotId: string, keyId: string): Promise<void>;
+
+  /** C_SignInit + C_Sign; `data` is exactly what the mechanism signs. */
+  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array>;
+
+  /** C_VerifyInit + C_Verify; false for CKR_SIGNATURE_INVALID/LEN_RANGE. */
+  verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
+
+  /** C_GenerateRandom. */
+  generateRandom(slotId: string, length: number): Promise<Uint8Array>;
+
+  /** Whether the module answers (C_GetInfo or a cheap call); for health checks. */
+  ping(): Promise<boolean>;
+
+  /** Closes sessions and calls C_Finalize. */
+  close(): Promise<void>;
+}
