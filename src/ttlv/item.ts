@@ -1,6 +1,14 @@
 // TTLV items (KMIP 1.x, section 9.1 "TTLV Encoding"): a 3-byte tag, a 1-byte
 // item type, a 4-byte length and a value padded to a multiple of 8 bytes.
 
+/** Every item starts with a 3-byte tag, a type byte and a 4-byte length. */
+export const HEADER_LENGTH = 8;
+
+/** Values are padded with zeros to a multiple of 8 bytes (9.1.1.3). */
+export function paddedLength(length: number): number {
+  return length + ((8 - (length % 8)) % 8);
+}
+
 /** The item types of KMIP 1.x (9.1.1.2). */
 export const ItemType = {
   Structure: 0x01,
@@ -41,3 +49,6 @@ export type TtlvItem =
   | { readonly tag: number; readonly type: typeof ItemType.Interval; readonly value: number };
 
 export type StructureItem = Extract<TtlvItem, { type: typeof ItemType.Structure }>;
+
+/** The item of one given item type, e.g. `ItemOf<typeof ItemType.TextString>`. */
+export type ItemOf<T extends ItemType> = Extract<TtlvItem, { type: T }>;
