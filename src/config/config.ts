@@ -1,0 +1,454 @@
+// The TOML configuration file, format "v1" (docs/compat.md "Config file").
+//
+// The keys of the original Rust relay keep their meaning; every other key is
+// an addition with a default, so an existing config file keeps working.
+// Validation is strict: an unknown key, a value of the wrong type or out of
+// range is a ConfigError naming the file and the dotted key, because a typo
+// that silently falls back to a default is worse than a refusal to start.
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import { parse, TomlDate, TomlError, type TomlTable, type TomlValue } from "smol-toml";
+import { LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
+
+/** How the PKCS#11 module is hosted. */
+export const ISOLATION_MODES = ["process", "in-process"] as const;
+export type Isolation = (typeof ISOLATION_MODES)[number];
+
+/**
+ * The default of every optional key, in config-file units (seconds, bytes).
+ * The sample config, the docs and the tests read them from here.
+ */
+export const DEFAULTS = {
+  pkcs11: {
+    isolation: "process" as Isolation,
+    callTimeout: 60,
+    maxSessions: 16,
+    loginFailureLimit: 5,
+    loginFailureWindow: 60,
+    loginCooldown: 300,
+  },
+  server: {
+    addr: "127.0.0.1:5696",
+    maxMessageSize: 65536,
+    stateDir: "/var/lib/kmip2pkcs11",
+    handshakeTimeout: 10,
+    idleTimeout: 300,
+    maxConnections: 1024,
+    maxRequestsInFlight: 32,
+    maxBatchCount: 1024,
+    shutdownTimeout: 10,
+  },
+  daemon: {
+    logLevel: "info" as LogLevel,
+    logTarget: { type: "stderr" } as LogTarget,
+    daemonize: false,
+  },
+} as const;
+
+export interface Pkcs11Config {
+  /** Absolute path, or a bare file name left to the dynamic linker's search. */
+  readonly libPath: string;
+  readonly isolation: Isolation;
+  /** Seconds one PKCS#11 call may take before it is given up on. */
+  readonly callTimeout: number;
+  /** Open sessions per slot. */
+  readonly maxSessions: number;
+  /** Failed logins per slot within loginFailureWindow that start a cooldown. */
+  readonly loginFailureLimit: number;
+  /** Seconds. */
+  readonly loginFailureWindow: number;
+  /** Seconds during which logins to the slot are refused. */
+  readonly loginCooldown: number;
+  /** C_Initialize pReserved (some vendor modules take their settings there). */
+  readonly initArgs?: string;
+  /** Environment variables for the module (vendor config locations etc.). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface TlsIdentityPaths {
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+export interface ServerConfig {
+  /** "host:port"; IPv6 hosts in brackets. Split it with parseHostPort(). */
+  readonly addr: string;
+  /** Absent: a self-signed certificate for localhost is used. */
+  readonly identity?: TlsIdentityPaths;
+  /** Bytes, TTLV header included. */
+  readonly maxMessageSize: number;
+  readonly stateDir: string;
+  /** When set, clients must present a certificate chaining to these CAs. */
+  readonly clientCaPath?: string;
+  /** Seconds. */
+  readonly handshakeTimeout: number;
+  /** Seconds. */
+  readonly idleTimeout: number;
+  readonly maxConnections: number;
+  /** Per connection. */
+  readonly maxRequestsInFlight: number;
+  readonly maxBatchCount: number;
+  /** Seconds to let requests in progress finish on shutdown. */
+  readonly shutdownTimeout: number;
+}
+
+/** `identity = "user:group"` or `"user"`. */
+export interface RunAs {
+  readonly user: string;
+  readonly group?: string;
+}
+
+export interface DaemonConfig {
+  readonly logLevel: LogLevel;
+  readonly logTarget: LogTarget;
+  readonly daemonize: boolean;
+  /** Written only when daemonizing. */
+  readonly pidFile?: string;
+  /** Privileges to drop to once the listener is bound and the module loaded. */
+  readonly identity?: RunAs;
+}
+
+export interface MetricsConfig {
+  /** "host:port" of the Prometheus endpoint; absent: no endpoint. */
+  readonly addr?: string;
+}
+
+export interface Config {
+  readonly version: "v1";
+  readonly pkcs11: Pkcs11Config;
+  readonly server: ServerConfig;
+  readonly daemon: DaemonConfig;
+  readonly metrics: MetricsConfig;
+}
+
+/** A config file that cannot be used; the message names the file and key. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly file: string,
+    /** Dotted key ("server.addr"); absent for read and syntax errors. */
+    readonly key: string | undefined,
+    readonly detail: string,
+  ) {
+    super(key === undefined ? `${file}: ${detail}` : `${file}: ${key}: ${detail}`);
+  }
+}
+
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (err as Error).message;
+    throw new ConfigError(path, undefined, `cannot read config file: ${why}`);
+  }
+  return parseConfig(text, path);
+}
+
+/**
+ * Parses and validates a config file's text. `path` names the file in error
+ * messages; relative paths inside the file are resolved against the current
+ * working directory (compat.md), now, because daemonizing changes it to "/".
+ */
+export function parseConfig(text: string, path: string): Config {
+  let doc: TomlTable;
+  try {
+    // Integers as BigInt so that `5696` and `5696.0` stay distinguishable.
+    doc = parse(text, { integersAsBigInt: true, unsafeKeyBehaviour: "throw" });
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const what = (err.message.split("\n")[0] ?? "").replace(/^Invalid TOML document: /, "");
+      throw new ConfigError(`${path}:${err.line}:${err.column}`, undefined, `TOML syntax error: ${what}`);
+    }
+    throw err;
+  }
+  const root = new TableReader(doc, "", path);
+  const version = root.string("version", { required: true });
+  if (version !== "v1") root.fail("version", `unsupported version ${JSON.stringify(version)}, expected "v1"`);
+  const config: Config = {
+    version: "v1",
+    pkcs11: readPkcs11(root.table("pkcs11", { required: true })),
+    server: readServer(root.table("server")),
+    daemon: readDaemon(root.table("daemon")),
+    metrics: readMetrics(root.table("metrics")),
+  };
+  root.finish();
+  return config;
+}
+
+function readPkcs11(t: TableReader): Pkcs11Config {
+  const d = DEFAULTS.pkcs11;
+  const libPath = t.string("lib-path", { required: true });
+  if (libPath === "") t.fail("lib-path", "must not be empty");
+  const envTable = t.table("env");
+  const env: Record<string, string> = {};
+  for (const name of envTable.keys()) {
+    // setenv(3) cannot take a name with "=" (or an empty one).
+    if (name === "" || name.includes("=")) envTable.fail(name, "not a valid environment variable name");
+    env[name] = envTable.string(name, { required: true });
+  }
+  envTable.finish();
+  const config: Pkcs11Config = {
+    // dlopen() searches the library path for a name without a slash; only a
+    // name with one is a path relative to the working directory.
+    libPath: libPath.includes("/") ? resolve(libPath) : libPath,
+    isolation: t.oneOf("isolation", ISOLATION_MODES) ?? d.isolation,
+    callTimeout: t.seconds("call-timeout") ?? d.callTimeout,
+    maxSessions: t.integer("max-sessions", 1, 65536) ?? d.maxSessions,
+    loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,
+    loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
+    loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
+    initArgs: t.string("init-args"),
+    env,
+  };
+  t.finish();
+  return config;
+}
+
+function readServer(t: TableReader): ServerConfig {
+  const d = DEFAULTS.server;
+  const config: ServerConfig = {
+    addr: t.hostPort("addr") ?? d.addr,
+    identity: readIdentity(t.table("identity")),
+    maxMessageSize: t.integer("max-message-size", 16, 1 << 30) ?? d.maxMessageSize,
+    stateDir: t.path("state-dir") ?? d.stateDir,
+    clientCaPath: t.path("client-ca-path"),
+    handshakeTimeout: t.seconds("handshake-timeout") ?? d.handshakeTimeout,
+    idleTimeout: t.seconds("idle-timeout") ?? d.idleTimeout,
+    maxConnections: t.integer("max-connections", 1, 1_000_000) ?? d.maxConnections,
+    maxRequestsInFlight: t.integer("max-requests-in-flight", 1, 65536) ?? d.maxRequestsInFlight,
+    maxBatchCount: t.integer("max-batch-count", 1, 1_000_000) ?? d.maxBatchCount,
+    shutdownTimeout: t.seconds("shutdown-timeout") ?? d.shutdownTimeout,
+  };
+  t.finish();
+  return config;
+}
+
+function readIdentity(t: TableReader): TlsIdentityPaths | undefined {
+  const certPath = t.path("cert-path");
+  const keyPath = t.path("key-path");
+  t.finish();
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined) t.fail("cert-path", "missing: key-path and cert-path go together");
+  if (keyPath === undefined) t.fail("key-path", "missing: cert-path and key-path go together");
+  return { certPath, keyPath };
+}
+
+function readDaemon(t: TableReader): DaemonConfig {
+  const d = DEFAULTS.daemon;
+  const config: DaemonConfig = {
+    logLevel: t.oneOf("log-level", LOG_LEVELS) ?? d.logLevel,
+    logTarget: readLogTarget(t, "log-target") ?? d.logTarget,
+    daemonize: t.boolean("daemonize") ?? d.daemonize,
+    pidFile: t.path("pid-file"),
+    identity: readRunAs(t, "identity"),
+  };
+  t.finish();
+  return config;
+}
+
+function readLogTarget(parent: TableReader, key: string): LogTarget | undefined {
+  if (!parent.has(key)) return undefined;
+  const t = parent.table(key);
+  const type = t.oneOf("type", ["stderr", "syslog", "file"] as const);
+  let target: LogTarget;
+  switch (type) {
+    case undefined:
+      return t.fail("type", 'missing: expected "stderr", "syslog" or "file"');
+    case "stderr":
+      target = { type };
+      break;
+    case "syslog": {
+      const socket = t.path("socket");
+      target = socket === undefined ? { type } : { type, socket };
+      break;
+    }
+    case "file":
+      target = { type, path: t.path("path", { required: true }) };
+      break;
+  }
+  t.finish();
+  return target;
+}
+
+function readRunAs(t: TableReader, key: string): RunAs | undefined {
+  const value = t.string(key);
+  if (value === undefined) return undefined;
+  const m = /^([^:\s]+)(?::([^:\s]+))?$/.exec(value);
+  if (m === null) return t.fail(key, `expected "user" or "user:group", got ${JSON.stringify(value)}`);
+  const user = m[1] as string;
+  return m[2] === undefined ? { user } : { user, group: m[2] };
+}
+
+function readMetrics(t: TableReader): MetricsConfig {
+  const config: MetricsConfig = { addr: t.hostPort("addr") };
+  t.finish();
+  return config;
+}
+
+/**
+ * Splits "host:port" ("[::1]:5696" for IPv6). Returns undefined when the text
+ * is not of that form or the port is not 0-65535.
+ */
+export function parseHostPort(addr: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { host: m[1], port } : undefined;
+  const host = m[2] as string;
+  return /^[A-Za-z0-9.-]+$/.test(host) ? { host, port } : undefined;
+}
+
+/** The TOML type name used in "expected ..., got ..." messages. */
+function tomlType(value: TomlValue): string {
+  if (typeof value === "bigint") return "integer";
+  if (typeof value === "number") return "float";
+  if (typeof value === "string" || typeof value === "boolean") return typeof value;
+  if (Array.isArray(value)) return "array";
+  if (value instanceof TomlDate) return "date-time";
+  return "table";
+}
+
+interface Required {
+  required: true;
+}
+
+/**
+ * Reads one TOML table with typed getters. Each getter marks its key as seen;
+ * finish() then rejects whatever key remains, so every key the file may hold
+ * is exactly a key some getter asks for.
+ */
+class TableReader {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly values: TomlTable,
+    private readonly prefix: string,
+    private readonly file: string,
+  ) {}
+
+  fail(key: string, detail: string): never {
+    throw new ConfigError(this.file, this.prefix + key, detail);
+  }
+
+  has(key: string): boolean {
+    return Object.hasOwn(this.values, key);
+  }
+
+  keys(): string[] {
+    return Object.keys(this.values);
+  }
+
+  private get(key: string, expected: string, required: boolean): TomlValue | undefined {
+    this.seen.add(key);
+    if (!this.has(key)) {
+      if (required) this.fail(key, `missing: expected ${expected}`);
+      return undefined;
+    }
+    return this.values[key];
+  }
+
+  private typed<T>(key: string, expected: string, required: boolean, check: (v: TomlValue) => v is TomlValue & T): T | undefined {
+    const v = this.get(key, expected, required);
+    if (v === undefined) return undefined;
+    if (!check(v)) this.fail(key, `expected ${expected}, got ${tomlType(v)}`);
+    return v;
+  }
+
+  string(key: string, opts: Required): string;
+  string(key: string): string | undefined;
+  string(key: string, opts?: Required): string | undefined {
+    return this.typed(key, "a string", opts?.required ?? false, (v): v is string => typeof v === "string");
+  }
+
+  boolean(key: string): boolean | undefined {
+    return this.typed(key, "a boolean", false, (v): v is boolean => typeof v === "boolean");
+  }
+
+  /** A string naming a file; relative paths resolve against the working directory. */
+  path(key: string, opts: Required): string;
+  path(key: string): string | undefined;
+  path(key: string, opts?: Required): string | undefined {
+    const v = this.string(key, opts as Required);
+    if (v === undefined) return undefined;
+    if (v === "") this.fail(key, "must not be empty");
+    return resolve(v);
+  }
+
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(v)) {
+      this.fail(key, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`);
+    }
+    return v as T;
+  }
+
+  integer(key: string, min: number, max: number): number | undefined {
+    const v = this.typed(key, "an integer", false, (x): x is bigint => typeof x === "bigint");
+    if (v === undefined) return undefined;
+    if (v < BigInt(min) || v > BigInt(max)) this.fail(key, `must be between ${min} and ${max}, got ${v}`);
+    return Number(v);
+  }
+
+  /** A duration in seconds: a positive integer or float, at most one day. */
+  seconds(key: string): number | undefined {
+    const expected = "a number of seconds";
+    const v = this.typed(key, expected, false, (x): x is bigint | number => typeof x === "bigint" || typeof x === "number");
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n > 0 && n <= 86400)) this.fail(key, `must be more than 0 and at most 86400 seconds, got ${v}`);
+    return n;
+  }
+
+  hostPort(key: string): string | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (parseHostPort(v) === undefined) {
+      this.fail(key, `expected "host:port" (e.g. "127.0.0.1:5696" or "[::1]:5696"), got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  /** A sub-table; an absent one reads as empty so its keys take their defaults. */
+  table(key: string, opts?: Required): TableReader {
+    const empty: TomlTable = {};
+    const v = this.typed(key, "a table", opts?.required ?? false, (x): x is TomlTable => tomlType(x) === "table");
+    return new TableReader(v ?? empty, `${this.prefix}${key}.`, this.file);
+  }
+
+  finish(): void {
+    for (const key of this.keys()) {
+      if (!this.seen.has(key)) this.fail(key, `unknown key${suggestion(key, [...this.seen])}`);
+    }
+  }
+}
+
+/** ", did you mean ...?" for a key within edit distance 2 of a known one. */
+function suggestion(key: string, known: string[]): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best === undefined ? "" : ` (did you mean "${best}"?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitute = (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row.push(Math.min(substitute, (prev[j] as number) + 1, (row[j - 1] as number) + 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
