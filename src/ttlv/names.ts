@@ -118,10 +118,13 @@ export function maskNames(tag: number, value: number): string[] | undefined {
 }
 
 /**
- * The tag whose values an Attribute Value takes, from the Attribute Name
- * next to it ("Cryptographic Algorithm" -> Tag.CryptographicAlgorithm):
- * KMIP 1.x 2.1.1 names attributes by their spec name with spaces.
+ * The tag whose enumeration (or mask) table names an item's value. That is
+ * the item's own tag, except for an Attribute Value, whose values are those
+ * of the attribute that the Attribute Name next to it names: KMIP 1.x 2.1.1
+ * names attributes by their spec name with spaces ("Cryptographic
+ * Algorithm" -> Tag.CryptographicAlgorithm).
  */
-export function attributeTag(attributeName: string): number | undefined {
-  return tagByName(attributeName.replace(/ /g, ""));
+export function valueTag(tag: number, attributeName: string | undefined): number {
+  if (tag !== Tag.AttributeValue || attributeName === undefined) return tag;
+  return tagByName(attributeName.replace(/ /g, "")) ?? tag;
 }
