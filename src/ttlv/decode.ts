@@ -4,7 +4,7 @@
 // the item and the byte offset, so a server can answer Invalid Message.
 import { TtlvError } from "./errors.js";
 import { HEADER_LENGTH, ItemType, paddedLength, type TtlvItem } from "./item.js";
-import { itemTypeName, tagName } from "./names.js";
+import { describeItem, tagName } from "./names.js";
 
 export interface DecodeOptions {
   /** Maximum nesting of Structures; the outermost Structure is depth 1. */
@@ -35,7 +35,7 @@ export function decodeTtlv(bytes: Uint8Array, options: DecodeOptions = {}): Ttlv
     throw new TtlvError(
       "TRAILING_BYTES",
       reader.offset,
-      `${bytes.length - reader.offset} bytes follow the ${itemTypeName(item.type)} ${tagName(item.tag)}, which should be the whole input`,
+      `${bytes.length - reader.offset} bytes follow the ${describeItem(item.type, item.tag)}, which should be the whole input`,
     );
   }
   return item;
@@ -67,14 +67,13 @@ class Reader {
     const type = bytes[start + 3]!;
     const length = view.getUint32(start + 4);
     const value = start + HEADER_LENGTH;
-    const what = () => `${itemTypeName(type)} ${tagName(tag)}`;
 
     if (type === ItemType.Structure) {
       if (length > limit - value) {
-        throw pastEnd(start, `${what()} declares ${length} bytes of content`, depth, limit - value);
+        throw pastEnd(start, `${describeItem(type, tag)} declares ${length} bytes of content`, depth, limit - value);
       }
       if (depth > this.maxDepth) {
-        throw new TtlvError("TOO_DEEP", start, `${what()} nests Structures deeper than the maximum of ${this.maxDepth}`);
+        throw new TtlvError("TOO_DEEP", start, `${describeItem(type, tag)} nests Structures deeper than the maximum of ${this.maxDepth}`);
       }
       const end = value + length;
       const children: TtlvItem[] = [];
@@ -90,15 +89,15 @@ class Reader {
     if ((fixed > 0 && length !== fixed) || (fixed === 0 && (length === 0 || length % 8 !== 0))) {
       // 9.1.1.4: Big Integers are a positive multiple of 8 bytes long.
       const expected = fixed > 0 ? `${fixed}` : "a positive multiple of 8";
-      throw new TtlvError("BAD_FIXED_LENGTH", start, `${what()} has length ${length}; it must be ${expected}`);
+      throw new TtlvError("BAD_FIXED_LENGTH", start, `${describeItem(type, tag)} has length ${length}; it must be ${expected}`);
     }
     const padded = paddedLength(length);
     if (padded > limit - value) {
       const declared = padded === length ? `${length} bytes` : `${length} bytes (${padded} with padding)`;
-      throw pastEnd(start, `${what()} declares ${declared}`, depth, limit - value);
+      throw pastEnd(start, `${describeItem(type, tag)} declares ${declared}`, depth, limit - value);
     }
     for (let i = value + length; i < value + padded; i++) {
-      if (bytes[i] !== 0) throw new TtlvError("BAD_PADDING", i, `padding byte after ${what()} is 0x${bytes[i]!.toString(16).padStart(2, "0")}, not zero`);
+      if (bytes[i] !== 0) throw new TtlvError("BAD_PADDING", i, `padding byte after ${describeItem(type, tag)} is 0x${bytes[i]!.toString(16).padStart(2, "0")}, not zero`);
     }
     this.offset = value + padded;
 
@@ -117,11 +116,11 @@ class Reader {
         // 9.1.1.4: a Boolean is an 8-byte 0 (False) or 1 (True).
         const high = view.getUint32(value);
         const low = view.getUint32(value + 4);
-        if (high !== 0 || low > 1) throw new TtlvError("BAD_BOOLEAN", value, `${what()} has value 0x${high.toString(16).padStart(8, "0")}${low.toString(16).padStart(8, "0")}; it must be 0 or 1`);
+        if (high !== 0 || low > 1) throw new TtlvError("BAD_BOOLEAN", value, `${describeItem(type, tag)} has value 0x${high.toString(16).padStart(8, "0")}${low.toString(16).padStart(8, "0")}; it must be 0 or 1`);
         return { tag, type, value: low === 1 };
       }
       case ItemType.TextString:
-        return { tag, type, value: this.text(value, length, what) };
+        return { tag, type, value: this.text(value, length, tag) };
       default: // ItemType.ByteString: fixedLength() admits no other type here.
         return { tag, type: ItemType.ByteString, value: bytes.subarray(value, value + length) };
     }
@@ -134,12 +133,12 @@ class Reader {
     return this.bytes[start]! & 0x80 ? value - (1n << BigInt(length * 8)) : value;
   }
 
-  private text(start: number, length: number, what: () => string): string {
+  private text(start: number, length: number, tag: number): string {
     const slice = this.bytes.subarray(start, start + length);
     try {
       return utf8.decode(slice);
     } catch {
-      throw new TtlvError("BAD_UTF8", start + firstInvalidUtf8(slice), `${what()} is not valid UTF-8`);
+      throw new TtlvError("BAD_UTF8", start + firstInvalidUtf8(slice), `${describeItem(ItemType.TextString, tag)} is not valid UTF-8`);
     }
   }
 }

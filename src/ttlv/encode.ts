@@ -4,7 +4,7 @@
 // length once its children are written.
 import { TtlvError } from "./errors.js";
 import { HEADER_LENGTH, ItemType, paddedLength, type TtlvItem } from "./item.js";
-import { itemTypeName, tagName } from "./names.js";
+import { describeItem, tagName } from "./names.js";
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
@@ -38,49 +38,51 @@ function measure(item: TtlvItem, offset: number): number {
   // runtime value, not what the type says it is.
   const value: unknown = item.value;
   const tag = item.tag;
-  const bad = (rule: string) =>
-    new TtlvError("BAD_VALUE", offset, `cannot encode ${itemTypeName(item.type)} ${tagName(item.tag)}: ${rule}`);
-  if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff) {
-    throw bad(`the tag ${String(item.tag)} is not a 3-byte number`);
+  if (!Number.isInteger(tag) || tag < 0 || tag > 0xffffff) {
+    throw badValue(item, offset, `the tag ${String(tag)} is not a 3-byte number`);
   }
   switch (item.type) {
     case ItemType.Structure: {
-      if (!Array.isArray(value)) throw bad("the value is not an array of items");
+      if (!Array.isArray(value)) throw badValue(item, offset, "the value is not an array of items");
       let length = HEADER_LENGTH;
       for (const child of value as TtlvItem[]) length += measure(child, offset + length);
       return length;
     }
     case ItemType.Integer:
-      if (!isIntegerIn(value, INT32_MIN, INT32_MAX)) throw bad(`${String(value)} is not a signed 32-bit integer`);
+      if (!isIntegerIn(value, INT32_MIN, INT32_MAX)) throw badValue(item, offset, `${String(value)} is not a signed 32-bit integer`);
       return 16;
     case ItemType.Enumeration:
     case ItemType.Interval:
-      if (!isIntegerIn(value, 0, UINT32_MAX)) throw bad(`${String(value)} is not an unsigned 32-bit integer`);
+      if (!isIntegerIn(value, 0, UINT32_MAX)) throw badValue(item, offset, `${String(value)} is not an unsigned 32-bit integer`);
       return 16;
     case ItemType.LongInteger:
     case ItemType.DateTime:
       if (typeof value !== "bigint" || value < INT64_MIN || value > INT64_MAX) {
-        throw bad(`${String(value)} is not a signed 64-bit bigint`);
+        throw badValue(item, offset, `${String(value)} is not a signed 64-bit bigint`);
       }
       return 16;
     case ItemType.BigInteger:
-      if (typeof value !== "bigint") throw bad(`${String(value)} is not a bigint`);
+      if (typeof value !== "bigint") throw badValue(item, offset, `${String(value)} is not a bigint`);
       return HEADER_LENGTH + bigIntegerLength(value);
     case ItemType.Boolean:
-      if (typeof value !== "boolean") throw bad(`${String(value)} is not a boolean`);
+      if (typeof value !== "boolean") throw badValue(item, offset, `${String(value)} is not a boolean`);
       return 16;
     case ItemType.TextString:
       // A lone surrogate has no UTF-8 form; Buffer would write U+FFFD instead.
       if (typeof value !== "string" || !(value as WellFormedString).isWellFormed()) {
-        throw bad("the value is not a well-formed string");
+        throw badValue(item, offset, "the value is not a well-formed string");
       }
       return HEADER_LENGTH + paddedLength(Buffer.byteLength(value, "utf8"));
     case ItemType.ByteString:
-      if (!(value instanceof Uint8Array)) throw bad("the value is not a Uint8Array");
+      if (!(value instanceof Uint8Array)) throw badValue(item, offset, "the value is not a Uint8Array");
       return HEADER_LENGTH + paddedLength(value.length);
     default:
-      throw new TtlvError("UNKNOWN_TYPE", offset + 3, `cannot encode item type ${String((item as { type: unknown }).type)} for tag ${tagName(tag)}`);
+      throw new TtlvError("UNKNOWN_TYPE", offset, `cannot encode item type ${String((item as { type: unknown }).type)} for tag ${tagName(tag)}`);
   }
+}
+
+function badValue(item: TtlvItem, offset: number, rule: string): TtlvError {
+  return new TtlvError("BAD_VALUE", offset, `cannot encode ${describeItem(item.type, item.tag)}: ${rule}`);
 }
 
 /** String.prototype.isWellFormed (ES2024, Node.js 20) is missing from lib ES2023. */
@@ -92,7 +94,9 @@ function isIntegerIn(value: unknown, min: number, max: number): boolean {
 
 /** Writes a checked item at `offset`; returns the offset after it. */
 function write(buffer: Buffer, offset: number, item: TtlvItem): number {
-  buffer.writeUIntBE(item.tag, offset, 3);
+  buffer[offset] = item.tag >>> 16;
+  buffer[offset + 1] = item.tag >>> 8;
+  buffer[offset + 2] = item.tag;
   buffer[offset + 3] = item.type;
   const value = offset + HEADER_LENGTH;
   let length: number;

@@ -82,6 +82,11 @@ export function itemTypeByName(name: string): ItemType | undefined {
   return Object.hasOwn(ItemType, name) ? (ItemType as Record<string, ItemType>)[name] : undefined;
 }
 
+/** "Integer BatchCount": an item's type and tag, for error messages. */
+export function describeItem(type: number, tag: number): string {
+  return `${itemTypeName(type)} ${tagName(tag)}`;
+}
+
 /**
  * The name of an Enumeration value held by an item with this tag
  * (`enumerationName(Tag.Operation, 0x21)` is "Sign"), or undefined when the

@@ -129,7 +129,7 @@ describe("encoder checks", () => {
   });
 
   test("unknown item type", () => {
-    rejects({ tag: Tag.Data, type: 0x0b, value: 1 }, "UNKNOWN_TYPE", 3, /item type 11 for tag Data/);
+    rejects({ tag: Tag.Data, type: 0x0b, value: 1 }, "UNKNOWN_TYPE", 0, /item type 11 for tag Data/);
   });
 });
 
