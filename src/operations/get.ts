@@ -1,0 +1,129 @@
+// Get (KMIP 1.x section 4.11): a public key's material in the Key Format
+// Type asked for. Private keys never leave the token (CKA_SENSITIVE).
+//
+// Without a Key Format Type (compat.md): RSA as PKCS#1 RSAPublicKey (the
+// original answered Transparent RSA Public Key, which PyKMIP cannot parse;
+// Cascade takes both), EC as Raw holding the DER SubjectPublicKeyInfo,
+// Ed25519 as Raw holding the 32-byte key (RFC 8032 encoding).
+import { createPublicKey, type KeyObject } from "node:crypto";
+import type { KeyDescription } from "../hsm/backend.js";
+import { KmipError } from "../kmip/errors.js";
+import type { KeyMaterial } from "../kmip/objects.js";
+import { decodeGetRequest, encodeGetResponse } from "../kmip/payloads/get.js";
+import { KeyCompressionType, KeyFormatType, ObjectType, Operation, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
+import { algorithmOf, requireId } from "./keys.js";
+import type { OperationHandler } from "./operation.js";
+
+const CURVE_NAMES: Readonly<Record<string, { jwk: string; kmip: number }>> = {
+  "P-256": { jwk: "P-256", kmip: RecommendedCurve.P256 },
+  "P-384": { jwk: "P-384", kmip: RecommendedCurve.P384 },
+  "P-521": { jwk: "P-521", kmip: RecommendedCurve.P521 },
+};
+
+const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
+const toBigInt = (bytes: Uint8Array) => (bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString("hex")}`));
+
+function unsupportedFormat(format: number, key: KeyDescription): KmipError {
+  return new KmipError(
+    ResultReason.KeyFormatTypeNotSupported,
+    `Key Format Type ${format} is not supported for ${key.keyType} public keys (RSA: PKCS#1, X.509, Transparent RSA Public Key; EC: Raw, X.509, Transparent EC Public Key; Ed25519: Raw, X.509)`,
+  );
+}
+
+/** The key as a node:crypto KeyObject, to export it in the standard DER forms. */
+function nodeKey(key: KeyDescription): KeyObject {
+  const missing = () => new KmipError(ResultReason.CryptographicFailure, `the token did not return the public material of ${key.id}`);
+  switch (key.keyType) {
+    case "RSA":
+      if (key.modulus === undefined || key.publicExponent === undefined) throw missing();
+      return createPublicKey({ key: { kty: "RSA", n: b64url(key.modulus), e: b64url(key.publicExponent) }, format: "jwk" });
+    case "EC": {
+      const point = key.ecPoint;
+      const curve = key.curve === undefined ? undefined : CURVE_NAMES[key.curve];
+      if (point === undefined || curve === undefined) throw missing();
+      if (point[0] !== 0x04) throw new KmipError(ResultReason.CryptographicFailure, `the EC point of ${key.id} is not in uncompressed form`);
+      const size = (point.length - 1) / 2;
+      return createPublicKey({
+        key: { kty: "EC", crv: curve.jwk, x: b64url(point.subarray(1, 1 + size)), y: b64url(point.subarray(1 + size)) },
+        format: "jwk",
+      });
+    }
+    case "EdDSA":
+      if (key.ecPoint === undefined) throw missing();
+      return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(key.ecPoint) }, format: "jwk" });
+    default:
+      throw new KmipError(ResultReason.CryptographicFailure, `${key.id} is a key of a type the relay cannot export`);
+  }
+}
+
+/** The Key Format Type answered and its Key Material. */
+export function publicKeyMaterial(key: KeyDescription, requested: number | undefined): { format: number; material: KeyMaterial } {
+  switch (key.keyType) {
+    case "RSA": {
+      const format = requested ?? KeyFormatType.PKCS1;
+      if (format === KeyFormatType.TransparentRSAPublicKey) {
+        if (key.modulus === undefined || key.publicExponent === undefined) nodeKey(key);
+        return { format, material: { modulus: toBigInt(key.modulus!), publicExponent: toBigInt(key.publicExponent!) } };
+      }
+      if (format === KeyFormatType.PKCS1) return { format, material: nodeKey(key).export({ type: "pkcs1", format: "der" }) };
+      if (format === KeyFormatType.X509) return { format, material: nodeKey(key).export({ type: "spki", format: "der" }) };
+      throw unsupportedFormat(format, key);
+    }
+    case "EC": {
+      const format = requested ?? KeyFormatType.Raw;
+      if (format === KeyFormatType.Raw || format === KeyFormatType.X509) {
+        return { format, material: nodeKey(key).export({ type: "spki", format: "der" }) };
+      }
+      if (format === KeyFormatType.TransparentECPublicKey || format === KeyFormatType.TransparentECDSAPublicKey) {
+        nodeKey(key);
+        return { format, material: { recommendedCurve: CURVE_NAMES[key.curve!]!.kmip, qString: key.ecPoint! } };
+      }
+      throw unsupportedFormat(format, key);
+    }
+    case "EdDSA": {
+      const format = requested ?? KeyFormatType.Raw;
+      if (format === KeyFormatType.Raw) {
+        nodeKey(key);
+        return { format, material: key.ecPoint! };
+      }
+      if (format === KeyFormatType.X509) return { format, material: nodeKey(key).export({ type: "spki", format: "der" }) };
+      throw unsupportedFormat(format, key);
+    }
+    default:
+      throw unsupportedFormat(requested ?? KeyFormatType.Raw, key);
+  }
+}
+
+export const get: OperationHandler = {
+  operation: Operation.Get,
+  name: "Get",
+  readOnly: true,
+  async run(context, requestPayload) {
+    const request = decodeGetRequest(requestPayload);
+    if (request.keyWrappingSpecification !== undefined || request.keyWrapType !== undefined) {
+      throw new KmipError(ResultReason.FeatureNotSupported, "key wrapping is not supported: public keys are returned in plaintext");
+    }
+    if (request.keyCompressionType !== undefined && request.keyCompressionType !== KeyCompressionType.ECPublicKeyTypeUncompressed) {
+      throw new KmipError(ResultReason.KeyCompressionTypeNotSupported, "only uncompressed EC public keys are returned");
+    }
+    const id = requireId(context, request.uniqueIdentifier);
+    const key = await context.backend.describeKey(context.slot.slotId, id);
+    if (key.objectClass !== "public") {
+      throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${id.replace(/_priv$/, "_pub")})`);
+    }
+    const { format, material } = publicKeyMaterial(key, request.keyFormatType);
+    const cryptographicAlgorithm = algorithmOf(key.keyType);
+    return encodeGetResponse({
+      objectType: ObjectType.PublicKey,
+      uniqueIdentifier: id,
+      object: {
+        keyBlock: {
+          keyFormatType: format,
+          keyValue: { keyMaterial: material, attributes: [] },
+          ...(cryptographicAlgorithm === undefined ? {} : { cryptographicAlgorithm }),
+          cryptographicLength: key.bits,
+        },
+      },
+    });
+  },
+};

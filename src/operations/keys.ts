@@ -1,0 +1,66 @@
+// What several operations share about keys: the id a request names, the
+// KMIP view of a token key (algorithm, length, object type), and a small
+// cache of key types for signing.
+import { HsmError, type KeyDescription, type KeyType } from "../hsm/backend.js";
+import { KmipError } from "../kmip/errors.js";
+import { CryptographicAlgorithm, ObjectType, ResultReason } from "../ttlv/enums.js";
+import type { OperationContext } from "./operation.js";
+import type { SigningKey } from "./signing.js";
+
+/**
+ * The Unique Identifier an item acts on: the one it names, else the ID
+ * Placeholder an earlier item of the batch set (KMIP 1.x 2.1.1 / 6.x).
+ */
+export function requireId(context: OperationContext, uniqueIdentifier: string | undefined): string {
+  const id = uniqueIdentifier ?? context.idPlaceholder;
+  if (id === undefined) {
+    throw new KmipError(ResultReason.MissingData, "the request names no Unique Identifier and no earlier batch item set the ID Placeholder");
+  }
+  return id;
+}
+
+/** The KMIP Cryptographic Algorithm of a token key. */
+export function algorithmOf(keyType: KeyType): number | undefined {
+  switch (keyType) {
+    case "RSA":
+      return CryptographicAlgorithm.RSA;
+    case "EC":
+      return CryptographicAlgorithm.ECDSA;
+    case "EdDSA":
+      return CryptographicAlgorithm.Ed25519;
+    default:
+      return undefined;
+  }
+}
+
+export function objectTypeOf(key: KeyDescription): number {
+  return key.objectClass === "public" ? ObjectType.PublicKey : ObjectType.PrivateKey;
+}
+
+/**
+ * Key types and sizes by slot and id, for Sign requests whose parameters do
+ * not say the algorithm. Only a cache: a key's type never changes while it
+ * exists, and an entry is dropped when the key turns out to be gone, so a
+ * key destroyed and made again under the same id by another relay heals.
+ */
+export class SigningKeyCache {
+  private readonly entries = new Map<string, SigningKey>();
+
+  constructor(private readonly capacity = 10_000) {}
+
+  async get(context: OperationContext, keyId: string): Promise<SigningKey> {
+    const cacheKey = `${context.slot.slotId}/${keyId}`;
+    const hit = this.entries.get(cacheKey);
+    if (hit !== undefined) return hit;
+    const key = await context.backend.describeKey(context.slot.slotId, keyId);
+    const entry = { keyType: key.keyType, bits: key.bits };
+    if (this.entries.size >= this.capacity) this.entries.clear();
+    this.entries.set(cacheKey, entry);
+    return entry;
+  }
+
+  /** Forgets a key after a failure that suggests it changed or vanished. */
+  forget(context: OperationContext, keyId: string, error: unknown): void {
+    if (error instanceof HsmError || error instanceof KmipError) this.entries.delete(`${context.slot.slotId}/${keyId}`);
+  }
+}

@@ -1,0 +1,50 @@
+// What every KMIP operation implements. One file per operation in this
+// folder; index.ts lists them, and that list is both the dispatch table and
+// what Query answers for Query Operations, so the two cannot disagree.
+import type { HsmBackend, SlotSummary } from "../hsm/backend.js";
+import type { ProtocolVersion } from "../kmip/message.js";
+import type { StructureItem } from "../ttlv/item.js";
+import type { Logger } from "../log/logger.js";
+
+/** Facts about the relay that Query reports. */
+export interface ServerInfo {
+  readonly productName: string;
+  readonly productVersion: string;
+}
+
+/** What an operation may use while it runs one batch item. */
+export interface OperationContext {
+  readonly backend: HsmBackend;
+  /** The slot the request's credential selected and authenticated. */
+  readonly slot: SlotSummary;
+  /** The protocol version of the request; responses use the same. */
+  readonly version: ProtocolVersion;
+  readonly server: ServerInfo;
+  readonly logger: Logger;
+  /**
+   * The ID Placeholder of the batch (KMIP 1.x section 2.1.1 / 6.x): set by an
+   * operation that creates an object, read by a later item that names no
+   * Unique Identifier.
+   */
+  idPlaceholder: string | undefined;
+}
+
+export interface OperationHandler {
+  /** The Operation enumeration value. */
+  readonly operation: number;
+  /** The specification's name, for logs and messages ("Create Key Pair"). */
+  readonly name: string;
+  /**
+   * True when the operation neither changes anything in the HSM nor sets the
+   * ID Placeholder, so consecutive such items of one batch may run
+   * concurrently (spread over the slot's sessions).
+   */
+  readonly readOnly: boolean;
+  /** Runs one batch item: request payload in, response payload out. Failures throw KmipError or HsmError. */
+  run(context: OperationContext, requestPayload: StructureItem): Promise<StructureItem>;
+}
+
+/** The Unique Identifier a request names, or the ID Placeholder when it names none. */
+export function targetId(context: OperationContext, uniqueIdentifier: string | undefined): string | undefined {
+  return uniqueIdentifier ?? context.idPlaceholder;
+}

@@ -1,0 +1,243 @@
+// One request message in, one response message out: decoding, protocol
+// version, credentials, the batch (its order, error continuation, ID
+// Placeholder), the response header and Maximum Response Size. Operations
+// themselves live in src/operations; this file knows none of them by name.
+import type { HsmBackend } from "../hsm/backend.js";
+import { KmipError } from "../kmip/errors.js";
+import {
+  decodeRequestMessage,
+  encodeResponseMessage,
+  type ProtocolVersion,
+  type RequestBatchItem,
+  type RequestMessage,
+  type ResponseBatchItem,
+} from "../kmip/message.js";
+import type { Logger } from "../log/logger.js";
+import type { OperationContext, OperationHandler, ServerInfo } from "../operations/operation.js";
+import { isSupportedVersion, NEWEST_VERSION } from "../operations/versions.js";
+import { child } from "../ttlv/build.js";
+import { decodeTtlv } from "../ttlv/decode.js";
+import { encodeTtlv } from "../ttlv/encode.js";
+import { BatchErrorContinuationOption, CredentialType, ResultReason, ResultStatus } from "../ttlv/enums.js";
+import { toHex } from "../ttlv/hex.js";
+import { ItemType, type TtlvItem } from "../ttlv/item.js";
+import { enumerationName } from "../ttlv/names.js";
+import { formatTtlv } from "../ttlv/pretty.js";
+import { Tag } from "../ttlv/tags.js";
+import { describeFailure } from "./result.js";
+
+export interface DispatcherOptions {
+  readonly backend: HsmBackend;
+  readonly handlers: readonly OperationHandler[];
+  readonly server: ServerInfo;
+  readonly logger: Logger;
+  /** Largest request accepted, in bytes (the framing layer enforces it first). */
+  readonly maxMessageSize: number;
+  readonly maxBatchCount: number;
+  /** Called once per batch item with its outcome, for metrics. */
+  readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
+}
+
+/** Version used to answer a message whose own version cannot be read. */
+const FALLBACK_VERSION: ProtocolVersion = { major: 1, minor: 2 };
+
+export class Dispatcher {
+  private readonly handlers: ReadonlyMap<number, OperationHandler>;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
+  }
+
+  /** Answers one framed request message. Never throws. */
+  async handle(bytes: Uint8Array, logger: Logger): Promise<Buffer> {
+    let tree: TtlvItem;
+    let request: RequestMessage;
+    try {
+      tree = decodeTtlv(bytes, { maxSize: this.options.maxMessageSize });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, "unparseable request message");
+      return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, (error as Error).message);
+    }
+    if (logger.isLevelEnabled("debug")) {
+      logger.debug(`request message (${bytes.length} bytes): ${toHex(bytes)}\n${formatTtlv(tree)}`);
+    }
+    try {
+      request = decodeRequestMessage(tree);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      logger.warn({ err: message }, "invalid request message");
+      const reason = error instanceof KmipError ? error.reason : ResultReason.InvalidMessage;
+      return this.messageFailure(versionOf(tree) ?? FALLBACK_VERSION, reason, message);
+    }
+
+    const version = request.header.protocolVersion;
+    if (!isSupportedVersion(version)) {
+      const text = `protocol version ${version.major}.${version.minor} is not supported; this relay speaks KMIP 1.0 to 1.4`;
+      logger.info(text);
+      return this.messageFailure(version.major === 1 ? NEWEST_VERSION : FALLBACK_VERSION, ResultReason.InvalidMessage, text);
+    }
+
+    const items = await this.processBatch(request, logger);
+    return this.encodeResponse(request, items, logger);
+  }
+
+  private async processBatch(request: RequestMessage, logger: Logger): Promise<ResponseBatchItem[]> {
+    const { header, batchItems } = request;
+    if (batchItems.length > this.options.maxBatchCount) {
+      const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
+      logger.info(text);
+      return batchItems.map((item) => failure(item, ResultReason.InvalidMessage, text));
+    }
+    const continuation = header.batchErrorContinuationOption ?? BatchErrorContinuationOption.Stop;
+    if (continuation === BatchErrorContinuationOption.Undo) {
+      const text = "Batch Error Continuation Option Undo is not supported (PKCS#11 cannot undo an operation); use Stop or Continue";
+      return batchItems.map((item) => failure(item, ResultReason.FeatureNotSupported, text));
+    }
+
+    // Credentials (compat: every request carries a Username and Password
+    // credential; the username selects the slot, the password is the PIN).
+    const credential = header.authentication?.credential;
+    if (
+      credential === undefined ||
+      credential.credentialType !== CredentialType.UsernameAndPassword ||
+      credential.username === undefined ||
+      credential.password === undefined
+    ) {
+      const text = "the request carries no Username and Password credential (username: token label, password: user PIN)";
+      logger.info(text);
+      return batchItems.map((item) => failure(item, ResultReason.GeneralFailure, text));
+    }
+    let context: OperationContext;
+    try {
+      const slot = await this.options.backend.resolveSlot(credential.username);
+      await this.options.backend.authenticate(slot.slotId, credential.password);
+      context = {
+        backend: this.options.backend,
+        slot,
+        version: header.protocolVersion,
+        server: this.options.server,
+        logger,
+        idPlaceholder: undefined,
+      };
+    } catch (error) {
+      const { resultReason, resultMessage } = describeFailure(error);
+      logger.info({ username: credential.username }, `authentication failed: ${resultMessage}`);
+      return batchItems.map((item) => failure(item, resultReason, resultMessage));
+    }
+
+    // Items run in order. Consecutive read-only items run concurrently (a
+    // batch of Sign items spreads over the slot's sessions); anything that
+    // changes state or sets the ID Placeholder runs alone, after them.
+    const results: ResponseBatchItem[] = [];
+    let index = 0;
+    while (index < batchItems.length) {
+      let end = index + 1;
+      if (this.handlers.get(batchItems[index]!.operation)?.readOnly) {
+        while (end < batchItems.length && this.handlers.get(batchItems[end]!.operation)?.readOnly) end++;
+      }
+      const group = batchItems.slice(index, end);
+      const groupResults = await Promise.all(group.map((item) => this.runItem(context, item)));
+      for (const result of groupResults) {
+        results.push(result);
+        // Stop (KMIP 1.x 6.7): nothing after the first failed item is
+        // processed; items of the same group that already ran are not reported.
+        if (result.resultStatus !== ResultStatus.Success && continuation === BatchErrorContinuationOption.Stop) {
+          return results;
+        }
+      }
+      index = end;
+    }
+    return results;
+  }
+
+  private async runItem(context: OperationContext, item: RequestBatchItem): Promise<ResponseBatchItem> {
+    const handler = this.handlers.get(item.operation);
+    const started = process.hrtime.bigint();
+    let result: ResponseBatchItem;
+    if (handler === undefined) {
+      const name = enumerationName(Tag.Operation, item.operation) ?? `0x${item.operation.toString(16)}`;
+      const text = `operation ${name} is not supported by this relay`;
+      context.logger.info(text);
+      result = failure(item, ResultReason.OperationNotSupported, text);
+    } else {
+      try {
+        const responsePayload = await handler.run(context, item.requestPayload);
+        result = { operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, resultStatus: ResultStatus.Success, responsePayload };
+      } catch (error) {
+        const { resultReason, resultMessage, internal } = describeFailure(error);
+        const fields = { operation: handler.name, reason: resultReason };
+        if (internal) context.logger.warn({ ...fields, err: error }, `${handler.name} failed: ${resultMessage}`);
+        else context.logger.info(fields, `${handler.name} failed: ${resultMessage}`);
+        result = failure(item, resultReason, resultMessage);
+      }
+    }
+    this.options.onItem?.(item.operation, result.resultReason, Number(process.hrtime.bigint() - started) / 1e9);
+    return result;
+  }
+
+  private encodeResponse(request: RequestMessage, items: ResponseBatchItem[], logger: Logger): Buffer {
+    const version = request.header.protocolVersion;
+    let bytes = this.encode(version, items, logger);
+    const limit = request.header.maximumResponseSize;
+    if (limit !== undefined && bytes.length > limit) {
+      // Maximum Response Size (KMIP 1.x 6.3): the items are replaced by
+      // Response Too Large failures, which a client can retry with a larger limit.
+      const text = `the response would be ${bytes.length} bytes, over the request's Maximum Response Size of ${limit}`;
+      logger.info(text);
+      bytes = this.encode(
+        version,
+        request.batchItems.map((item) => failure(item, ResultReason.ResponseTooLarge, text)),
+        logger,
+      );
+    }
+    return bytes;
+  }
+
+  private encode(protocolVersion: ProtocolVersion, batchItems: ResponseBatchItem[], logger: Logger): Buffer {
+    const tree = encodeResponseMessage({
+      header: { protocolVersion, timeStamp: BigInt(Math.floor(Date.now() / 1000)), batchCount: batchItems.length },
+      batchItems,
+    });
+    const bytes = encodeTtlv(tree);
+    if (logger.isLevelEnabled("debug")) {
+      logger.debug(`response message (${bytes.length} bytes): ${toHex(bytes)}\n${formatTtlv(tree)}`);
+    }
+    return bytes;
+  }
+
+  /** The answer to a message the connection refuses to read (Invalid Message). */
+  refusal(resultMessage: string): Buffer {
+    return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, resultMessage);
+  }
+
+  /** The answer to a message that cannot be processed at all: one item with no Operation (compat). */
+  private messageFailure(version: ProtocolVersion, resultReason: number, resultMessage: string): Buffer {
+    const tree = encodeResponseMessage({
+      header: { protocolVersion: version, timeStamp: BigInt(Math.floor(Date.now() / 1000)), batchCount: 1 },
+      batchItems: [{ resultStatus: ResultStatus.OperationFailed, resultReason, resultMessage }],
+    });
+    return encodeTtlv(tree);
+  }
+}
+
+function failure(item: RequestBatchItem, resultReason: number, resultMessage: string): ResponseBatchItem {
+  return {
+    operation: item.operation,
+    uniqueBatchItemId: item.uniqueBatchItemId,
+    resultStatus: ResultStatus.OperationFailed,
+    resultReason,
+    resultMessage,
+  };
+}
+
+/** The Protocol Version of a tree that is not a valid Request Message, when it can be read. */
+function versionOf(tree: TtlvItem): ProtocolVersion | undefined {
+  const version = child(child(tree, Tag.RequestHeader) ?? tree, Tag.ProtocolVersion);
+  const major = version && child(version, Tag.ProtocolVersionMajor);
+  const minor = version && child(version, Tag.ProtocolVersionMinor);
+  if (major?.type === ItemType.Integer && minor?.type === ItemType.Integer) {
+    const v = { major: major.value, minor: minor.value };
+    return isSupportedVersion(v) ? v : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,183 @@
+// The relay: the HSM backend, the TLS listener and the connections, wired
+// from the config. startRelay resolves once the relay is listening.
+import { readFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { createRequire } from "node:module";
+import * as tls from "node:tls";
+import { parseHostPort, type Config } from "../config/config.js";
+import type { HsmBackend } from "../hsm/backend.js";
+import { openIsolatedBackend } from "../hsm/isolated/isolated-backend.js";
+import { openPkcs11Backend } from "../hsm/pkcs11-backend.js";
+import type { Logger } from "../log/logger.js";
+import { createOperations } from "../operations/index.js";
+import type { ServerInfo } from "../operations/operation.js";
+import { Connection } from "./connection.js";
+import { Dispatcher } from "./dispatch.js";
+import { loadTlsIdentity } from "./tls-identity.js";
+
+export interface StartOptions {
+  /** A listening socket inherited from systemd (fd 3), used instead of server.addr. */
+  readonly listenFd?: number;
+}
+
+export interface RelayHandle {
+  /** Where the relay listens: "host:port", or "fd:N" for an inherited socket. */
+  readonly address: string;
+  /** Stops accepting, lets requests in progress finish (server.shutdown-timeout), closes the module. */
+  close(reason?: string): Promise<void>;
+}
+
+/**
+ * TLS policy: TLS 1.2 and 1.3 only; for TLS 1.2 only ECDHE key exchange with
+ * AEAD ciphers (forward secrecy, no CBC); TLS 1.3 uses OpenSSL's defaults
+ * (all AEAD).
+ */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+export function productInfo(): ServerInfo {
+  const pkg = createRequire(import.meta.url)("../../../package.json") as { name: string; version: string };
+  return { productName: pkg.name, productVersion: pkg.version };
+}
+
+export async function openBackend(config: Config, logger: Logger): Promise<HsmBackend> {
+  const p = config.pkcs11;
+  logger.info(`Loading PKCS#11 module ${p.libPath}`);
+  const options = {
+    libPath: p.libPath,
+    maxSessionsPerSlot: p.maxSessions,
+    loginThrottle: { limit: p.loginFailureLimit, windowMs: p.loginFailureWindow * 1000, cooldownMs: p.loginCooldown * 1000 },
+  };
+  if (p.isolation === "in-process") {
+    for (const [name, value] of Object.entries(p.env)) process.env[name] = value;
+    return openPkcs11Backend(options, logger);
+  }
+  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, env: { ...p.env } }, logger);
+}
+
+export async function startRelay(config: Config, logger: Logger, options: StartOptions = {}): Promise<RelayHandle> {
+  const s = config.server;
+  const identity = await loadTlsIdentity(config, logger);
+  const clientCa = s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
+  const backend = await openBackend(config, logger);
+
+  const dispatcher = new Dispatcher({
+    backend,
+    handlers: createOperations(),
+    server: productInfo(),
+    logger,
+    maxMessageSize: s.maxMessageSize,
+    maxBatchCount: s.maxBatchCount,
+  });
+  const limits = { maxMessageSize: s.maxMessageSize, maxRequestsInFlight: s.maxRequestsInFlight, idleTimeoutMs: s.idleTimeout * 1000 };
+
+  const server = tls.createServer({
+    cert: identity.cert,
+    key: identity.key,
+    minVersion: "TLSv1.2",
+    maxVersion: "TLSv1.3",
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
+    handshakeTimeout: s.handshakeTimeout * 1000,
+    ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: true }),
+  });
+
+  const connections = new Set<Connection>();
+  let sockets = 0;
+  let refusedSinceLog = 0;
+  let nextId = 1;
+  server.on("connection", (socket: Socket) => {
+    // Counted from the TCP accept, so that clients stuck in the handshake count too.
+    if (sockets >= s.maxConnections) {
+      // Logged once per burst, not once per refused socket.
+      if (refusedSinceLog++ === 0) {
+        logger.warn(`refusing connections: ${s.maxConnections} are open (server.max-connections)`);
+      }
+      socket.destroy();
+      return;
+    }
+    if (refusedSinceLog > 0) {
+      logger.info(`accepting connections again; ${refusedSinceLog} were refused`);
+      refusedSinceLog = 0;
+    }
+    sockets++;
+    socket.once("close", () => sockets--);
+  });
+  server.on("tlsClientError", (error: Error & { code?: string }, socket: tls.TLSSocket) => {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    logger.info({ peer, code: error.code }, `TLS handshake with ${peer} failed: ${error.message}`);
+  });
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const connLogger = logger.child({ conn: nextId++, peer });
+    const subject = socket.getPeerCertificate()?.subject?.CN;
+    connLogger.debug({ protocol: socket.getProtocol(), cipher: socket.getCipher().name, client: subject }, "connection accepted");
+    const connection = new Connection(socket, dispatcher, limits, connLogger);
+    connections.add(connection);
+    void connection.closed.then(() => connections.delete(connection));
+  });
+
+  let address: string;
+  try {
+    address = await listen(server, config, options, logger);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  logger.info(`Listening on ${address}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close(reason?: string) {
+      closing ??= (async () => {
+        logger.info(`shutting down${reason ? ` (${reason})` : ""}`);
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        const drained = Promise.all([...connections].map((c) => c.drain()));
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), s.shutdownTimeout * 1000);
+        });
+        if ((await Promise.race([drained, timeout])) === "timeout") {
+          logger.warn(`requests still in progress after ${s.shutdownTimeout} s (server.shutdown-timeout); closing their connections`);
+          for (const c of connections) c.destroy();
+        }
+        clearTimeout(timer);
+        await stopped;
+        await backend.close();
+        logger.info("stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+async function listen(server: tls.Server, config: Config, options: StartOptions, logger: Logger): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if (options.listenFd !== undefined) {
+      server.listen({ fd: options.listenFd }, () => resolve());
+    } else {
+      const target = parseHostPort(config.server.addr);
+      if (target === undefined) throw new Error(`server.addr: not host:port: ${config.server.addr}`);
+      server.listen({ host: target.host, port: target.port }, () => resolve());
+    }
+  }).catch((error: NodeJS.ErrnoException) => {
+    const where = options.listenFd !== undefined ? `inherited socket fd ${options.listenFd}` : config.server.addr;
+    throw new Error(`cannot listen on ${where}: ${error.code ?? error.message}`, { cause: error });
+  });
+  server.removeAllListeners("error");
+  server.on("error", (error) => logger.error({ err: error.message }, "listener error"));
+  if (options.listenFd !== undefined) return `fd:${options.listenFd}`;
+  const bound = server.address();
+  if (bound !== null && typeof bound === "object") {
+    return bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  }
+  return config.server.addr;
+}
