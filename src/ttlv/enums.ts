@@ -3,6 +3,17 @@
 // tables; edit by hand. Bit masks (Cryptographic Usage Mask, Storage Status
 // Mask) are listed as well, for naming their bits.
 
+// KMIP 1.2: the Alternative Name attribute's types.
+export const AlternativeNameType = {
+  UninterpretedTextString: 0x00000001,
+  URI: 0x00000002,
+  ObjectSerialNumber: 0x00000003,
+  EmailAddress: 0x00000004,
+  DNSName: 0x00000005,
+  X500DistinguishedName: 0x00000006,
+  IPAddress: 0x00000007,
+} as const;
+
 export const AttestationType = {
   TpmQuote: 0x00000001,
   TcgIntegrityReport: 0x00000002,
@@ -54,6 +65,15 @@ export const CertificateRequestType = {
 export const CertificateType = {
   X509: 0x00000001,
   PGP: 0x00000002,
+} as const;
+
+// KMIP 1.3: values of the Capability Information structure.
+export const ClientRegistrationMethod = {
+  Unspecified: 0x00000001,
+  ServerPreGenerated: 0x00000002,
+  ServerOnDemand: 0x00000003,
+  ClientGenerated: 0x00000004,
+  ClientRegistered: 0x00000005,
 } as const;
 
 export const CredentialType = {
@@ -594,6 +614,13 @@ export const RNGMode = {
 export const SecretDataType = {
   Password: 0x00000001,
   SEED: 0x00000002,
+} as const;
+
+// KMIP 1.3: values of the Capability Information structure.
+export const ShreddingAlgorithm = {
+  Unspecified: 0x00000001,
+  Cryptographic: 0x00000002,
+  Unsupported: 0x00000003,
 } as const;
 
 export const SplitKeyMethod = {

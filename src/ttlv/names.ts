@@ -126,10 +126,11 @@ export function maskNames(tag: number, value: number): string[] | undefined {
  * The tag whose enumeration (or mask) table names an item's value. That is
  * the item's own tag, except for an Attribute Value, whose values are those
  * of the attribute that the Attribute Name next to it names: KMIP 1.x 2.1.1
- * names attributes by their spec name with spaces ("Cryptographic
- * Algorithm" -> Tag.CryptographicAlgorithm).
+ * names attributes by their spec name ("Cryptographic Algorithm" ->
+ * Tag.CryptographicAlgorithm, "X.509 Certificate Identifier" ->
+ * Tag.X509CertificateIdentifier).
  */
 export function valueTag(tag: number, attributeName: string | undefined): number {
   if (tag !== Tag.AttributeValue || attributeName === undefined) return tag;
-  return tagByName(attributeName.replace(/ /g, "")) ?? tag;
+  return tagByName(attributeName.replace(/[^A-Za-z0-9]/g, "")) ?? tag;
 }

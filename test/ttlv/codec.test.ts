@@ -23,7 +23,7 @@ import { TtlvError } from "../../src/ttlv/errors.js";
 import { parseHex, toHex } from "../../src/ttlv/hex.js";
 import type { TtlvItem } from "../../src/ttlv/item.js";
 import { fromJson, toJson } from "../../src/ttlv/json.js";
-import { enumerationName, maskNames, tagName } from "../../src/ttlv/names.js";
+import { enumerationName, maskNames, tagName, valueTag } from "../../src/ttlv/names.js";
 import { formatTtlv } from "../../src/ttlv/pretty.js";
 import { Tag } from "../../src/ttlv/tags.js";
 
@@ -160,6 +160,15 @@ describe("names", () => {
     assert.equal(enumerationName(Tag.Operation, 0xffff), undefined);
     assert.equal(enumerationName(Tag.UniqueIdentifier, 1), undefined);
     assert.deepEqual(maskNames(Tag.CryptographicUsageMask, 0x80000003), ["Sign", "Verify", "0x80000000"]);
+    assert.equal(enumerationName(Tag.AlternativeNameType, 5), "DNSName");
+  });
+
+  test("an Attribute Value takes its values from the attribute its Attribute Name names", () => {
+    assert.equal(valueTag(Tag.AttributeValue, "Cryptographic Algorithm"), Tag.CryptographicAlgorithm);
+    assert.equal(valueTag(Tag.AttributeValue, "X.509 Certificate Identifier"), Tag.X509CertificateIdentifier);
+    assert.equal(valueTag(Tag.AttributeValue, "x-custom"), Tag.AttributeValue);
+    assert.equal(valueTag(Tag.AttributeValue, undefined), Tag.AttributeValue);
+    assert.equal(valueTag(Tag.State, "Cryptographic Algorithm"), Tag.State);
   });
 });
 

@@ -30,6 +30,7 @@ describe("every vector", () => {
       const text = formatTtlv(item);
       assert.equal(text.split("\n").length, countItems(item));
       assert.doesNotMatch(text, /\b0x42[0-9A-F]{4} /, "every tag in the vectors has a name");
+      assert.doesNotMatch(text, /\(Enumeration\): 0x/, "every enumeration value in the vectors has a name");
     });
   }
 });
