@@ -115,7 +115,6 @@ export const createKeyPair: OperationHandler = {
     // The private key's id becomes the ID Placeholder (KMIP 1.x 4.2), so
     // Activate, Get or Sign later in the batch may omit it.
     context.idPlaceholder = ids.privateKeyId;
-    context.logger.info({ privateKeyId: ids.privateKeyId, publicKeyId: ids.publicKeyId, spec }, "key pair created");
     return encodeCreateKeyPairResponse({ privateKeyUniqueIdentifier: ids.privateKeyId, publicKeyUniqueIdentifier: ids.publicKeyId });
   },
 };

@@ -48,7 +48,6 @@ export function productInfo(): ServerInfo {
 
 export async function openBackend(config: Config, logger: Logger): Promise<HsmBackend> {
   const p = config.pkcs11;
-  logger.info(`Loading PKCS#11 module ${p.libPath}`);
   const options = {
     libPath: p.libPath,
     maxSessionsPerSlot: p.maxSessions,
