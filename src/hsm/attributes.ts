@@ -1,0 +1,161 @@
+// Reading key objects' attributes into a KeyDescription.
+//
+// Keys made by other tools may lack attributes, or a module may refuse to
+// reveal some (PKCS#11 v2.40 section 5.7, C_GetAttributeValue: one invalid or
+// sensitive attribute fails the whole call with CKR_ATTRIBUTE_TYPE_INVALID or
+// CKR_ATTRIBUTE_SENSITIVE). So a group is read in one call and, when that
+// fails for one of those reasons, attribute by attribute, treating a refused
+// one as absent.
+import pkcs11js from "pkcs11js";
+import { HsmError, type KeyDescription, type KeyType, type ObjectClass } from "./backend.js";
+import { hsmErrorOf, p11 } from "./ckr.js";
+import { curveOfParams, unwrapEcPoint } from "./ec.js";
+import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import type { Session } from "./session-pool.js";
+
+const ABSENT: ReadonlySet<string> = new Set(["CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE"]);
+
+function isAbsent(err: unknown): boolean {
+  return err instanceof HsmError && err.ckr !== undefined && ABSENT.has(err.ckr);
+}
+
+/** The attributes of `types` the object has and reveals. */
+export function readAttributes(
+  p: pkcs11js.PKCS11,
+  session: Session,
+  handle: pkcs11js.Handle,
+  types: readonly number[],
+): Map<number, Buffer> {
+  const values = new Map<number, Buffer>();
+  const collect = (results: pkcs11js.TemplateResult): void => {
+    for (const { type, value } of results) if (value !== undefined) values.set(type, value);
+  };
+  try {
+    collect(p11("C_GetAttributeValue", () => p.C_GetAttributeValue(session, handle, types.map((type) => ({ type })))));
+    return values;
+  } catch (err) {
+    if (!isAbsent(err)) throw err;
+  }
+  for (const type of types) {
+    try {
+      collect(p11("C_GetAttributeValue", () => p.C_GetAttributeValue(session, handle, [{ type }])));
+    } catch (err) {
+      if (!isAbsent(err)) throw err;
+    }
+  }
+  return values;
+}
+
+/**
+ * CKA_START_DATE / CKA_END_DATE as "YYYYMMDD", or null when empty or absent.
+ * pkcs11js decodes date attributes itself and throws a TypeError for any
+ * length other than 8, including the empty value PKCS#11 uses for "no date"
+ * (v2.40 section 4.7.2), so dates are read alone and that error means null.
+ */
+export function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number): string | null {
+  let value: Buffer | undefined;
+  try {
+    value = p.C_GetAttributeValue(session, handle, [{ type }])[0]?.value;
+  } catch (err) {
+    if (err instanceof TypeError) return null;
+    const error = hsmErrorOf("C_GetAttributeValue", err);
+    if (isAbsent(error)) return null;
+    throw error;
+  }
+  const text = value?.toString("latin1") ?? "";
+  return /^\d{8}$/.test(text) ? text : null;
+}
+
+/** A CK_ULONG attribute value (native byte order, as the module wrote it). */
+export function readUlong(value: Buffer | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value.length === 8) return Number(value.readBigUInt64LE(0));
+  if (value.length === 4) return value.readUInt32LE(0);
+  return undefined;
+}
+
+/** The number of significant bits of a big-endian unsigned integer (CKA_MODULUS). */
+function bitLength(bigEndian: Buffer): number {
+  let i = 0;
+  while (i < bigEndian.length && bigEndian[i] === 0) i++;
+  if (i === bigEndian.length) return 0;
+  return (bigEndian.length - i - 1) * 8 + (32 - Math.clz32(bigEndian[i]!));
+}
+
+export function keyTypeOf(ckk: number | undefined): KeyType {
+  switch (ckk) {
+    case CKK_RSA:
+      return "RSA";
+    case CKK_EC:
+      return "EC";
+    case CKK_EC_EDWARDS:
+      return "EdDSA";
+    default:
+      return "other";
+  }
+}
+
+const A = pkcs11js;
+// Usage flags each class can have (PKCS#11 v2.40 sections 4.8, 4.9); those of
+// the other class are reported false without asking.
+const USAGE: Readonly<Record<ObjectClass, readonly number[]>> = {
+  public: [A.CKA_VERIFY, A.CKA_ENCRYPT, A.CKA_WRAP, A.CKA_DERIVE],
+  private: [A.CKA_SIGN, A.CKA_DECRYPT, A.CKA_UNWRAP, A.CKA_DERIVE],
+};
+// Key material: public keys reveal theirs; a private RSA key's modulus (not
+// secret) gives its size; an EC private key's CKA_EC_PARAMS gives its curve.
+const MATERIAL: Readonly<Record<ObjectClass, Readonly<Record<"RSA" | "EC", readonly number[]>>>> = {
+  public: { RSA: [A.CKA_MODULUS, A.CKA_PUBLIC_EXPONENT], EC: [A.CKA_EC_PARAMS, A.CKA_EC_POINT] },
+  private: { RSA: [A.CKA_MODULUS], EC: [A.CKA_EC_PARAMS] },
+};
+
+/** Reads a key object's description; `id` and `objectClass` are what it was found by. */
+export function describeObject(
+  p: pkcs11js.PKCS11,
+  session: Session,
+  handle: pkcs11js.Handle,
+  id: string,
+  objectClass: ObjectClass,
+): KeyDescription {
+  const common = readAttributes(p, session, handle, [A.CKA_KEY_TYPE, A.CKA_LABEL, ...USAGE[objectClass]]);
+  const keyType = keyTypeOf(readUlong(common.get(A.CKA_KEY_TYPE)));
+  const flag = (type: number): boolean => (common.get(type)?.[0] ?? 0) !== 0;
+  const label = common.get(A.CKA_LABEL);
+
+  const base = {
+    id,
+    objectClass,
+    keyType,
+    label: label === undefined || label.length === 0 ? null : label.toString("utf8"),
+    usage: {
+      sign: flag(A.CKA_SIGN),
+      verify: flag(A.CKA_VERIFY),
+      encrypt: flag(A.CKA_ENCRYPT),
+      decrypt: flag(A.CKA_DECRYPT),
+      wrap: flag(A.CKA_WRAP),
+      unwrap: flag(A.CKA_UNWRAP),
+      derive: flag(A.CKA_DERIVE),
+    },
+    startDate: readDate(p, session, handle, A.CKA_START_DATE),
+    endDate: readDate(p, session, handle, A.CKA_END_DATE),
+  };
+
+  if (keyType === "RSA") {
+    const material = readAttributes(p, session, handle, MATERIAL[objectClass].RSA);
+    const modulus = material.get(A.CKA_MODULUS);
+    const bits = modulus === undefined ? 0 : bitLength(modulus);
+    if (objectClass === "private") return { ...base, bits };
+    return { ...base, bits, modulus, publicExponent: material.get(A.CKA_PUBLIC_EXPONENT) };
+  }
+  if (keyType === "EC" || keyType === "EdDSA") {
+    const material = readAttributes(p, session, handle, MATERIAL[objectClass].EC);
+    const ecParams = material.get(A.CKA_EC_PARAMS);
+    const curve = ecParams === undefined ? undefined : curveOfParams(ecParams);
+    const rawPoint = material.get(A.CKA_EC_POINT);
+    const ecPoint = rawPoint === undefined ? undefined : unwrapEcPoint(rawPoint, curve);
+    // A curve the relay does not name: its size from an uncompressed point 04||X||Y.
+    const bits = curve?.bits ?? (ecPoint !== undefined && ecPoint[0] === 0x04 ? ((ecPoint.length - 1) / 2) * 8 : 0);
+    return { ...base, bits, curve: curve?.curve, ecParams, ecPoint };
+  }
+  return { ...base, bits: 0 };
+}

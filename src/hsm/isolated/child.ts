@@ -1,0 +1,77 @@
+// The child process of the isolated backend: loads the PKCS#11 module through
+// the in-process backend and serves its methods over the IPC channel (see
+// protocol.ts). Started by isolated-backend.ts with child_process.fork; never
+// run by hand.
+//
+// Stdout and stderr belong to the module: the relay logs whatever appears
+// there as module output. This process's own log records therefore travel
+// over IPC, and nothing here writes to stdout.
+import pino from "pino";
+import type { HsmBackend } from "../backend.js";
+import { openPkcs11Backend } from "../pkcs11-backend.js";
+import { serializeError, type CallRequest, type ChildMessage, type ParentMessage } from "./protocol.js";
+
+const send = process.send?.bind(process);
+if (send === undefined) {
+  process.stderr.write("kmip2pkcs11: src/hsm/isolated/child.js is started by the relay with an IPC channel, not by hand\n");
+  process.exit(2);
+}
+const post = (message: ChildMessage, sent?: () => void): void => {
+  send(message, undefined, undefined, sent);
+};
+
+let logger: pino.Logger | undefined;
+let backend: HsmBackend | undefined;
+let inFlight = 0;
+let drained: (() => void) | undefined;
+
+async function serve([id, method, args]: CallRequest): Promise<void> {
+  if (backend === undefined) {
+    post([id, false, { message: "the HSM module process received a call before the module was opened" }]);
+    return;
+  }
+  inFlight++;
+  let response: ChildMessage;
+  try {
+    response = [id, true, await (backend[method] as (...args: unknown[]) => Promise<unknown>).apply(backend, args)];
+  } catch (error) {
+    response = [id, false, serializeError(error)];
+  }
+  post(response);
+  if (--inFlight === 0) drained?.();
+}
+
+async function open(options: Extract<ParentMessage, { kind: "open" }>): Promise<void> {
+  logger = pino(
+    { level: options.logLevel, base: null, timestamp: false },
+    { write: (line: string) => post({ kind: "log", line }) },
+  );
+  let opened: HsmBackend;
+  try {
+    opened = await openPkcs11Backend(options.options, logger);
+  } catch (error) {
+    post({ kind: "open-failed", error: serializeError(error) }, () => process.exit(1));
+    return;
+  }
+  backend = opened;
+  post({ kind: "ready", module: opened.module });
+}
+
+async function close(): Promise<void> {
+  if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+  try {
+    await backend?.close();
+  } catch (error) {
+    logger?.error({ err: error }, "closing the HSM module failed");
+  }
+  // Exit once every message before this one has been written to the channel.
+  post({ kind: "closed" }, () => process.exit(0));
+}
+
+process.on("message", (message: ParentMessage) => {
+  if (Array.isArray(message)) void serve(message);
+  else if (message.kind === "open") void open(message);
+  else void close();
+});
+// The relay is gone (it exited or crashed): there is nobody left to serve.
+process.on("disconnect", () => process.exit(0));

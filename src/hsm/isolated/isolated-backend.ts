@@ -1,0 +1,478 @@
+// The HSM backend with the PKCS#11 module in a supervised child process.
+//
+// Vendor PKCS#11 libraries are untrusted code: they crash, hang and print to
+// stdout. Here the module runs in a child process (child.ts) that serves the
+// in-process backend over IPC, and this side implements HsmBackend by
+// forwarding each call. When the child dies or a call outlives callTimeoutMs,
+// the calls in flight fail with MODULE_FAILED, the failure is logged, and a new
+// child is started with exponential backoff; calls that arrive meanwhile wait
+// for it. The module's stdout and stderr are logged with a prefix (see
+// module-output.ts), never mixed into the relay's own output.
+//
+// A new child has no session and no login. Nothing about logins is kept here:
+// the next authenticate() reaches the new child, which logs the token in with
+// that request's PIN, exactly as after the relay's own start. (Login throttling
+// state lives in the child too, so it starts afresh.)
+import { fork, type ChildProcess } from "node:child_process";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import type { Level } from "pino";
+import type { Logger } from "../../log/logger.js";
+import {
+  HsmError,
+  type HsmBackend,
+  type KeyDescription,
+  type KeyFilter,
+  type KeyPairIds,
+  type KeyPairRequest,
+  type KeyUpdate,
+  type ModuleInfo,
+  type SignMechanism,
+  type SlotSummary,
+} from "../backend.js";
+import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
+import { logModuleOutput } from "./module-output.js";
+import {
+  deserializeError,
+  type BackendMethod,
+  type CallResponse,
+  type ChildMessage,
+  type ParentMessage,
+} from "./protocol.js";
+
+export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
+  /** A call that takes longer: the child is killed (SIGKILL) and restarted. */
+  callTimeoutMs: number;
+  /** Extra environment for the module's process only (vendor variables). */
+  env?: Record<string, string>;
+  /**
+   * Delay before restarting a failed child: initialMs, doubled after each
+   * further failure up to maxMs. A child that served for maxMs or longer
+   * before failing counts as stable, and the delay starts again at initialMs.
+   * Default { initialMs: 100, maxMs: 30000 }.
+   */
+  restartBackoff?: { initialMs: number; maxMs: number };
+  /** How long a child may take to load the module and C_Initialize it. Default 30000. */
+  startTimeoutMs?: number;
+}
+
+const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+
+const PINO_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace"]);
+
+const CHILD_PATH = fileURLToPath(new URL("./child.js", import.meta.url));
+
+/** The PKCS#11 functions each method drives, to say where a failure happened. */
+const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
+  listSlots: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
+  resolveSlot: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
+  authenticate: "C_OpenSession, C_Login",
+  mechanisms: "C_GetMechanismList",
+  generateKeyPair: "C_GenerateKeyPair",
+  describeKey: "C_FindObjects, C_GetAttributeValue",
+  findKeys: "C_FindObjects, C_GetAttributeValue",
+  updateKey: "C_SetAttributeValue",
+  destroyKey: "C_DestroyObject",
+  sign: "C_SignInit, C_Sign",
+  verify: "C_VerifyInit, C_Verify",
+  generateRandom: "C_GenerateRandom",
+  ping: "C_GetInfo",
+};
+
+/**
+ * Starts the module in a child process and returns the backend once the module
+ * is loaded and initialised. A module that cannot be loaded is a startup
+ * error carrying the child's message, not a restart loop.
+ */
+export async function openIsolatedBackend(options: IsolatedBackendOptions, logger: Logger): Promise<HsmBackend> {
+  const backend = new IsolatedBackend(options, logger);
+  await backend.start();
+  return backend;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  readonly method: BackendMethod;
+  readonly startedAt: number;
+}
+
+interface RestartWaiter {
+  resolve(): void;
+  reject(error: Error): void;
+  readonly timer: NodeJS.Timeout;
+}
+
+class IsolatedBackend implements HsmBackend {
+  module!: ModuleInfo;
+
+  private readonly callTimeoutMs: number;
+  private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly startTimeoutMs: number;
+  private readonly pkcs11Options: Pkcs11BackendOptions;
+  private readonly env: Record<string, string> | undefined;
+
+  /** The child serving calls; undefined while restarting. */
+  private serving: ModuleProcess | undefined;
+  /** A child being started, not yet serving. */
+  private starting: ModuleProcess | undefined;
+  /** Calls sent to `serving`, oldest first (Map keeps insertion order). */
+  private readonly pending = new Map<number, PendingCall>();
+  private nextId = 0;
+  /** One timer for all calls: it checks the oldest pending call. */
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly waiters = new Set<RestartWaiter>();
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelayMs: number;
+  private lastFailure = "";
+  private failedAt = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    options: IsolatedBackendOptions,
+    private readonly logger: Logger,
+  ) {
+    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, ...pkcs11Options } = options;
+    this.callTimeoutMs = callTimeoutMs;
+    this.env = env;
+    this.backoff = restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+    this.startTimeoutMs = startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.pkcs11Options = pkcs11Options;
+    this.restartDelayMs = this.backoff.initialMs;
+  }
+
+  async start(): Promise<void> {
+    this.serving = await this.startProcess();
+    this.module = this.serving.module;
+  }
+
+  listSlots(): Promise<SlotSummary[]> {
+    return this.call("listSlots", []);
+  }
+  resolveSlot(username: string): Promise<SlotSummary> {
+    return this.call("resolveSlot", [username]);
+  }
+  authenticate(slotId: string, pin: string): Promise<void> {
+    return this.call("authenticate", [slotId, pin]);
+  }
+  mechanisms(slotId: string): Promise<number[]> {
+    return this.call("mechanisms", [slotId]);
+  }
+  generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
+    return this.call("generateKeyPair", [slotId, request]);
+  }
+  describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
+    return this.call("describeKey", [slotId, keyId]);
+  }
+  findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
+    return this.call("findKeys", [slotId, filter]);
+  }
+  updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
+    return this.call("updateKey", [slotId, keyId, update]);
+  }
+  destroyKey(slotId: string, keyId: string): Promise<void> {
+    return this.call("destroyKey", [slotId, keyId]);
+  }
+  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
+    return this.call("sign", [slotId, keyId, mechanism, data]);
+  }
+  verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return this.call("verify", [slotId, keyId, mechanism, data, signature]);
+  }
+  generateRandom(slotId: string, length: number): Promise<Uint8Array> {
+    return this.call("generateRandom", [slotId, length]);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return await this.call<boolean>("ping", []);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Asks the child to finish the calls in flight, C_Finalize and exit; kills
+   * it if it has not exited within callTimeoutMs. Later calls fail at once.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private call<T>(method: BackendMethod, args: unknown[]): Promise<T> {
+    const child = this.serving;
+    if (child === undefined) return this.callAfterRestart(method, args);
+    return new Promise<T>((resolve, reject) => {
+      const id = ++this.nextId;
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now() });
+      child.send([id, method, args]);
+      this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
+    });
+  }
+
+  private async callAfterRestart<T>(method: BackendMethod, args: unknown[]): Promise<T> {
+    await this.waitForRestart();
+    return this.call(method, args);
+  }
+
+  private waitForRestart(): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => {
+      const waiter: RestartWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(
+            new HsmError(
+              "MODULE_FAILED",
+              `the HSM module failed: ${this.lastFailure}; it has not restarted within ${this.callTimeoutMs} ms`,
+            ),
+          );
+        }, this.callTimeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  private readonly checkTimeouts = (): void => {
+    this.watchdog = undefined;
+    const oldest = this.pending.values().next().value;
+    if (oldest === undefined || this.serving === undefined) return;
+    const age = performance.now() - oldest.startedAt;
+    if (age < this.callTimeoutMs) {
+      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(this.callTimeoutMs - age));
+      return;
+    }
+    const failed = this.serving;
+    this.childFailed(failed, `timeout in ${describeCall(oldest)} (limit ${this.callTimeoutMs} ms)`);
+    failed.kill();
+  };
+
+  private readonly onResponse = (message: CallResponse): void => {
+    const id = message[0];
+    const call = this.pending.get(id);
+    // Absent: the call already failed (timeout, crash) and was answered.
+    if (call === undefined) return;
+    this.pending.delete(id);
+    if (message[1]) call.resolve(message[2]);
+    else call.reject(deserializeError(message[2]));
+  };
+
+  private readonly onExit = (child: ModuleProcess, how: string): void => {
+    if (child !== this.serving) return;
+    const oldest = this.pending.values().next().value;
+    const during = oldest === undefined ? "while no call was in flight" : `during ${describeCall(oldest)}`;
+    this.childFailed(child, `${how} ${during}`);
+  };
+
+  /** The serving child failed: fail its calls, log, and schedule a restart. */
+  private childFailed(child: ModuleProcess, reason: string): void {
+    this.serving = undefined;
+    const calls = this.pending.size;
+    this.failPending(new HsmError("MODULE_FAILED", `the HSM module failed: ${reason}`));
+    if (this.closing !== undefined) return;
+    this.lastFailure = reason;
+    this.failedAt = performance.now();
+    if (performance.now() - child.readyAt >= this.backoff.maxMs) this.restartDelayMs = this.backoff.initialMs;
+    const delay = this.nextRestartDelay();
+    this.logger.error(
+      { modulePid: child.pid, callsFailed: calls },
+      `the HSM module process ${child.pid} failed: ${reason}; ${calls} calls failed; restarting it in ${delay} ms`,
+    );
+    this.scheduleRestart(delay);
+  }
+
+  private failPending(error: HsmError): void {
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of calls) call.reject(error);
+  }
+
+  private nextRestartDelay(): number {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(delay * 2, this.backoff.maxMs);
+    return delay;
+  }
+
+  private scheduleRestart(delay: number): void {
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.restart();
+    }, delay);
+  }
+
+  private async restart(): Promise<void> {
+    let child: ModuleProcess;
+    try {
+      child = await this.startProcess();
+    } catch (error) {
+      if (this.closing !== undefined) return;
+      const delay = this.nextRestartDelay();
+      this.logger.error(
+        `the HSM module process could not be restarted: ${(error as Error).message}; next attempt in ${delay} ms`,
+      );
+      this.scheduleRestart(delay);
+      return;
+    }
+    if (this.closing !== undefined) {
+      child.kill();
+      return;
+    }
+    this.serving = child;
+    this.logger.info(
+      { modulePid: child.pid },
+      `the HSM module process ${child.pid} is serving again, ${Math.round(performance.now() - this.failedAt)} ms after the failure`,
+    );
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.waiters.clear();
+  }
+
+  /** Forks a child and resolves once it has opened the module. */
+  private async startProcess(): Promise<ModuleProcess> {
+    const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit);
+    this.starting = child;
+    const timer = setTimeout(
+      () => child.failStart(new HsmError("MODULE_FAILED", `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`)),
+      this.startTimeoutMs,
+    );
+    try {
+      child.send({ kind: "open", options: this.pkcs11Options, logLevel: this.logger.level });
+      await child.opened;
+      return child;
+    } catch (error) {
+      child.kill();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.starting = undefined;
+    }
+  }
+
+  private async shutDown(): Promise<void> {
+    clearTimeout(this.restartTimer);
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(closedError());
+    }
+    this.waiters.clear();
+    this.starting?.failStart(closedError());
+    // New calls now take the restart path, which fails once closing is set.
+    const child = this.serving;
+    this.serving = undefined;
+    await child?.stop(this.callTimeoutMs);
+    clearTimeout(this.watchdog);
+    this.failPending(closedError());
+  }
+}
+
+function describeCall(call: PendingCall): string {
+  return `${call.method} (${PKCS11_FUNCTIONS[call.method]}) after ${Math.round(performance.now() - call.startedAt)} ms`;
+}
+
+function closedError(): HsmError {
+  return new HsmError("MODULE_FAILED", "the HSM backend is closed");
+}
+
+/** One child process running the module. */
+class ModuleProcess {
+  readonly pid: number | undefined;
+  /** Resolves once the child has loaded and initialised the module. */
+  readonly opened: Promise<void>;
+  module!: ModuleInfo;
+  /** performance.now() when the child became ready. */
+  readyAt = Number.POSITIVE_INFINITY;
+  private readonly child: ChildProcess;
+  private readonly logger: Logger;
+  private readonly exited: Promise<void>;
+  private settleOpen!: (error?: Error) => void;
+
+  constructor(
+    env: Record<string, string> | undefined,
+    parentLogger: Logger,
+    onResponse: (message: CallResponse) => void,
+    onExit: (child: ModuleProcess, how: string) => void,
+  ) {
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.settleOpen = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.child = fork(CHILD_PATH, [], {
+      serialization: "advanced",
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      env: env === undefined ? process.env : { ...process.env, ...env },
+      // The relay's own node flags (inspector, test runner, ...) are not for the child.
+      execArgv: [],
+    });
+    this.pid = this.child.pid;
+    this.logger = parentLogger.child({ modulePid: this.pid });
+    logModuleOutput(this.child.stdout!, "stdout", "info", this.logger);
+    logModuleOutput(this.child.stderr!, "stderr", "warn", this.logger);
+    this.child.on("message", (message: ChildMessage) => {
+      if (Array.isArray(message)) onResponse(message);
+      else this.onControl(message);
+    });
+    // Sending to a child that just died: the exit event reports the failure.
+    this.child.on("error", (error) => this.logger.debug({ err: error }, "HSM module process channel error"));
+    this.exited = new Promise((resolve) => {
+      this.child.on("exit", (code, signal) => {
+        const how = signal === null ? `exited with code ${code}` : `killed by ${signal}`;
+        this.settleOpen(new HsmError("MODULE_FAILED", `the HSM module process ${how} while loading the module`));
+        onExit(this, how);
+        resolve();
+      });
+    });
+  }
+
+  send(message: ParentMessage): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** Ends a start that has not completed (timeout, close). */
+  failStart(error: Error): void {
+    this.settleOpen(error);
+    this.kill();
+  }
+
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+
+  /** Asks the child to close the module and exit; kills it after graceMs. */
+  async stop(graceMs: number): Promise<void> {
+    this.send({ kind: "close" });
+    const timer = setTimeout(() => this.kill(), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  private onControl(message: Exclude<ChildMessage, unknown[]>): void {
+    switch (message.kind) {
+      case "ready":
+        this.module = message.module;
+        this.readyAt = performance.now();
+        this.settleOpen();
+        break;
+      case "open-failed":
+        this.settleOpen(deserializeError(message.error));
+        break;
+      case "log":
+        this.relayLog(message.line);
+        break;
+      case "closed":
+        this.logger.debug("the HSM module process closed the module and exits");
+        break;
+    }
+  }
+
+  /** Logs a record of the child's pino logger through the relay's logger. */
+  private relayLog(line: string): void {
+    const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string };
+    const label = this.logger.levels.labels[level];
+    this.logger[label !== undefined && PINO_LEVELS.has(label) ? (label as Level) : "info"](fields, msg);
+  }
+}

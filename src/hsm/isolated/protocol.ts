@@ -1,0 +1,52 @@
+// The messages between the relay and the child process that runs the PKCS#11
+// module. They travel over the child_process IPC channel with
+// `serialization: "advanced"` (the structured clone algorithm), so Buffers and
+// Uint8Arrays cross intact and nothing is converted to JSON. A call is a bare
+// array to keep the per-call cost down; everything else is a tagged object.
+import { HsmError, type HsmBackend, type HsmErrorCode, type ModuleInfo } from "../backend.js";
+import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
+
+/** The backend methods the child serves; `module` and `close` are handled apart. */
+export type BackendMethod = Exclude<keyof HsmBackend, "module" | "close">;
+
+/** Relay -> child: call `method` with `args`; the answer carries the same id. */
+export type CallRequest = [id: number, method: BackendMethod, args: unknown[]];
+
+/** Child -> relay: the result of a call, or the error it threw. */
+export type CallResponse = [id: number, ok: true, value: unknown] | [id: number, ok: false, error: SerializedError];
+
+/** An HsmError (or any other error) as plain data. */
+export interface SerializedError {
+  /** Absent when the child threw something other than an HsmError. */
+  readonly code?: HsmErrorCode;
+  readonly message: string;
+  readonly fn?: string;
+  readonly ckr?: string;
+}
+
+export type ParentMessage =
+  | CallRequest
+  /** The first message: open the in-process backend and log at this level. */
+  | { readonly kind: "open"; readonly options: Pkcs11BackendOptions; readonly logLevel: string }
+  /** Finish the calls in flight, close the backend (C_Finalize) and exit. */
+  | { readonly kind: "close" };
+
+export type ChildMessage =
+  | CallResponse
+  | { readonly kind: "ready"; readonly module: ModuleInfo }
+  | { readonly kind: "open-failed"; readonly error: SerializedError }
+  /** One line of the child's pino output (JSON), to be logged by the relay. */
+  | { readonly kind: "log"; readonly line: string }
+  /** The module is closed (C_Finalize); the process exits now. */
+  | { readonly kind: "closed" };
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof HsmError) {
+    return { code: error.code, message: error.message, fn: error.fn, ckr: error.ckr };
+  }
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
+export function deserializeError(error: SerializedError): Error {
+  return error.code === undefined ? new Error(error.message) : new HsmError(error.code, error.message, error.fn, error.ckr);
+}

@@ -1,0 +1,128 @@
+// The login record of one token, and the throttle in front of C_Login.
+//
+// PKCS#11 login is per application (v2.40 section 5.6, C_Login: "all sessions
+// of the application with the token are logged in"). Once one KMIP client has
+// logged the token in, every session of the relay can use private keys, so
+// the relay itself must check each later request's PIN. It keeps a salted
+// digest of the PIN that logged the token in and compares later PINs with it
+// in constant time, without calling C_Login again: a wrong PIN then neither
+// gets in nor reaches the token's failed-login counter.
+//
+// The digest is HMAC-SHA256 under a random 32-byte key drawn at each login.
+// A slow KDF (scrypt) would cost milliseconds on every KMIP request; the
+// digest only ever lives in this process's memory, where its purpose is that
+// the PIN itself is not kept, and guessing over the network is not made
+// slower by a slow local hash.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Logger } from "../log/logger.js";
+import { HsmError } from "./backend.js";
+
+export interface LoginThrottle {
+  /** Failed C_Login calls within `windowMs` that start a cooldown. */
+  readonly limit: number;
+  readonly windowMs: number;
+  /** How long logins are refused, without calling C_Login, once `limit` is reached. */
+  readonly cooldownMs: number;
+}
+
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottle = { limit: 5, windowMs: 60_000, cooldownMs: 300_000 };
+
+/** C_Login results that say the PIN was wrong (PKCS#11 v2.40 section 5.6, C_Login). */
+const PIN_REFUSED: ReadonlySet<string> = new Set(["CKR_PIN_INCORRECT", "CKR_PIN_INVALID", "CKR_PIN_LEN_RANGE"]);
+
+interface PinDigest {
+  readonly key: Buffer;
+  readonly mac: Buffer;
+}
+
+function digest(key: Buffer, pin: string): Buffer {
+  return createHmac("sha256", key).update(pin, "utf8").digest();
+}
+
+/**
+ * Performs C_Login for the guard. Resolves when the token is logged in with
+ * this PIN; throws an HsmError otherwise (AUTH_FAILED for a refused PIN).
+ */
+export type LoginCall = (pin: string) => Promise<void>;
+
+export class LoginGuard {
+  private pin: PinDigest | undefined;
+  private failures: number[] = [];
+  private cooldownUntil = 0;
+  /** Serialises logins, so that concurrent first requests make one C_Login. */
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly slotId: string,
+    private readonly throttle: LoginThrottle,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether the relay has logged this token in (and not learnt otherwise since). */
+  get loggedIn(): boolean {
+    return this.pin !== undefined;
+  }
+
+  /** Checks `pin` against the recorded one, or logs the token in with `login`. */
+  async authenticate(pin: string, login: LoginCall): Promise<void> {
+    if (this.pin !== undefined) return this.compare(this.pin, pin);
+    const attempt = this.pending.then(() => (this.pin !== undefined ? this.compare(this.pin, pin) : this.logIn(pin, login)));
+    // The chain only orders attempts; each caller sees its own outcome.
+    this.pending = attempt.catch(() => undefined);
+    return attempt;
+  }
+
+  /** Drops the record: the next request calls C_Login again. */
+  forget(reason: string): void {
+    if (this.pin === undefined) return;
+    this.pin = undefined;
+    this.logger.info({ slotId: this.slotId, reason }, "Slot %s: login state dropped (%s); the next request logs in again", this.slotId, reason);
+  }
+
+  private compare(recorded: PinDigest, pin: string): void {
+    if (timingSafeEqual(digest(recorded.key, pin), recorded.mac)) return;
+    this.logger.warn({ slotId: this.slotId }, "Slot %s: PIN differs from the one that logged the token in; refused without calling C_Login", this.slotId);
+    throw new HsmError("AUTH_FAILED", `slot ${this.slotId}: the PIN does not match the one the token is logged in with`);
+  }
+
+  private async logIn(pin: string, login: LoginCall): Promise<void> {
+    const now = this.now();
+    if (now < this.cooldownUntil) {
+      const seconds = Math.ceil((this.cooldownUntil - now) / 1000);
+      throw new HsmError(
+        "LOGIN_COOLDOWN",
+        `slot ${this.slotId}: logins refused for another ${seconds} s after ${this.throttle.limit} failed C_Login calls`,
+      );
+    }
+    try {
+      await login(pin);
+    } catch (err) {
+      // Only refusals of the PIN count; a device error says nothing about it.
+      if (err instanceof HsmError && err.ckr !== undefined && PIN_REFUSED.has(err.ckr)) this.recordFailure(now);
+      throw err;
+    }
+    this.failures = [];
+    const key = randomBytes(32);
+    this.pin = { key, mac: digest(key, pin) };
+    this.logger.info({ slotId: this.slotId }, "Slot %s: token logged in", this.slotId);
+  }
+
+  private recordFailure(now: number): void {
+    this.failures = this.failures.filter((t) => now - t < this.throttle.windowMs);
+    this.failures.push(now);
+    this.logger.warn({ slotId: this.slotId, failures: this.failures.length }, "Slot %s: C_Login refused the PIN", this.slotId);
+    if (this.failures.length >= this.throttle.limit) {
+      this.cooldownUntil = now + this.throttle.cooldownMs;
+      this.failures = [];
+      this.logger.warn(
+        { slotId: this.slotId, cooldownMs: this.throttle.cooldownMs },
+        "Slot %s: %d failed logins within %d ms; refusing logins for %d ms",
+        this.slotId,
+        this.throttle.limit,
+        this.throttle.windowMs,
+        this.throttle.cooldownMs,
+      );
+    }
+  }
+}

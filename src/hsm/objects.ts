@@ -1,0 +1,158 @@
+// Finding key objects, and the per-slot cache of their handles.
+//
+// All key state lives on the token; another process (another relay, an admin
+// with pkcs11-tool) may create or destroy objects at any time. The cache is
+// only a shortcut past C_FindObjects: a cached handle the module no longer
+// knows (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is dropped, the
+// id looked up again once, and the call retried once.
+import pkcs11js from "pkcs11js";
+import { HsmError, type KeyFilter, type ObjectClass } from "./backend.js";
+import { p11 } from "./ckr.js";
+import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
+import { formatKeyId, parseKeyId } from "./key-id.js";
+import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import type { Session } from "./session-pool.js";
+
+/** Handles per C_FindObjects call: few round trips even for tokens with thousands of keys. */
+const FIND_BATCH = 256;
+/** Cached handles per slot; the oldest entry goes first beyond this. */
+const MAX_CACHED_HANDLES = 4096;
+
+export const CKO_OF: Readonly<Record<ObjectClass, number>> = {
+  public: pkcs11js.CKO_PUBLIC_KEY,
+  private: pkcs11js.CKO_PRIVATE_KEY,
+};
+const CKK_OF = { RSA: CKK_RSA, EC: CKK_EC, EdDSA: CKK_EC_EDWARDS } as const;
+
+/**
+ * Handles of the objects matching `template`, in token order, at most `limit`.
+ * C_FindObjectsFinal always ends the search (PKCS#11 v2.40 section 5.7), so
+ * the session stays usable for the next caller.
+ */
+export function findObjects(p: pkcs11js.PKCS11, session: Session, template: pkcs11js.Template, limit = Infinity): pkcs11js.Handle[] {
+  p11("C_FindObjectsInit", () => p.C_FindObjectsInit(session, template));
+  const found: pkcs11js.Handle[] = [];
+  try {
+    while (found.length < limit) {
+      const batch = p11("C_FindObjects", () => p.C_FindObjects(session, Math.min(FIND_BATCH, limit - found.length)));
+      if (batch.length === 0) break;
+      found.push(...batch);
+    }
+  } finally {
+    p11("C_FindObjectsFinal", () => p.C_FindObjectsFinal(session));
+  }
+  return found;
+}
+
+/** A key object found by its id. */
+export interface KeyObject {
+  readonly id: string;
+  readonly objectClass: ObjectClass;
+  readonly handle: pkcs11js.Handle;
+  /** Whether C_Sign may run on the event loop; decided on first use (see sign.ts). */
+  signOnLoop?: boolean;
+}
+
+const STALE_HANDLE: ReadonlySet<string> = new Set(["CKR_OBJECT_HANDLE_INVALID", "CKR_KEY_HANDLE_INVALID"]);
+
+function itemNotFound(message: string): never {
+  throw new HsmError("ITEM_NOT_FOUND", message);
+}
+
+/** id -> handle for one slot. */
+export class KeyHandles {
+  private readonly entries = new Map<string, KeyObject>();
+
+  constructor(private readonly p: pkcs11js.PKCS11) {}
+
+  /**
+   * Runs `use` on the object `keyId` names. Throws ITEM_NOT_FOUND when the id
+   * is not of the key-id scheme or no single object matches it.
+   */
+  async use<T>(session: Session, keyId: string, use: (key: KeyObject) => T | Promise<T>): Promise<T> {
+    const parsed = parseKeyId(keyId) ?? itemNotFound(`"${keyId}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+    const id = formatKeyId(parsed.ckaId, parsed.objectClass);
+    const cached = this.entries.get(id);
+    if (cached === undefined) return use(this.lookUp(session, id, parsed.ckaId, parsed.objectClass));
+    try {
+      return await use(cached);
+    } catch (err) {
+      if (!(err instanceof HsmError && err.ckr !== undefined && STALE_HANDLE.has(err.ckr))) throw err;
+      this.entries.delete(id);
+      return use(this.lookUp(session, id, parsed.ckaId, parsed.objectClass));
+    }
+  }
+
+  /** Caches a handle the relay just created. */
+  remember(key: KeyObject): void {
+    this.entries.delete(key.id);
+    this.entries.set(key.id, key);
+    if (this.entries.size > MAX_CACHED_HANDLES) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  forget(id: string): void {
+    this.entries.delete(id);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** compat.md "Object identity": CKA_ID + CKA_CLASS, exactly one match. */
+  private lookUp(session: Session, id: string, ckaId: Buffer, objectClass: ObjectClass): KeyObject {
+    const template = [
+      { type: pkcs11js.CKA_CLASS, value: CKO_OF[objectClass] },
+      { type: pkcs11js.CKA_ID, value: ckaId },
+    ];
+    const handles = findObjects(this.p, session, template, 2);
+    const hex = ckaId.toString("hex").toUpperCase();
+    if (handles.length === 0) itemNotFound(`no ${objectClass} key object with CKA_ID ${hex}`);
+    if (handles.length > 1) itemNotFound(`more than one ${objectClass} key object with CKA_ID ${hex}; the id is ambiguous`);
+    const key: KeyObject = { id, objectClass, handle: handles[0]! };
+    this.remember(key);
+    return key;
+  }
+}
+
+/**
+ * Ids of the key objects matching `filter`, in token order (public keys
+ * first when no class is asked for). Objects without a CKA_ID (or with an
+ * empty one) have no id in the relay's scheme and are skipped; so are ids two
+ * objects of one class share, since such an id cannot be resolved.
+ */
+export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilter): string[] {
+  const classes: ObjectClass[] = filter.objectClass !== undefined ? [filter.objectClass] : ["public", "private"];
+  const ids: string[] = [];
+  for (const objectClass of classes) {
+    const template: pkcs11js.Template = [{ type: pkcs11js.CKA_CLASS, value: CKO_OF[objectClass] }];
+    if (filter.keyType !== undefined && filter.keyType !== "other") template.push({ type: pkcs11js.CKA_KEY_TYPE, value: CKK_OF[filter.keyType] });
+    if (filter.label !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(filter.label, "utf8") });
+
+    const seen = new Map<string, number>();
+    const matching: string[] = [];
+    for (const handle of findObjects(p, session, template)) {
+      const id = matchingId(p, session, handle, objectClass, filter);
+      if (id === undefined) continue;
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+      matching.push(id);
+    }
+    ids.push(...matching.filter((id) => seen.get(id) === 1));
+  }
+  return ids;
+}
+
+function matchingId(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, objectClass: ObjectClass, filter: KeyFilter): string | undefined {
+  try {
+    const attrs = readAttributes(p, session, handle, [pkcs11js.CKA_ID, pkcs11js.CKA_KEY_TYPE]);
+    const ckaId = attrs.get(pkcs11js.CKA_ID);
+    if (ckaId === undefined || ckaId.length === 0) return undefined;
+    if (filter.keyType === "other" && keyTypeOf(readUlong(attrs.get(pkcs11js.CKA_KEY_TYPE))) !== "other") return undefined;
+    const id = formatKeyId(ckaId, objectClass);
+    if (filter.bits !== undefined && describeObject(p, session, handle, id, objectClass).bits !== filter.bits) return undefined;
+    return id;
+  } catch (err) {
+    // Destroyed by someone else since C_FindObjects found it.
+    if (err instanceof HsmError && err.ckr !== undefined && STALE_HANDLE.has(err.ckr)) return undefined;
+    throw err;
+  }
+}

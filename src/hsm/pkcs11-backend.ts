@@ -1,0 +1,311 @@
+// The HSM backend that loads the PKCS#11 module into this process through
+// pkcs11js. Slow calls (key generation, RSA signing) run on libuv's thread
+// pool through pkcs11js's asynchronous forms; see sign.ts for which signing
+// runs where and why.
+import { randomBytes } from "node:crypto";
+import pkcs11js from "pkcs11js";
+import type { Logger } from "../log/logger.js";
+import {
+  HsmError,
+  type HsmBackend,
+  type KeyDescription,
+  type KeyFilter,
+  type KeyPairIds,
+  type KeyPairRequest,
+  type KeyUpdate,
+  type ModuleInfo,
+  type SignMechanism,
+  type SlotSummary,
+} from "./backend.js";
+import { describeObject } from "./attributes.js";
+import { hsmErrorOf, p11, p11Async } from "./ckr.js";
+import { formatKeyId, parseKeyId } from "./key-id.js";
+import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
+import { loadModule, type LoadedModule } from "./module.js";
+import { KeyHandles, findKeyIds, findObjects, type KeyObject } from "./objects.js";
+import { SessionPool, type Session } from "./session-pool.js";
+import { signData, toBuffer, toPkcs11Mechanism, verifyData } from "./sign.js";
+import { SlotDirectory, type SlotEntry } from "./slots.js";
+import { keyPairTemplates } from "./templates.js";
+
+export interface Pkcs11BackendOptions {
+  libPath: string;
+  /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount when non-zero. */
+  maxSessionsPerSlot?: number;
+  /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
+  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number };
+}
+
+const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
+/** compat.md "Object identity": a random 20-byte CKA_ID, checked unused, a few retries. */
+const CKA_ID_LENGTH = 20;
+const CKA_ID_ATTEMPTS = 5;
+/** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */
+export const MAX_RANDOM_LENGTH = 65_536;
+/** CKA_START_DATE / CKA_END_DATE as KeyUpdate carries them (CK_DATE, PKCS#11 v2.40 section 3.3). */
+const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
+
+/** What the relay keeps per slot it has used. */
+interface SlotState {
+  readonly entry: SlotEntry;
+  readonly pool: SessionPool;
+  readonly login: LoginGuard;
+  readonly keys: KeyHandles;
+}
+
+/** Errors after which the token is gone (removed, replaced): forget what we knew about it. */
+const TOKEN_GONE: ReadonlySet<string> = new Set(["CKR_DEVICE_REMOVED", "CKR_TOKEN_NOT_PRESENT", "CKR_SLOT_ID_INVALID"]);
+
+class Pkcs11Backend implements HsmBackend {
+  private readonly p: pkcs11js.PKCS11;
+  private readonly slots: SlotDirectory;
+  private readonly states = new Map<string, SlotState>();
+  private readonly maxSessionsPerSlot: number;
+  private readonly throttle: LoginThrottle;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly loaded: LoadedModule,
+    options: Pkcs11BackendOptions,
+    private readonly logger: Logger,
+  ) {
+    this.p = loaded.pkcs11;
+    this.slots = new SlotDirectory(this.p);
+    this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
+    this.throttle = options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+  }
+
+  get module(): ModuleInfo {
+    return this.loaded.info;
+  }
+
+  async listSlots(): Promise<SlotSummary[]> {
+    this.checkOpen();
+    return this.slots.list().map((entry) => entry.summary);
+  }
+
+  async resolveSlot(username: string): Promise<SlotSummary> {
+    this.checkOpen();
+    return this.slots.resolve(username).summary;
+  }
+
+  async authenticate(slotId: string, pin: string): Promise<void> {
+    const state = this.state(slotId);
+    await state.login.authenticate(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
+  }
+
+  async mechanisms(slotId: string): Promise<number[]> {
+    const { entry } = this.state(slotId);
+    return p11("C_GetMechanismList", () => this.p.C_GetMechanismList(entry.handle));
+  }
+
+  async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
+    const state = this.state(slotId);
+    return this.withSession(state, async (session) => {
+      const ckaId = this.unusedCkaId(session);
+      const { mechanism, publicTemplate, privateTemplate } = keyPairTemplates(request, ckaId);
+      const pair = await p11Async("C_GenerateKeyPair", () => this.p.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate));
+      const publicKeyId = formatKeyId(ckaId, "public");
+      const privateKeyId = formatKeyId(ckaId, "private");
+      state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey });
+      state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey });
+      this.logger.info({ slotId, keyType: request.spec.keyType, publicKeyId, privateKeyId }, "Generated key pair");
+      return { publicKeyId, privateKeyId };
+    });
+  }
+
+  async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass));
+  }
+
+  async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
+    const state = this.state(slotId);
+    return this.withSession(state, (session) => findKeyIds(this.p, session, filter));
+  }
+
+  async updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
+    const template = updateTemplate(update);
+    const state = this.state(slotId);
+    await this.withKey(state, keyId, (session, key) => {
+      if (template.length > 0) p11("C_SetAttributeValue", () => this.p.C_SetAttributeValue(session, key.handle, template));
+    });
+  }
+
+  async destroyKey(slotId: string, keyId: string): Promise<void> {
+    const state = this.state(slotId);
+    await this.withKey(state, keyId, (session, key) => {
+      p11("C_DestroyObject", () => this.p.C_DestroyObject(session, key.handle));
+      state.keys.forget(key.id);
+      this.logger.info({ slotId, keyId: key.id }, "Destroyed key object");
+    });
+  }
+
+  async sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
+    if (parseKeyId(keyId)?.objectClass === "public") throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
+    const m = toPkcs11Mechanism(mechanism);
+    const input = toBuffer(data);
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => signData(this.p, session, key, m, input));
+  }
+
+  async verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    const m = toPkcs11Mechanism(mechanism);
+    const input = toBuffer(data);
+    const sig = toBuffer(signature);
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => verifyData(this.p, session, key, m, input, sig));
+  }
+
+  async generateRandom(slotId: string, length: number): Promise<Uint8Array> {
+    if (!Number.isInteger(length) || length < 1 || length > MAX_RANDOM_LENGTH) {
+      throw new HsmError("INVALID_ARGUMENT", `C_GenerateRandom: length ${length} is outside 1..${MAX_RANDOM_LENGTH}`);
+    }
+    const state = this.state(slotId);
+    return this.withSession(state, (session) => p11("C_GenerateRandom", () => this.p.C_GenerateRandom(session, Buffer.alloc(length))));
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closing !== undefined) return false;
+    try {
+      this.p.C_GetInfo();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    // Busy sessions close as their calls finish; C_Finalize must not run
+    // under a call still on the thread pool.
+    await Promise.all([...this.states.values()].map((state) => state.pool.close()));
+    this.states.clear();
+    if (this.loaded.ownsInitialize) p11("C_Finalize", () => this.p.C_Finalize());
+    this.p.close();
+    this.logger.info({ path: this.loaded.info.path }, "PKCS#11 module finalised");
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== undefined) throw new HsmError("PKCS11_ERROR", "the PKCS#11 backend is closed");
+  }
+
+  /** The state of a slot with a token present. Throws SLOT_NOT_FOUND. */
+  private state(slotId: string): SlotState {
+    this.checkOpen();
+    const entry = this.slots.byId(slotId);
+    let state = this.states.get(slotId);
+    if (state === undefined) {
+      const login = new LoginGuard(slotId, this.throttle, this.logger);
+      const keys = new KeyHandles(this.p);
+      const pool = new SessionPool(this.p, entry.handle, this.sessionCap(entry.summary), () => {
+        // Closing the last session ends the application's login (PKCS#11 v2.40 section 5.6, C_CloseSession).
+        login.forget("no session left open");
+        keys.clear();
+      });
+      state = { entry, pool, login, keys };
+      this.states.set(slotId, state);
+    }
+    return state;
+  }
+
+  /** min(configured cap, ulMaxSessionCount, ulMaxRwSessionCount), where 0 is "no limit". */
+  private sessionCap(summary: SlotSummary): number {
+    const limits = [this.maxSessionsPerSlot, summary.maxSessionCount, summary.maxRwSessionCount].filter((n) => n > 0);
+    return Math.max(1, Math.min(...limits));
+  }
+
+  /**
+   * Runs `use` on a session of a slot the relay has logged in. A token that
+   * reports it is no longer logged in loses its login record; one that is
+   * gone loses everything cached about it.
+   */
+  private async withSession<T>(state: SlotState, use: (session: Session) => T | Promise<T>): Promise<T> {
+    const slotId = state.entry.summary.slotId;
+    if (!state.login.loggedIn) throw new HsmError("AUTH_FAILED", `slot ${slotId}: the relay has not logged this token in; authenticate first`);
+    try {
+      return await state.pool.use(use);
+    } catch (err) {
+      if (err instanceof HsmError && err.ckr === "CKR_USER_NOT_LOGGED_IN") state.login.forget("the token reports CKR_USER_NOT_LOGGED_IN");
+      if (err instanceof HsmError && err.ckr !== undefined && TOKEN_GONE.has(err.ckr)) {
+        this.slots.invalidate();
+        state.keys.clear();
+      }
+      throw err;
+    }
+  }
+
+  private withKey<T>(state: SlotState, keyId: string, use: (session: Session, key: KeyObject) => T | Promise<T>): Promise<T> {
+    return this.withSession(state, (session) => state.keys.use(session, keyId, (key) => use(session, key)));
+  }
+
+  /**
+   * C_Login as CKU_USER. CKR_USER_ALREADY_LOGGED_IN means some other code in
+   * this process logged the token in (login state is per application), so
+   * that C_Login checked nothing: log out and log in with this PIN once, so
+   * the PIN the relay records is one the token accepted.
+   */
+  private logIn(session: Session, pin: string): void {
+    try {
+      this.p.C_Login(session, pkcs11js.CKU_USER, pin);
+      return;
+    } catch (err) {
+      const error = hsmErrorOf("C_Login", err);
+      if (error.ckr !== "CKR_USER_ALREADY_LOGGED_IN") throw error;
+    }
+    this.logger.warn("Token already logged in by other code in this process; logging out to verify the PIN");
+    p11("C_Logout", () => this.p.C_Logout(session));
+    p11("C_Login", () => this.p.C_Login(session, pkcs11js.CKU_USER, pin));
+  }
+
+  /** A random CKA_ID no object on the token has yet. */
+  private unusedCkaId(session: Session): Buffer {
+    for (let attempt = 0; attempt < CKA_ID_ATTEMPTS; attempt++) {
+      const ckaId = randomBytes(CKA_ID_LENGTH);
+      if (findObjects(this.p, session, [{ type: pkcs11js.CKA_ID, value: ckaId }], 1).length === 0) return ckaId;
+    }
+    throw new HsmError("PKCS11_ERROR", `C_FindObjects: no unused random CKA_ID after ${CKA_ID_ATTEMPTS} attempts`, "C_FindObjects");
+  }
+}
+
+/** The C_SetAttributeValue template for a KeyUpdate. */
+function updateTemplate(update: KeyUpdate): pkcs11js.Template {
+  const template: pkcs11js.Template = [];
+  if (update.label !== undefined) {
+    // An empty CKA_LABEL is how PKCS#11 says "no label".
+    template.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(update.label ?? "", "utf8") });
+  }
+  for (const [type, date] of [
+    [pkcs11js.CKA_START_DATE, update.startDate],
+    [pkcs11js.CKA_END_DATE, update.endDate],
+  ] as const) {
+    if (date === undefined) continue;
+    if (date !== null && !DATE.test(date)) throw new HsmError("INVALID_ARGUMENT", `C_SetAttributeValue: date "${date}" is not YYYYMMDD`);
+    // No value is an empty CK_DATE ("no date"); pkcs11js rejects an empty Buffer for a date.
+    template.push(date === null ? { type } : { type, value: Buffer.from(date, "latin1") });
+  }
+  if (update.sign !== undefined) template.push({ type: pkcs11js.CKA_SIGN, value: update.sign });
+  if (update.verify !== undefined) template.push({ type: pkcs11js.CKA_VERIFY, value: update.verify });
+  return template;
+}
+
+/**
+ * Loads the module at `options.libPath` and returns the backend. Start-up
+ * failures (no such library, C_Initialize refused, functions missing) are
+ * plain Errors whose message names the path.
+ */
+export async function openPkcs11Backend(options: Pkcs11BackendOptions, logger: Logger): Promise<HsmBackend> {
+  const positive = (name: string, n: number | undefined): void => {
+    if (n !== undefined && !(Number.isSafeInteger(n) && n > 0)) throw new Error(`PKCS#11 backend: ${name} must be a positive integer, not ${n}`);
+  };
+  positive("maxSessionsPerSlot", options.maxSessionsPerSlot);
+  positive("loginThrottle.limit", options.loginThrottle?.limit);
+  positive("loginThrottle.windowMs", options.loginThrottle?.windowMs);
+  positive("loginThrottle.cooldownMs", options.loginThrottle?.cooldownMs);
+  const loaded = loadModule(options.libPath, logger);
+  return new Pkcs11Backend(loaded, options, logger);
+}

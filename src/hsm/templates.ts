@@ -1,0 +1,81 @@
+// C_GenerateKeyPair templates (compat.md "Create Key Pair"). Keys made by the
+// original relay carry exactly these attributes, and tools that look at the
+// token expect them, so they are not to be "improved" in passing.
+import pkcs11js from "pkcs11js";
+import { HsmError, type KeyPairRequest } from "./backend.js";
+import { CURVES } from "./ec.js";
+import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN } from "./mechanisms.js";
+
+export interface KeyPairTemplates {
+  readonly mechanism: pkcs11js.Mechanism;
+  readonly publicTemplate: pkcs11js.Template;
+  readonly privateTemplate: pkcs11js.Template;
+}
+
+// The constant parts, built once. pkcs11js copies attribute values into
+// native memory on every call, so sharing these objects between calls is safe.
+const PUBLIC_COMMON: pkcs11js.Template = [
+  { type: pkcs11js.CKA_TOKEN, value: true },
+  { type: pkcs11js.CKA_VERIFY, value: true },
+  { type: pkcs11js.CKA_ENCRYPT, value: false },
+  { type: pkcs11js.CKA_WRAP, value: false },
+];
+const PRIVATE_COMMON: pkcs11js.Template = [
+  { type: pkcs11js.CKA_TOKEN, value: true },
+  { type: pkcs11js.CKA_SIGN, value: true },
+  { type: pkcs11js.CKA_DECRYPT, value: false },
+  { type: pkcs11js.CKA_PRIVATE, value: true },
+  { type: pkcs11js.CKA_SENSITIVE, value: true },
+];
+/** F4 = 65537, big-endian (PKCS#11 v2.40 section 2.1.4: CKA_PUBLIC_EXPONENT is a big integer). */
+const F4 = Buffer.from([0x01, 0x00, 0x01]);
+const EDWARDS_KEY_TYPE: pkcs11js.Attribute = { type: pkcs11js.CKA_KEY_TYPE, value: CKK_EC_EDWARDS };
+const EC_PARAMS: Readonly<Record<string, pkcs11js.Attribute>> = Object.fromEntries(
+  Object.values(CURVES).map((info) => [info.curve, { type: pkcs11js.CKA_EC_PARAMS, value: info.oid }]),
+);
+
+function invalid(message: string): never {
+  throw new HsmError("INVALID_ARGUMENT", message);
+}
+
+/** The mechanism and both templates for a key pair whose objects share `ckaId`. */
+export function keyPairTemplates(request: KeyPairRequest, ckaId: Buffer): KeyPairTemplates {
+  const publicTemplate: pkcs11js.Template = [...PUBLIC_COMMON, { type: pkcs11js.CKA_ID, value: ckaId }];
+  const privateTemplate: pkcs11js.Template = [...PRIVATE_COMMON, { type: pkcs11js.CKA_ID, value: ckaId }];
+  if (request.publicLabel !== undefined) publicTemplate.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(request.publicLabel, "utf8") });
+  if (request.privateLabel !== undefined) privateTemplate.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(request.privateLabel, "utf8") });
+
+  const spec = request.spec;
+  switch (spec.keyType) {
+    case "RSA": {
+      const bits = spec.modulusBits;
+      if (!Number.isInteger(bits) || bits <= 0 || bits > 0xffffffff) invalid(`RSA modulus size ${bits} is not a positive 32-bit integer`);
+      const exponent = spec.publicExponent === undefined ? F4 : Buffer.from(spec.publicExponent);
+      if (exponent.length === 0) invalid("RSA public exponent is empty");
+      publicTemplate.push({ type: pkcs11js.CKA_MODULUS_BITS, value: bits }, { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: exponent });
+      return { mechanism: { mechanism: CKM_RSA_PKCS_KEY_PAIR_GEN }, publicTemplate, privateTemplate };
+    }
+    case "EC": {
+      // Widened: the spec may come from outside the type system (a forwarded call).
+      const curve: string = spec.curve;
+      const params = EC_PARAMS[curve];
+      if (params === undefined || curve === "Ed25519") return unsupported(`curve ${curve} for ECDSA`);
+      publicTemplate.push(params);
+      return { mechanism: { mechanism: CKM_EC_KEY_PAIR_GEN }, publicTemplate, privateTemplate };
+    }
+    case "EdDSA": {
+      const curve: string = spec.curve;
+      if (curve !== "Ed25519") return unsupported(`curve ${curve} for EdDSA`);
+      // PKCS#11 v3.0 section 2.3.5: CKK_EC_EDWARDS keys, the curve in CKA_EC_PARAMS.
+      publicTemplate.push(EDWARDS_KEY_TYPE, EC_PARAMS.Ed25519!);
+      privateTemplate.push(EDWARDS_KEY_TYPE);
+      return { mechanism: { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN }, publicTemplate, privateTemplate };
+    }
+    default:
+      return unsupported(`key type ${String((spec as { keyType: unknown }).keyType)}`);
+  }
+}
+
+function unsupported(what: string): never {
+  throw new HsmError("UNSUPPORTED", `C_GenerateKeyPair: ${what} is not supported`);
+}

@@ -1,0 +1,284 @@
+// The isolated backend against real SoftHSM through the fault-injecting module
+// (test/fixtures/faulty-pkcs11): a crash, abort, exit or hang of the module
+// fails the calls in flight with MODULE_FAILED, is logged, and the next calls
+// succeed on a restarted child; module output is logged, never printed.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createHash, createPublicKey, verify as verifySignature } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import pino from "pino";
+import { HsmError, type HsmBackend, type SignMechanism } from "../../src/hsm/backend.js";
+import { openIsolatedBackend, type IsolatedBackendOptions } from "../../src/hsm/isolated/isolated-backend.js";
+import { buildFaultyModule, FAULT_EXIT_CODE, FaultLabel, INIT_FAULT_ENV } from "../helpers/faulty-module.js";
+import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
+
+/** CKM_ECDSA (PKCS#11 v2.40 section 2.3.6): signs a digest, returns r || s. */
+const ECDSA: SignMechanism = { mechanism: 0x1041 };
+const DATA = Buffer.from("kmip2pkcs11 isolation test");
+const DIGEST = createHash("sha256").update(DATA).digest();
+
+interface LogRecord {
+  level: number;
+  msg: string;
+  modulePid?: number;
+  [field: string]: unknown;
+}
+
+/** A pino logger whose records are kept in `records`. */
+function captureLogger(): { logger: pino.Logger; records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => records.push(JSON.parse(line) as LogRecord) });
+  return { logger, records };
+}
+
+/** Resolves with the first record matching `predicate`, polling while the child works. */
+async function waitForLog(records: LogRecord[], predicate: (record: LogRecord) => boolean): Promise<LogRecord> {
+  for (let waited = 0; waited < 60_000; waited += 20) {
+    const found = records.find(predicate);
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("no such log record within 60 s");
+}
+
+function isModuleFailure(pattern: RegExp): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof HsmError, `expected an HsmError, got ${String(error)}`);
+    assert.equal(error.code, "MODULE_FAILED");
+    assert.match(error.message, pattern);
+    return true;
+  };
+}
+
+let token: SoftHsmToken;
+let faultyModule: string;
+
+before(async () => {
+  [token, faultyModule] = await Promise.all([createSoftHsmToken({ label: "isolation" }), buildFaultyModule()]);
+});
+after(() => token.cleanup());
+
+function options(overrides: Partial<IsolatedBackendOptions> = {}): IsolatedBackendOptions {
+  return {
+    libPath: faultyModule,
+    callTimeoutMs: 30_000,
+    env: { SOFTHSM2_CONF: token.conf },
+    restartBackoff: { initialMs: 10, maxMs: 1000 },
+    ...overrides,
+  };
+}
+
+/** A backend logged in to the test token, with one normal key and one key per fault label. */
+async function openWithKeys(overrides: Partial<IsolatedBackendOptions> = {}) {
+  const { logger, records } = captureLogger();
+  const backend = await openIsolatedBackend(options(overrides), logger);
+  const slotId = (await backend.resolveSlot(token.label)).slotId;
+  await backend.authenticate(slotId, token.pin);
+  const generate = async (label?: string) =>
+    (await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" }, privateLabel: label })).privateKeyId;
+  const normalKey = await generate();
+  return { backend, records, slotId, normalKey, generate };
+}
+
+/** The relay's view of recovery: log in again (the new child has no login) and sign. */
+async function assertServesAgain(backend: HsmBackend, slotId: string, keyId: string): Promise<void> {
+  await backend.authenticate(slotId, token.pin);
+  const signature = await backend.sign(slotId, keyId, ECDSA, DIGEST);
+  assert.equal(signature.length, 64);
+}
+
+describe("isolated backend, normal operation", () => {
+  test("generate, describe, sign, verify with node:crypto, destroy", async () => {
+    const { logger } = captureLogger();
+    const backend = await openIsolatedBackend(options(), logger);
+    try {
+      assert.equal(backend.module.path, faultyModule);
+      assert.equal(await backend.ping(), true);
+      const slot = await backend.resolveSlot(token.label);
+      await backend.authenticate(slot.slotId, token.pin);
+      assert.ok((await backend.mechanisms(slot.slotId)).includes(ECDSA.mechanism));
+      assert.equal((await backend.generateRandom(slot.slotId, 32)).length, 32);
+
+      const ids = await backend.generateKeyPair(slot.slotId, {
+        spec: { keyType: "EC", curve: "P-256" },
+        privateLabel: "isolated-priv",
+        publicLabel: "isolated-pub",
+      });
+      const publicKey = await backend.describeKey(slot.slotId, ids.publicKeyId);
+      assert.equal(publicKey.keyType, "EC");
+      assert.equal(publicKey.curve, "P-256");
+      assert.equal(publicKey.label, "isolated-pub");
+      assert.ok(publicKey.ecPoint instanceof Uint8Array && publicKey.ecPoint.length === 65);
+      assert.deepEqual(await backend.findKeys(slot.slotId, { label: "isolated-priv" }), [ids.privateKeyId]);
+
+      // Buffers cross the process boundary intact in both directions.
+      const signature = await backend.sign(slot.slotId, ids.privateKeyId, ECDSA, DIGEST);
+      const point = Buffer.from(publicKey.ecPoint);
+      const key = createPublicKey({
+        key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
+        format: "jwk",
+      });
+      assert.ok(verifySignature("sha256", DATA, { key, dsaEncoding: "ieee-p1363" }, signature));
+      assert.equal(await backend.verify(slot.slotId, ids.publicKeyId, ECDSA, DIGEST, signature), true);
+
+      await backend.destroyKey(slot.slotId, ids.privateKeyId);
+      await backend.destroyKey(slot.slotId, ids.publicKeyId);
+      // HsmErrors thrown in the child arrive with their code.
+      await assert.rejects(backend.describeKey(slot.slotId, ids.privateKeyId), (error: unknown) => {
+        assert.ok(error instanceof HsmError);
+        assert.equal(error.code, "ITEM_NOT_FOUND");
+        return true;
+      });
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("close() ends the child; later calls fail at once", async () => {
+    const { logger, records } = captureLogger();
+    const backend = await openIsolatedBackend(options(), logger);
+    await backend.close();
+    const pid = records.find((record) => /closed the module/.test(record.msg))?.modulePid;
+    assert.ok(pid !== undefined, "the child said it closed the module");
+    assert.throws(() => process.kill(pid, 0), { code: "ESRCH" });
+    await assert.rejects(backend.listSlots(), isModuleFailure(/closed/));
+    assert.equal(await backend.ping(), false);
+  });
+
+  test("a module that cannot be loaded is a startup error with the child's message", async () => {
+    const { logger, records } = captureLogger();
+    const missing = "/nonexistent/libvendor-pkcs11.so";
+    await assert.rejects(openIsolatedBackend(options({ libPath: missing }), logger), (error: Error) => {
+      assert.match(error.message, /libvendor-pkcs11\.so/);
+      return true;
+    });
+    assert.ok(!records.some((record) => /restarting/.test(record.msg)), "no restart loop");
+  });
+
+  test("a module that crashes in C_Initialize is a startup error", async () => {
+    const { logger } = captureLogger();
+    const crashing = options({ env: { SOFTHSM2_CONF: token.conf, [INIT_FAULT_ENV]: "segv" } });
+    await assert.rejects(openIsolatedBackend(crashing, logger), isModuleFailure(/killed by SIGSEGV while loading/));
+  });
+});
+
+describe("isolated backend, module faults", () => {
+  let backend: HsmBackend;
+  let records: LogRecord[];
+  let slotId: string;
+  let normalKey: string;
+  let generate: (label?: string) => Promise<string>;
+
+  before(async () => {
+    ({ backend, records, slotId, normalKey, generate } = await openWithKeys());
+  });
+  after(() => backend.close());
+
+  const crashes = [
+    { label: FaultLabel.segv, how: /killed by SIGSEGV during sign \(C_SignInit, C_Sign\)/ },
+    { label: FaultLabel.abort, how: /killed by SIGABRT during sign/ },
+    { label: FaultLabel.exit, how: new RegExp(`exited with code ${FAULT_EXIT_CODE} during sign`) },
+  ];
+  for (const { label, how } of crashes) {
+    test(`${label}: the call fails with MODULE_FAILED, the log says why, the next calls succeed`, async () => {
+      const faultKey = await generate(label);
+      records.length = 0;
+      await assert.rejects(backend.sign(slotId, faultKey, ECDSA, DIGEST), isModuleFailure(how));
+      const logged = records.find((record) => record.level === 50 && how.test(record.msg));
+      assert.ok(logged, `an error record matching ${how}`);
+      assert.match(logged.msg, /1 calls failed; restarting it in \d+ ms/);
+      // Arrives while the child restarts: waits for it rather than failing.
+      await assertServesAgain(backend, slotId, normalKey);
+      await waitForLog(records, (record) => /is serving again/.test(record.msg));
+    });
+  }
+
+  test("concurrent calls in flight during a crash all fail; later ones succeed", async () => {
+    const faultKey = await generate(FaultLabel.segv);
+    records.length = 0;
+    // Several calls on the crashing key: whichever reaches C_SignInit first
+    // kills the child while the others are still in flight.
+    const results = await Promise.allSettled([
+      backend.sign(slotId, faultKey, ECDSA, DIGEST),
+      backend.sign(slotId, faultKey, ECDSA, DIGEST),
+      backend.sign(slotId, faultKey, ECDSA, DIGEST),
+      backend.describeKey(slotId, faultKey),
+    ]);
+    const failed = results.filter((result) => result.status === "rejected");
+    for (const result of failed) isModuleFailure(/killed by SIGSEGV/)(result.reason);
+    assert.ok(failed.length >= 3, "every sign call failed");
+    const logged = records.find((record) => record.level === 50 && /SIGSEGV/.test(record.msg));
+    assert.equal(logged?.callsFailed, failed.length);
+    await Promise.all([assertServesAgain(backend, slotId, normalKey), assertServesAgain(backend, slotId, normalKey)]);
+  });
+
+  test("module stdout and stderr are logged line by line with a prefix; long lines are cut", async () => {
+    const chatty = await generate(FaultLabel.stdout);
+    records.length = 0;
+    assert.equal((await backend.sign(slotId, chatty, ECDSA, DIGEST)).length, 64);
+    const stdout = await waitForLog(records, (record) => record.msg === "module stdout: faulty-pkcs11: a line on stdout");
+    assert.equal(stdout.level, 30);
+    const stderr = await waitForLog(records, (record) => record.msg === "module stderr: faulty-pkcs11: a line on stderr");
+    assert.equal(stderr.level, 40);
+    const long = await waitForLog(records, (record) => record.msg.startsWith("module stdout: xxx"));
+    assert.match(long.msg, /^module stdout: x{1000} \[truncated: 19000 more characters\]$/);
+  });
+
+  test("a flood of module output is rate-limited and the dropped lines are counted", async () => {
+    const flooding = await generate(FaultLabel.flood);
+    records.length = 0;
+    await backend.sign(slotId, flooding, ECDSA, DIGEST);
+    const floodLines = () => records.filter((record) => record.msg.startsWith("module stdout: faulty-pkcs11: flood line")).length;
+    const droppedLines = () =>
+      records
+        .map((record) => /^module stdout: (\d+) lines dropped/.exec(record.msg))
+        .reduce((sum, match) => sum + (match === null ? 0 : Number(match[1])), 0);
+    // The count of dropped lines is reported at the end of each one-second window.
+    await waitForLog(records, () => floodLines() + droppedLines() === 5000);
+    assert.ok(droppedLines() > 0);
+  });
+
+  test("module output never reaches the relay's own stdout", async () => {
+    // A separate relay process with the isolated backend logging to stderr:
+    // its stdout must stay empty while the module prints.
+    const backendUrl = new URL("../../src/hsm/isolated/isolated-backend.js", import.meta.url).href;
+    const script = `
+      import pino from "pino";
+      import { openIsolatedBackend } from ${JSON.stringify(backendUrl)};
+      const backend = await openIsolatedBackend(JSON.parse(process.env.TEST_OPTIONS), pino(pino.destination(2)));
+      const slot = await backend.resolveSlot(process.env.TEST_LABEL);
+      await backend.authenticate(slot.slotId, process.env.TEST_PIN);
+      const ids = await backend.generateKeyPair(slot.slotId, { spec: { keyType: "EC", curve: "P-256" }, privateLabel: "fault:stdout" });
+      await backend.sign(slot.slotId, ids.privateKeyId, { mechanism: 0x1041 }, new Uint8Array(32));
+      await backend.close();
+    `;
+    const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: repoRoot,
+      env: { ...process.env, TEST_OPTIONS: JSON.stringify(options()), TEST_LABEL: token.label, TEST_PIN: token.pin },
+    });
+    assert.equal(stdout, "");
+    assert.match(stderr, /module stdout: faulty-pkcs11: a line on stdout/);
+  });
+});
+
+describe("isolated backend, a hanging module", () => {
+  test("a call past callTimeoutMs kills the child; the next calls succeed", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 1000 });
+    try {
+      const hangingKey = await generate(FaultLabel.hang);
+      await assert.rejects(
+        backend.sign(slotId, hangingKey, ECDSA, DIGEST),
+        isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 1000 ms\)/),
+      );
+      assert.ok(records.some((record) => record.level === 50 && /timeout in sign/.test(record.msg)));
+      // The short timeout also bounds waiting for the restart: let it finish first.
+      await waitForLog(records, (record) => /is serving again/.test(record.msg));
+      await assertServesAgain(backend, slotId, normalKey);
+    } finally {
+      await backend.close();
+    }
+  });
+});
