@@ -33,19 +33,23 @@ export function formatRecord(record: LogRecord, options: FormatOptions): string 
   if (options.time && typeof record.time === "number") parts.push(new Date(record.time).toISOString());
   if (options.level) parts.push((PINO_LEVEL_NAMES[record.level as number] ?? `LEVEL${String(record.level)}`).padEnd(5));
   if (typeof record.name === "string") parts.push(`[${escapeText(record.name)}]`);
-  const msg = typeof record.msg === "string" ? record.msg : "";
-  if (msg !== "") parts.push(escapeText(msg));
+  let msg = typeof record.msg === "string" ? record.msg : "";
+  const fields: string[] = [];
   let stack: string | undefined;
   for (const [key, value] of Object.entries(record)) {
     if (FIXED_KEYS.has(key) || value === undefined) continue;
     if (isSerializedError(value)) {
-      // pino puts the message of `logger.error(err)` into msg as well.
-      if (value.message !== msg) parts.push(`${key}=${formatValue(value.message)}`);
       stack ??= value.stack;
+      // `logger.error(err)` and `logger.error({ err }, err.message)` repeat
+      // the message; pino adds the messages of the error's causes to it.
+      if (value.message.startsWith(msg)) msg = value.message;
+      else fields.push(`${key}=${formatValue(value.message)}`);
       continue;
     }
-    parts.push(`${key}=${formatValue(value)}`);
+    fields.push(`${key}=${formatValue(value)}`);
   }
+  if (msg !== "") parts.push(escapeText(msg));
+  parts.push(...fields);
   let line = parts.join(" ");
   if (options.stacks && stack !== undefined) {
     // The first line of a stack repeats the message.

@@ -1,0 +1,163 @@
+// Daemon mode (compat.md `-d/--daemonize`, `[daemon]`): the command re-runs
+// itself as a detached child in a new session, with no terminal, and waits
+// until the child reports over IPC that it is listening (exit 0) or that it
+// failed (its message, exit 1). So `kmip2pkcs11 -d && next-step` only goes on
+// once the relay accepts connections, and start-up errors still reach the
+// operator's terminal.
+import { execFileSync, spawn } from "node:child_process";
+import { readFile, unlink } from "node:fs/promises";
+import { readFileSync, unlinkSync } from "node:fs";
+import type { RunAs } from "../config/config.js";
+import { writeFileAtomically } from "../config/state-files.js";
+import type { Logger } from "../log/logger.js";
+
+/** Set in the environment of the detached child. */
+const DAEMON_CHILD_ENV = "KMIP2PKCS11_DAEMON_CHILD";
+
+/** What the child tells the waiting parent. */
+type DaemonReport = { type: "ready"; address: string } | { type: "error"; message: string };
+
+/**
+ * True in the detached child. The marker is removed from the environment so
+ * that processes the relay starts do not inherit it.
+ */
+export function isDaemonChild(env: NodeJS.ProcessEnv = process.env): boolean {
+  const marked = env[DAEMON_CHILD_ENV] === "1";
+  delete env[DAEMON_CHILD_ENV];
+  return marked;
+}
+
+/**
+ * Starts the detached child with the same command line and resolves to the
+ * parent's exit status once the child reported.
+ */
+export async function spawnDaemon(argv: string[], stderr: NodeJS.WritableStream): Promise<number> {
+  const script = process.argv[1] as string;
+  const child = spawn(process.execPath, [...process.execArgv, script, ...argv], {
+    detached: true,
+    stdio: ["ignore", "ignore", "ignore", "ipc"],
+    env: { ...process.env, [DAEMON_CHILD_ENV]: "1" },
+  });
+  const status = await new Promise<number>((resolve) => {
+    let settled = false;
+    const settle = (status: number, message?: string) => {
+      if (settled) return;
+      settled = true;
+      if (message !== undefined) stderr.write(`kmip2pkcs11: ${message}\n`);
+      resolve(status);
+    };
+    child.on("message", (report: DaemonReport) => {
+      if (report.type === "ready") settle(0);
+      else settle(1, report.message);
+    });
+    child.on("error", (err) => settle(1, `cannot start the daemon: ${err.message}`));
+    child.on("exit", (code, signal) => settle(1, `the daemon exited (${signal ?? `status ${code}`}) before it was listening`));
+  });
+  if (child.connected) child.disconnect();
+  child.unref();
+  return status;
+}
+
+/** In the child: tells the parent how start-up went, then lets it go. */
+export function reportToParent(report: DaemonReport): void {
+  if (process.send === undefined || !process.connected) return;
+  process.send(report, () => process.disconnect());
+}
+
+/**
+ * Writes our pid to `path` (atomically). A pid file naming a live process
+ * refuses the start; one left behind by a process that is gone is replaced.
+ * The file is removed when the process exits.
+ */
+export async function writePidFile(path: string): Promise<void> {
+  let existing: string | undefined;
+  try {
+    existing = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new Error(`cannot read pid file ${path}: ${(err as Error).message}`);
+    }
+  }
+  const pid = Number(existing?.trim());
+  if (existing !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    throw new Error(`pid file ${path} names process ${pid}, which is running: is kmip2pkcs11 already running? (if not, remove the file)`);
+  }
+  try {
+    await writeFileAtomically(path, `${process.pid}\n`, 0o644);
+  } catch (err) {
+    throw new Error(`cannot write pid file ${path}: ${(err as Error).message}`);
+  }
+  // "exit" handlers run on process.exit() too, but must be synchronous.
+  process.once("exit", () => removePidFileSync(path));
+}
+
+/** Removes the pid file if it still names this process. */
+export async function removePidFile(path: string): Promise<void> {
+  try {
+    if (Number((await readFile(path, "utf8")).trim()) === process.pid) await unlink(path);
+  } catch {
+    // Gone already, or not ours to remove (see removePidFileSync).
+  }
+}
+
+function removePidFileSync(path: string): void {
+  try {
+    if (Number(readFileSync(path, "utf8").trim()) === process.pid) unlinkSync(path);
+  } catch {
+    // After dropping privileges the pid file's directory (/run) is usually
+    // not writable any more; the next start replaces the stale file.
+  }
+}
+
+/** kill(pid, 0): EPERM means the process exists but belongs to another user. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Switches to `identity` (`[daemon] identity`): supplementary groups, then
+ * group, then user, so that no step is taken without the privilege it needs.
+ * A no-op when already running as that user and group.
+ */
+export function dropPrivileges(identity: RunAs, logger: Logger): void {
+  const name = identity.group === undefined ? identity.user : `${identity.user}:${identity.group}`;
+  const uid = lookUpId(["id", "-u", "--", identity.user], `unknown user '${identity.user}'`);
+  const gid =
+    identity.group === undefined
+      ? lookUpId(["id", "-g", "--", identity.user], `unknown user '${identity.user}'`)
+      : /^\d+$/.test(identity.group)
+        ? Number(identity.group)
+        : lookUpId(["getent", "group", "--", identity.group], `unknown group '${identity.group}'`, 2);
+  const current = { uid: process.getuid?.(), gid: process.getgid?.() };
+  if (current.uid === uid && current.gid === gid) return;
+  if (current.uid !== 0) {
+    throw new Error(`daemon.identity = "${name}": only root can switch user and group (running as uid ${current.uid})`);
+  }
+  try {
+    // Missing from @types/node 20, present in node on POSIX systems.
+    (process as { initgroups?: (user: string, extraGroup: number) => void }).initgroups?.(identity.user, gid);
+    process.setgid?.(gid);
+    process.setuid?.(uid);
+  } catch (err) {
+    throw new Error(`daemon.identity = "${name}": cannot switch: ${(err as Error).message}`);
+  }
+  logger.info({ uid, gid }, `Running as ${name}`);
+}
+
+/** Runs id(1) or getent(1) (both consult NSS) and takes a numeric field. */
+function lookUpId(command: string[], notFound: string, field = 0): number {
+  let output: string;
+  try {
+    output = execFileSync(command[0] as string, command.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch {
+    throw new Error(`daemon.identity: ${notFound}`);
+  }
+  const value = output.trim().split(":")[field];
+  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`daemon.identity: ${notFound}`);
+  return Number(value);
+}

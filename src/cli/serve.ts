@@ -1,0 +1,124 @@
+// Running the relay: config, logger, start, privilege drop, signals, shutdown.
+import { constants } from "node:os";
+import { ConfigError, loadConfig, type Config } from "../config/config.js";
+import { createLogger, type RootLogger } from "../log/logger.js";
+import { inheritedListenFd } from "../server/listen-fds.js";
+import type { RelayHandle, StartOptions } from "../server/relay.js";
+import { applyOverrides, type CliOptions } from "./args.js";
+import { dropPrivileges, isDaemonChild, removePidFile, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
+
+export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
+
+/** The process's signals, or a stand-in in tests. */
+export interface SignalSource {
+  on(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, listener: (signal: NodeJS.Signals) => void): unknown;
+}
+
+export interface ServeDeps {
+  readonly stderr: NodeJS.WritableStream;
+  readonly startRelay: StartRelay;
+  readonly signals: SignalSource;
+  /** Ends the process at once (a second stop signal). */
+  readonly exit: (status: number) => never;
+}
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
+
+/**
+ * Runs the relay until SIGTERM or SIGINT; resolves to the exit status.
+ * `argv` is the command line, handed on unchanged when daemonizing.
+ */
+export async function serve(argv: string[], options: CliOptions, deps: ServeDeps): Promise<number> {
+  const { stderr } = deps;
+  let config: Config;
+  try {
+    config = applyOverrides(await loadConfig(options.configPath), options);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    stderr.write(`kmip2pkcs11: ${err.message}\n`);
+    return 1;
+  }
+  if (options.checkConfig) {
+    stderr.write(`kmip2pkcs11: ${options.configPath}: configuration is valid\n`);
+    return 0;
+  }
+
+  const daemonChild = isDaemonChild();
+  // Taken before anything else, in the process systemd started (LISTEN_PID).
+  const listenFd = inheritedListenFd();
+  if (config.daemon.daemonize && !daemonChild) {
+    if (listenFd !== undefined) {
+      stderr.write("kmip2pkcs11: a socket-activated relay cannot daemonize: systemd already runs it in the background; remove -d / daemonize\n");
+      return 1;
+    }
+    return spawnDaemon(argv, stderr);
+  }
+  // Relative paths were resolved when the config was loaded.
+  if (daemonChild) process.chdir("/");
+
+  let logger: RootLogger | undefined;
+  /** One clear line in the log, on stderr, and to a waiting daemon parent. */
+  const fatal = async (err: unknown): Promise<number> => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (logger !== undefined) {
+      logger.error(err instanceof Error ? { err } : {}, message);
+      await logger.close();
+    }
+    if (logger === undefined || config.daemon.logTarget.type !== "stderr") stderr.write(`kmip2pkcs11: ${message}\n`);
+    if (daemonChild) reportToParent({ type: "error", message });
+    return 1;
+  };
+
+  try {
+    logger = createLogger({ level: config.daemon.logLevel, target: config.daemon.logTarget });
+  } catch (err) {
+    return fatal(err);
+  }
+  const log = logger;
+
+  // Stop signals count from here: one during start-up stops the relay as
+  // soon as it is up; a second one ends the process at once (128 + signal).
+  let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => (stopRequested = resolve));
+  let stopping = false;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopping) deps.exit(128 + constants.signals[signal]);
+    stopping = true;
+    stopRequested?.(signal);
+  };
+  const onHangUp = () => log.reopen();
+  for (const s of STOP_SIGNALS) deps.signals.on(s, onStop);
+  deps.signals.on("SIGHUP", onHangUp);
+  const status = await run();
+  for (const s of STOP_SIGNALS) deps.signals.off(s, onStop);
+  deps.signals.off("SIGHUP", onHangUp);
+  return status;
+
+  async function run(): Promise<number> {
+    const pidFile = daemonChild ? config.daemon.pidFile : undefined;
+    let handle: RelayHandle;
+    try {
+      if (pidFile !== undefined) await writePidFile(pidFile);
+      handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });
+    } catch (err) {
+      if (pidFile !== undefined) await removePidFile(pidFile);
+      return fatal(err);
+    }
+    try {
+      // Only once the port is bound and the module loaded (both may need root).
+      if (config.daemon.identity !== undefined) dropPrivileges(config.daemon.identity, log);
+    } catch (err) {
+      await handle.close("start-up failed");
+      if (pidFile !== undefined) await removePidFile(pidFile);
+      return fatal(err);
+    }
+    if (daemonChild) reportToParent({ type: "ready", address: handle.address });
+
+    const signal = await stopSignal;
+    await handle.close(signal);
+    if (pidFile !== undefined) await removePidFile(pidFile);
+    await log.close();
+    return 0;
+  }
+}
