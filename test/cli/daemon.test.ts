@@ -1,0 +1,144 @@
+// Daemon mode with the real relay on a SoftHSM token: the binary is started
+// with -d and must return once the detached child listens.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
+
+const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
+
+let token: SoftHsmToken;
+let dir: string;
+before(async () => {
+  token = await createSoftHsmToken({ label: "daemon-test", pin: "1234" });
+  dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-daemon-"));
+});
+after(async () => {
+  await token.cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Daemon {
+  status: number;
+  stderr: string;
+  pidFile: string;
+  logFile: string;
+}
+
+/** Runs `kmip2pkcs11 -c <config> -d` until the parent exits. */
+async function daemonize(name: string, extra: { libPath?: string; daemon?: string } = {}): Promise<Daemon> {
+  const pidFile = join(dir, `${name}.pid`);
+  const logFile = join(dir, `${name}.log`);
+  const configPath = join(dir, `${name}.toml`);
+  await writeFile(
+    configPath,
+    `version = "v1"
+[pkcs11]
+lib-path = ${JSON.stringify(extra.libPath ?? token.modulePath)}
+[server]
+addr = "127.0.0.1:0"
+state-dir = ${JSON.stringify(join(dir, "state"))}
+[daemon]
+log-target = { type = "file", path = ${JSON.stringify(logFile)} }
+pid-file = ${JSON.stringify(pidFile)}
+${extra.daemon ?? ""}
+`,
+  );
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, "-c", configPath, "-d"], { env: token.env }, (err, stdout, stderr) => {
+      assert.equal(stdout, "");
+      resolve({ status: err === null ? 0 : Number(err.code), stderr, pidFile, logFile });
+    });
+  });
+}
+
+/** Running, not a zombie: the daemon's parent has exited, so init reaps it, in its own time. */
+async function isRunning(pid: number): Promise<boolean> {
+  try {
+    return !/^State:\s+Z/m.test(await readFile(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for the process to end (bounded, so that a hang fails the test). */
+async function gone(pid: number): Promise<void> {
+  for (let i = 0; i < 400 && (await isRunning(pid)); i++) await sleep(50);
+  assert.equal(await isRunning(pid), false, `process ${pid} still running`);
+}
+
+async function runningPid(d: Daemon): Promise<number> {
+  const pid = Number((await readFile(d.pidFile, "utf8")).trim());
+  assert.ok(await isRunning(pid), `pid ${pid} not running`);
+  return pid;
+}
+
+describe("daemon mode", () => {
+  test("returns once the detached relay listens; it serves TLS from /, and SIGTERM stops it", async () => {
+    const d = await daemonize("basic");
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    assert.equal(await readlink(`/proc/${pid}/cwd`), "/");
+    const port = Number(/Listening on 127\.0\.0\.1:(\d+)/.exec(await readFile(d.logFile, "utf8"))?.[1]);
+    const ca = await readFile(join(dir, "state", "tls", "cert.pem"));
+    const socket = connect({ host: "127.0.0.1", port, servername: "localhost", ca });
+    await once(socket, "secureConnect");
+    socket.destroy();
+
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+    await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
+    assert.match(await readFile(d.logFile, "utf8"), /shutting down \(SIGTERM\)/);
+  });
+
+  test("a pid file naming a live process refuses the start", async () => {
+    const pidFile = join(dir, "live.pid");
+    await writeFile(pidFile, `${process.pid}\n`);
+    const d = await daemonize("live");
+    assert.equal(d.status, 1);
+    assert.equal(
+      d.stderr,
+      `kmip2pkcs11: pid file ${pidFile} names process ${process.pid}, which is running: is kmip2pkcs11 already running? (if not, remove the file)\n`,
+    );
+    assert.equal(await readFile(pidFile, "utf8"), `${process.pid}\n`);
+  });
+
+  test("a stale pid file is replaced", async () => {
+    const exited = spawn(process.execPath, ["-e", ""]);
+    await once(exited, "exit");
+    await writeFile(join(dir, "stale.pid"), `${exited.pid}\n`);
+    const d = await daemonize("stale");
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    assert.notEqual(pid, exited.pid);
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+  });
+
+  test("a start-up failure of the child reaches the terminal in one line", async () => {
+    const d = await daemonize("failing", { libPath: "/nonexistent/module.so" });
+    assert.equal(d.status, 1);
+    assert.match(d.stderr, /^kmip2pkcs11: [^\n]*\/nonexistent\/module\.so[^\n]*\n$/);
+    await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
+  });
+
+  test("drops privileges to [daemon] identity once started", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+    const d = await daemonize("identity", { daemon: 'identity = "nobody:nogroup"' });
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const field = (name: string) => new RegExp(`^${name}:\\t(.*)$`, "m").exec(status)?.[1]?.trim().split(/\s+/);
+    assert.deepEqual(field("Uid"), ["65534", "65534", "65534", "65534"]);
+    assert.deepEqual(field("Gid"), ["65534", "65534", "65534", "65534"]);
+    assert.deepEqual(field("Groups"), ["65534"]);
+    assert.match(await readFile(d.logFile, "utf8"), /Running as nobody:nogroup uid=65534 gid=65534/);
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+  });
+});
