@@ -139,14 +139,15 @@ interface FieldEntry {
 /** A structure described by its fields; see the rules at the top of this file. */
 export class StructureCodec<T> implements Codec<T> {
   private readonly entries: readonly FieldEntry[];
-  private readonly byTag: ReadonlyMap<number, FieldEntry>;
+  /** Tag -> position in `entries`. */
+  private readonly indexByTag: ReadonlyMap<number, number>;
   private readonly name: string | undefined;
   private readonly strict: boolean;
   private readonly missingReason: number;
 
   constructor(fields: Fields<T>, options: StructureOptions = {}) {
     this.entries = Object.entries(fields as Record<string, Field<unknown>>).map(([key, field]) => ({ key, field }));
-    this.byTag = new Map(this.entries.map((entry) => [entry.field.tag, entry]));
+    this.indexByTag = new Map(this.entries.map((entry, index) => [entry.field.tag, index]));
     this.name = options.name;
     this.strict = options.strict ?? true;
     this.missingReason = options.missingReason ?? ResultReason.MissingData;
@@ -159,30 +160,37 @@ export class StructureCodec<T> implements Codec<T> {
   /** Decodes `item`, whose own path (not its parent's) is `path`. */
   decodeAt(item: TtlvItem, path: string): T {
     const fields = expectType(item, ItemType.Structure, path).value;
-    const value: Record<string, unknown> = {};
+    // Values are collected by field position first and the object is built
+    // once, in field order: every decode of one structure then creates
+    // objects of the same shape (this is the server's hot path).
+    const slots: unknown[] = new Array(this.entries.length);
     for (const child of fields) {
-      const entry = this.byTag.get(child.tag);
-      if (entry === undefined) {
+      const index = this.indexByTag.get(child.tag);
+      if (index === undefined) {
         if (this.strict) {
           throw fieldError(ResultReason.InvalidField, path, child.tag, `unexpected field ${fieldLabel(child.tag)}`);
         }
         continue;
       }
-      const decoded = entry.field.codec.decode(child, path);
-      if (entry.field.occurs === "repeated") {
-        ((value[entry.key] ??= []) as unknown[]).push(decoded);
-      } else if (entry.key in value) {
+      const { field } = this.entries[index]!;
+      const decoded = field.codec.decode(child, path);
+      const slot = slots[index];
+      if (field.occurs === "repeated") {
+        if (slot === undefined) slots[index] = [decoded];
+        else (slot as unknown[]).push(decoded);
+      } else if (slot !== undefined) {
         throw fieldError(ResultReason.InvalidMessage, path, child.tag, `${fieldLabel(child.tag)} occurs more than once`);
       } else {
-        value[entry.key] = decoded;
+        slots[index] = decoded;
       }
     }
-    for (const { key, field } of this.entries) {
-      if (key in value) continue;
-      if (field.occurs === "required") {
-        throw fieldError(this.missingReason, path, field.tag, `missing ${fieldLabel(field.tag)}`);
-      }
-      if (field.occurs === "repeated") value[key] = [];
+    const value: Record<string, unknown> = {};
+    for (let index = 0; index < slots.length; index++) {
+      const { key, field } = this.entries[index]!;
+      const slot = slots[index];
+      if (slot !== undefined) value[key] = slot;
+      else if (field.occurs === "repeated") value[key] = [];
+      else if (field.occurs === "required") throw fieldError(this.missingReason, path, field.tag, `missing ${fieldLabel(field.tag)}`);
     }
     return value as T;
   }

@@ -30,10 +30,19 @@ export class KmipError extends Error {
  * the space-less table name; the hex form for tags without a name.
  */
 export function fieldName(tag: number): string {
-  const name = tagName(tag);
-  if (name.startsWith("0x")) return name;
-  return name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/([A-Z])([A-Z][a-z])/g, "$1 $2");
+  let name = fieldNames.get(tag);
+  if (name === undefined) {
+    name = tagName(tag);
+    // Unknown tags (hex) are neither converted nor cached: a client could send any number of them.
+    if (name.startsWith("0x")) return name;
+    name = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/([A-Z])([A-Z][a-z])/g, "$1 $2");
+    fieldNames.set(tag, name);
+  }
+  return name;
 }
+
+/** Decoding names every structure it enters (for error paths), so names are computed once per tag. */
+const fieldNames = new Map<number, string>();
 
 /** "Protocol Version (0x420069)": how error messages name a field. */
 export function fieldLabel(tag: number): string {
