@@ -217,7 +217,7 @@ class MessageCodec<H extends { batchCount: number }, B> {
     if (item.tag !== this.tag) {
       throw fieldError(ResultReason.InvalidMessage, path, item.tag, `expected a ${fieldLabel(this.tag)}, got ${fieldLabel(item.tag)}`);
     }
-    const fields = rawStructure.decode(item, "").value;
+    const fields = rawStructure.decode(item, path).value;
     let header: H | undefined;
     const batchItems: B[] = [];
     for (const child of fields) {
