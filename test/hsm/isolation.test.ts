@@ -188,7 +188,7 @@ describe("isolated backend, module faults", () => {
       await assert.rejects(backend.sign(slotId, faultKey, ECDSA, DIGEST), isModuleFailure(how));
       const logged = records.find((record) => record.level === 50 && how.test(record.msg));
       assert.ok(logged, `an error record matching ${how}`);
-      assert.match(logged.msg, /1 calls failed; restarting it in \d+ ms/);
+      assert.match(logged.msg, /1 call in flight failed; restarting it in \d+ ms/);
       // Arrives while the child restarts: waits for it rather than failing.
       await assertServesAgain(backend, slotId, normalKey);
       await waitForLog(records, (record) => /is serving again/.test(record.msg));

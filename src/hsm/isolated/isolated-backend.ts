@@ -61,6 +61,9 @@ const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 const PINO_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace"]);
 
+/** After the child exited, how long its IPC channel may take to deliver the last messages. */
+const CHANNEL_DRAIN_MS = 1000;
+
 const CHILD_PATH = fileURLToPath(new URL("./child.js", import.meta.url));
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
@@ -280,7 +283,7 @@ class IsolatedBackend implements HsmBackend {
     const delay = this.nextRestartDelay();
     this.logger.error(
       { modulePid: child.pid, callsFailed: calls },
-      `the HSM module process ${child.pid} failed: ${reason}; ${calls} calls failed; restarting it in ${delay} ms`,
+      `the HSM module process ${child.pid} failed: ${reason}; ${calls} call${calls === 1 ? "" : "s"} in flight failed; restarting it in ${delay} ms`,
     );
     this.scheduleRestart(delay);
   }
@@ -337,10 +340,8 @@ class IsolatedBackend implements HsmBackend {
   private async startProcess(): Promise<ModuleProcess> {
     const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit);
     this.starting = child;
-    const timer = setTimeout(
-      () => child.failStart(new HsmError("MODULE_FAILED", `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`)),
-      this.startTimeoutMs,
-    );
+    const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`;
+    const timer = setTimeout(() => child.failStart(new HsmError("MODULE_FAILED", tooSlow)), this.startTimeoutMs);
     try {
       child.send({ kind: "open", options: this.pkcs11Options, logLevel: this.logger.level });
       await child.opened;
@@ -421,9 +422,25 @@ class ModuleProcess {
     this.exited = new Promise((resolve) => {
       this.child.on("exit", (code, signal) => {
         const how = signal === null ? `exited with code ${code}` : `killed by ${signal}`;
-        this.settleOpen(new HsmError("MODULE_FAILED", `the HSM module process ${how} while loading the module`));
-        onExit(this, how);
-        resolve();
+        const ended = (): void => {
+          this.settleOpen(new HsmError("MODULE_FAILED", `the HSM module process ${how} while loading the module`));
+          onExit(this, how);
+          resolve();
+        };
+        // Answers the child wrote just before it ended may still be in the
+        // channel, which closes after its last message: let them arrive
+        // first. A process the module spawned may hold the channel open, so
+        // the wait is bounded.
+        if (!this.child.connected) return ended();
+        const timer = setTimeout(() => {
+          this.child.removeListener("disconnect", drained);
+          ended();
+        }, CHANNEL_DRAIN_MS);
+        const drained = (): void => {
+          clearTimeout(timer);
+          ended();
+        };
+        this.child.once("disconnect", drained);
       });
     });
   }
