@@ -51,7 +51,17 @@ export async function spawnDaemon(argv: string[], stderr: NodeJS.WritableStream)
       else settle(1, report.message);
     });
     child.on("error", (err) => settle(1, `cannot start the daemon: ${err.message}`));
-    child.on("exit", (code, signal) => settle(1, `the daemon exited (${signal ?? `status ${code}`}) before it was listening`));
+    // The exit can be seen before the last message is read: wait for the
+    // IPC channel to close too before concluding that no report came.
+    let exited: string | undefined;
+    const settleExited = () => {
+      if (exited !== undefined && !child.connected) settle(1, `the daemon exited (${exited}) before it was listening`);
+    };
+    child.on("exit", (code, signal) => {
+      exited = signal ?? `status ${code}`;
+      settleExited();
+    });
+    child.on("disconnect", settleExited);
   });
   if (child.connected) child.disconnect();
   child.unref();
@@ -59,9 +69,12 @@ export async function spawnDaemon(argv: string[], stderr: NodeJS.WritableStream)
 }
 
 /** In the child: tells the parent how start-up went, then lets it go. */
-export function reportToParent(report: DaemonReport): void {
-  if (process.send === undefined || !process.connected) return;
-  process.send(report, () => process.disconnect());
+export async function reportToParent(report: DaemonReport): Promise<void> {
+  const send = process.send?.bind(process);
+  if (send === undefined || !process.connected) return;
+  // Resolved once sent, so that an exit right after cannot lose the report.
+  await new Promise<void>((resolve) => send(report, () => resolve()));
+  process.disconnect();
 }
 
 /**

@@ -31,12 +31,14 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
  */
 export async function serve(argv: string[], options: CliOptions, deps: ServeDeps): Promise<number> {
   const { stderr } = deps;
+  const daemonChild = isDaemonChild();
   let config: Config;
   try {
     config = applyOverrides(await loadConfig(options.configPath), options);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     stderr.write(`kmip2pkcs11: ${err.message}\n`);
+    if (daemonChild) await reportToParent({ type: "error", message: err.message });
     return 1;
   }
   if (options.checkConfig) {
@@ -44,13 +46,15 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     return 0;
   }
 
-  const daemonChild = isDaemonChild();
   // Taken before anything else, in the process systemd started (LISTEN_PID).
   const listenFd = inheritedListenFd();
   if (config.daemon.daemonize && !daemonChild) {
     if (listenFd !== undefined) {
       stderr.write("kmip2pkcs11: a socket-activated relay cannot daemonize: systemd already runs it in the background; remove -d / daemonize\n");
       return 1;
+    }
+    if (config.daemon.logTarget.type === "stderr") {
+      stderr.write("kmip2pkcs11: warning: a daemon has no stderr, so its log is discarded; set [daemon] log-target or use -l\n");
     }
     return spawnDaemon(argv, stderr);
   }
@@ -66,7 +70,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
       await logger.close();
     }
     if (logger === undefined || config.daemon.logTarget.type !== "stderr") stderr.write(`kmip2pkcs11: ${message}\n`);
-    if (daemonChild) reportToParent({ type: "error", message });
+    if (daemonChild) await reportToParent({ type: "error", message });
     return 1;
   };
 
@@ -113,7 +117,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
       if (pidFile !== undefined) await removePidFile(pidFile);
       return fatal(err);
     }
-    if (daemonChild) reportToParent({ type: "ready", address: handle.address });
+    if (daemonChild) await reportToParent({ type: "ready", address: handle.address });
 
     const signal = await stopSignal;
     await handle.close(signal);
