@@ -266,12 +266,12 @@ describe("isolated backend, module faults", () => {
 
 describe("isolated backend, a hanging module", () => {
   test("a call past callTimeoutMs kills the child; the next calls succeed", async () => {
-    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 1000 });
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 2000 });
     try {
       const hangingKey = await generate(FaultLabel.hang);
       await assert.rejects(
         backend.sign(slotId, hangingKey, ECDSA, DIGEST),
-        isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 1000 ms\)/),
+        isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
       );
       assert.ok(records.some((record) => record.level === 50 && /timeout in sign/.test(record.msg)));
       // The short timeout also bounds waiting for the restart: let it finish first.
