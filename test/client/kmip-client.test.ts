@@ -3,7 +3,7 @@
 // typed operations and failed results, and every way a connection can end.
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import tls from "node:tls";
 import { KmipClient, KmipConnectionError, type KmipClientOptions, KmipResultError, MAX_RESPONSE_SIZE } from "../../src/client/kmip-client.js";
@@ -209,9 +209,20 @@ describe("KmipClient", () => {
   });
 
   test("no reply within timeoutMs", async () => {
-    const client = await connect(await startServer(() => {}), { timeoutMs: 100 });
-    await assert.rejects(client.sendRaw(numbered(1)), { code: "TIMEOUT" });
+    // Generous: the same limit covers the TLS handshake, which a loaded machine may slow down.
+    const client = await connect(await startServer(() => {}), { timeoutMs: 500 });
+    await assert.rejects(client.sendRaw(numbered(1)), { code: "TIMEOUT", message: /no reply from 127\.0\.0\.1:\d+ within 500 ms/ });
     await client.close();
+  });
+
+  test("no TLS handshake within timeoutMs", async () => {
+    const server = net.createServer(() => {}); // accepts, never answers the ClientHello
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      await assert.rejects(connect((server.address() as AddressInfo).port, { timeoutMs: 100 }), { code: "TIMEOUT" });
+    } finally {
+      server.close();
+    }
   });
 
   test("an untrusted certificate fails the connection", async () => {
