@@ -149,9 +149,16 @@ const CODE_OF_CKR: ReadonlyMap<string, HsmErrorCode> = new Map<string, HsmErrorC
   ["CKR_ATTRIBUTE_VALUE_INVALID", "INVALID_ARGUMENT"],
 ]);
 
+// pkcs11js wraps most functions so that they throw a Pkcs11Error carrying the
+// CK_RV, but not the three it overrides in JavaScript (C_SetAttributeValue,
+// C_CreateObject, C_CopyObject): those throw a plain Error "CKR_NAME:value".
+const CKR_MESSAGE = /^CKR_\w+:(\d+)$/;
+
 /** The return value carried by a pkcs11js error, or undefined for other errors. */
 export function ckrOf(err: unknown): number | undefined {
-  return err instanceof pkcs11js.Pkcs11Error ? err.code : undefined;
+  if (err instanceof pkcs11js.Pkcs11Error) return err.code;
+  const match = err instanceof Error && !(err instanceof TypeError) ? CKR_MESSAGE.exec(err.message) : null;
+  return match === null ? undefined : Number(match[1]);
 }
 
 /**

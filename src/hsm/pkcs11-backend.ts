@@ -45,6 +45,10 @@ export const MAX_RANDOM_LENGTH = 65_536;
 /** CKA_START_DATE / CKA_END_DATE as KeyUpdate carries them (CK_DATE, PKCS#11 v2.40 section 3.3). */
 const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
 
+/** Session states of a logged-in user (PKCS#11 v2.40 section 3.5, CK_STATE). */
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
 /** What the relay keeps per slot it has used. */
 interface SlotState {
   readonly entry: SlotEntry;
@@ -104,6 +108,7 @@ class Pkcs11Backend implements HsmBackend {
     return this.withSession(state, async (session) => {
       const ckaId = this.unusedCkaId(session);
       const { mechanism, publicTemplate, privateTemplate } = keyPairTemplates(request, ckaId);
+      this.checkMechanism(state.entry.handle, mechanism.mechanism, request);
       const pair = await p11Async("C_GenerateKeyPair", () => this.p.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate));
       const publicKeyId = formatKeyId(ckaId, "public");
       const privateKeyId = formatKeyId(ckaId, "private");
@@ -221,22 +226,55 @@ class Pkcs11Backend implements HsmBackend {
 
   /**
    * Runs `use` on a session of a slot the relay has logged in. A token that
-   * reports it is no longer logged in loses its login record; one that is
-   * gone loses everything cached about it.
+   * is no longer logged in loses its login record; one that is gone loses
+   * everything cached about it.
    */
   private async withSession<T>(state: SlotState, use: (session: Session) => T | Promise<T>): Promise<T> {
     const slotId = state.entry.summary.slotId;
     if (!state.login.loggedIn) throw new HsmError("AUTH_FAILED", `slot ${slotId}: the relay has not logged this token in; authenticate first`);
     try {
-      return await state.pool.use(use);
+      return await state.pool.use(async (session) => {
+        try {
+          return await use(session);
+        } catch (err) {
+          throw this.loggedOutError(state, session, err);
+        }
+      });
     } catch (err) {
-      if (err instanceof HsmError && err.ckr === "CKR_USER_NOT_LOGGED_IN") state.login.forget("the token reports CKR_USER_NOT_LOGGED_IN");
       if (err instanceof HsmError && err.ckr !== undefined && TOKEN_GONE.has(err.ckr)) {
         this.slots.invalidate();
         state.keys.clear();
       }
       throw err;
     }
+  }
+
+  /**
+   * A token that logged out (another application cannot do that, but a
+   * token reset or timeout can) does not always say CKR_USER_NOT_LOGGED_IN:
+   * private objects simply vanish from C_FindObjects and their handles turn
+   * invalid. So after any failure the session state is asked (C_GetSessionInfo,
+   * PKCS#11 v2.40 section 5.6); when it is no user state, the login record is
+   * dropped and the failure reported as AUTH_FAILED.
+   */
+  private loggedOutError(state: SlotState, session: Session, err: unknown): unknown {
+    if (!(err instanceof HsmError)) return err;
+    if (err.ckr === "CKR_USER_NOT_LOGGED_IN") {
+      // Mapped to AUTH_FAILED already (ckr.ts).
+      state.login.forget("the token reports CKR_USER_NOT_LOGGED_IN");
+      return err;
+    }
+    if (err.code === "AUTH_FAILED") return err;
+    let loggedIn: boolean;
+    try {
+      const { state: sessionState } = this.p.C_GetSessionInfo(session);
+      loggedIn = sessionState === CKS_RW_USER_FUNCTIONS || sessionState === CKS_RO_USER_FUNCTIONS;
+    } catch {
+      return err; // The session itself is broken; the pool discards it.
+    }
+    if (loggedIn) return err;
+    state.login.forget("the token is no longer logged in");
+    return new HsmError("AUTH_FAILED", `${err.message}: the token is no longer logged in; the next request logs in again`, err.fn, err.ckr);
   }
 
   private withKey<T>(state: SlotState, keyId: string, use: (session: Session, key: KeyObject) => T | Promise<T>): Promise<T> {
@@ -260,6 +298,32 @@ class Pkcs11Backend implements HsmBackend {
     this.logger.warn("Token already logged in by other code in this process; logging out to verify the PIN");
     p11("C_Logout", () => this.p.C_Logout(session));
     p11("C_Login", () => this.p.C_Login(session, pkcs11js.CKU_USER, pin));
+  }
+
+  /**
+   * Refuses, before C_GenerateKeyPair, what the token says it cannot do
+   * (C_GetMechanismInfo, PKCS#11 v2.40 section 5.5): modules answer an RSA
+   * size outside their range variously (SoftHSM: CKR_GENERAL_ERROR), so the
+   * range is checked here to give the client a precise reason.
+   */
+  private checkMechanism(slot: pkcs11js.Handle, mechanism: number, request: KeyPairRequest): void {
+    let info: pkcs11js.MechanismInfo;
+    try {
+      info = this.p.C_GetMechanismInfo(slot, mechanism);
+    } catch (err) {
+      const error = hsmErrorOf("C_GetMechanismInfo", err, `the token cannot generate ${request.spec.keyType} keys`);
+      if (error.ckr === "CKR_MECHANISM_INVALID") throw error;
+      return; // A module without C_GetMechanismInfo: let C_GenerateKeyPair decide.
+    }
+    const { spec } = request;
+    // RSA key sizes are in bits (PKCS#11 v2.40 Current Mechanisms section 2.1.4); 0..0 means unknown.
+    if (spec.keyType === "RSA" && info.maxKeySize > 0 && (spec.modulusBits < info.minKeySize || spec.modulusBits > info.maxKeySize)) {
+      throw new HsmError(
+        "UNSUPPORTED",
+        `C_GetMechanismInfo: the token generates RSA moduli of ${info.minKeySize} to ${info.maxKeySize} bits, not ${spec.modulusBits}`,
+        "C_GetMechanismInfo",
+      );
+    }
   }
 
   /** A random CKA_ID no object on the token has yet. */

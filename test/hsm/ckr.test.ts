@@ -72,3 +72,11 @@ test("p11 wraps errors that carry no CK_RV, and passes HsmErrors through", () =>
   assert.throws(() => p11("C_Sign", () => { throw original; }), (err: unknown) => err === original);
   assert.equal(p11("C_Sign", () => 42), 42);
 });
+
+test("the plain Errors pkcs11js's JavaScript overrides throw are read as CK_RVs too", () => {
+  // C_SetAttributeValue, C_CreateObject and C_CopyObject throw `Error("CKR_NAME:value")`.
+  const err = hsmErrorOf("C_SetAttributeValue", new Error("CKR_ATTRIBUTE_READ_ONLY:16"));
+  assert.equal(err.message, "C_SetAttributeValue: CKR_ATTRIBUTE_READ_ONLY");
+  assert.equal(err.code, "PERMISSION_DENIED");
+  assert.equal(hsmErrorOf("C_X", new TypeError("CKR_X:16")).ckr, undefined);
+});
