@@ -30,7 +30,7 @@ export interface SoftHsmToken {
   modulePath: string;
   /** Label of the first token. */
   label: string;
-  /** Labels of all tokens, in creation order (`label`, `label-2`, ...). */
+  /** Labels of all tokens, in creation order. */
   labels: string[];
   pin: string;
   soPin: string;
@@ -42,15 +42,17 @@ export interface SoftHsmOptions {
   label?: string;
   pin?: string;
   soPin?: string;
-  /** How many tokens to initialise (default 1). */
+  /** How many tokens to initialise (default 1), labelled `label`, `label-2`, ... */
   tokens?: number;
+  /** Labels of the tokens to initialise instead (overrides `label` and `tokens`). */
+  labels?: string[];
 }
 
 export async function createSoftHsmToken(options: SoftHsmOptions = {}): Promise<SoftHsmToken> {
-  const label = options.label ?? "kmip2pkcs11-test";
+  const base = options.label ?? "kmip2pkcs11-test";
+  const wanted = options.labels ?? Array.from({ length: options.tokens ?? 1 }, (_, i) => (i === 0 ? base : `${base}-${i + 1}`));
   const pin = options.pin ?? "1234";
   const soPin = options.soPin ?? "5678";
-  const count = options.tokens ?? 1;
 
   const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-softhsm-"));
   const tokenDir = join(dir, "tokens");
@@ -66,8 +68,7 @@ export async function createSoftHsmToken(options: SoftHsmOptions = {}): Promise<
 
   const labels: string[] = [];
   try {
-    for (let i = 0; i < count; i++) {
-      const tokenLabel = i === 0 ? label : `${label}-${i + 1}`;
+    for (const tokenLabel of wanted) {
       await execFileAsync(
         "softhsm2-util",
         ["--init-token", "--free", "--label", tokenLabel, "--pin", pin, "--so-pin", soPin],
@@ -85,7 +86,7 @@ export async function createSoftHsmToken(options: SoftHsmOptions = {}): Promise<
     conf,
     env,
     modulePath: SOFTHSM_MODULE_PATH,
-    label,
+    label: labels[0]!,
     labels,
     pin,
     soPin,
