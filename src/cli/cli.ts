@@ -3,7 +3,7 @@
 // load the tools and a tool does not load the PKCS#11 stack.
 import { parseCliArgs, UsageError, USAGE } from "./args.js";
 import { serve, type ServeDeps } from "./serve.js";
-import { relayVersion } from "./version.js";
+import { relayVersion } from "../version.js";
 
 export interface CliIo {
   readonly stdin: NodeJS.ReadableStream;

@@ -80,6 +80,16 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     return fatal(err);
   }
   const log = logger;
+  // A bug that escapes every handler: say so where the operator looks (the
+  // log, also for a daemon without stderr) and exit, since the relay's state
+  // can no longer be trusted; a service manager restarts it.
+  const onCrash = (err: unknown) => {
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    log.fatal(`internal error, exiting: ${detail}`);
+    void log.close().finally(() => deps.exit(70));
+  };
+  process.on("uncaughtException", onCrash);
+  process.on("unhandledRejection", onCrash);
 
   // Stop signals count from here: one during start-up stops the relay as
   // soon as it is up; a second one ends the process at once (128 + signal).

@@ -2,8 +2,8 @@
 // from the config. startRelay resolves once the relay is listening.
 import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
-import { createRequire } from "node:module";
 import * as tls from "node:tls";
+import { relayVersion } from "../version.js";
 import { parseHostPort, type Config } from "../config/config.js";
 import type { HsmBackend } from "../hsm/backend.js";
 import { openIsolatedBackend } from "../hsm/isolated/isolated-backend.js";
@@ -42,8 +42,7 @@ export const TLS12_CIPHERS = [
 ].join(":");
 
 export function productInfo(): ServerInfo {
-  const pkg = createRequire(import.meta.url)("../../../package.json") as { name: string; version: string };
-  return { productName: pkg.name, productVersion: pkg.version };
+  return { productName: "kmip2pkcs11", productVersion: relayVersion() };
 }
 
 export async function openBackend(config: Config, logger: Logger): Promise<HsmBackend> {
@@ -84,36 +83,51 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     ciphers: TLS12_CIPHERS,
     honorCipherOrder: true,
     handshakeTimeout: s.handshakeTimeout * 1000,
-    ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: true }),
+    // A client may end its side after its last request and still read the answers.
+    allowHalfOpen: true,
+    // The client certificate is checked in secureConnection, not by Node:
+    // with rejectUnauthorized Node drops a certificate that does not verify
+    // without a word, and the operator would never learn who or why.
+    ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false }),
   });
+  // Counted by Node from the TCP accept, so that clients stuck in the
+  // handshake count too; connections over the limit are closed before any
+  // TLS work is done for them.
+  server.maxConnections = s.maxConnections;
 
   const connections = new Set<Connection>();
-  let sockets = 0;
+  /** Every accepted TCP connection, handshake or not, for shutdown. */
+  const sockets = new Set<Socket>();
   let refusedSinceLog = 0;
   let nextId = 1;
+  server.on("drop", () => {
+    // Logged once per burst, not once per refused socket.
+    if (refusedSinceLog++ === 0) {
+      logger.warn(`refusing connections: ${s.maxConnections} are open (server.max-connections)`);
+    }
+  });
   server.on("connection", (socket: Socket) => {
-    // Counted from the TCP accept, so that clients stuck in the handshake count too.
-    if (sockets >= s.maxConnections) {
-      // Logged once per burst, not once per refused socket.
-      if (refusedSinceLog++ === 0) {
-        logger.warn(`refusing connections: ${s.maxConnections} are open (server.max-connections)`);
-      }
+    if (refusedSinceLog > 0) {
+      logger.info(`accepting connections again; ${refusedSinceLog} were refused (server.max-connections)`);
+      refusedSinceLog = 0;
+    }
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("tlsClientError", (error: Error & { code?: string; reason?: string }, socket: tls.TLSSocket) => {
+    // A peer that connects and closes again (a port probe, a health check)
+    // is routine; a failed negotiation or a timeout is worth a line.
+    const routine = error.code === "ECONNRESET" || error.code === "EPIPE";
+    const peer = peerOf(socket);
+    logger[routine ? "debug" : "info"]({ peer, code: error.code }, `TLS handshake with ${peer} failed: ${error.reason ?? error.message}`);
+  });
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const peer = peerOf(socket);
+    if (clientCa !== undefined && !socket.authorized) {
+      logger.warn({ peer }, `client certificate of ${peer} refused: ${certificateProblem(socket)}; closing the connection`);
       socket.destroy();
       return;
     }
-    if (refusedSinceLog > 0) {
-      logger.info(`accepting connections again; ${refusedSinceLog} were refused`);
-      refusedSinceLog = 0;
-    }
-    sockets++;
-    socket.once("close", () => sockets--);
-  });
-  server.on("tlsClientError", (error: Error & { code?: string }, socket: tls.TLSSocket) => {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    logger.info({ peer, code: error.code }, `TLS handshake with ${peer} failed: ${error.message}`);
-  });
-  server.on("secureConnection", (socket: tls.TLSSocket) => {
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const connLogger = logger.child({ conn: nextId++, peer });
     const subject = socket.getPeerCertificate()?.subject?.CN;
     connLogger.debug({ protocol: socket.getProtocol(), cipher: socket.getCipher().name, client: subject }, "connection accepted");
@@ -148,6 +162,8 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
           for (const c of connections) c.destroy();
         }
         clearTimeout(timer);
+        // What is left has not finished its handshake and has no request.
+        for (const socket of sockets) socket.destroy();
         await stopped;
         await backend.close();
         logger.info("stopped");
@@ -155,6 +171,19 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
       return closing;
     },
   };
+}
+
+/** "address:port" of the peer, or a stand-in once the socket is gone. */
+function peerOf(socket: tls.TLSSocket): string {
+  return socket.remoteAddress === undefined ? "a peer that has disconnected" : `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/** Why a client certificate did not verify against server.client-ca-path, for the log. */
+function certificateProblem(socket: tls.TLSSocket): string {
+  const certificate = socket.getPeerCertificate();
+  if (certificate === null || Object.keys(certificate).length === 0) return "no certificate presented";
+  // authorizationError is OpenSSL's verify code name (CERT_HAS_EXPIRED, ...), typed as an Error.
+  return `certificate CN=${certificate.subject?.CN ?? "?"} issued by CN=${certificate.issuer?.CN ?? "?"}: ${String(socket.authorizationError)}`;
 }
 
 async function listen(server: tls.Server, config: Config, options: StartOptions, logger: Logger): Promise<string> {

@@ -107,39 +107,14 @@ let x509Loaded: Promise<X509> | undefined;
 /** @peculiar/x509, loaded on first use: only generating a certificate needs it. */
 function loadX509(): Promise<X509> {
   x509Loaded ??= (async () => {
-    installReflectMetadata();
+    // @peculiar/x509 keeps its algorithm registry in tsyringe, which needs
+    // the Reflect metadata API installed first.
+    await import("reflect-metadata");
     const x509 = await import("@peculiar/x509");
     x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     return x509;
   })();
   return x509Loaded;
-}
-
-/**
- * @peculiar/x509 keeps its algorithm registry in tsyringe, which refuses to
- * load unless the Reflect metadata API (a proposal no engine implements) is
- * present, and expects the application to install a polyfill package. The
- * registry's classes take no constructor arguments, so tsyringe only needs
- * the API to exist and to store what it defines itself: a small map does.
- * A real polyfill, if one is loaded, is left alone.
- */
-function installReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect.getMetadata === "function") return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-    let entries = store.get(target);
-    if (entries === undefined) store.set(target, (entries = new Map()));
-    entries.set(key, value);
-  };
-  reflect.getOwnMetadata = (key: unknown, target: object) => store.get(target)?.get(key);
-  reflect.getMetadata = (key: unknown, target: object) => {
-    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
-      const entries = store.get(t);
-      if (entries?.has(key)) return entries.get(key);
-    }
-    return undefined;
-  };
 }
 
 async function generateIdentity(dir: string, certPath: string, keyPath: string): Promise<TlsIdentity> {
