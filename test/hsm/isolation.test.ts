@@ -147,6 +147,20 @@ describe("isolated backend, normal operation", () => {
     assert.equal(await backend.ping(), false);
   });
 
+  test("the child ignores the stop signals a terminal or systemd sends to the whole group", async () => {
+    const { logger, records } = captureLogger();
+    const backend = await openIsolatedBackend(options(), logger);
+    try {
+      const pid = records.find((record) => record.modulePid !== undefined)?.modulePid;
+      assert.ok(pid !== undefined, "the child's log records carry its pid");
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.kill(pid, signal);
+      assert.equal(await backend.ping(), true);
+      assert.ok(!records.some((record) => record.level >= 50), "no failure logged");
+    } finally {
+      await backend.close();
+    }
+  });
+
   test("a module that cannot be loaded is a startup error with the child's message", async () => {
     const { logger, records } = captureLogger();
     const missing = "/nonexistent/libvendor-pkcs11.so";

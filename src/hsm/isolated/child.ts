@@ -75,3 +75,7 @@ process.on("message", (message: ParentMessage) => {
 });
 // The relay is gone (it exited or crashed): there is nobody left to serve.
 process.on("disconnect", () => process.exit(0));
+// Ctrl-C in a terminal and systemd's stop (KillMode=control-group) signal the
+// whole process group; the relay then closes this process itself, after
+// answering the calls in flight.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => {});
