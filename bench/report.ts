@@ -1,0 +1,237 @@
+// The benchmark's report: markdown tables (targets, one table per isolation
+// mode, fairness, idle connections, codec) and an SVG bar chart of the
+// relay/direct throughput ratios, written by hand (no chart dependency).
+import type { DirectResult, RelayResult, Scenario } from "./common.js";
+import type { BenchResults, ModeResults } from "./run.js";
+
+/** The issue's targets (benchmarks, not tests). */
+export const TARGETS = {
+  batch32Ratio: 0.85,
+  batch1Connections16Ratio: 0.6,
+  p50AboveDirectUs: 150,
+  fairnessP99Ratio: 2,
+  idleConnections: 1000,
+  idleRssMiB: 150,
+} as const;
+
+const MiB = 2 ** 20;
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
+const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+const pct = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : "–");
+const same = (a: Scenario, b: Scenario) => a.algorithm === b.algorithm && a.connections === b.connections && a.batch === b.batch;
+
+function directFor(results: BenchResults, scenario: Scenario): DirectResult | undefined {
+  return results.direct.find((d) => same(d.scenario, scenario))?.result;
+}
+
+function relayFor(mode: ModeResults, scenario: Scenario): RelayResult | undefined {
+  return mode.rows.find((r) => same(r.scenario, scenario))?.relay;
+}
+
+function ratio(results: BenchResults, mode: ModeResults, scenario: Scenario): number {
+  const relay = relayFor(mode, scenario);
+  const direct = directFor(results, scenario);
+  return relay === undefined || direct === undefined ? NaN : relay.opsPerSecond / direct.opsPerSecond;
+}
+
+const yes = (met: boolean) => (met ? "met" : "**not met**");
+
+/** One cell of the targets table per isolation mode. */
+function targetCells(results: BenchResults, mode: ModeResults): string[] {
+  const ecdsa = (connections: number, batch: number): Scenario => ({ algorithm: "ECDSA P-256", connections, batch });
+  const cells: string[] = [];
+
+  const batch32 = results.settings.connections.map((c) => [c, ratio(results, mode, ecdsa(c, 32))] as const).filter(([, r]) => Number.isFinite(r));
+  const metAt = batch32.filter(([, r]) => r >= TARGETS.batch32Ratio).map(([c]) => c);
+  cells.push(
+    batch32.length === 0
+      ? "not measured"
+      : `${batch32.map(([c, r]) => `${pct(r)} at ${c}`).join(", ")}: ${metAt.length === batch32.length ? "met" : metAt.length === 0 ? "**not met**" : `met at ${metAt.join(", ")} conn only`}`,
+  );
+
+  const b1 = ratio(results, mode, ecdsa(16, 1));
+  cells.push(Number.isFinite(b1) ? `${pct(b1)}: ${yes(b1 >= TARGETS.batch1Connections16Ratio)}` : "not measured");
+
+  const latency = results.settings.algorithms
+    .map((algorithm) => {
+      const scenario: Scenario = { algorithm, connections: 1, batch: 1 };
+      const relay = relayFor(mode, scenario);
+      const direct = directFor(results, scenario);
+      return relay === undefined || direct === undefined ? undefined : ([algorithm, relay.p50Us - direct.p50Us] as const);
+    })
+    .filter((x) => x !== undefined);
+  cells.push(
+    latency.length === 0
+      ? "not measured"
+      : latency.map(([algorithm, above]) => `${algorithm} +${int(above)} µs: ${yes(above <= TARGETS.p50AboveDirectUs)}`).join("; "),
+  );
+
+  const f = mode.fairness;
+  const rise = f.duringKeyGeneration.p99Us / f.baseline.p99Us;
+  cells.push(`${fixed(rise)}×: ${yes(rise < TARGETS.fairnessP99Ratio)}`);
+
+  const rss = mode.idle.relayRssAfter / MiB;
+  cells.push(`${int(rss)} MiB with ${int(mode.idle.connections)}: ${mode.idle.connections < TARGETS.idleConnections ? "too few connections to judge" : yes(rss < TARGETS.idleRssMiB)}`);
+  return cells;
+}
+
+function targetsTable(results: BenchResults): string {
+  const names = [
+    `ECDSA P-256, batch 32: relay ≥ ${pct(TARGETS.batch32Ratio)} of direct (per connection count)`,
+    `ECDSA P-256, batch 1, 16 connections: ≥ ${pct(TARGETS.batch1Connections16Ratio)} of direct`,
+    `p50 at 1 connection, batch 1: ≤ ${TARGETS.p50AboveDirectUs} µs above direct`,
+    `ECDSA p99 during RSA-${results.settings.fairness.keyGenerationBits} generation: < ${TARGETS.fairnessP99Ratio}× without`,
+    `${TARGETS.idleConnections} idle TLS connections: relay RSS < ${TARGETS.idleRssMiB} MiB`,
+  ];
+  const cells = results.modes.map((mode) => targetCells(results, mode));
+  return [
+    `| target | ${results.modes.map((m) => `isolation = "${m.isolation}"`).join(" | ")} |`,
+    `|---|${results.modes.map(() => "---").join("|")}|`,
+    ...names.map((name, i) => `| ${name} | ${cells.map((c) => c[i]).join(" | ")} |`),
+  ].join("\n");
+}
+
+function modeTable(results: BenchResults, mode: ModeResults): string {
+  const rows = mode.rows.map(({ scenario, relay }) => {
+    const direct = directFor(results, scenario);
+    const perRequest = (seconds: number) => (seconds * 1e6) / relay.requests;
+    const perSign = (seconds: number) => (seconds * 1e6) / (relay.requests * scenario.batch);
+    return [
+      scenario.algorithm,
+      scenario.connections,
+      scenario.batch,
+      int(relay.opsPerSecond),
+      direct === undefined ? "–" : `${int(direct.opsPerSecond)} (${direct.mode})`,
+      `**${pct(ratio(results, mode, scenario))}**`,
+      int(relay.p50Us),
+      direct === undefined ? "–" : int(direct.p50Us),
+      int(relay.p99Us),
+      direct === undefined ? "–" : int(direct.p99Us),
+      int(perRequest(relay.cpu.relay)),
+      fixed(perSign(relay.cpu.relay), 1),
+      mode.isolation === "process" ? fixed(perSign(relay.cpu.module), 1) : "–",
+      fixed(perSign(relay.cpu.client), 1),
+    ].join(" | ");
+  });
+  return [
+    "| algorithm | conns | batch | relay signs/s | direct signs/s (form) | relay/direct | relay p50 µs | direct p50 µs | relay p99 µs | direct p99 µs | relay CPU µs/request | relay CPU µs/sign | module process CPU µs/sign | client CPU µs/sign |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((row) => `| ${row} |`),
+  ].join("\n");
+}
+
+function fairnessTable(results: BenchResults): string {
+  const { connections, ratePerConnection, keyGenerationBits } = results.settings.fairness;
+  const rows = results.modes.map(({ isolation, fairness: f }) => {
+    const times = f.keyGenerationSeconds;
+    const mean = times.reduce((a, b) => a + b, 0) / times.length;
+    return `| ${isolation} | ${int(f.baseline.p50Us)} / ${int(f.baseline.p99Us)} | ${int(f.duringKeyGeneration.p50Us)} / ${int(f.duringKeyGeneration.p99Us)} | ${fixed(f.duringKeyGeneration.p99Us / f.baseline.p99Us)}× | ${times.length} (mean ${fixed(mean)} s) |`;
+  });
+  return [
+    `ECDSA P-256 Sign, batches of 1, on ${connections} connections at ${ratePerConnection} requests/s each (paced, well below capacity), first alone, then while RSA-${keyGenerationBits} key pairs are generated back to back on another connection.`,
+    "",
+    `| isolation | p50 / p99 µs alone | p50 / p99 µs during generation | p99 ratio | key pairs generated |`,
+    "|---|---:|---:|---:|---:|",
+    ...rows,
+  ].join("\n");
+}
+
+function idleTable(results: BenchResults): string {
+  const rows = results.modes.map(({ isolation, idle }) => {
+    const perConnection = (idle.relayRssAfter - idle.relayRssBefore) / idle.connections / 1024;
+    return `| ${isolation} | ${int(idle.connections)} | ${int(idle.relayRssBefore / MiB)} | ${int(idle.relayRssAfter / MiB)} | ${fixed(perConnection, 1)} | ${isolation === "process" ? int(idle.moduleRss / MiB) : "–"} | ${int(idle.connections / idle.connectSeconds)} |`;
+  });
+  return [
+    "| isolation | idle TLS connections | relay RSS before, MiB | relay RSS with them, MiB | KiB per connection | module process RSS, MiB | handshakes/s |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...rows,
+  ].join("\n");
+}
+
+export function markdownReport(results: BenchResults): string {
+  const m = results.machine;
+  const s = results.settings;
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  return [
+    "# kmip2pkcs11 benchmark",
+    "",
+    `Produced by \`${results.command}\` (after \`npx tsc -p tsconfig.json\`) on ${results.startedAt}, in ${fixed(results.durationSeconds, 0)} s${results.quick ? " (--quick: a smoke run, figures not meaningful)" : ""}.`,
+    "",
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}; Node.js ${m.node}, SoftHSM ${m.softhsm}, pkcs11js ${m.pkcs11js}, UV_THREADPOOL_SIZE ${m.uvThreadpoolSize}; commit ${m.commit}. Load average (1/5/15 min) before ${load(m.loadAverageBefore)}, after ${load(m.loadAverageAfter)}.`,
+    "",
+    `Each scenario: ${s.warmupMs} ms warm-up, then ${s.measureMs} ms measured. ${s.connections.join("/")} connections, each a closed loop with one request of ${s.batches.join(" or ")} Sign items in flight; ${s.algorithms.join(", ")}; data of 128 bytes per item.`,
+    "",
+    "Placement (no CPU pinning): the relay (`node dist/src/cli/main.js -c CONFIG`, SoftHSM token made for the run), its module process when isolated, and the load generator (the product's KmipClient, its own process) share the cores. Direct runs in a process of its own while the relay is idle, with the faster of pkcs11js's synchronous and asynchronous C_Sign for each scenario, so it is the best a Node.js process does on this token; the relay figures carry the load generator's CPU as well (client column), so the ratios are conservative. See bench/README.md.",
+    "",
+    "## Targets",
+    "",
+    targetsTable(results),
+    "",
+    ...results.modes.flatMap((mode) => [`## Sign, isolation = "${mode.isolation}"`, "", modeTable(results, mode), ""]),
+    "![relay/direct throughput](chart.svg)",
+    "",
+    "## Fairness: signing while a key pair is generated",
+    "",
+    fairnessTable(results),
+    "",
+    "## Idle connections",
+    "",
+    idleTable(results),
+    "",
+    ...(results.codec === undefined ? [] : ["## TTLV codec (bench/codec.ts)", "", results.codec, ""]),
+  ].join("\n");
+}
+
+const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** Grouped bars: relay/direct throughput per scenario, one bar per isolation mode, with the target lines. */
+export function svgChart(results: BenchResults): string {
+  const scenarios = results.direct.map((d) => d.scenario);
+  const colors = ["#4477aa", "#ee6677", "#228833"];
+  const bar = 14;
+  const group = bar * results.modes.length + 12;
+  const left = 48;
+  const top = 40;
+  const height = 260;
+  const bottom = 120;
+  const width = left + group * scenarios.length + 20;
+  const maxRatio = Math.max(1.1, ...results.modes.flatMap((mode) => scenarios.map((s) => ratio(results, mode, s)).filter(Number.isFinite)));
+  const y = (r: number) => top + height - (r / maxRatio) * height;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + bottom}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="18" font-size="14">Sign throughput through the relay, as a share of direct pkcs11js</text>`,
+  ];
+  for (let r = 0; r <= maxRatio + 1e-9; r += 0.2) {
+    parts.push(`<line x1="${left}" x2="${width - 20}" y1="${y(r)}" y2="${y(r)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${left - 6}" y="${y(r) + 4}" text-anchor="end">${Math.round(r * 100)}%</text>`);
+  }
+  for (const [r, label] of [
+    [TARGETS.batch32Ratio, "target, batch 32"],
+    [TARGETS.batch1Connections16Ratio, "target, batch 1 × 16 conn"],
+  ] as const) {
+    parts.push(`<line x1="${left}" x2="${width - 20}" y1="${y(r)}" y2="${y(r)}" stroke="#999" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${width - 22}" y="${y(r) - 3}" text-anchor="end" fill="#666">${label} ${Math.round(r * 100)}%</text>`);
+  }
+  scenarios.forEach((scenario, i) => {
+    const x0 = left + i * group + 6;
+    results.modes.forEach((mode, k) => {
+      const r = ratio(results, mode, scenario);
+      if (!Number.isFinite(r)) return;
+      parts.push(
+        `<rect x="${x0 + k * bar}" y="${y(r)}" width="${bar - 2}" height="${top + height - y(r)}" fill="${colors[k % colors.length]}"><title>${escape(`${scenario.algorithm}, ${scenario.connections} conn, batch ${scenario.batch}, ${mode.isolation}: ${pct(r)}`)}</title></rect>`,
+      );
+    });
+    const cx = x0 + (bar * results.modes.length) / 2;
+    const label = `${scenario.algorithm} ${scenario.connections}c×${scenario.batch}`;
+    parts.push(`<text transform="translate(${cx},${top + height + 8}) rotate(60)" text-anchor="start">${escape(label)}</text>`);
+  });
+  results.modes.forEach((mode, k) => {
+    const x = left + 200 * k;
+    const legendY = top + height + bottom - 10;
+    parts.push(`<rect x="${x}" y="${legendY - 10}" width="12" height="12" fill="${colors[k % colors.length]}"/>`);
+    parts.push(`<text x="${x + 16}" y="${legendY}">isolation = "${mode.isolation}"</text>`);
+  });
+  parts.push(`<line x1="${left}" x2="${width - 20}" y1="${y(0)}" y2="${y(0)}" stroke="#333"/>`, "</svg>", "");
+  return parts.join("\n");
+}

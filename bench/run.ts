@@ -1,0 +1,348 @@
+// The relay benchmark (`npm run bench`): Sign throughput and latency through
+// the relay, as a ratio to the same signatures made directly with pkcs11js,
+// for each algorithm, connection count and batch size; the relay's CPU time
+// per request; signing latency while an RSA-4096 key pair is generated;
+// resident memory with many idle TLS connections. Once with the module in
+// the relay's process and once isolated in a child process. Writes
+// report.md, chart.svg and results.json. See bench/README.md.
+//
+//   node dist/bench/run.js [--quick] [--seconds S] [--out DIR] [--profile DIR]
+//       [--isolation in-process,process] [--algorithms "ECDSA P-256,Ed25519,RSA-2048"]
+//       [--connections 1,4,16] [--batches 1,32]
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createSoftHsmToken, type SoftHsmToken } from "../test/helpers/softhsm.js";
+import { startRelayProcess, type RunningRelay } from "../test/helpers/relay.js";
+import { ALGORITHM_NAMES, childPids, type AlgorithmName, type DirectResult, type RelayResult, type Scenario } from "./common.js";
+import type { DirectMethods } from "./direct.js";
+import type { FairnessResult, IdleResult, LoadMethods } from "./load.js";
+import { formatProfileSummary, summarizeCpuProfile } from "./profile.js";
+import { markdownReport, svgChart } from "./report.js";
+import { startWorker } from "./worker.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, "../..");
+const ISOLATIONS = ["in-process", "process"] as const;
+export type Isolation = (typeof ISOLATIONS)[number];
+
+export interface Settings {
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly algorithms: AlgorithmName[];
+  readonly connections: number[];
+  readonly batches: number[];
+  readonly isolations: Isolation[];
+  readonly fairness: { connections: number; ratePerConnection: number; keyGenerationBits: number };
+  readonly idleConnections: number;
+}
+
+export interface MachineFacts {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly kernel: string;
+  readonly node: string;
+  readonly softhsm: string;
+  readonly pkcs11js: string;
+  readonly commit: string;
+  readonly uvThreadpoolSize: string;
+  readonly loadAverageBefore: number[];
+  loadAverageAfter: number[];
+}
+
+export interface ModeResults {
+  readonly isolation: Isolation;
+  readonly rows: { scenario: Scenario; relay: RelayResult }[];
+  readonly fairness: FairnessResult;
+  readonly idle: IdleResult;
+}
+
+export interface BenchResults {
+  readonly command: string;
+  readonly startedAt: string;
+  durationSeconds: number;
+  readonly quick: boolean;
+  readonly settings: Settings;
+  readonly machine: MachineFacts;
+  readonly direct: { scenario: Scenario; result: DirectResult }[];
+  readonly modes: ModeResults[];
+  /** The codec benchmark's table (bench/codec.ts), when it ran. */
+  codec?: string;
+}
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(",").map((s) => s.trim());
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: "${item}" is not one of ${allowed.join(", ")}`);
+  return items as T[];
+}
+
+function numbers(value: string | undefined, name: string): number[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(",").map(Number);
+  if (!items.every((n) => Number.isSafeInteger(n) && n > 0)) throw new Error(`--${name}: "${value}" is not a list of positive integers`);
+  return items;
+}
+
+function parseCommandLine(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      seconds: { type: "string" },
+      out: { type: "string" },
+      profile: { type: "string" },
+      isolation: { type: "string" },
+      algorithms: { type: "string" },
+      connections: { type: "string" },
+      batches: { type: "string" },
+      "idle-connections": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const quick = values.quick;
+  const seconds = values.seconds === undefined ? (quick ? 0.3 : 2) : Number(values.seconds);
+  if (!(seconds > 0)) throw new Error(`--seconds: "${values.seconds}" is not a positive number`);
+  const settings: Settings = {
+    warmupMs: quick ? 100 : 300,
+    measureMs: Math.round(seconds * 1000),
+    algorithms: list(values.algorithms, ALGORITHM_NAMES, "algorithms") ?? [...ALGORITHM_NAMES],
+    connections: numbers(values.connections, "connections") ?? (quick ? [1, 16] : [1, 4, 16]),
+    batches: numbers(values.batches, "batches") ?? [1, 32],
+    isolations: list(values.isolation, ISOLATIONS, "isolation") ?? [...ISOLATIONS],
+    // A steady 1,000 signatures per second in all, far below capacity, so that
+    // p99 shows stalls rather than saturation; RSA-2048 keeps --quick quick.
+    fairness: { connections: 4, ratePerConnection: 250, keyGenerationBits: quick ? 2048 : 4096 },
+    idleConnections: Number(values["idle-connections"] ?? (quick ? 100 : 1000)),
+  };
+  return { values, quick, settings };
+}
+
+function commandOutput(file: string, args: string[]): string {
+  try {
+    return execFileSync(file, args, { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+async function machineFacts(): Promise<MachineFacts> {
+  const pkcs11jsPackage = JSON.parse(await readFile(join(REPO, "node_modules/pkcs11js/package.json"), "utf8")) as { version: string };
+  const dirty = commandOutput("git", ["status", "--porcelain", "--untracked-files=no"]) === "" ? "" : " (with uncommitted changes)";
+  return {
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    softhsm: commandOutput("softhsm2-util", ["--version"]),
+    pkcs11js: pkcs11jsPackage.version,
+    commit: commandOutput("git", ["rev-parse", "--short", "HEAD"]) + dirty,
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? "4 (default)",
+    loadAverageBefore: loadavg(),
+    loadAverageAfter: [],
+  };
+}
+
+function scenarios(settings: Settings): Scenario[] {
+  return settings.algorithms.flatMap((algorithm) =>
+    settings.connections.flatMap((connections) => settings.batches.map((batch) => ({ algorithm, connections, batch }))),
+  );
+}
+
+const describe = (s: Scenario) => `${s.algorithm}, ${s.connections} conn, batch ${s.batch}`;
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** Keys are made once, through the first relay, and shared by every mode and by the direct runs. */
+async function startRelay(token: SoftHsmToken, isolation: Isolation, profileDir?: string): Promise<RunningRelay> {
+  const env = { ...token.env };
+  if (profileDir !== undefined) {
+    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${join(HERE, "cpu-profile-hook.js")}`.trim();
+    env.KMIP2PKCS11_CPU_PROFILE_DIR = profileDir;
+  }
+  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`], env });
+}
+
+function modulePidOf(relay: RunningRelay, isolation: Isolation): number | undefined {
+  if (isolation === "in-process") return undefined;
+  const [pid, ...others] = childPids(relay.process.pid!);
+  if (pid === undefined || others.length > 0) throw new Error(`expected one module process under the relay, found ${others.length + (pid === undefined ? 0 : 1)}`);
+  return pid;
+}
+
+async function loadWorker(relay: RunningRelay, token: SoftHsmToken, connections: number) {
+  const load = startWorker<LoadMethods>(join(HERE, "load.js"), process.env, "load generator");
+  await load.call("connect", {
+    host: relay.host,
+    port: relay.port,
+    ca: await readFile(join(relay.dir, "state/tls/cert.pem"), "utf8"),
+    username: token.label,
+    password: token.pin,
+    count: connections,
+  });
+  return load;
+}
+
+async function runMode(
+  token: SoftHsmToken,
+  isolation: Isolation,
+  settings: Settings,
+  keys: Record<string, string>,
+): Promise<ModeResults> {
+  const relay = await startRelay(token, isolation);
+  try {
+    const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
+    const load = await loadWorker(relay, token, 0);
+    try {
+      // First, on the fresh relay: after the load scenarios its heap has grown and would blur what connections cost.
+      const idle = await load.call("idle", { ...pids, count: settings.idleConnections });
+      log(`${isolation}: ${idle.connections} idle connections: relay RSS ${(idle.relayRssAfter / 2 ** 20).toFixed(0)} MiB`);
+      const rows: ModeResults["rows"] = [];
+      for (const scenario of scenarios(settings)) {
+        const result = await load.call("run", { ...pids, scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
+        log(`${isolation}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s, p50 ${Math.round(result.p50Us)} us`);
+        rows.push({ scenario, relay: result });
+      }
+      const fairness = await load.call("fairness", {
+        ...pids,
+        ...settings.fairness,
+        keyId: keys["ECDSA P-256"]!,
+        warmupMs: settings.warmupMs,
+        measureMs: settings.measureMs,
+      });
+      log(`${isolation}: fairness: p99 ${Math.round(fairness.baseline.p99Us)} us, during key generation ${Math.round(fairness.duringKeyGeneration.p99Us)} us`);
+      return { isolation, rows, fairness, idle };
+    } finally {
+      await load.close();
+    }
+  } finally {
+    await relay.stop();
+  }
+}
+
+/** Creates the benchmark's keys through a relay; resolves to their private keys' Unique Identifiers. */
+async function createKeys(token: SoftHsmToken, algorithms: AlgorithmName[]): Promise<Record<string, string>> {
+  const relay = await startRelay(token, "in-process");
+  try {
+    const load = await loadWorker(relay, token, 1);
+    try {
+      return await load.call("createKeys", algorithms);
+    } finally {
+      await load.close();
+    }
+  } finally {
+    await relay.stop();
+  }
+}
+
+async function runDirect(token: SoftHsmToken, settings: Settings, keys: Record<string, string>): Promise<BenchResults["direct"]> {
+  const direct = startWorker<DirectMethods>(join(HERE, "direct.js"), token.env, "direct pkcs11js");
+  try {
+    await direct.call("open", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin });
+    const results: BenchResults["direct"] = [];
+    for (const scenario of scenarios(settings)) {
+      const result = await direct.call("run", { scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
+      log(`direct: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s (${result.mode}), p50 ${Math.round(result.p50Us)} us`);
+      results.push({ scenario, result });
+    }
+    await direct.call("close", undefined);
+    return results;
+  } finally {
+    await direct.close();
+  }
+}
+
+function codecTable(): string {
+  return execFileSync(process.execPath, [join(HERE, "codec.js")], { encoding: "utf8" }).trim();
+}
+
+/**
+ * --profile DIR: the relay under ECDSA P-256 load (batches of 32 over the
+ * largest connection count) with V8's sampling profiler, per isolation mode;
+ * writes the .cpuprofile files and a summary of each to DIR.
+ */
+async function profile(token: SoftHsmToken, settings: Settings, keys: Record<string, string>, dir: string): Promise<void> {
+  for (const isolation of settings.isolations) {
+    const profileDir = join(dir, isolation);
+    await mkdir(profileDir, { recursive: true });
+    const relay = await startRelay(token, isolation, profileDir);
+    const scenario: Scenario = { algorithm: "ECDSA P-256", connections: Math.max(...settings.connections), batch: Math.max(...settings.batches) };
+    let window: [number, number];
+    try {
+      const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
+      const load = await loadWorker(relay, token, scenario.connections);
+      try {
+        const result = await load.call("run", { ...pids, scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
+        log(`profile ${isolation}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s under the profiler`);
+        window = result.windowUs;
+      } finally {
+        await load.close();
+      }
+    } finally {
+      await relay.stop();
+    }
+    for (const file of (await readdir(profileDir)).filter((f) => f.endsWith(".cpuprofile"))) {
+      const summary = formatProfileSummary(summarizeCpuProfile(join(profileDir, file), 25, window));
+      const title = `# ${isolation}: ${file}, ${describe(scenario)}, the measured ${settings.measureMs} ms only`;
+      await writeFile(join(profileDir, file.replace(/\.cpuprofile$/, ".md")), `${title}\n\n${summary}\n`);
+      log(`profile: ${join(profileDir, file)} (summary next to it, .md)`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const { values, quick, settings } = parseCommandLine(argv);
+  if (values.help) {
+    process.stdout.write(
+      "usage: node dist/bench/run.js [--quick] [--seconds S] [--out DIR] [--profile DIR] [--isolation in-process,process]\n" +
+        '       [--algorithms "ECDSA P-256,Ed25519,RSA-2048"] [--connections 1,4,16] [--batches 1,32] [--idle-connections N]\n',
+    );
+    return;
+  }
+  const started = process.hrtime.bigint();
+  const machine = await machineFacts();
+  const token = await createSoftHsmToken({ label: "kmip2pkcs11-bench" });
+  try {
+    const keys = await createKeys(token, ALGORITHM_NAMES.filter((name) => settings.algorithms.includes(name) || name === "ECDSA P-256"));
+    if (values.profile !== undefined) {
+      await profile(token, settings, keys, resolve(values.profile));
+      return;
+    }
+    const direct = await runDirect(token, settings, keys);
+    const modes: ModeResults[] = [];
+    for (const isolation of settings.isolations) modes.push(await runMode(token, isolation, settings, keys));
+    const results: BenchResults = {
+      command: `${process.env.npm_lifecycle_event === "bench" ? "npm run bench -- " : "node dist/bench/run.js "}${argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ")}`.trim(),
+      startedAt: new Date().toISOString(),
+      durationSeconds: 0,
+      quick,
+      settings,
+      machine,
+      direct,
+      modes,
+    };
+    if (!quick) results.codec = codecTable();
+    machine.loadAverageAfter = loadavg();
+    results.durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const out = values.out !== undefined ? resolve(values.out) : quick ? await mkdtemp(join(tmpdir(), "kmip2pkcs11-bench-")) : join(REPO, "bench/results");
+    await mkdir(out, { recursive: true });
+    const report = markdownReport(results);
+    await writeFile(join(out, "results.json"), JSON.stringify(results, null, 2) + "\n");
+    await writeFile(join(out, "report.md"), report);
+    await writeFile(join(out, "chart.svg"), svgChart(results));
+    process.stdout.write(report);
+    log(`wrote ${join(out, "report.md")}, chart.svg and results.json in ${results.durationSeconds.toFixed(0)} s`);
+  } finally {
+    await token.cleanup();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
