@@ -59,7 +59,9 @@ export class Dispatcher {
       return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, (error as Error).message);
     }
     if (logger.isLevelEnabled("debug")) {
-      logger.debug(`request message (${bytes.length} bytes): ${toHex(bytes)}\n${formatTtlv(tree)}`);
+      // The redacted tree only: the raw bytes carry the Password (and any Key
+      // Material a client sends) in clear, and secrets never reach a log.
+      logger.debug(`request message (${bytes.length} bytes):\n${formatTtlv(tree)}`);
     }
     try {
       request = decodeRequestMessage(tree);
