@@ -54,6 +54,8 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long a child may take to load the module and C_Initialize it. Default 30000. */
   startTimeoutMs?: number;
+  /** Called each time a restarted child serves again (for the module restarts metric). */
+  onRestart?: () => void;
 }
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
@@ -115,6 +117,7 @@ class IsolatedBackend implements HsmBackend {
   private readonly startTimeoutMs: number;
   private readonly pkcs11Options: Pkcs11BackendOptions;
   private readonly env: Record<string, string> | undefined;
+  private readonly onRestart: (() => void) | undefined;
 
   /** The child serving calls; undefined while restarting. */
   private serving: ModuleProcess | undefined;
@@ -136,9 +139,10 @@ class IsolatedBackend implements HsmBackend {
     options: IsolatedBackendOptions,
     private readonly logger: Logger,
   ) {
-    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, ...pkcs11Options } = options;
+    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
     this.callTimeoutMs = callTimeoutMs;
     this.env = env;
+    this.onRestart = onRestart;
     this.backoff = restartBackoff ?? DEFAULT_RESTART_BACKOFF;
     this.startTimeoutMs = startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.pkcs11Options = pkcs11Options;
@@ -329,6 +333,7 @@ class IsolatedBackend implements HsmBackend {
       { modulePid: child.pid },
       `the HSM module process ${child.pid} is serving again, ${Math.round(performance.now() - this.failedAt)} ms after the failure`,
     );
+    this.onRestart?.();
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);
       waiter.resolve();
