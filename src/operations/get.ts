@@ -10,15 +10,9 @@ import type { KeyDescription } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyMaterial } from "../kmip/objects.js";
 import { decodeGetRequest, encodeGetResponse } from "../kmip/payloads/get.js";
-import { KeyCompressionType, KeyFormatType, ObjectType, Operation, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
-import { algorithmOf, requireId } from "./keys.js";
+import { KeyCompressionType, KeyFormatType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { algorithmOf, partnerId, recommendedCurveOf, requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
-
-const CURVE_NAMES: Readonly<Record<string, { jwk: string; kmip: number }>> = {
-  "P-256": { jwk: "P-256", kmip: RecommendedCurve.P256 },
-  "P-384": { jwk: "P-384", kmip: RecommendedCurve.P384 },
-  "P-521": { jwk: "P-521", kmip: RecommendedCurve.P521 },
-};
 
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
 const toBigInt = (bytes: Uint8Array) => (bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString("hex")}`));
@@ -39,12 +33,14 @@ function nodeKey(key: KeyDescription): KeyObject {
       return createPublicKey({ key: { kty: "RSA", n: b64url(key.modulus), e: b64url(key.publicExponent) }, format: "jwk" });
     case "EC": {
       const point = key.ecPoint;
-      const curve = key.curve === undefined ? undefined : CURVE_NAMES[key.curve];
-      if (point === undefined || curve === undefined) throw missing();
+      if (recommendedCurveOf(key.curve) === undefined) {
+        throw new KmipError(ResultReason.CryptographicFailure, `${key.id} is on an EC curve the relay cannot export (P-256, P-384 or P-521)`);
+      }
+      if (point === undefined) throw missing();
       if (point[0] !== 0x04) throw new KmipError(ResultReason.CryptographicFailure, `the EC point of ${key.id} is not in uncompressed form`);
       const size = (point.length - 1) / 2;
       return createPublicKey({
-        key: { kty: "EC", crv: curve.jwk, x: b64url(point.subarray(1, 1 + size)), y: b64url(point.subarray(1 + size)) },
+        key: { kty: "EC", crv: key.curve, x: b64url(point.subarray(1, 1 + size)), y: b64url(point.subarray(1 + size)) },
         format: "jwk",
       });
     }
@@ -76,7 +72,7 @@ export function publicKeyMaterial(key: KeyDescription, requested: number | undef
       }
       if (format === KeyFormatType.TransparentECPublicKey || format === KeyFormatType.TransparentECDSAPublicKey) {
         nodeKey(key);
-        return { format, material: { recommendedCurve: CURVE_NAMES[key.curve!]!.kmip, qString: key.ecPoint! } };
+        return { format, material: { recommendedCurve: recommendedCurveOf(key.curve)!, qString: key.ecPoint! } };
       }
       throw unsupportedFormat(format, key);
     }
@@ -109,7 +105,7 @@ export const get: OperationHandler = {
     const id = requireId(context, request.uniqueIdentifier);
     const key = await context.backend.describeKey(context.slot.slotId, id);
     if (key.objectClass !== "public") {
-      throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${id.replace(/_priv$/, "_pub")})`);
+      throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${partnerId(id)})`);
     }
     const { format, material } = publicKeyMaterial(key, request.keyFormatType);
     const cryptographicAlgorithm = algorithmOf(key.keyType);

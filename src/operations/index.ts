@@ -1,26 +1,47 @@
-// The dispatch table: every operation the relay serves. Query reports this
-// same list, so what it says is always what is served.
+// The dispatch table: every operation the relay serves, in the order of their
+// Operation values. Query reports this same list, so what it says is always
+// what is served.
 import { activate } from "./activate.js";
+import { addAttribute } from "./add-attribute.js";
+import { check } from "./check.js";
 import { createKeyPair } from "./create-key-pair.js";
+import { deleteAttribute } from "./delete-attribute.js";
+import { destroy } from "./destroy.js";
 import { discoverVersions } from "./discover-versions.js";
 import { get } from "./get.js";
+import { getAttributeList } from "./get-attribute-list.js";
+import { getAttributes } from "./get-attributes.js";
 import { SigningKeyCache } from "./keys.js";
+import { locate } from "./locate.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
 import { queryHandler } from "./query.js";
+import { revoke } from "./revoke.js";
+import { rngRetrieve } from "./rng-retrieve.js";
 import { signHandler } from "./sign.js";
+import { signatureVerify } from "./signature-verify.js";
 
 /** A fresh set of handlers (with their own caches) for one relay. */
 export function createOperations(): OperationHandler[] {
   const handlers: OperationHandler[] = [];
   handlers.push(
-    discoverVersions,
-    queryHandler(() => handlers),
     createKeyPair,
+    locate,
+    check,
     get,
-    activate,
+    getAttributes,
+    getAttributeList,
+    addAttribute,
     modifyAttribute,
+    deleteAttribute,
+    activate,
+    revoke,
+    destroy,
+    queryHandler(() => handlers),
+    discoverVersions,
     signHandler(new SigningKeyCache()),
+    signatureVerify,
+    rngRetrieve,
   );
   return handlers;
 }

@@ -1,9 +1,10 @@
 // What several operations share about keys: the id a request names, the
 // KMIP view of a token key (algorithm, length, object type), and a small
 // cache of key types for signing.
-import { HsmError, type KeyDescription, type KeyType } from "../hsm/backend.js";
+import { type Curve, HsmError, type KeyDescription, type KeyType } from "../hsm/backend.js";
+import { type Attribute, isAttribute, type Name } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
-import { CryptographicAlgorithm, ObjectType, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, NameType, ObjectType, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
 import type { OperationContext } from "./operation.js";
 import type { SigningKey } from "./signing.js";
 
@@ -19,6 +20,35 @@ export function requireId(context: OperationContext, uniqueIdentifier: string | 
   return id;
 }
 
+/**
+ * The id of the other object of the key pair: the public key of a private
+ * key and the reverse. Both carry the same CKA_ID (compat.md "Object identity").
+ */
+export function partnerId(id: string): string {
+  if (id.endsWith("_priv")) return `${id.slice(0, -"_priv".length)}_pub`;
+  if (id.endsWith("_pub")) return `${id.slice(0, -"_pub".length)}_priv`;
+  throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+}
+
+/**
+ * The Name a client may set on a key: its CKA_LABEL, the only attribute
+ * clients change (compat.md). `verb` says what the request does ("modified").
+ */
+export function labelName(attribute: Attribute, verb: string): Name {
+  if (!isAttribute(attribute, "Name")) {
+    throw new KmipError(ResultReason.PermissionDenied, `attribute "${attribute.name}" cannot be ${verb} here; only Name (the key's CKA_LABEL) can`);
+  }
+  if (attribute.value.nameType !== NameType.UninterpretedTextString) {
+    throw new KmipError(ResultReason.InvalidField, "only Names of type Uninterpreted Text String are supported (a CKA_LABEL is plain text)");
+  }
+  return attribute.value;
+}
+
+/** The Name attribute of a key with a CKA_LABEL. */
+export function nameOfLabel(label: string): Name {
+  return { nameValue: label, nameType: NameType.UninterpretedTextString };
+}
+
 /** The KMIP Cryptographic Algorithm of a token key. */
 export function algorithmOf(keyType: KeyType): number | undefined {
   switch (keyType) {
@@ -31,6 +61,17 @@ export function algorithmOf(keyType: KeyType): number | undefined {
     default:
       return undefined;
   }
+}
+
+const RECOMMENDED_CURVES: Readonly<Partial<Record<Curve, number>>> = {
+  "P-256": RecommendedCurve.P256,
+  "P-384": RecommendedCurve.P384,
+  "P-521": RecommendedCurve.P521,
+};
+
+/** The KMIP Recommended Curve of an EC key on a NIST curve, else undefined. */
+export function recommendedCurveOf(curve: Curve | undefined): number | undefined {
+  return curve === undefined ? undefined : RECOMMENDED_CURVES[curve];
 }
 
 export function objectTypeOf(key: KeyDescription): number {

@@ -43,8 +43,3 @@ export interface OperationHandler {
   /** Runs one batch item: request payload in, response payload out. Failures throw KmipError or HsmError. */
   run(context: OperationContext, requestPayload: StructureItem): Promise<StructureItem>;
 }
-
-/** The Unique Identifier a request names, or the ID Placeholder when it names none. */
-export function targetId(context: OperationContext, uniqueIdentifier: string | undefined): string | undefined {
-  return uniqueIdentifier ?? context.idPlaceholder;
-}

@@ -3,11 +3,10 @@
 // returned DER-encoded (compat.md). A revoked key has CKA_SIGN false, so the
 // token itself refuses it (Permission Denied) on every relay instance.
 import { decodeSignRequest, encodeSignResponse } from "../kmip/payloads/sign.js";
-import { KmipError } from "../kmip/errors.js";
-import { Operation, ResultReason } from "../ttlv/enums.js";
+import { Operation } from "../ttlv/enums.js";
 import { requireId, type SigningKeyCache } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
-import { chooseScheme, ecdsaRawToDer, needsKey, toBeSigned } from "./signing.js";
+import { chooseScheme, ecdsaRawToDer, needsKey, requireSinglePart, toBeSigned } from "./signing.js";
 
 export function signHandler(keys: SigningKeyCache): OperationHandler {
   return {
@@ -16,9 +15,7 @@ export function signHandler(keys: SigningKeyCache): OperationHandler {
     readOnly: true,
     async run(context, requestPayload) {
       const request = decodeSignRequest(requestPayload);
-      if (request.correlationValue !== undefined || request.initIndicator !== undefined || request.finalIndicator !== undefined) {
-        throw new KmipError(ResultReason.FeatureNotSupported, "streaming Sign (Correlation Value, Init/Final Indicator) is not supported: send the whole Data in one request");
-      }
+      requireSinglePart(request, "Sign");
       const id = requireId(context, request.uniqueIdentifier);
       const params = request.cryptographicParameters;
       try {

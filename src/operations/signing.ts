@@ -215,6 +215,20 @@ export function toBeSigned(scheme: SignatureScheme, data: Uint8Array | undefined
   return scheme.family === "RSA-PKCS1" ? Buffer.concat([hash.digestInfoPrefix, digest]) : digest;
 }
 
+/**
+ * Streamed signing and verification (1.3 Correlation Value, Init and Final
+ * Indicator) would keep a PKCS#11 operation open across requests, tying a
+ * session to one client: refused, the whole Data goes in one request.
+ */
+export function requireSinglePart(request: { correlationValue?: unknown; initIndicator?: unknown; finalIndicator?: unknown }, operation: string): void {
+  if (request.correlationValue !== undefined || request.initIndicator !== undefined || request.finalIndicator !== undefined) {
+    throw new KmipError(
+      ResultReason.FeatureNotSupported,
+      `streaming ${operation} (Correlation Value, Init/Final Indicator) is not supported: send the whole Data in one request`,
+    );
+  }
+}
+
 /** ECDSA signatures travel as DER SEQUENCE { r INTEGER, s INTEGER } (RFC 3279 section 2.2.3); PKCS#11 gives r || s. */
 export function ecdsaRawToDer(raw: Uint8Array): Buffer {
   const half = raw.length / 2;

@@ -1,0 +1,24 @@
+// Get Attributes (KMIP 1.x section 4.12): the named attributes of a key, all
+// of them when the request names none. Names the key does not have, or the
+// relay does not report, are left out of the answer (4.12), not refused.
+import { decodeGetAttributesRequest, encodeGetAttributesResponse } from "../kmip/payloads/get-attributes.js";
+import { Operation } from "../ttlv/enums.js";
+import { keyAttributes } from "./key-attributes.js";
+import { requireId } from "./keys.js";
+import { describeLifecycle } from "./lifecycle.js";
+import type { OperationHandler } from "./operation.js";
+
+export const getAttributes: OperationHandler = {
+  operation: Operation.GetAttributes,
+  name: "Get Attributes",
+  readOnly: true,
+  async run(context, requestPayload) {
+    const request = decodeGetAttributesRequest(requestPayload);
+    const id = requireId(context, request.uniqueIdentifier);
+    const { key, lifecycle } = await describeLifecycle(context, id);
+    const all = keyAttributes(key, lifecycle, context.version);
+    const wanted = new Set(request.attributeNames);
+    const attributes = wanted.size === 0 ? all : all.filter((attribute) => wanted.has(attribute.name));
+    return encodeGetAttributesResponse({ uniqueIdentifier: id, attributes });
+  },
+};

@@ -1,0 +1,152 @@
+// Locate (KMIP 1.x section 4.9): the ids of the token's keys that match every
+// attribute given, found with C_FindObjects. Keys made by other tools
+// (pkcs11-tool, OpenDNSSEC) are found like the relay's own, under ids of the
+// same scheme, when they have a CKA_ID; objects without one (or with one that
+// two objects of a class share) have no id and are never returned.
+//
+// Matched attributes: Name (CKA_LABEL), Object Type (CKA_CLASS),
+// Cryptographic Algorithm (CKA_KEY_TYPE), Cryptographic Length (modulus or
+// curve size) and State (see lifecycle.ts). Maximum Items caps the answer;
+// Offset Items (1.3+) skips the first matches, and Located Items (1.3+)
+// counts them all.
+import { HsmError, type KeyFilter, type KeyType, type ObjectClass } from "../hsm/backend.js";
+import type { Attribute } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/locate.js";
+import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, State, StorageStatusMask } from "../ttlv/enums.js";
+import { describeLifecycle } from "./lifecycle.js";
+import type { OperationContext, OperationHandler } from "./operation.js";
+import { atLeast } from "./versions.js";
+
+/** What to look for: a backend filter and, optionally, a State to check per key. */
+export interface LocateCriteria {
+  readonly filter: KeyFilter;
+  readonly state?: number;
+}
+
+const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
+  [ObjectType.PublicKey, "public"],
+  [ObjectType.PrivateKey, "private"],
+]);
+
+const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
+  [CryptographicAlgorithm.RSA, "RSA"],
+  // Get reports EC keys as ECDSA; a client asking for EC means the same keys.
+  [CryptographicAlgorithm.ECDSA, "EC"],
+  [CryptographicAlgorithm.EC, "EC"],
+  [CryptographicAlgorithm.Ed25519, "EdDSA"],
+]);
+
+const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.Active, State.Deactivated]);
+
+const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State";
+
+/**
+ * The criteria for a Locate request's attributes, or undefined when no token
+ * key can match them (an object type other than a key, an algorithm or State
+ * the relay never reports, two different values of a single-valued attribute).
+ * Attribute Index values are ignored (4.9).
+ */
+export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria | undefined {
+  const label = new Set<string>();
+  const objectClass = new Set<ObjectClass>();
+  const keyType = new Set<KeyType>();
+  const bits = new Set<number>();
+  const state = new Set<number>();
+  for (const attribute of attributes) {
+    switch (attribute.name) {
+      case "Name": {
+        const name = attribute.value as { nameValue: string; nameType: number };
+        // A CKA_LABEL is plain text: only Uninterpreted Text String Names can be labels.
+        if (name.nameType !== NameType.UninterpretedTextString) return undefined;
+        label.add(name.nameValue);
+        break;
+      }
+      case "Object Type": {
+        const value = OBJECT_CLASSES.get(attribute.value as number);
+        if (value === undefined) return undefined;
+        objectClass.add(value);
+        break;
+      }
+      case "Cryptographic Algorithm": {
+        const value = KEY_TYPES.get(attribute.value as number);
+        if (value === undefined) return undefined;
+        keyType.add(value);
+        break;
+      }
+      case "Cryptographic Length":
+        bits.add(attribute.value as number);
+        break;
+      case "State":
+        if (!LOCATABLE_STATES.has(attribute.value as number)) return undefined;
+        state.add(attribute.value as number);
+        break;
+      default:
+        throw new KmipError(ResultReason.FeatureNotSupported, `Locate cannot match the attribute "${attribute.name}" here; it matches ${MATCHED}`);
+    }
+  }
+  // A key has one value of each: two different values match nothing.
+  if ([label, objectClass, keyType, bits, state].some((values) => values.size > 1)) return undefined;
+  const only = <T>(values: Set<T>): T | undefined => values.values().next().value;
+  const filter: KeyFilter = { objectClass: only(objectClass), keyType: only(keyType), label: only(label), bits: only(bits) };
+  const wantedState = only(state);
+  return wantedState === undefined ? { filter } : { filter, state: wantedState };
+}
+
+/** The ids of the keys matching the criteria, in token order. */
+async function matchingIds(context: OperationContext, criteria: LocateCriteria): Promise<string[]> {
+  const ids = await context.backend.findKeys(context.slot.slotId, criteria.filter);
+  if (criteria.state === undefined) return ids;
+  const matching: string[] = [];
+  for (const id of ids) {
+    try {
+      if ((await describeLifecycle(context, id)).lifecycle.state === criteria.state) matching.push(id);
+    } catch (error) {
+      // Destroyed by someone else since C_FindObjects found it.
+      if (!(error instanceof HsmError && error.code === "ITEM_NOT_FOUND")) throw error;
+    }
+  }
+  return matching;
+}
+
+function count(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined && value < 0) throw new KmipError(ResultReason.InvalidField, `${name} is ${value}; it cannot be negative`);
+  return value;
+}
+
+export const locate: OperationHandler = {
+  operation: Operation.Locate,
+  name: "Locate",
+  // Not read-only: Locate sets the ID Placeholder (4.9).
+  readOnly: false,
+  async run(context, requestPayload) {
+    const request = decodeLocateRequest(requestPayload);
+    const v13 = atLeast(context.version, 1, 3);
+    if (!v13) {
+      for (const [field, value] of [
+        ["Offset Items", request.offsetItems],
+        ["Storage Status Mask", request.storageStatusMask],
+        ["Object Group Member", request.objectGroupMember],
+      ] as const) {
+        if (value !== undefined) {
+          const { major, minor } = context.version;
+          throw new KmipError(ResultReason.InvalidField, `${field} is a KMIP 1.3 field; this request is KMIP ${major}.${minor}`);
+        }
+      }
+    }
+    if (request.objectGroupMember !== undefined) {
+      throw new KmipError(ResultReason.FeatureNotSupported, "Object Group Member is not supported: token keys belong to no object group");
+    }
+    const maximumItems = count("Maximum Items", request.maximumItems);
+    const offsetItems = count("Offset Items", request.offsetItems) ?? 0;
+    const criteria = locateCriteria(request.attributes);
+    // Token keys are all in online storage (Storage Status Mask, 1.3 3.x).
+    const online = request.storageStatusMask === undefined || (request.storageStatusMask & StorageStatusMask.OnlineStorage) !== 0;
+
+    const found = criteria === undefined || !online ? [] : await matchingIds(context, criteria);
+    const uniqueIdentifiers = found.slice(offsetItems, maximumItems === undefined ? undefined : offsetItems + maximumItems);
+    // 4.9: one id returned becomes the ID Placeholder; otherwise it is emptied.
+    context.idPlaceholder = uniqueIdentifiers.length === 1 ? uniqueIdentifiers[0] : undefined;
+    return encodeLocateResponse({ uniqueIdentifiers, ...(v13 ? { locatedItems: found.length } : {}) });
+  },
+};
