@@ -30,7 +30,7 @@ import { keyPairTemplates } from "./templates.js";
 
 export interface Pkcs11BackendOptions {
   libPath: string;
-  /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount when non-zero. */
+  /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount and ulMaxRwSessionCount when non-zero. */
   maxSessionsPerSlot?: number;
   /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
   loginThrottle?: { limit: number; windowMs: number; cooldownMs: number };

@@ -1,18 +1,24 @@
 // C_SignInit + C_Sign and C_VerifyInit + C_Verify on one borrowed session.
 //
 // Synchronous or asynchronous C_Sign? Measured with SoftHSM 2.6.1 and pkcs11js
-// 2.1.7 on the project's 2-core machine (2 s per row; sync = one loop,
-// async = C_SignAsync with 4 sessions in flight):
+// 2.1.7 on the project's shared 2-core machine; sync = C_SignInit + C_Sign in
+// one loop, async = C_SignAsync with 4 sessions in flight. CPU time per
+// signature (process.cpuUsage, steady under load from other processes) with
+// token keys as the relay makes them, and signatures/s from the quietest run
+// (session-object keys, which SoftHSM signs with 20-30% less CPU than token
+// objects):
 //
-//   key        sync signs/s (event loop blocked per call)   async signs/s
-//   P-256      20,900 (48 us)                               18,100
-//   Ed25519     6,050 (165 us)                               5,500
-//   P-384       1,210 (826 us)                               1,490
-//   RSA-2048    1,720 (581 us)                               1,940
+//   key        CPU/sign sync   CPU/sign async   signs/s sync   signs/s async
+//   P-256          70 us           84 us           20,900         18,100
+//   Ed25519       195 us          198-237 us        6,050          5,500
+//   P-384         880 us          880-910 us        1,210          1,490
+//   RSA-2048      600-630 us      610-660 us        1,720          1,940
 //
-// Only P-256 is both faster synchronously and short enough (tens of
-// microseconds) to run on the event loop without delaying other connections;
-// every other key signs on libuv's thread pool. C_SignInit and C_VerifyInit
+// A synchronous call blocks the event loop for its whole CPU time. For P-256
+// that is tens of microseconds, and the asynchronous form would cost 15-20%
+// more CPU per signature, so P-256 keys sign on the event loop. Every other
+// key spends 175 us or more per signature: those sign on libuv's thread pool,
+// leaving the loop to serve other connections. C_SignInit and C_VerifyInit
 // have no asynchronous form in pkcs11js; they do no cryptography.
 import pkcs11js from "pkcs11js";
 import { HsmError, type SignMechanism } from "./backend.js";
