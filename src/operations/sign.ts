@@ -1,12 +1,15 @@
 // Sign (KMIP 1.2+ section 4.31): C_SignInit + C_Sign with the private key.
 // The relay hashes the data itself (see signing.ts); ECDSA signatures are
 // returned DER-encoded (compat.md). A revoked key has CKA_SIGN false, so the
-// token itself refuses it (Permission Denied) on every relay instance.
+// token itself refuses it on every relay instance: Permission Denied, since
+// KMIP 1.x has no Wrong Key Lifecycle State (a 2.0 Result Reason).
+import { HsmError } from "../hsm/backend.js";
+import { KmipError } from "../kmip/errors.js";
 import { decodeSignRequest, encodeSignResponse } from "../kmip/payloads/sign.js";
-import { Operation } from "../ttlv/enums.js";
+import { Operation, ResultReason } from "../ttlv/enums.js";
 import { requireId, type SigningKeyCache } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
-import { chooseScheme, ecdsaRawToDer, needsKey, requireSinglePart, toBeSigned } from "./signing.js";
+import { checkSigningFields, chooseScheme, ecdsaRawToDer, toBeSigned } from "./signing.js";
 
 export function signHandler(keys: SigningKeyCache): OperationHandler {
   return {
@@ -15,12 +18,11 @@ export function signHandler(keys: SigningKeyCache): OperationHandler {
     readOnly: true,
     async run(context, requestPayload) {
       const request = decodeSignRequest(requestPayload);
-      requireSinglePart(request, "Sign");
+      checkSigningFields(request, context.version, "Sign");
       const id = requireId(context, request.uniqueIdentifier);
       const params = request.cryptographicParameters;
       try {
-        const key = needsKey(params) ? await keys.get(context, id) : undefined;
-        const scheme = chooseScheme(params, key);
+        const scheme = chooseScheme(params, await keys.get(context, id));
         const data = toBeSigned(scheme, request.data, request.digestedData);
         const signature = await context.backend.sign(context.slot.slotId, id, scheme.mechanism, data);
         return encodeSignResponse({
@@ -29,6 +31,9 @@ export function signHandler(keys: SigningKeyCache): OperationHandler {
         });
       } catch (error) {
         keys.forget(context, id, error);
+        if (error instanceof HsmError && error.ckr === "CKR_KEY_FUNCTION_NOT_PERMITTED") {
+          throw new KmipError(ResultReason.PermissionDenied, `${id} may not sign: its CKA_SIGN is false (revoked, or made without signing rights); ${error.message}`);
+        }
         throw error;
       }
     },

@@ -10,7 +10,7 @@ import { decodeSignatureVerifyRequest, encodeSignatureVerifyResponse } from "../
 import { Operation, ResultReason, ValidityIndicator } from "../ttlv/enums.js";
 import { partnerId, requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
-import { chooseScheme, ecdsaDerToRaw, requireSinglePart, toBeSigned } from "./signing.js";
+import { checkSigningFields, chooseScheme, ecdsaDerToRaw, toBeSigned } from "./signing.js";
 
 export const signatureVerify: OperationHandler = {
   operation: Operation.SignatureVerify,
@@ -18,7 +18,7 @@ export const signatureVerify: OperationHandler = {
   readOnly: true,
   async run(context, requestPayload) {
     const request = decodeSignatureVerifyRequest(requestPayload);
-    requireSinglePart(request, "Signature Verify");
+    checkSigningFields(request, context.version, "Signature Verify");
     const id = requireId(context, request.uniqueIdentifier);
     if (request.signatureData === undefined) throw new KmipError(ResultReason.MissingData, "Signature Verify needs the Signature Data to verify");
     const key = await context.backend.describeKey(context.slot.slotId, id);

@@ -22,6 +22,7 @@ import {
 } from "../hsm/mechanisms.js";
 import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
+import type { ProtocolVersion } from "../kmip/message.js";
 import {
   CryptographicAlgorithm,
   DigitalSignatureAlgorithm,
@@ -30,6 +31,7 @@ import {
   PaddingMethod,
   ResultReason,
 } from "../ttlv/enums.js";
+import { atLeast } from "./versions.js";
 
 export type SignatureFamily = "RSA-PKCS1" | "RSA-PSS" | "ECDSA" | "EdDSA";
 export type HashName = "sha256" | "sha384" | "sha512";
@@ -95,8 +97,8 @@ function familyOfKey(keyType: KeyType): SignatureFamily {
 }
 
 /** The hash a key signs with when the request names none: SHA-256, or the curve's size for P-384 and P-521 (RFC 5656 section 6.2.1). */
-function defaultHash(family: SignatureFamily, key: SigningKey | undefined): HashName {
-  if (family === "ECDSA" && key !== undefined) {
+function defaultHash(family: SignatureFamily, key: SigningKey): HashName {
+  if (family === "ECDSA") {
     if (key.bits > 384) return "sha512";
     if (key.bits > 256) return "sha384";
   }
@@ -104,28 +106,22 @@ function defaultHash(family: SignatureFamily, key: SigningKey | undefined): Hash
 }
 
 /**
- * The signature scheme a request asks for. `key` is needed only when the
- * parameters leave the family or the hash open; call `needsKey` first to
- * avoid reading the key when they do not.
+ * The signature scheme a request asks for, checked against the key. The key
+ * is always consulted: the parameters may name a scheme the key cannot do,
+ * and a module need not refuse that cleanly (SoftHSM 2.6 crashes on
+ * C_SignInit with CKM_RSA_PKCS_PSS and an EC key).
  */
-export function chooseScheme(params: CryptographicParameters | undefined, key: SigningKey | undefined): SignatureScheme {
+export function chooseScheme(params: CryptographicParameters | undefined, key: SigningKey): SignatureScheme {
   const dsa = params?.digitalSignatureAlgorithm;
   const named = dsa === undefined ? undefined : DIGITAL_SIGNATURE_ALGORITHMS.get(dsa);
   if (dsa !== undefined && named === undefined) {
     throw invalid(`Digital Signature Algorithm ${dsa} is not supported (RSA PKCS#1 v1.5 or PSS, or ECDSA, with SHA-256/384/512)`);
   }
 
-  let family = named?.family ?? familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod);
-  if (family === undefined) {
-    if (key === undefined) throw new Error("chooseScheme: the key is needed");
-    family = familyOfKey(key.keyType);
-    if (family === "RSA-PKCS1" && params?.paddingMethod === PaddingMethod.PSS) family = "RSA-PSS";
-  }
-  if (key !== undefined && key.keyType !== "other") {
-    const keyFamily = familyOfKey(key.keyType);
-    const compatible = keyFamily === family || (keyFamily === "RSA-PKCS1" && family === "RSA-PSS");
-    if (!compatible) throw invalid(`a ${describeFamily(family)} signature was asked for, but the key is an ${key.keyType} key`);
-  }
+  const keyFamily = familyOfKey(key.keyType);
+  let family = named?.family ?? familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod) ?? keyFamily;
+  const compatible = keyFamily === family || (keyFamily === "RSA-PKCS1" && family === "RSA-PSS");
+  if (!compatible) throw invalid(`a ${describeFamily(family)} signature was asked for, but the key is an ${key.keyType} key`);
   if (family === "RSA-PKCS1" && params?.paddingMethod !== undefined && params.paddingMethod !== PaddingMethod.Pkcs1v15) {
     if (params.paddingMethod === PaddingMethod.PSS) family = "RSA-PSS";
     else throw invalid(`Padding Method ${params.paddingMethod} is not supported for RSA signatures (PKCS1 v1.5 or PSS)`);
@@ -154,14 +150,6 @@ export function chooseScheme(params: CryptographicParameters | undefined, key: S
       return { family, hash: hashName, mechanism: { mechanism: CKM_RSA_PKCS_PSS, pss: { hashAlg: hash.ckm, mgf: mgfHash.mgf, saltLength } } };
     }
   }
-}
-
-/** Whether chooseScheme needs the key's type and size for these parameters. */
-export function needsKey(params: CryptographicParameters | undefined): boolean {
-  if (params?.digitalSignatureAlgorithm !== undefined) return false;
-  const family = familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod);
-  if (family === undefined) return true;
-  return family === "ECDSA" && params?.hashingAlgorithm === undefined;
 }
 
 function familyOfAlgorithm(algorithm: number | undefined, padding: number | undefined): SignatureFamily | undefined {
@@ -216,16 +204,24 @@ export function toBeSigned(scheme: SignatureScheme, data: Uint8Array | undefined
 }
 
 /**
- * Streamed signing and verification (1.3 Correlation Value, Init and Final
- * Indicator) would keep a PKCS#11 operation open across requests, tying a
- * session to one client: refused, the whole Data goes in one request.
+ * Fields of Sign and Signature Verify requests the relay refuses. Streaming
+ * (1.3 Correlation Value, Init and Final Indicator) would keep a PKCS#11
+ * operation open across requests, tying a session to one client: the whole
+ * Data goes in one request. Digested Data is a KMIP 1.4 field.
  */
-export function requireSinglePart(request: { correlationValue?: unknown; initIndicator?: unknown; finalIndicator?: unknown }, operation: string): void {
+export function checkSigningFields(
+  request: { correlationValue?: unknown; initIndicator?: unknown; finalIndicator?: unknown; digestedData?: unknown },
+  version: ProtocolVersion,
+  operation: string,
+): void {
   if (request.correlationValue !== undefined || request.initIndicator !== undefined || request.finalIndicator !== undefined) {
     throw new KmipError(
       ResultReason.FeatureNotSupported,
       `streaming ${operation} (Correlation Value, Init/Final Indicator) is not supported: send the whole Data in one request`,
     );
+  }
+  if (request.digestedData !== undefined && !atLeast(version, 1, 4)) {
+    throw invalid(`Digested Data is a KMIP 1.4 field; this request is KMIP ${version.major}.${version.minor} (send Data, or use 1.4)`);
   }
 }
 

@@ -97,7 +97,11 @@ describe("lifecycle across two relays on one token", () => {
         assert.equal(attributes.get("Deactivation Date"), todayDateTime());
       }
       // KMIP 1.x has no Wrong Key Lifecycle State (2.0): the token's CKR_KEY_FUNCTION_NOT_PERMITTED is Permission Denied.
-      await rejectsWith(client.sign({ uniqueIdentifier: pair.priv, cryptographicParameters: ECDSA_SHA256, data: DATA }), ResultReason.PermissionDenied);
+      await rejectsWith(
+        client.sign({ uniqueIdentifier: pair.priv, cryptographicParameters: ECDSA_SHA256, data: DATA }),
+        ResultReason.PermissionDenied,
+        /may not sign: its CKA_SIGN is false.*CKR_KEY_FUNCTION_NOT_PERMITTED/,
+      );
       await rejectsWith(client.check({ uniqueIdentifier: pair.priv, cryptographicUsageMask: CryptographicUsageMask.Sign }), ResultReason.PermissionDenied, /Sign/);
       await rejectsWith(client.activate({ uniqueIdentifier: pair.priv }), ResultReason.PermissionDenied, /Deactivated/);
       const verified = await client.signatureVerify({ uniqueIdentifier: pair.pub, cryptographicParameters: ECDSA_SHA256, data: DATA, signatureData: signature });
