@@ -1,0 +1,342 @@
+// The Dispatcher with a fake HSM backend and fake operations: the batch
+// semantics that a real relay exercises only in part (order and concurrency
+// of items, the ID Placeholder, error continuation, limits, credentials,
+// protocol versions), and how failures become Result Reasons (result.ts).
+// The same behaviour over TLS against the real relay is in
+// test/e2e/relay-protocol.test.ts.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import pino from "pino";
+import { type HsmBackend, HsmError, type HsmErrorCode, type SlotSummary } from "../../src/hsm/backend.js";
+import { KmipError } from "../../src/kmip/errors.js";
+import {
+  decodeResponseMessage,
+  encodeRequestMessage,
+  type RequestBatchItem,
+  type RequestHeader,
+  type ResponseBatchItem,
+  type ResponseMessage,
+} from "../../src/kmip/message.js";
+import type { OperationHandler } from "../../src/operations/operation.js";
+import { Dispatcher, type DispatcherOptions } from "../../src/server/dispatch.js";
+import { describeFailure } from "../../src/server/result.js";
+import * as ttlv from "../../src/ttlv/build.js";
+import { decodeTtlv } from "../../src/ttlv/decode.js";
+import { encodeTtlv } from "../../src/ttlv/encode.js";
+import { BatchErrorContinuationOption, CredentialType, Operation, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
+import { ItemType, type TtlvItem } from "../../src/ttlv/item.js";
+import { enumerationName } from "../../src/ttlv/names.js";
+import { Tag } from "../../src/ttlv/tags.js";
+
+const logger = pino({ level: "silent" });
+
+const SLOT: SlotSummary = {
+  slotId: "7",
+  index: 0,
+  slotDescription: "fake slot",
+  tokenLabel: "token",
+  tokenSerial: "1",
+  tokenManufacturer: "test",
+  tokenModel: "fake",
+  maxSessionCount: 0,
+  maxRwSessionCount: 0,
+  tokenInitialized: true,
+  userPinInitialized: true,
+  loginRequired: true,
+};
+
+/** A backend that knows one token, "token", with PIN "1234"; the dispatcher itself calls nothing else. */
+function fakeBackend(calls: string[] = []): HsmBackend {
+  const unused = () => Promise.reject(new Error("the dispatcher does not call this"));
+  return {
+    module: { path: "/fake.so", manufacturer: "test", libraryDescription: "fake", libraryVersion: "1.0", cryptokiVersion: "2.40" },
+    listSlots: unused,
+    async resolveSlot(username) {
+      calls.push(`resolveSlot ${username}`);
+      if (username !== SLOT.tokenLabel) throw new HsmError("SLOT_NOT_FOUND", `no token labelled "${username}", and no slot with that id or index`);
+      return SLOT;
+    },
+    async authenticate(slotId, pin) {
+      calls.push(`authenticate ${slotId}`);
+      if (pin !== "1234") throw new HsmError("AUTH_FAILED", "C_Login: CKR_PIN_INCORRECT", "C_Login", "CKR_PIN_INCORRECT");
+    },
+    mechanisms: unused,
+    generateKeyPair: unused,
+    describeKey: unused,
+    findKeys: unused,
+    updateKey: unused,
+    destroyKey: unused,
+    sign: unused,
+    verify: unused,
+    generateRandom: unused,
+    ping: unused,
+    close: unused,
+  };
+}
+
+/** The Unique Identifier a request payload names. */
+function idOf(payload: TtlvItem): string | undefined {
+  const item = ttlv.child(payload, Tag.UniqueIdentifier);
+  return item?.type === ItemType.TextString ? item.value : undefined;
+}
+
+const payloadWithId = (tag: number, id: string) => ttlv.structure(tag, [ttlv.textString(Tag.UniqueIdentifier, id)]);
+
+/**
+ * Fake operations that log when they start and end (by the id they act on):
+ * Get and Sign are read-only, Activate and Create change state (Create sets
+ * the ID Placeholder). An id "missing" is Item Not Found; "bug" throws a
+ * plain Error; "hsm-down" an HsmError; "large" answers 1 KiB.
+ */
+function fakeHandlers(events: string[]): OperationHandler[] {
+  const handler = (operation: number, readOnly: boolean): OperationHandler => ({
+    operation,
+    name: enumerationName(Tag.Operation, operation)!,
+    readOnly,
+    async run(context, requestPayload) {
+      const id = idOf(requestPayload) ?? context.idPlaceholder;
+      if (id === undefined) throw new KmipError(ResultReason.MissingData, "no Unique Identifier and no ID Placeholder");
+      events.push(`start ${id}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      events.push(`end ${id}`);
+      if (id === "missing") throw new KmipError(ResultReason.ItemNotFound, `no key ${id}`);
+      if (id === "bug") throw new TypeError("x is undefined");
+      if (id === "hsm-down") throw new HsmError("MODULE_FAILED", "C_Sign: the module process exited", "C_Sign");
+      if (operation === Operation.Create) context.idPlaceholder = id;
+      const extra = id === "large" ? [ttlv.byteString(Tag.Data, Buffer.alloc(1024))] : [];
+      return ttlv.structure(Tag.ResponsePayload, [ttlv.textString(Tag.UniqueIdentifier, id), ...extra]);
+    },
+  });
+  return [handler(Operation.Get, true), handler(Operation.Sign, true), handler(Operation.Activate, false), handler(Operation.Create, false)];
+}
+
+function dispatcher(options: Partial<DispatcherOptions> & { events?: string[]; calls?: string[] } = {}): Dispatcher {
+  return new Dispatcher({
+    backend: fakeBackend(options.calls),
+    handlers: fakeHandlers(options.events ?? []),
+    server: { productName: "kmip2pkcs11", productVersion: "0.0.0" },
+    logger,
+    maxMessageSize: 65536,
+    maxBatchCount: 100,
+    ...options,
+  });
+}
+
+const item = (operation: number, id?: string): RequestBatchItem => ({
+  operation,
+  uniqueBatchItemId: id === undefined ? undefined : Buffer.from(`#${id}`),
+  requestPayload: id === undefined ? ttlv.structure(Tag.RequestPayload, []) : payloadWithId(Tag.RequestPayload, id),
+});
+
+function header(overrides: Partial<RequestHeader> = {}): RequestHeader {
+  return {
+    protocolVersion: { major: 1, minor: 2 },
+    authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, username: "token", password: "1234" } },
+    batchCount: 1,
+    ...overrides,
+  };
+}
+
+async function handle(d: Dispatcher, batchItems: RequestBatchItem[], overrides: Partial<RequestHeader> = {}): Promise<ResponseMessage> {
+  const bytes = encodeTtlv(encodeRequestMessage({ header: header({ batchCount: batchItems.length, ...overrides }), batchItems }));
+  return decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger)));
+}
+
+const statuses = (response: ResponseMessage) => response.batchItems.map((i) => i.resultStatus);
+const reasons = (response: ResponseMessage) => response.batchItems.map((i) => (i.resultReason === undefined ? undefined : enumerationName(Tag.ResultReason, i.resultReason)));
+const ids = (response: ResponseMessage) => response.batchItems.map((i) => (i.uniqueBatchItemId === undefined ? undefined : Buffer.from(i.uniqueBatchItemId).toString()));
+
+function assertMessageFailure(response: ResponseMessage, version: { major: number; minor: number }, message: RegExp): void {
+  assert.deepEqual(response.header.protocolVersion, version);
+  assert.equal(response.header.batchCount, 1);
+  const [only] = response.batchItems as [ResponseBatchItem];
+  assert.equal(response.batchItems.length, 1);
+  assert.equal(only.operation, undefined);
+  assert.equal(only.resultStatus, ResultStatus.OperationFailed);
+  assert.equal(only.resultReason, ResultReason.InvalidMessage);
+  assert.match(only.resultMessage ?? "", message);
+}
+
+describe("batch order", () => {
+  test("consecutive read-only items run together; an item that changes state runs alone, in its place", async () => {
+    const events: string[] = [];
+    const d = dispatcher({ events });
+    const response = await handle(d, [item(Operation.Get, "a"), item(Operation.Sign, "b"), item(Operation.Get, "c"), item(Operation.Activate, "d"), item(Operation.Sign, "e"), item(Operation.Sign, "f")]);
+    assert.deepEqual(ids(response), ["#a", "#b", "#c", "#d", "#e", "#f"]);
+    assert.deepEqual(statuses(response), Array(6).fill(ResultStatus.Success));
+    assert.deepEqual(events, ["start a", "start b", "start c", "end a", "end b", "end c", "start d", "end d", "start e", "start f", "end e", "end f"]);
+  });
+
+  test("the ID Placeholder carries a created id to later items of the same message only", async () => {
+    const d = dispatcher();
+    const response = await handle(d, [item(Operation.Create, "new-key"), item(Operation.Activate), item(Operation.Sign)]);
+    assert.deepEqual(statuses(response), Array(3).fill(ResultStatus.Success));
+    for (const answer of response.batchItems) assert.equal(idOf(answer.responsePayload!), "new-key");
+    const next = await handle(d, [item(Operation.Sign)]);
+    assert.deepEqual(reasons(next), ["MissingData"]);
+  });
+});
+
+describe("Batch Error Continuation Option", () => {
+  const batch = () => [item(Operation.Activate, "a"), item(Operation.Activate, "missing"), item(Operation.Activate, "c")];
+
+  test("Stop, the default, answers up to and including the first failure", async () => {
+    const events: string[] = [];
+    for (const option of [undefined, BatchErrorContinuationOption.Stop]) {
+      events.length = 0;
+      const response = await handle(dispatcher({ events }), batch(), { batchErrorContinuationOption: option });
+      assert.deepEqual(ids(response), ["#a", "#missing"]);
+      assert.deepEqual(reasons(response), [undefined, "ItemNotFound"]);
+      assert.equal(response.header.batchCount, 2);
+      assert.ok(!events.includes("start c"), "the item after the failure is not run");
+    }
+  });
+
+  test("Continue answers every item", async () => {
+    const response = await handle(dispatcher(), batch(), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+    assert.deepEqual(ids(response), ["#a", "#missing", "#c"]);
+    assert.deepEqual(statuses(response), [ResultStatus.Success, ResultStatus.OperationFailed, ResultStatus.Success]);
+  });
+
+  test("Undo is refused for every item, and nothing runs", async () => {
+    const events: string[] = [];
+    const response = await handle(dispatcher({ events }), batch(), { batchErrorContinuationOption: BatchErrorContinuationOption.Undo });
+    assert.deepEqual(reasons(response), ["FeatureNotSupported", "FeatureNotSupported", "FeatureNotSupported"]);
+    assert.deepEqual(ids(response), ["#a", "#missing", "#c"]);
+    assert.deepEqual(events, []);
+  });
+});
+
+describe("failures of an item", () => {
+  test("an operation without a handler is Operation Not Supported, naming it", async () => {
+    const response = await handle(dispatcher(), [item(Operation.Archive, "a"), item(0x7777, "b")], { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+    assert.deepEqual(reasons(response), ["OperationNotSupported", "OperationNotSupported"]);
+    assert.deepEqual(response.batchItems.map((i) => i.operation), [Operation.Archive, 0x7777]);
+    assert.match(response.batchItems[0]!.resultMessage!, /operation Archive is not supported/);
+    assert.match(response.batchItems[1]!.resultMessage!, /operation 0x7777 is not supported/);
+  });
+
+  test("KmipError keeps its reason, HsmError is mapped, anything else is an internal General Failure", async () => {
+    const response = await handle(dispatcher(), [item(Operation.Get, "missing"), item(Operation.Get, "hsm-down"), item(Operation.Get, "bug"), item(Operation.Get, "ok")], {
+      batchErrorContinuationOption: BatchErrorContinuationOption.Continue,
+    });
+    assert.deepEqual(reasons(response), ["ItemNotFound", "GeneralFailure", "GeneralFailure", undefined]);
+    assert.equal(response.batchItems[1]!.resultMessage, "C_Sign: the module process exited");
+    assert.equal(response.batchItems[2]!.resultMessage, "internal error: x is undefined");
+  });
+
+  test("describeFailure maps every HSM error code", () => {
+    const expected: Record<HsmErrorCode, [string, boolean]> = {
+      SLOT_NOT_FOUND: ["AuthenticationNotSuccessful", false],
+      AUTH_FAILED: ["AuthenticationNotSuccessful", false],
+      LOGIN_COOLDOWN: ["AuthenticationNotSuccessful", false],
+      PIN_LOCKED: ["AuthenticationNotSuccessful", false],
+      ITEM_NOT_FOUND: ["ItemNotFound", false],
+      PERMISSION_DENIED: ["PermissionDenied", false],
+      UNSUPPORTED: ["CryptographicFailure", false],
+      INVALID_ARGUMENT: ["InvalidField", false],
+      MODULE_FAILED: ["GeneralFailure", true],
+      PKCS11_ERROR: ["GeneralFailure", true],
+    };
+    for (const [code, [reason, internal]] of Object.entries(expected)) {
+      const failure = describeFailure(new HsmError(code as HsmErrorCode, `C_Fn: ${code}`));
+      assert.deepEqual([enumerationName(Tag.ResultReason, failure.resultReason), failure.internal, failure.resultMessage], [reason, internal, `C_Fn: ${code}`], code);
+    }
+    assert.deepEqual(describeFailure("thrown string"), { resultReason: ResultReason.GeneralFailure, resultMessage: "internal error: thrown string", internal: true });
+  });
+});
+
+describe("limits", () => {
+  test("a batch over max-batch-count fails item by item with Invalid Message, and nothing runs", async () => {
+    const events: string[] = [];
+    const d = dispatcher({ events, maxBatchCount: 2 });
+    const response = await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b"), item(Operation.Get, "c")]);
+    assert.deepEqual(reasons(response), ["InvalidMessage", "InvalidMessage", "InvalidMessage"]);
+    assert.match(response.batchItems[0]!.resultMessage!, /3 items; this relay accepts at most 2 \(server\.max-batch-count\)/);
+    assert.deepEqual(events, []);
+    assert.deepEqual(statuses(await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b")])), [ResultStatus.Success, ResultStatus.Success]);
+  });
+
+  test("a response over the request's Maximum Response Size becomes Response Too Large for every item", async () => {
+    const d = dispatcher();
+    const batch = [item(Operation.Get, "a"), item(Operation.Get, "large")];
+    const tooLarge = await handle(d, batch, { maximumResponseSize: 1024 });
+    assert.deepEqual(reasons(tooLarge), ["ResponseTooLarge", "ResponseTooLarge"]);
+    assert.deepEqual(ids(tooLarge), ["#a", "#large"]);
+    assert.match(tooLarge.batchItems[0]!.resultMessage!, /over the request's Maximum Response Size of 1024/);
+    assert.deepEqual(statuses(await handle(d, batch, { maximumResponseSize: 4096 })), [ResultStatus.Success, ResultStatus.Success]);
+  });
+
+  test("a message larger than max-message-size is not decoded", async () => {
+    const d = dispatcher({ maxMessageSize: 64 });
+    const bytes = encodeTtlv(encodeRequestMessage({ header: header(), batchItems: [item(Operation.Get, "a")] }));
+    assertMessageFailure(decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger))), { major: 1, minor: 2 }, /exceeds the maximum of 64 bytes/);
+  });
+
+  test("refusal() is one item with no Operation, Invalid Message", () => {
+    const response = decodeResponseMessage(decodeTtlv(dispatcher().refusal("too big")));
+    assertMessageFailure(response, { major: 1, minor: 2 }, /^too big$/);
+  });
+});
+
+describe("credentials", () => {
+  test("checked once per message: a missing credential is General Failure for every item", async () => {
+    const calls: string[] = [];
+    const d = dispatcher({ calls });
+    const response = await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b")], { authentication: undefined });
+    assert.deepEqual(reasons(response), ["GeneralFailure", "GeneralFailure"]);
+    assert.deepEqual(ids(response), ["#a", "#b"]);
+    assert.deepEqual(calls, []);
+    await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b"), item(Operation.Sign, "c")]);
+    assert.deepEqual(calls, ["resolveSlot token", "authenticate 7"]);
+  });
+
+  test("a credential of another type is General Failure", async () => {
+    // The message encoder writes Username and Password credentials only, so this one is built by hand.
+    const message = ttlv.structure(Tag.RequestMessage, [
+      ttlv.structure(Tag.RequestHeader, [
+        ttlv.structure(Tag.ProtocolVersion, [ttlv.integer(Tag.ProtocolVersionMajor, 1), ttlv.integer(Tag.ProtocolVersionMinor, 2)]),
+        ttlv.structure(Tag.Authentication, [
+          ttlv.structure(Tag.Credential, [
+            ttlv.enumeration(Tag.CredentialType, CredentialType.Device),
+            ttlv.structure(Tag.CredentialValue, [ttlv.textString(Tag.DeviceIdentifier, "device")]),
+          ]),
+        ]),
+        ttlv.integer(Tag.BatchCount, 1),
+      ]),
+      encodeRequestMessage({ header: header(), batchItems: [item(Operation.Get, "a")] }).value[1]!,
+    ]);
+    const response = decodeResponseMessage(decodeTtlv(await dispatcher().handle(encodeTtlv(message), logger)));
+    assert.deepEqual(reasons(response), ["GeneralFailure"]);
+  });
+
+  test("an unknown username or a wrong PIN is Authentication Not Successful for every item", async () => {
+    for (const credential of [{ username: "other", password: "1234" }, { username: "token", password: "4321" }]) {
+      const response = await handle(dispatcher(), [item(Operation.Get, "a"), item(Operation.Sign, "b")], {
+        authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, ...credential } },
+      });
+      assert.deepEqual(reasons(response), ["AuthenticationNotSuccessful", "AuthenticationNotSuccessful"]);
+      assert.ok(!response.batchItems[0]!.resultMessage!.includes(credential.password), "the PIN is not echoed");
+    }
+  });
+});
+
+describe("protocol versions", () => {
+  test("every supported version is answered in kind", async () => {
+    for (let minor = 0; minor <= 4; minor++) {
+      const response = await handle(dispatcher(), [item(Operation.Get, "a")], { protocolVersion: { major: 1, minor } });
+      assert.deepEqual(response.header.protocolVersion, { major: 1, minor });
+      assert.deepEqual(statuses(response), [ResultStatus.Success]);
+    }
+  });
+
+  test("an unsupported version is one item with no Operation: a newer 1.x in 1.4, another major in 1.2", async () => {
+    assertMessageFailure(await handle(dispatcher(), [item(Operation.Get, "a")], { protocolVersion: { major: 1, minor: 5 } }), { major: 1, minor: 4 }, /1\.5 is not supported/);
+    assertMessageFailure(await handle(dispatcher(), [item(Operation.Get, "a")], { protocolVersion: { major: 2, minor: 0 } }), { major: 1, minor: 2 }, /2\.0 is not supported/);
+  });
+
+  test("an invalid message of a supported version is answered in that version", async () => {
+    const bytes = encodeTtlv(encodeRequestMessage({ header: header({ protocolVersion: { major: 1, minor: 4 }, batchCount: 3 }), batchItems: [item(Operation.Get, "a")] }));
+    assertMessageFailure(decodeResponseMessage(decodeTtlv(await dispatcher().handle(bytes, logger))), { major: 1, minor: 4 }, /Batch Count .* is 3/);
+  });
+});
