@@ -78,6 +78,8 @@ export interface LatencySummary {
 export interface CpuTimes {
   /** The relay process. */
   readonly relay: number;
+  /** The part of `relay` spent in the kernel (system time): TLS over loopback TCP is mostly that. */
+  readonly relaySystem: number;
   /** The module's child process (isolation = "process"), 0 otherwise. */
   readonly module: number;
   /** The load generator itself. */
@@ -95,6 +97,8 @@ export interface RelayResult extends LatencySummary {
 export interface DirectResult extends LatencySummary {
   /** The faster pkcs11js form for this scenario, whose figures these are. */
   readonly mode: "sync" | "async";
+  /** CPU time (user + system, all threads) of the direct process per signature, in microseconds. */
+  readonly cpuPerSignUs: number;
   /** Signatures per second of the other form, for the record. */
   readonly otherOpsPerSecond: number;
 }
@@ -135,12 +139,12 @@ export class LatencyRecorder {
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux, what /proc/<pid>/stat counts in
 
-/** utime + stime of a process and all its threads, in seconds (proc(5), /proc/<pid>/stat fields 14 and 15). */
-export function processCpuSeconds(pid: number): number {
+/** CPU seconds of a process and all its threads: user (utime) and kernel (stime), proc(5) /proc/<pid>/stat fields 14 and 15. */
+export function processCpuSeconds(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name (field 2) is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return { user: Number(fields[11]) / CLOCK_TICKS_PER_SECOND, system: Number(fields[12]) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** Resident set size of a process in bytes (VmRSS of /proc/<pid>/status). */
@@ -176,6 +180,7 @@ export interface MeasuredPids {
 /** Cumulative CPU seconds at one instant. */
 interface CpuReading {
   readonly relay: number;
+  readonly relaySystem: number;
   readonly module: number;
   readonly self: number;
 }
@@ -238,6 +243,7 @@ export class Window {
       windowUs: [Number(this.startedAt / 1000n), Number(this.endedAt / 1000n)],
       cpu: {
         relay: this.cpuAtEnd.relay - this.cpuAtStart.relay,
+        relaySystem: this.cpuAtEnd.relaySystem - this.cpuAtStart.relaySystem,
         module: this.cpuAtEnd.module - this.cpuAtStart.module,
         client: this.cpuAtEnd.self - this.cpuAtStart.self,
       },
@@ -246,9 +252,12 @@ export class Window {
 
   private cpu(): CpuReading {
     const self = process.cpuUsage();
+    const relay = this.pids === undefined ? { user: 0, system: 0 } : processCpuSeconds(this.pids.relayPid);
+    const module = this.pids?.modulePid === undefined ? { user: 0, system: 0 } : processCpuSeconds(this.pids.modulePid);
     return {
-      relay: this.pids === undefined ? 0 : processCpuSeconds(this.pids.relayPid),
-      module: this.pids?.modulePid === undefined ? 0 : processCpuSeconds(this.pids.modulePid),
+      relay: relay.user + relay.system,
+      relaySystem: relay.system,
+      module: module.user + module.system,
       self: (self.user + self.system) / 1e6,
     };
   }

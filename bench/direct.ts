@@ -148,7 +148,8 @@ async function measure(args: DirectRunArgs, mode: "sync" | "async", measureMs: n
     }
   };
   await Promise.all([window.done, ...Array.from({ length: scenario.connections }, (_, i) => loop(i))]);
-  return window.summary();
+  const result = window.result();
+  return { ...window.summary(), cpuPerSignUs: (result.cpu.client * 1e6) / window.items };
 }
 
 async function run(args: DirectRunArgs): Promise<DirectResult> {

@@ -107,15 +107,17 @@ function modeTable(results: BenchResults, mode: ModeResults): string {
       direct === undefined ? "–" : int(direct.p50Us),
       int(relay.p99Us),
       direct === undefined ? "–" : int(direct.p99Us),
-      int(perRequest(relay.cpu.relay)),
+      `${int(perRequest(relay.cpu.relay))} (${int(perRequest(relay.cpu.relaySystem))})`,
       fixed(perSign(relay.cpu.relay), 1),
       mode.isolation === "process" ? fixed(perSign(relay.cpu.module), 1) : "–",
+      direct === undefined ? "–" : fixed(direct.cpuPerSignUs, 1),
+      direct === undefined ? "–" : `**${fixed(perSign(relay.cpu.relay + relay.cpu.module) - direct.cpuPerSignUs, 1)}**`,
       fixed(perSign(relay.cpu.client), 1),
     ].join(" | ");
   });
   return [
-    "| algorithm | conns | batch | relay signs/s | direct signs/s (form) | relay/direct | relay p50 µs | direct p50 µs | relay p99 µs | direct p99 µs | relay CPU µs/request | relay CPU µs/sign | module process CPU µs/sign | client CPU µs/sign |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| algorithm | conns | batch | relay signs/s | direct signs/s (form) | relay/direct | relay p50 µs | direct p50 µs | relay p99 µs | direct p99 µs | relay CPU µs/request (kernel) | relay CPU µs/sign | module process CPU µs/sign | direct CPU µs/sign | added CPU µs/sign | client CPU µs/sign |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((row) => `| ${row} |`),
   ].join("\n");
 }
@@ -162,6 +164,8 @@ export function markdownReport(results: BenchResults): string {
     `Each scenario: ${s.warmupMs} ms warm-up, then ${s.measureMs} ms measured. ${s.connections.join("/")} connections, each a closed loop with one request of ${s.batches.join(" or ")} Sign items in flight; ${s.algorithms.join(", ")}; data of 128 bytes per item.`,
     "",
     "Placement (no CPU pinning): the relay (`node dist/src/cli/main.js -c CONFIG`, SoftHSM token made for the run), its module process when isolated, and the load generator (the product's KmipClient, its own process) share the cores. Direct runs in a process of its own while the relay is idle, with the faster of pkcs11js's synchronous and asynchronous C_Sign for each scenario, so it is the best a Node.js process does on this token; the relay figures carry the load generator's CPU as well (client column), so the ratios are conservative. See bench/README.md.",
+    "",
+    "Columns: throughput in signatures per second; latency per request (one request carries `batch` signatures). CPU columns are per request or per signature in the measured window, from /proc/<pid>/stat (user + kernel, all threads): the relay process (kernel share in parentheses), its module process, the direct process, and the load generator. *Added CPU* is relay + module CPU per signature minus direct's: what the relay spends beyond the signature itself. Unlike throughput it changes little when other work shares the machine, so compare it first between runs.",
     "",
     "## Targets",
     "",
