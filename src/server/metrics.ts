@@ -2,7 +2,7 @@
 // The relay's own registry (not prom-client's global one), served over plain
 // HTTP on its own address: /metrics for Prometheus, /healthz answering from
 // the module's real liveness (a C_GetInfo round trip through the backend).
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { parseHostPort } from "../config/config.js";
 import { HsmError, type HsmBackend } from "../hsm/backend.js";
@@ -46,8 +46,13 @@ export class RelayMetrics {
     registers: [this.registry],
   });
   private readonly moduleFailures = new Counter({
-    name: "kmip2pkcs11_module_failures_total",
-    help: "HSM backend calls failed because the module crashed or hung (each is followed by a module restart)",
+    name: "kmip2pkcs11_module_failed_calls_total",
+    help: "HSM backend calls failed because the module process crashed or hung (one crash fails every call in flight)",
+    registers: [this.registry],
+  });
+  private readonly moduleRestarts = new Counter({
+    name: "kmip2pkcs11_module_restarts_total",
+    help: "Times the PKCS#11 module process was restarted after it crashed or hung ([pkcs11] isolation = \"process\")",
     registers: [this.registry],
   });
   private readonly loginFailures = new Counter({
@@ -63,6 +68,11 @@ export class RelayMetrics {
     const result = resultReason === undefined ? "success" : (enumerationName(Tag.ResultReason, resultReason) ?? String(resultReason));
     this.requests.inc({ operation: op, result });
     this.requestSeconds.observe({ operation: op }, seconds);
+  }
+
+  /** Counts one restart of the module process (IsolatedBackendOptions.onRestart). */
+  countModuleRestart(): void {
+    this.moduleRestarts.inc();
   }
 
   /**
@@ -102,8 +112,16 @@ export class RelayMetrics {
   }
 }
 
-/** Serves /metrics and /healthz on `addr` until the returned server is closed. */
-export async function serveMetrics(addr: string, metrics: RelayMetrics, backend: HsmBackend, logger: Logger): Promise<Server> {
+/** The running endpoint. */
+export interface MetricsServer {
+  /** Where it listens, "host:port" (the bound port when addr asked for port 0). */
+  readonly address: string;
+  /** Stops listening and ends open connections (Prometheus keeps its connection alive). */
+  close(): Promise<void>;
+}
+
+/** Serves /metrics and /healthz on `addr` until closed. */
+export async function serveMetrics(addr: string, metrics: RelayMetrics, backend: HsmBackend, logger: Logger): Promise<MetricsServer> {
   const target = parseHostPort(addr);
   if (target === undefined) throw new Error(`metrics.addr: not host:port: ${addr}`);
   const server = createServer((request, response) => {
@@ -131,6 +149,16 @@ export async function serveMetrics(addr: string, metrics: RelayMetrics, backend:
   }).catch((error: NodeJS.ErrnoException) => {
     throw new Error(`cannot listen on metrics.addr ${addr}: ${error.code ?? error.message}`, { cause: error });
   });
-  logger.info(`Metrics on http://${addr}/metrics, health on /healthz`);
-  return server;
+  const bound = server.address();
+  const address =
+    bound !== null && typeof bound === "object" ? (bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`) : addr;
+  logger.info(`Metrics on http://${address}/metrics, health on http://${address}/healthz`);
+  return {
+    address,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 }

@@ -13,6 +13,7 @@ import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
 import { Connection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
+import { RelayMetrics, serveMetrics, type MetricsServer } from "./metrics.js";
 import { loadTlsIdentity } from "./tls-identity.js";
 
 export interface StartOptions {
@@ -45,7 +46,8 @@ export function productInfo(): ServerInfo {
   return { productName: "kmip2pkcs11", productVersion: relayVersion() };
 }
 
-export async function openBackend(config: Config, logger: Logger): Promise<HsmBackend> {
+/** `onModuleRestart`: called when the isolated module process serves again after a failure. */
+export async function openBackend(config: Config, logger: Logger, onModuleRestart?: () => void): Promise<HsmBackend> {
   const p = config.pkcs11;
   const options = {
     libPath: p.libPath,
@@ -56,14 +58,17 @@ export async function openBackend(config: Config, logger: Logger): Promise<HsmBa
     for (const [name, value] of Object.entries(p.env)) process.env[name] = value;
     return openPkcs11Backend(options, logger);
   }
-  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, env: { ...p.env } }, logger);
+  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
 }
 
 export async function startRelay(config: Config, logger: Logger, options: StartOptions = {}): Promise<RelayHandle> {
   const s = config.server;
   const identity = await loadTlsIdentity(config, logger);
   const clientCa = s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
-  const backend = await openBackend(config, logger);
+  // [metrics] addr: every backend call and batch item is counted; absent, nothing is.
+  const metrics = config.metrics.addr === undefined ? undefined : new RelayMetrics();
+  const opened = await openBackend(config, logger, metrics && (() => metrics.countModuleRestart()));
+  const backend = metrics === undefined ? opened : metrics.instrument(opened);
 
   const dispatcher = new Dispatcher({
     backend,
@@ -72,6 +77,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     logger,
     maxMessageSize: s.maxMessageSize,
     maxBatchCount: s.maxBatchCount,
+    ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
   });
   const limits = { maxMessageSize: s.maxMessageSize, maxRequestsInFlight: s.maxRequestsInFlight, idleTimeoutMs: s.idleTimeout * 1000 };
 
@@ -133,13 +139,20 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     connLogger.debug({ protocol: socket.getProtocol(), cipher: socket.getCipher().name, client: subject }, "connection accepted");
     const connection = new Connection(socket, dispatcher, limits, connLogger);
     connections.add(connection);
-    void connection.closed.then(() => connections.delete(connection));
+    metrics?.connections.inc();
+    void connection.closed.then(() => {
+      connections.delete(connection);
+      metrics?.connections.dec();
+    });
   });
 
   let address: string;
+  let metricsServer: MetricsServer | undefined;
   try {
     address = await listen(server, config, options, logger);
+    if (metrics !== undefined) metricsServer = await serveMetrics(config.metrics.addr as string, metrics, opened, logger);
   } catch (error) {
+    server.close();
     await backend.close();
     throw error;
   }
@@ -165,6 +178,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
         // What is left has not finished its handshake and has no request.
         for (const socket of sockets) socket.destroy();
         await stopped;
+        await metricsServer?.close();
         await backend.close();
         logger.info("stopped");
       })();
