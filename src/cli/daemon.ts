@@ -9,6 +9,7 @@ import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
 import { writeFileAtomically } from "../config/state-files.js";
+import { dropModulePrivileges } from "../hsm/isolated/isolated-backend.js";
 import type { Logger } from "../log/logger.js";
 
 /** Set in the environment of the detached child. */
@@ -159,6 +160,7 @@ export function dropPrivileges(identity: RunAs, logger: Logger): void {
   } catch (err) {
     throw new Error(`daemon.identity = "${name}": cannot switch: ${(err as Error).message}`);
   }
+  dropModulePrivileges();
   logger.info({ uid, gid }, `Running as ${name}`);
 }
 

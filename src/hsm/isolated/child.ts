@@ -68,9 +68,28 @@ async function close(): Promise<void> {
   post({ kind: "closed" }, () => process.exit(0));
 }
 
+/**
+ * Takes the relay's credentials after it dropped privileges: groups first,
+ * user last, since setuid gives up the right to change the others. A process
+ * that cannot must not serve with more rights than the relay: it exits, and
+ * the relay starts a new one, which inherits the relay's own credentials.
+ */
+function setCredentials({ uid, gid, groups }: Extract<ParentMessage, { kind: "set-credentials" }>): void {
+  if (process.getuid?.() === uid && process.getgid?.() === gid) return;
+  try {
+    process.setgroups?.(groups);
+    process.setgid?.(gid);
+    process.setuid?.(uid);
+  } catch (error) {
+    const line = JSON.stringify({ level: 50, msg: `the HSM module process cannot switch to uid ${uid} gid ${gid}: ${(error as Error).message}; exiting` });
+    post({ kind: "log", line }, () => process.exit(1));
+  }
+}
+
 process.on("message", (message: ParentMessage) => {
   if (Array.isArray(message)) void serve(message);
   else if (message.kind === "open") void open(message);
+  else if (message.kind === "set-credentials") setCredentials(message);
   else void close();
 });
 // The relay is gone (it exited or crashed): there is nobody left to serve.

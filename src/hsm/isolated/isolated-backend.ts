@@ -68,6 +68,20 @@ const CHANNEL_DRAIN_MS = 1000;
 
 const CHILD_PATH = fileURLToPath(new URL("./child.js", import.meta.url));
 
+/** The backends of this process that are not closed, for dropModulePrivileges(). */
+const openBackends = new Set<IsolatedBackend>();
+
+/**
+ * Called once the relay has switched user and group ([daemon] identity): the
+ * module processes it started before, as root, switch to the relay's new
+ * credentials. (Processes started afterwards inherit them.) The message goes
+ * ahead of any later call on the same channel, so no call runs with the old
+ * credentials.
+ */
+export function dropModulePrivileges(): void {
+  for (const backend of openBackends) backend.followCredentials();
+}
+
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   listSlots: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
@@ -152,6 +166,18 @@ class IsolatedBackend implements HsmBackend {
   async start(): Promise<void> {
     this.serving = await this.startProcess();
     this.module = this.serving.module;
+    openBackends.add(this);
+  }
+
+  followCredentials(): void {
+    const message: ParentMessage = {
+      kind: "set-credentials",
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      groups: process.getgroups?.() ?? [],
+    };
+    this.serving?.send(message);
+    this.starting?.send(message);
   }
 
   listSlots(): Promise<SlotSummary[]> {
@@ -361,6 +387,7 @@ class IsolatedBackend implements HsmBackend {
   }
 
   private async shutDown(): Promise<void> {
+    openBackends.delete(this);
     clearTimeout(this.restartTimer);
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);

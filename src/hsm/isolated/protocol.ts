@@ -29,7 +29,12 @@ export type ParentMessage =
   /** The first message: open the in-process backend and log at this level. */
   | { readonly kind: "open"; readonly options: Pkcs11BackendOptions; readonly logLevel: string }
   /** Finish the calls in flight, close the backend (C_Finalize) and exit. */
-  | { readonly kind: "close" };
+  | { readonly kind: "close" }
+  /**
+   * The relay switched user and group ([daemon] identity): switch to the same
+   * supplementary groups, group and user.
+   */
+  | { readonly kind: "set-credentials"; readonly uid: number; readonly gid: number; readonly groups: number[] };
 
 export type ChildMessage =
   | CallResponse
