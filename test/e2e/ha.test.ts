@@ -1,0 +1,195 @@
+// Many relays, one HSM, behind HAProxy (deploy/haproxy/): two relay
+// processes on one SoftHSM token, HAProxy in front of them configured with
+// deploy/haproxy/haproxy.cfg. A key pair made through one relay is used,
+// changed, revoked and destroyed through the other, and each relay sees the
+// other's changes at once; under a steady signing load, one relay is killed
+// and clients that reconnect continue through the other with every
+// signature correct; the killed relay restarts, rejoins and takes new
+// connections again.
+import assert from "node:assert/strict";
+import { verify, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { after, before, describe, test } from "node:test";
+import { KmipConnectionError, type KmipClient } from "../../src/client/kmip-client.js";
+import { decodeRequestMessage } from "../../src/kmip/message.js";
+import { decodeTtlv } from "../../src/ttlv/decode.js";
+import { CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
+import { HAPROXY_CONFIG, passedCheck, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
+import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+
+const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
+const ECDSA_SHA256 = { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA256 };
+
+test("the KMIP health check in haproxy.cfg sends a well-formed Discover Versions request message", async () => {
+  const config = await readFile(HAPROXY_CONFIG, "utf8");
+  const hex = /^\s*tcp-check send-binary ([0-9A-F]+)$/m.exec(config)?.[1];
+  assert.ok(hex !== undefined, "haproxy.cfg has a tcp-check send-binary line");
+  const request = decodeRequestMessage(decodeTtlv(Buffer.from(hex, "hex")));
+  assert.deepEqual(request.header.protocolVersion, { major: 1, minor: 2 });
+  assert.deepEqual(
+    request.batchItems.map((item) => item.operation),
+    [Operation.DiscoverVersions],
+  );
+});
+
+let pool: RelayPool;
+
+/** The socket's own errors, which KmipClient passes on as they are, and its KmipConnectionError. */
+const SOCKET_ERRORS: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED"]);
+const isConnectionFailure = (error: unknown) =>
+  error instanceof KmipConnectionError || SOCKET_ERRORS.has((error as NodeJS.ErrnoException).code ?? "");
+
+before(async () => {
+  pool = await startRelayPool({ relays: 2, logLevel: "debug" });
+});
+
+after(async () => {
+  await pool?.close();
+});
+
+/** A client through HAProxy and the index of the relay HAProxy gave it (from the runtime API's session counts). */
+async function connectThroughHaproxy(): Promise<{ client: KmipClient; relay: number }> {
+  const before = await pool.haproxy.servers();
+  const client = await pool.connect({ timeoutMs: 10_000 });
+  // The TLS handshake is done, so HAProxy has connected the session to a relay.
+  const after = await pool.haproxy.servers();
+  const grown = after.filter((stat, i) => stat.totalSessions > before[i]!.totalSessions);
+  assert.equal(grown.length, 1, `one relay got the connection: ${JSON.stringify(after)}`);
+  return { client, relay: after.indexOf(grown[0]!) };
+}
+
+describe("two relays on one token behind HAProxy", () => {
+  test("a key pair made through one relay is got, signed with, renamed, revoked and destroyed through the other", async () => {
+    const a = await connectThroughHaproxy();
+    // leastconn: with A's connection open, the next one goes to the other relay.
+    const b = await connectThroughHaproxy();
+    try {
+      assert.notEqual(a.relay, b.relay, "the two clients are on different relays");
+
+      const created = await createKeyPair(a.client, EC_P256, "ha");
+      const priv = created.privateKeyUniqueIdentifier;
+      const pub = created.publicKeyUniqueIdentifier;
+
+      // B sees A's new key at once, by the ids A's relay computed.
+      const publicKey = publicKeyOf(await b.client.get({ uniqueIdentifier: pub }));
+      for (const client of [b.client, a.client]) {
+        const data = Buffer.from(`signed through relay ${client === a.client ? a.relay : b.relay}`);
+        const { signatureData } = await client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data });
+        assert.equal(verify("sha256", data, publicKey, signatureData!), true);
+      }
+
+      // A change through B is what A answers next.
+      await b.client.modifyAttribute({ uniqueIdentifier: priv, attribute: name("ha-renamed") });
+      const names = (await a.client.getAttributes({ uniqueIdentifier: priv, attributeNames: ["Name"] })).attributes;
+      assert.deepEqual(
+        names.map((attribute) => attribute.value),
+        [name("ha-renamed").value],
+      );
+
+      // A revocation through B stops signing through A, whose relay has the key's handle cached.
+      await b.client.revoke({ uniqueIdentifier: priv, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation } });
+      const state = (await a.client.getAttributes({ uniqueIdentifier: priv, attributeNames: ["State"] })).attributes[0]?.value;
+      assert.equal(state, State.Deactivated);
+      await rejectsWith(a.client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data: Buffer.from("x") }), ResultReason.PermissionDenied);
+
+      // Destroyed through B: gone for A.
+      await b.client.destroy({ uniqueIdentifier: priv });
+      await b.client.destroy({ uniqueIdentifier: pub });
+      await rejectsWith(a.client.get({ uniqueIdentifier: pub }), ResultReason.ItemNotFound);
+      await rejectsWith(a.client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data: Buffer.from("x") }), ResultReason.ItemNotFound);
+    } finally {
+      await Promise.all([a.client.close(), b.client.close()]);
+    }
+  });
+
+  test("under signing load, a relay is killed, clients reconnect through the other, and the restarted relay takes load again", async (t) => {
+    const setup = await pool.connect();
+    let priv: string;
+    let publicKey: KeyObject;
+    try {
+      const created = await createKeyPair(setup, EC_P256, "ha-load");
+      priv = created.privateKeyUniqueIdentifier;
+      publicKey = publicKeyOf(await setup.get({ uniqueIdentifier: created.publicKeyUniqueIdentifier }));
+    } finally {
+      await setup.close();
+    }
+
+    type Phase = "before the kill" | "after the kill" | "after the restart";
+    let phase: Phase = "before the kill";
+    const signed: Record<Phase, number> = { "before the kill": 0, "after the kill": 0, "after the restart": 0 };
+    let lostWithConnection = 0;
+    let stopped = false;
+    const deadline = Date.now() + 40_000;
+
+    /**
+     * One client signing back to back: each signature is checked; a request
+     * whose connection fails is sent again on a new connection (through
+     * HAProxy), so every request of the loop ends with a good signature.
+     * Anything else (a failed batch item, a bad signature) fails the test.
+     */
+    const signer = async (loop: string): Promise<number> => {
+      let client: KmipClient | undefined;
+      let done = 0;
+      try {
+        for (let attempts = 0; !stopped && Date.now() < deadline && done < 100_000; ) {
+          const data = Buffer.from(`${loop} request ${done}`);
+          try {
+            client ??= await pool.connect({ timeoutMs: 5_000 });
+            const { signatureData } = await client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data });
+            assert.ok(signatureData !== undefined && verify("sha256", data, publicKey, signatureData), `${loop}: signature ${done} verifies`);
+            signed[phase]++;
+            done++;
+            attempts = 0;
+          } catch (error) {
+            if (!isConnectionFailure(error)) throw error;
+            assert.ok(++attempts <= 20, `${loop}: 20 reconnections in a row failed: ${String(error)}`);
+            lostWithConnection++;
+            client = undefined;
+            await new Promise((wake) => setTimeout(wake, 50));
+          }
+        }
+      } finally {
+        await client?.close().catch(() => undefined);
+      }
+      return done;
+    };
+    const waitForSignatures = async (target: Phase, count: number) => {
+      while (signed[target] < count && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 20));
+    };
+
+    const killed = 0;
+    const killedName = pool.serverName(killed);
+    const loops = Array.from({ length: 4 }, (_, i) => signer(`signer ${i}`));
+    try {
+      await waitForSignatures("before the kill", 400);
+      const onKilled = (await pool.haproxy.servers())[killed]!.currentSessions;
+      assert.ok(onKilled > 0, "some signers are on the relay that will be killed");
+
+      await pool.kill(killed);
+      phase = "after the kill";
+      await pool.haproxy.waitForServer(killedName, (stat) => stat.status.startsWith("DOWN"), "down");
+      await waitForSignatures("after the kill", 400);
+
+      await pool.restart(killed);
+      await pool.haproxy.waitForServer(killedName, passedCheck, "up again");
+      phase = "after the restart";
+      const rejoinedBefore = (await pool.haproxy.servers())[killed]!.totalSessions;
+      // leastconn: new connections go to the rejoined relay, which holds none.
+      loops.push(signer("signer 4"), signer("signer 5"));
+      await waitForSignatures("after the restart", 400);
+      const rejoined = (await pool.haproxy.servers())[killed]!;
+      assert.ok(rejoined.totalSessions > rejoinedBefore && rejoined.currentSessions > 0, `the restarted relay takes connections: ${JSON.stringify(rejoined)}`);
+    } finally {
+      stopped = true;
+      await Promise.allSettled(loops);
+    }
+    const perLoop = await Promise.all(loops);
+    t.diagnostic(
+      `successful signatures: ${signed["before the kill"]} before the kill, ${signed["after the kill"]} after it, ${signed["after the restart"]} after the restart ` +
+        `(per client: ${perLoop.join(", ")}); ${lostWithConnection} requests lost with their connection and sent again`,
+    );
+    for (const phaseName of Object.keys(signed) as Phase[]) assert.ok(signed[phaseName] >= 400, `400 signatures ${phaseName}, within the time limit`);
+    assert.ok(perLoop[4]! > 0 && perLoop[5]! > 0, "the clients that connected after the restart signed (through the restarted relay)");
+    assert.ok(lostWithConnection > 0, "the kill cut off the clients on that relay");
+  });
+});
