@@ -104,9 +104,15 @@ export const protocolVersionCodec = structure<ProtocolVersion>(
   messageLevel,
 );
 
-const usernameAndPassword = structure<{ username: string; password?: string }>(
+/**
+ * Username and Password credential value (2.1.2). The spec requires the
+ * Username; it is optional here so that a credential lacking it reaches the
+ * server's own check, which answers each batch item (compat.md: General
+ * Failure) instead of refusing the whole message.
+ */
+const usernameAndPassword = structure<{ username?: string; password?: string }>(
   {
-    username: required(Tag.Username, textString),
+    username: optional(Tag.Username, textString),
     password: optional(Tag.Password, textString),
   },
   messageLevel,
@@ -133,8 +139,8 @@ const credentialCodec: Codec<Credential> = {
     return { credentialType, ...usernameAndPassword.decode(credentialValue, ownPath) };
   },
   encode(tag, credential) {
-    if (credential.credentialType !== CredentialType.UsernameAndPassword || credential.username === undefined) {
-      throw new TypeError("only a Username and Password Credential with a username can be encoded");
+    if (credential.credentialType !== CredentialType.UsernameAndPassword) {
+      throw new TypeError("only a Username and Password Credential can be encoded");
     }
     const value = usernameAndPassword.encode(Tag.CredentialValue, {
       username: credential.username,
