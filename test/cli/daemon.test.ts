@@ -4,11 +4,13 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { chown, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
+import { KmipClient } from "../../src/client/kmip-client.js";
+import { keyPairRequest } from "../../src/cli/client-command.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -73,6 +75,28 @@ async function gone(pid: number): Promise<void> {
   assert.equal(await isRunning(pid), false, `process ${pid} still running`);
 }
 
+/** The pids whose parent is `pid`, from /proc/<pid>/stat (field 4). */
+async function childPids(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // The command name (field 2) is in parentheses and may contain spaces.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await chownTree(child, uid, gid);
+    else await chown(child, uid, gid);
+  }
+}
+
 async function runningPid(d: Daemon): Promise<number> {
   const pid = Number((await readFile(d.pidFile, "utf8")).trim());
   assert.ok(await isRunning(pid), `pid ${pid} not running`);
@@ -128,16 +152,37 @@ describe("daemon mode", () => {
     await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
   });
 
-  test("drops privileges to [daemon] identity once started", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+  test("drops privileges to [daemon] identity once started, the module process too, and still signs", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+    // The token's files must be usable by the user the relay becomes.
+    await chownTree(token.dir, 65534, 65534);
     const d = await daemonize("identity", { daemon: 'identity = "nobody:nogroup"' });
     assert.deepEqual([d.status, d.stderr], [0, ""]);
     const pid = await runningPid(d);
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const field = (name: string) => new RegExp(`^${name}:\\t(.*)$`, "m").exec(status)?.[1]?.trim().split(/\s+/);
-    assert.deepEqual(field("Uid"), ["65534", "65534", "65534", "65534"]);
-    assert.deepEqual(field("Gid"), ["65534", "65534", "65534", "65534"]);
-    assert.deepEqual(field("Groups"), ["65534"]);
-    assert.match(await readFile(d.logFile, "utf8"), /Running as nobody:nogroup uid=65534 gid=65534/);
+    const log = await readFile(d.logFile, "utf8");
+    assert.match(log, /Running as nobody:nogroup uid=65534 gid=65534/);
+
+    // A Sign after the drop: the module, loaded as root, works as nobody.
+    const port = Number(/Listening on 127\.0\.0\.1:(\d+)/.exec(log)?.[1]);
+    const ca = await readFile(join(dir, "state", "tls", "cert.pem"));
+    const client = await KmipClient.connect({ host: "127.0.0.1", port, ca, username: token.label, password: token.pin });
+    try {
+      const { privateKeyUniqueIdentifier } = await client.createKeyPair(keyPairRequest({ algorithm: "ec", label: "after-drop" }).request);
+      const { signatureData } = await client.sign({ uniqueIdentifier: privateKeyUniqueIdentifier, data: Buffer.from("example.com.") });
+      assert.ok(signatureData !== undefined && signatureData.length > 0);
+    } finally {
+      await client.close();
+    }
+
+    // The relay and the process hosting the module (its only child) both run as nobody:nogroup.
+    const children = await childPids(pid);
+    assert.equal(children.length, 1, `one module process, found ${children.join(", ")}`);
+    for (const p of [pid, ...children]) {
+      const status = await readFile(`/proc/${p}/status`, "utf8");
+      const field = (name: string) => new RegExp(`^${name}:\\t(.*)$`, "m").exec(status)?.[1]?.trim().split(/\s+/);
+      assert.deepEqual(field("Uid"), ["65534", "65534", "65534", "65534"], `process ${p}`);
+      assert.deepEqual(field("Gid"), ["65534", "65534", "65534", "65534"], `process ${p}`);
+      assert.deepEqual(field("Groups"), ["65534"], `process ${p}`);
+    }
     process.kill(pid, "SIGTERM");
     await gone(pid);
   });
