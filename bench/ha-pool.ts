@@ -24,7 +24,7 @@ export interface HaproxyServer {
   readonly name: string;
   readonly host: string;
   readonly port: number;
-  /** The relay's [metrics] port, for the "healthz" check. */
+  /** The relay's [metrics] port, for the "healthz" check (loopback relays each have their own). */
   readonly healthPort?: number;
 }
 
@@ -32,6 +32,7 @@ export interface HaproxyOptions {
   readonly servers: readonly HaproxyServer[];
   /** PEM file of the relays' certificate, which the "kmip" check verifies. */
   readonly caPath: string;
+  /** Default "healthz", as in haproxy.cfg. */
   readonly healthCheck?: HealthCheck;
   /** Time between checks (HAProxy time format); default "500ms", to notice a failover quickly. */
   readonly checkInterval?: string;
@@ -81,7 +82,7 @@ function serverLine(server: HaproxyServer, healthCheck: HealthCheck): string {
 
 /** Starts HAProxy with deploy/haproxy/haproxy.cfg and these servers; resolves once every server has passed a check. */
 export async function startHaproxy(options: HaproxyOptions): Promise<RunningHaproxy> {
-  const healthCheck = options.healthCheck ?? "kmip";
+  const healthCheck = options.healthCheck ?? "healthz";
   const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-haproxy-"));
   const configPath = join(dir, "haproxy.cfg");
   const socket = join(dir, "admin.sock");
@@ -176,6 +177,7 @@ export interface PoolOptions {
   readonly relays?: number;
   /** A token to serve (default: a new one, removed on close). */
   readonly token?: SoftHsmToken;
+  /** Default "healthz": each relay then gets a [metrics] address. */
   readonly healthCheck?: HealthCheck;
   readonly checkInterval?: string;
   readonly logLevel?: string;
@@ -200,6 +202,8 @@ export interface RelayPool {
   restart(index: number): Promise<void>;
   /** HAProxy's server name of relay `index`. */
   serverName(index: number): string;
+  /** The relays as HAProxy servers, for another HAProxy in front of (some of) them. */
+  servers(): HaproxyServer[];
   close(): Promise<void>;
 }
 
@@ -210,7 +214,7 @@ export interface RelayPool {
  */
 export async function startRelayPool(options: PoolOptions = {}): Promise<RelayPool> {
   const count = options.relays ?? 2;
-  const healthCheck = options.healthCheck ?? "kmip";
+  const healthCheck = options.healthCheck ?? "healthz";
   const ownToken = options.token === undefined;
   const token = options.token ?? (await createSoftHsmToken());
   const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-pool-"));
@@ -245,8 +249,9 @@ export async function startRelayPool(options: PoolOptions = {}): Promise<RelayPo
     for (let i = 0; i < count; i++) healthPorts.push(healthCheck === "healthz" ? await freePort() : undefined);
     await Promise.all(Array.from({ length: count }, (_, i) => start(i)));
     const serverName = (index: number) => `relay${index + 1}`;
+    const servers = () => relays.map((relay, i) => ({ name: serverName(i), host: relay.host, port: relay.port, healthPort: healthPorts[i] }));
     const running = await startHaproxy({
-      servers: relays.map((relay, i) => ({ name: serverName(i), host: relay.host, port: relay.port, healthPort: healthPorts[i] })),
+      servers: servers(),
       caPath: certPath,
       healthCheck,
       ...(options.checkInterval === undefined ? {} : { checkInterval: options.checkInterval }),
@@ -281,6 +286,7 @@ export async function startRelayPool(options: PoolOptions = {}): Promise<RelayPo
         await start(index, old.port);
       },
       serverName,
+      servers,
       close,
     };
   } catch (error) {

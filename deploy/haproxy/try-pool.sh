@@ -10,8 +10,9 @@
 # Needs haproxy, softhsm2 and openssl (Debian packages of those names), and a
 # build of this checkout (`npx tsc -p tsconfig.json`), or set KMIP2PKCS11 to
 # the relay command. HAProxy listens on KMIP2PKCS11_LISTEN (127.0.0.1:5696),
-# relay i on the port i above it. KMIP2PKCS11_HEALTH_CHECK=healthz gives each
-# relay a [metrics] address (port 9100 + i) and has HAProxy check /healthz.
+# relay i on the port i above it, with its [metrics] address (/healthz, which
+# HAProxy checks) on port 9100 + i. KMIP2PKCS11_HEALTH_CHECK=kmip has HAProxy
+# check with a KMIP request instead, and the relays run without [metrics].
 set -euo pipefail
 
 count="${1:-2}"
@@ -32,7 +33,11 @@ done
 
 listen="${KMIP2PKCS11_LISTEN:-127.0.0.1:5696}"
 base_port="${listen##*:}"
-health_check="${KMIP2PKCS11_HEALTH_CHECK:-kmip}"
+health_check="${KMIP2PKCS11_HEALTH_CHECK:-healthz}"
+if [[ "$health_check" != healthz && "$health_check" != kmip ]]; then
+  echo "try-pool: KMIP2PKCS11_HEALTH_CHECK must be healthz or kmip, not \"$health_check\"" >&2
+  exit 2
+fi
 module=/usr/lib/softhsm/libsofthsm2.so
 label=pool
 pin=1234

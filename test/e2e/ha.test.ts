@@ -1,6 +1,7 @@
 // Many relays, one HSM, behind HAProxy (deploy/haproxy/): two relay
 // processes on one SoftHSM token, HAProxy in front of them configured with
-// deploy/haproxy/haproxy.cfg. A key pair made through one relay is used,
+// deploy/haproxy/haproxy.cfg and checking the relays' /healthz (its KMIP
+// check is tested on its own). A key pair made through one relay is used,
 // changed, revoked and destroyed through the other, and each relay sees the
 // other's changes at once; under a steady signing load, one relay is killed
 // and clients that reconnect continue through the other with every
@@ -14,7 +15,7 @@ import { KmipConnectionError, type KmipClient } from "../../src/client/kmip-clie
 import { decodeRequestMessage } from "../../src/kmip/message.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
-import { HAPROXY_CONFIG, passedCheck, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
+import { HAPROXY_CONFIG, passedCheck, startHaproxy, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
 import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
@@ -99,6 +100,23 @@ describe("two relays on one token behind HAProxy", () => {
       await rejectsWith(a.client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data: Buffer.from("x") }), ResultReason.ItemNotFound);
     } finally {
       await Promise.all([a.client.close(), b.client.close()]);
+    }
+  });
+
+  test("HAProxy's KMIP health check (for relays without [metrics]) finds both relays up, and traffic passes", async () => {
+    const haproxy = await startHaproxy({ servers: pool.servers(), caPath: pool.caPath, healthCheck: "kmip" });
+    try {
+      // startHaproxy waited for a passed check of each relay; the checks were KMIP exchanges over verified TLS.
+      for (const relay of pool.relays) await relay.waitForOutput(/the request carries no Username and Password credential/);
+      const client = await pool.connect({ port: haproxy.port });
+      try {
+        const { protocolVersions } = await client.discoverVersions();
+        assert.ok(protocolVersions.length > 0);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await haproxy.stop();
     }
   });
 
