@@ -154,6 +154,19 @@ export function residentBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/**
+ * Unique set size of a process in bytes: its resident pages that no other
+ * process shares (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup).
+ * The relay's RSS plus its module process's USS is their memory together,
+ * without counting the Node.js binary twice.
+ */
+export function uniqueBytes(pid: number): number {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  let kB = 0;
+  for (const match of rollup.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB$/gm)) kB += Number(match[1]);
+  return kB * 1024;
+}
+
 /** Pids whose parent is `pid` (the relay's module process, when isolated). */
 export function childPids(pid: number): number[] {
   const children: number[] = [];

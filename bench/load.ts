@@ -19,6 +19,7 @@ import {
   DISTINCT_MESSAGES,
   residentBytes,
   sleep,
+  uniqueBytes,
   Window,
   type AlgorithmName,
   type LatencySummary,
@@ -74,6 +75,8 @@ export interface IdleResult {
   readonly relayRssAfter: number;
   /** The module process's RSS with the connections open (0 when in-process). */
   readonly moduleRss: number;
+  /** The module process's unique memory (USS) with the connections open (0 when in-process). */
+  readonly moduleUss: number;
   /** Seconds to complete all TLS handshakes. */
   readonly connectSeconds: number;
 }
@@ -273,6 +276,7 @@ async function idle(args: IdleArgs): Promise<IdleResult> {
     relayRssBefore,
     relayRssAfter: residentBytes(args.relayPid),
     moduleRss: args.modulePid === undefined ? 0 : residentBytes(args.modulePid),
+    moduleUss: args.modulePid === undefined ? 0 : uniqueBytes(args.modulePid),
     connectSeconds,
   };
   await Promise.all(idlers.map((client) => client.close()));

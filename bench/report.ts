@@ -70,8 +70,10 @@ function targetCells(results: BenchResults, mode: ModeResults): string[] {
   const rise = f.duringKeyGeneration.p99Us / f.baseline.p99Us;
   cells.push(`${fixed(rise)}×: ${yes(rise < TARGETS.fairnessP99Ratio)}`);
 
-  const rss = mode.idle.relayRssAfter / MiB;
-  cells.push(`${int(rss)} MiB with ${int(mode.idle.connections)}: ${mode.idle.connections < TARGETS.idleConnections ? "too few connections to judge" : yes(rss < TARGETS.idleRssMiB)}`);
+  // With isolation the module process is part of the relay: judged on both together.
+  const memory = (mode.idle.relayRssAfter + mode.idle.moduleUss) / MiB;
+  const judged = mode.idle.connections < TARGETS.idleConnections ? "too few connections to judge" : yes(memory < TARGETS.idleRssMiB);
+  cells.push(`${int(memory)} MiB${mode.isolation === "process" ? " (relay + module)" : ""} with ${int(mode.idle.connections)}: ${judged}`);
   return cells;
 }
 
@@ -81,7 +83,7 @@ function targetsTable(results: BenchResults): string {
     `ECDSA P-256, batch 1, 16 connections: ≥ ${pct(TARGETS.batch1Connections16Ratio)} of direct`,
     `p50 at 1 connection, batch 1: ≤ ${TARGETS.p50AboveDirectUs} µs above direct`,
     `ECDSA p99 during RSA-${results.settings.fairness.keyGenerationBits} generation: < ${TARGETS.fairnessP99Ratio}× without`,
-    `${TARGETS.idleConnections} idle TLS connections: relay RSS < ${TARGETS.idleRssMiB} MiB`,
+    `${TARGETS.idleConnections} idle TLS connections: relay RSS (+ module USS) < ${TARGETS.idleRssMiB} MiB`,
   ];
   const cells = results.modes.map((mode) => targetCells(results, mode));
   return [
@@ -141,11 +143,13 @@ function fairnessTable(results: BenchResults): string {
 function idleTable(results: BenchResults): string {
   const rows = results.modes.map(({ isolation, idle }) => {
     const perConnection = (idle.relayRssAfter - idle.relayRssBefore) / idle.connections / 1024;
-    return `| ${isolation} | ${int(idle.connections)} | ${int(idle.relayRssBefore / MiB)} | ${int(idle.relayRssAfter / MiB)} | ${fixed(perConnection, 1)} | ${isolation === "process" ? int(idle.moduleRss / MiB) : "–"} | ${int(idle.connections / idle.connectSeconds)} |`;
+    return `| ${isolation} | ${int(idle.connections)} | ${int(idle.relayRssBefore / MiB)} | ${int(idle.relayRssAfter / MiB)} | ${fixed(perConnection, 1)} | ${isolation === "process" ? int(idle.moduleRss / MiB) : "–"} | ${isolation === "process" ? int((idle.relayRssAfter + idle.moduleUss) / MiB) : int(idle.relayRssAfter / MiB)} | ${int(idle.connections / idle.connectSeconds)} |`;
   });
   return [
-    "| isolation | idle TLS connections | relay RSS before, MiB | relay RSS with them, MiB | KiB per connection | module process RSS, MiB | handshakes/s |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "Measured first, on the freshly started relay. With isolation, the relay's memory is its own RSS plus the pages only its module process holds (USS), so the Node.js binary both map is counted once.",
+    "",
+    "| isolation | idle TLS connections | relay RSS before, MiB | relay RSS with them, MiB | KiB per connection | module process RSS, MiB | relay RSS + module USS, MiB | handshakes/s |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
   ].join("\n");
 }
