@@ -37,8 +37,11 @@ Options:
   -h, --help               Show this help and exit
   -V, --version            Show the version and exit
 
-Commands:
-  ttlv                     Decode and encode TTLV messages (see: ttlv --help)
+Commands (each has --help):
+  check                    Check the config, the module, the tokens and a login
+  keys list                List the keys on a token with their KMIP ids
+  client                   A KMIP client for a running relay
+  ttlv                     Decode and encode TTLV messages
 
 Signals: SIGTERM or SIGINT stops the relay after the requests in progress
 (a second one stops it at once); SIGHUP reopens the log file.
@@ -105,7 +108,7 @@ export function applyOverrides(config: Config, options: CliOptions): Config {
 }
 
 /** parseArgs's messages, without its advice about "--" that fits no option here. */
-function describeParseError(err: Error & { code?: string }): string {
+export function describeParseError(err: Error & { code?: string }): string {
   if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const option = /'([^']+)'/.exec(err.message)?.[1];
     if (option !== undefined) return `unknown option '${option}'`;

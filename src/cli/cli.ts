@@ -15,6 +15,9 @@ export interface CliIo {
 type Command = (argv: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Readonly<Record<string, Command>> = {
+  check: async (argv, io) => (await import("./check-command.js")).runCheckCommand(argv, io),
+  keys: async (argv, io) => (await import("./keys-command.js")).runKeysCommand(argv, io),
+  client: async (argv, io) => (await import("./client-command.js")).runClientCommand(argv, io),
   ttlv: async (argv, io) => (await import("./ttlv-command.js")).runTtlvCommand(argv, io),
 };
 

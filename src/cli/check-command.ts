@@ -1,0 +1,234 @@
+// `kmip2pkcs11 check`: is this setup able to work? Loads the config and the
+// module as the relay would, lists the tokens with what the relay needs to
+// know about them, optionally logs in, and says plainly what is wrong and how
+// to put it right. Exit status 0 when nothing is wrong, 1 when something is.
+import { HsmError, type HsmBackend, type SlotSummary } from "../hsm/backend.js";
+import {
+  CKM_EC_EDWARDS_KEY_PAIR_GEN,
+  CKM_EC_KEY_PAIR_GEN,
+  CKM_ECDSA,
+  CKM_EDDSA,
+  CKM_RSA_PKCS,
+  CKM_RSA_PKCS_KEY_PAIR_GEN,
+  CKM_RSA_PKCS_PSS,
+} from "../hsm/mechanisms.js";
+import type { Config } from "../config/config.js";
+import type { CliIo } from "./cli.js";
+import {
+  CONFIG_OPTION,
+  EXIT_FAILED,
+  EXIT_OK,
+  loadToolConfig,
+  loginFix,
+  openToolBackend,
+  parseToolArgs,
+  pickSlot,
+  PIN_OPTIONS,
+  pinSource,
+  readSecret,
+  runTool,
+  ToolError,
+} from "./tool.js";
+
+export const CHECK_USAGE = `Usage: kmip2pkcs11 check [-c CONFIG] [--slot NAME] [--pin-file FILE | --pin-env VARIABLE]
+
+Checks that the relay can work with this config: loads the config file and the
+PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
+mechanisms the relay uses and whether the token has them), and, when a PIN is
+given, logs in. Says what is wrong and how to fix it.
+
+Options:
+  -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
+      --slot <NAME>        Check only the token a KMIP client with this username
+                           would use: a token label, a slot id or a slot index
+      --pin-file <FILE>    Log in with the user PIN in FILE
+      --pin-env <VARIABLE> Log in with the user PIN in this environment variable
+                           (without either, KMIP2PKCS11_PIN is used when set)
+  -h, --help               Show this help
+
+Exit status: 0 no problem found, 1 a problem found, 2 bad command line.
+`;
+
+/** The mechanisms behind what the relay offers (PKCS#11 v2.40 Current Mechanisms; v3.0 for EdDSA). */
+const CAPABILITIES: readonly { readonly what: string; readonly mechanisms: readonly (readonly [string, number])[]; readonly cascade: boolean }[] = [
+  { what: "RSA key pairs", mechanisms: [["CKM_RSA_PKCS_KEY_PAIR_GEN", CKM_RSA_PKCS_KEY_PAIR_GEN]], cascade: true },
+  { what: "RSA PKCS#1 v1.5 signatures", mechanisms: [["CKM_RSA_PKCS", CKM_RSA_PKCS]], cascade: true },
+  { what: "EC key pairs (P-256/384/521)", mechanisms: [["CKM_EC_KEY_PAIR_GEN", CKM_EC_KEY_PAIR_GEN]], cascade: true },
+  { what: "ECDSA signatures", mechanisms: [["CKM_ECDSA", CKM_ECDSA]], cascade: true },
+  { what: "RSA-PSS signatures", mechanisms: [["CKM_RSA_PKCS_PSS", CKM_RSA_PKCS_PSS]], cascade: false },
+  {
+    what: "Ed25519 keys and signatures",
+    mechanisms: [
+      ["CKM_EC_EDWARDS_KEY_PAIR_GEN", CKM_EC_EDWARDS_KEY_PAIR_GEN],
+      ["CKM_EDDSA", CKM_EDDSA],
+    ],
+    cascade: false,
+  },
+];
+
+interface Finding {
+  readonly problem: boolean;
+  readonly message: string;
+  readonly fix?: string;
+}
+
+export async function runCheckCommand(argv: string[], io: CliIo): Promise<number> {
+  return runTool("check", io, async () => {
+    const { values } = parseToolArgs({
+      args: argv,
+      options: { ...CONFIG_OPTION, ...PIN_OPTIONS, slot: { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+    if (values.help) {
+      io.stdout.write(CHECK_USAGE);
+      return EXIT_OK;
+    }
+    const pin = await readSecret(pinSource(values));
+    const report = new Report(io.stdout);
+    try {
+      const { config, path } = await loadToolConfig(values.config);
+      report.line("config", `${path}: valid`);
+      const { backend, logger } = await openToolBackend(config);
+      try {
+        await checkModule(backend, config, path, report, values.slot, pin);
+      } finally {
+        await backend.close();
+        await logger.close();
+      }
+    } catch (err) {
+      if (!(err instanceof ToolError)) throw err;
+      report.problem(err.message, err.fix);
+    }
+    return report.finish() ? EXIT_OK : EXIT_FAILED;
+  });
+}
+
+async function checkModule(backend: HsmBackend, config: Config, configPath: string, report: Report, slotName: string | undefined, pin: string | undefined): Promise<void> {
+  const m = backend.module;
+  report.line("module", m.path);
+  report.line("", `${m.manufacturer}, library ${m.libraryVersion}, Cryptoki ${m.cryptokiVersion} (${m.libraryDescription})`);
+
+  const slots = await backend.listSlots();
+  let checked = slots;
+  try {
+    if (slotName !== undefined || !slots.some((s) => s.tokenInitialized)) checked = [await pickSlot(backend, slotName)];
+  } catch (err) {
+    if (!(err instanceof ToolError)) throw err;
+    report.problem(err.message, err.fix);
+    return;
+  }
+  for (const slot of checked) await describeSlot(backend, config, slot, slots, slotName !== undefined, report);
+
+  if (pin === undefined) {
+    report.line("login", "not tried: give the user PIN with --pin-file FILE or --pin-env VARIABLE to check it");
+    return;
+  }
+  const usable = checked.filter((s) => s.tokenInitialized);
+  if (usable.length !== 1) {
+    if (usable.length > 1) report.problem("a PIN was given but there are several tokens", "name the token to log in to with --slot NAME");
+    return;
+  }
+  await checkLogin(backend, usable[0] as SlotSummary, pin, configPath, report);
+}
+
+/** `selected`: the slot was asked for by name (--slot), so it must be usable. */
+async function describeSlot(
+  backend: HsmBackend,
+  config: Config,
+  slot: SlotSummary,
+  all: readonly SlotSummary[],
+  selected: boolean,
+  report: Report,
+): Promise<void> {
+  report.line(`slot ${slot.index}`, `id ${slot.slotId}${slot.slotDescription === "" ? "" : ` (${slot.slotDescription})`}`);
+  if (!slot.tokenInitialized) {
+    // A spare slot (SoftHSM always has one) is no problem unless it is the one asked for.
+    report.line("  token", "not initialised: KMIP clients cannot use it until it is initialised");
+    if (selected) {
+      report.problem(`the token in slot ${slot.index} is not initialised`, "initialise it with the vendor's tool (SoftHSM: softhsm2-util --init-token --free --label NAME)");
+    }
+    return;
+  }
+  report.line("  token", `"${slot.tokenLabel}", serial ${slot.tokenSerial || "(none)"}, ${slot.tokenManufacturer} ${slot.tokenModel}`.trimEnd());
+  const flags = [slot.userPinInitialized ? "user PIN set" : "NO user PIN", slot.loginRequired ? "login required" : "no login required"];
+  report.line("  flags", flags.join(", "));
+  if (!slot.userPinInitialized) {
+    report.problem(`the token "${slot.tokenLabel}" has no user PIN`, "set one with the vendor's tool (e.g. pkcs11-tool --init-pin --login --login-type so)");
+  }
+
+  const limit = (n: number) => (n === 0 ? "no limit" : String(n));
+  const cap = Math.min(config.pkcs11.maxSessions, ...[slot.maxSessionCount, slot.maxRwSessionCount].filter((n) => n > 0));
+  report.line("  sessions", `token allows ${limit(slot.maxSessionCount)} (read/write: ${limit(slot.maxRwSessionCount)}); the relay opens up to ${cap}`);
+
+  const sameLabel = all.filter((s) => s.tokenLabel === slot.tokenLabel);
+  if (sameLabel[0] === slot) report.line("  username", `KMIP clients select this token with username "${slot.tokenLabel}"`);
+  else {
+    report.line("  username", `"${slot.tokenLabel}" selects slot ${sameLabel[0]?.index} first; KMIP clients select this token with username "${slot.slotId}"`);
+    report.warning(`several tokens are labelled "${slot.tokenLabel}"`, "give each token its own label, so that clients can name it");
+  }
+
+  let offered: Set<number>;
+  try {
+    offered = new Set(await backend.mechanisms(slot.slotId));
+  } catch (err) {
+    report.problem(`slot ${slot.index}: cannot list the mechanisms: ${(err as Error).message}`);
+    return;
+  }
+  report.line("  mechanisms", `${offered.size} offered; those the relay uses:`);
+  let signing = false;
+  for (const capability of CAPABILITIES) {
+    const missing = capability.mechanisms.filter(([, value]) => !offered.has(value)).map(([name]) => name);
+    const names = capability.mechanisms.map(([name]) => name).join(", ");
+    report.line(missing.length === 0 ? "    ok" : "    missing", `${capability.what.padEnd(30)} ${names}`);
+    if (missing.length === 0 && /signatures/.test(capability.what) && capability.cascade) signing = true;
+    if (missing.length > 0 && capability.cascade) {
+      report.warning(`the token "${slot.tokenLabel}" lacks ${missing.join(", ")}: KMIP requests for ${capability.what} will fail`);
+    }
+  }
+  if (!signing) report.problem(`the token "${slot.tokenLabel}" can make neither RSA nor ECDSA signatures`, "use a token or module that supports CKM_RSA_PKCS or CKM_ECDSA");
+}
+
+async function checkLogin(backend: HsmBackend, slot: SlotSummary, pin: string, configPath: string, report: Report): Promise<void> {
+  try {
+    await backend.authenticate(slot.slotId, pin);
+  } catch (err) {
+    if (!(err instanceof HsmError)) throw err;
+    report.problem(`login to "${slot.tokenLabel}" failed: ${err.message}`, loginFix(err));
+    return;
+  }
+  const keys = await backend.findKeys(slot.slotId, {});
+  const privateKeys = keys.filter((id) => id.endsWith("_priv")).length;
+  report.line(
+    "login",
+    `slot ${slot.index} ("${slot.tokenLabel}"): PIN accepted; ${keys.length} key object${keys.length === 1 ? "" : "s"} (${privateKeys} private); list them with: kmip2pkcs11 keys list -c ${configPath} --slot "${slot.tokenLabel}"`,
+  );
+}
+
+/** The report on stdout: aligned lines, then the problems and warnings with their fixes. */
+class Report {
+  private readonly findings: Finding[] = [];
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  line(label: string, text: string): void {
+    this.out.write(`${label.padEnd(12)} ${text}\n`);
+  }
+
+  problem(message: string, fix?: string): void {
+    this.findings.push({ problem: true, message, fix });
+  }
+
+  warning(message: string, fix?: string): void {
+    this.findings.push({ problem: false, message, fix });
+  }
+
+  /** Prints the findings; true when there is no problem (warnings allowed). */
+  finish(): boolean {
+    for (const f of this.findings) {
+      this.line(f.problem ? "PROBLEM" : "warning", f.message);
+      if (f.fix !== undefined) this.line("  fix", f.fix);
+    }
+    const problems = this.findings.filter((f) => f.problem).length;
+    this.line("result", problems === 0 ? "no problems found" : `${problems} problem${problems === 1 ? "" : "s"} found`);
+    return problems === 0;
+  }
+}
