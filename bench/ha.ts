@@ -40,6 +40,8 @@ export interface HaRow {
   readonly scenario: Scenario;
   /** Median signatures per second over the rounds, per target. */
   readonly opsPerSecond: Record<TargetName, number>;
+  /** Every round's figure, per target, to judge the noise by. */
+  readonly samples: Record<TargetName, number[]>;
   /** Median CPU milliseconds of HAProxy per 1,000 signatures (ha-1, ha-2). */
   readonly haproxyCpuMsPer1000: Record<"ha-1" | "ha-2", number>;
 }
@@ -171,6 +173,7 @@ async function main(): Promise<void> {
         const row: HaRow = {
           scenario,
           opsPerSecond: { direct: median(ops.direct), "ha-1": median(ops["ha-1"]), "ha-2": median(ops["ha-2"]) },
+          samples: ops,
           haproxyCpuMsPer1000: { "ha-1": median(cpu["ha-1"]), "ha-2": median(cpu["ha-2"]) },
         };
         log(
