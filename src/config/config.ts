@@ -9,6 +9,8 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parse, TomlDate, TomlError, type TomlTable, type TomlValue } from "smol-toml";
+import { OMITTABLE_ATTRIBUTES, SKIPPABLE_ATTRIBUTES, type QuirkAttributeName } from "../hsm/quirks.js";
+import { aliasProblem, type TokenSelector } from "../hsm/token-aliases.js";
 import { LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
@@ -25,10 +27,12 @@ export const DEFAULTS = {
   pkcs11: {
     isolation: "process" as Isolation,
     callTimeout: 60,
+    startTimeout: 30,
     maxSessions: 16,
     loginFailureLimit: 5,
     loginFailureWindow: 60,
     loginCooldown: 300,
+    quirks: { omitAttributes: [] as readonly QuirkAttributeName[], skipAttributes: [] as readonly QuirkAttributeName[] },
   },
   server: {
     addr: "127.0.0.1:5696",
@@ -54,6 +58,8 @@ export interface Pkcs11Config {
   readonly isolation: Isolation;
   /** Seconds one PKCS#11 call may take before it is given up on. */
   readonly callTimeout: number;
+  /** Seconds the module's process may take to load and C_Initialize the module ("process" isolation). */
+  readonly startTimeout: number;
   /** Open sessions per slot. */
   readonly maxSessions: number;
   /** Failed logins per slot within loginFailureWindow that start a cooldown. */
@@ -66,6 +72,15 @@ export interface Pkcs11Config {
   readonly initArgs?: string;
   /** Environment variables for the module (vendor config locations etc.). */
   readonly env: Readonly<Record<string, string>>;
+  /** Attributes the module refuses in templates, or cannot read (src/hsm/quirks.ts). */
+  readonly quirks: Pkcs11Quirks;
+}
+
+export interface Pkcs11Quirks {
+  /** Left out of C_GenerateKeyPair templates. */
+  readonly omitAttributes: readonly QuirkAttributeName[];
+  /** Never asked for with C_GetAttributeValue; read as absent. */
+  readonly skipAttributes: readonly QuirkAttributeName[];
 }
 
 export interface TlsIdentityPaths {
@@ -122,6 +137,8 @@ export interface Config {
   readonly server: ServerConfig;
   readonly daemon: DaemonConfig;
   readonly metrics: MetricsConfig;
+  /** [tokens]: names that select a token by label and/or serial number (src/hsm/slots.ts). */
+  readonly tokens: Readonly<Record<string, TokenSelector>>;
 }
 
 /** A config file that cannot be used; the message names the file and key. */
@@ -175,6 +192,7 @@ export function parseConfig(text: string, path: string): Config {
     server: readServer(root.table("server")),
     daemon: readDaemon(root.table("daemon")),
     metrics: readMetrics(root.table("metrics")),
+    tokens: readTokens(root.table("tokens")),
   };
   root.finish();
   return config;
@@ -198,15 +216,42 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     libPath: libPath.includes("/") ? resolve(libPath) : libPath,
     isolation: t.oneOf("isolation", ISOLATION_MODES) ?? d.isolation,
     callTimeout: t.seconds("call-timeout") ?? d.callTimeout,
+    startTimeout: t.seconds("start-timeout") ?? d.startTimeout,
     maxSessions: t.integer("max-sessions", 1, 65536) ?? d.maxSessions,
     loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,
     loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
     loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
     initArgs: t.string("init-args"),
     env,
+    quirks: readQuirks(t.table("quirks")),
   };
   t.finish();
   return config;
+}
+
+function readQuirks(t: TableReader): Pkcs11Quirks {
+  const d = DEFAULTS.pkcs11.quirks;
+  const quirks: Pkcs11Quirks = {
+    omitAttributes: t.stringsOf("omit-attributes", OMITTABLE_ATTRIBUTES) ?? d.omitAttributes,
+    skipAttributes: t.stringsOf("skip-attributes", SKIPPABLE_ATTRIBUTES) ?? d.skipAttributes,
+  };
+  t.finish();
+  return quirks;
+}
+
+function readTokens(t: TableReader): Record<string, TokenSelector> {
+  const tokens: Record<string, TokenSelector> = {};
+  for (const name of t.keys()) {
+    const alias = t.table(name, { required: true });
+    const selector: TokenSelector = { label: alias.string("label"), serial: alias.string("serial") };
+    alias.finish();
+    const problem = aliasProblem(name, selector);
+    if (problem !== undefined) t.fail(name, problem);
+    // Absent fields are left out rather than undefined, so the selector crosses to the module's process as it is.
+    tokens[name] = Object.fromEntries(Object.entries(selector).filter(([, v]) => v !== undefined));
+  }
+  t.finish();
+  return tokens;
 }
 
 function readServer(t: TableReader): ServerConfig {
@@ -378,6 +423,23 @@ class TableReader {
     if (v === undefined) return undefined;
     if (v === "") this.fail(key, "must not be empty");
     return resolve(v);
+  }
+
+  /** An array of strings, each one of `allowed`, without repeats. */
+  stringsOf<T extends string>(key: string, allowed: readonly T[]): T[] | undefined {
+    const expected = "an array of strings";
+    const v = this.typed(key, expected, false, (x): x is TomlValue[] => Array.isArray(x));
+    if (v === undefined) return undefined;
+    const seen = new Set<string>();
+    for (const item of v) {
+      if (typeof item !== "string") this.fail(key, `expected ${expected}, got an array holding a ${tomlType(item)}`);
+      if (!(allowed as readonly string[]).includes(item)) {
+        this.fail(key, `${JSON.stringify(item)} is not one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`);
+      }
+      if (seen.has(item)) this.fail(key, `${JSON.stringify(item)} is listed twice`);
+      seen.add(item);
+    }
+    return [...seen] as T[];
   }
 
   oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {

@@ -5,12 +5,14 @@
 // sensitive attribute fails the whole call with CKR_ATTRIBUTE_TYPE_INVALID or
 // CKR_ATTRIBUTE_SENSITIVE). So a group is read in one call and, when that
 // fails for one of those reasons, attribute by attribute, treating a refused
-// one as absent.
+// one as absent. Attributes a module cannot read at all are its quirks
+// (quirks.ts): not asked for, and taken as absent.
 import pkcs11js from "pkcs11js";
 import { HsmError, type KeyDescription, type KeyType, type ObjectClass } from "./backend.js";
 import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
 import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import { mayBeAttributeRefusal, type AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
 const ABSENT: ReadonlySet<string> = new Set(["CKR_ATTRIBUTE_TYPE_INVALID", "CKR_ATTRIBUTE_SENSITIVE"]);
@@ -19,29 +21,42 @@ function isAbsent(err: unknown): boolean {
   return err instanceof HsmError && err.ckr !== undefined && ABSENT.has(err.ckr);
 }
 
-/** The attributes of `types` the object has and reveals. */
+/**
+ * The attributes of `types` the object has and reveals. With `quirks`, the
+ * attributes the module is not asked for are left out, and one whose lone
+ * read fails while others read fine may be learned as such (quirks.ts).
+ */
 export function readAttributes(
   p: pkcs11js.PKCS11,
   session: Session,
   handle: pkcs11js.Handle,
   types: readonly number[],
+  quirks?: AttributeQuirks,
 ): Map<number, Buffer> {
+  const asked = quirks?.readable(types) ?? types;
   const values = new Map<number, Buffer>();
   const collect = (results: pkcs11js.TemplateResult): void => {
     for (const { type, value } of results) if (value !== undefined) values.set(type, value);
   };
+  if (asked.length === 0) return values;
   try {
-    collect(p11("C_GetAttributeValue", () => p.C_GetAttributeValue(session, handle, types.map((type) => ({ type })))));
+    collect(p11("C_GetAttributeValue", () => p.C_GetAttributeValue(session, handle, asked.map((type) => ({ type })))));
     return values;
   } catch (err) {
-    if (!isAbsent(err)) throw err;
+    if (!isAbsent(err) && !(quirks !== undefined && asked.length > 1 && mayBeAttributeRefusal(err))) throw err;
   }
-  for (const type of types) {
+  const failures: [number, unknown][] = [];
+  for (const type of asked) {
     try {
       collect(p11("C_GetAttributeValue", () => p.C_GetAttributeValue(session, handle, [{ type }])));
     } catch (err) {
-      if (!isAbsent(err)) throw err;
+      if (!isAbsent(err)) failures.push([type, err]);
     }
+  }
+  // When no attribute reads, the module or the object is what fails, not one attribute.
+  const othersRead = failures.length < asked.length;
+  for (const [type, err] of failures) {
+    if (!(othersRead && quirks?.learnUnreadable(type, err))) throw err;
   }
   return values;
 }
@@ -52,14 +67,16 @@ export function readAttributes(
  * length other than 8, including the empty value PKCS#11 uses for "no date"
  * (v2.40 section 4.7.2), so dates are read alone and that error means null.
  */
-export function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number): string | null {
+export function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number, quirks?: AttributeQuirks): string | null {
+  if (quirks?.isSkipped(type)) return null;
   let value: Buffer | undefined;
   try {
     value = p.C_GetAttributeValue(session, handle, [{ type }])[0]?.value;
   } catch (err) {
     if (err instanceof TypeError) return null;
     const error = hsmErrorOf("C_GetAttributeValue", err);
-    if (isAbsent(error)) return null;
+    // Called after other attributes of the object have read fine (describeObject).
+    if (isAbsent(error) || quirks?.learnUnreadable(type, error)) return null;
     throw error;
   }
   const text = value?.toString("latin1") ?? "";
@@ -116,8 +133,9 @@ export function describeObject(
   handle: pkcs11js.Handle,
   id: string,
   objectClass: ObjectClass,
+  quirks: AttributeQuirks,
 ): KeyDescription {
-  const common = readAttributes(p, session, handle, [A.CKA_KEY_TYPE, A.CKA_LABEL, ...USAGE[objectClass]]);
+  const common = readAttributes(p, session, handle, [A.CKA_KEY_TYPE, A.CKA_LABEL, ...USAGE[objectClass]], quirks);
   const keyType = keyTypeOf(readUlong(common.get(A.CKA_KEY_TYPE)));
   const flag = (type: number): boolean => (common.get(type)?.[0] ?? 0) !== 0;
   const label = common.get(A.CKA_LABEL);
@@ -136,8 +154,8 @@ export function describeObject(
       unwrap: flag(A.CKA_UNWRAP),
       derive: flag(A.CKA_DERIVE),
     },
-    startDate: readDate(p, session, handle, A.CKA_START_DATE),
-    endDate: readDate(p, session, handle, A.CKA_END_DATE),
+    startDate: readDate(p, session, handle, A.CKA_START_DATE, quirks),
+    endDate: readDate(p, session, handle, A.CKA_END_DATE, quirks),
   };
 
   if (keyType === "RSA") {

@@ -55,6 +55,15 @@ const CKR_FUNCTION_NOT_SUPPORTED = 0x54;
 const CKR_ARGUMENTS_BAD = 0x7;
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 
+/**
+ * pkcs11js 2.1.7 copies libraryParameters into a buffer of strlen bytes, so
+ * the terminating NUL takes the place of the last character (src/pkcs11.cpp,
+ * C_Initialize). One ASCII character appended is what gets cut, and the
+ * module receives the configured string exactly (test/hsm/quirks.test.ts
+ * checks this byte for byte).
+ */
+const LIBRARY_PARAMETERS_SENTINEL = " ";
+
 /** Whether the module has a real implementation behind the function. */
 function implemented(p: pkcs11js.PKCS11, probe: Probe): boolean {
   try {
@@ -84,8 +93,13 @@ function failure(path: string, what: string, err: unknown): Error {
  * dlopen()s the module, calls C_Initialize with CKF_OS_LOCKING_OK (the relay
  * calls the module from libuv's thread pool), checks it has the functions
  * the relay needs and logs its identity.
+ *
+ * `initArgs`, when given, travels in CK_C_INITIALIZE_ARGS.pReserved (PKCS#11
+ * v2.40 section 5.4: "reserved for future use", which NSS's softokn and some
+ * vendor modules read their settings from; pkcs11js calls it
+ * libraryParameters and passes it as a NUL-terminated string).
  */
-export function loadModule(path: string, logger: Logger): LoadedModule {
+export function loadModule(path: string, logger: Logger, initArgs?: string): LoadedModule {
   logger.info({ path }, "Loading PKCS#11 module %s", path);
   const pkcs11 = new pkcs11js.PKCS11();
   try {
@@ -96,7 +110,11 @@ export function loadModule(path: string, logger: Logger): LoadedModule {
 
   let ownsInitialize = true;
   try {
-    pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    pkcs11.C_Initialize(
+      initArgs === undefined
+        ? { flags: pkcs11js.CKF_OS_LOCKING_OK }
+        : { flags: pkcs11js.CKF_OS_LOCKING_OK, libraryParameters: initArgs + LIBRARY_PARAMETERS_SENTINEL },
+    );
   } catch (err) {
     const rv = ckrOf(err);
     if (rv === CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -106,7 +124,7 @@ export function loadModule(path: string, logger: Logger): LoadedModule {
       pkcs11.close();
       const hint =
         rv === CKR_ARGUMENTS_BAD
-          ? "C_Initialize failed; the module may need vendor environment variables (e.g. the path of its config file) or a vendor config file it cannot read"
+          ? `C_Initialize failed; the module may need vendor environment variables (e.g. the path of its config file), a vendor config file it cannot read, or ${initArgs === undefined ? "initialisation arguments ([pkcs11] init-args)" : "other [pkcs11] init-args"}`
           : "C_Initialize failed";
       throw failure(path, hint, err);
     }

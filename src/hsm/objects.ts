@@ -11,6 +11,7 @@ import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
 import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import type { AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
 /** Handles per C_FindObjects call: few round trips even for tokens with thousands of keys. */
@@ -120,7 +121,7 @@ export class KeyHandles {
  * empty one) have no id in the relay's scheme and are skipped; so are ids two
  * objects of one class share, since such an id cannot be resolved.
  */
-export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilter): string[] {
+export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilter, quirks: AttributeQuirks): string[] {
   const classes: ObjectClass[] = filter.objectClass !== undefined ? [filter.objectClass] : ["public", "private"];
   const ids: string[] = [];
   for (const objectClass of classes) {
@@ -131,7 +132,7 @@ export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilt
     const seen = new Map<string, number>();
     const matching: string[] = [];
     for (const handle of findObjects(p, session, template)) {
-      const id = matchingId(p, session, handle, objectClass, filter);
+      const id = matchingId(p, session, handle, objectClass, filter, quirks);
       if (id === undefined) continue;
       seen.set(id, (seen.get(id) ?? 0) + 1);
       matching.push(id);
@@ -141,14 +142,21 @@ export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilt
   return ids;
 }
 
-function matchingId(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, objectClass: ObjectClass, filter: KeyFilter): string | undefined {
+function matchingId(
+  p: pkcs11js.PKCS11,
+  session: Session,
+  handle: pkcs11js.Handle,
+  objectClass: ObjectClass,
+  filter: KeyFilter,
+  quirks: AttributeQuirks,
+): string | undefined {
   try {
     const attrs = readAttributes(p, session, handle, [pkcs11js.CKA_ID, pkcs11js.CKA_KEY_TYPE]);
     const ckaId = attrs.get(pkcs11js.CKA_ID);
     if (ckaId === undefined || ckaId.length === 0) return undefined;
     if (filter.keyType === "other" && keyTypeOf(readUlong(attrs.get(pkcs11js.CKA_KEY_TYPE))) !== "other") return undefined;
     const id = formatKeyId(ckaId, objectClass);
-    if (filter.bits !== undefined && describeObject(p, session, handle, id, objectClass).bits !== filter.bits) return undefined;
+    if (filter.bits !== undefined && describeObject(p, session, handle, id, objectClass, quirks).bits !== filter.bits) return undefined;
     return id;
   } catch (err) {
     // Destroyed by someone else since C_FindObjects found it.

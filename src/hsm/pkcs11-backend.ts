@@ -22,14 +22,22 @@ import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
 import { loadModule, type LoadedModule } from "./module.js";
+import { AttributeQuirks, type AttributeQuirkOptions } from "./quirks.js";
 import { KeyHandles, findKeyIds, findObjects, type KeyObject } from "./objects.js";
 import { SessionPool, type Session } from "./session-pool.js";
 import { signData, toBuffer, toPkcs11Mechanism, verifyData } from "./sign.js";
 import { SlotDirectory, type SlotEntry } from "./slots.js";
+import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
 
 export interface Pkcs11BackendOptions {
   libPath: string;
+  /** Passed to C_Initialize in CK_C_INITIALIZE_ARGS.pReserved (NSS softokn's settings, some vendor modules'); see module.ts. */
+  initArgs?: string;
+  /** Names that select a token by label and/or serial number, ahead of the compat.md rule (see slots.ts). */
+  tokens?: Readonly<Record<string, TokenSelector>>;
+  /** Attribute quirks known in advance (see quirks.ts); more are learned while running. */
+  quirks?: AttributeQuirkOptions;
   /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount and ulMaxRwSessionCount when non-zero. */
   maxSessionsPerSlot?: number;
   /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
@@ -71,10 +79,12 @@ class Pkcs11Backend implements HsmBackend {
   constructor(
     private readonly loaded: LoadedModule,
     options: Pkcs11BackendOptions,
+    aliases: TokenAliases,
+    private readonly quirks: AttributeQuirks,
     private readonly logger: Logger,
   ) {
     this.p = loaded.pkcs11;
-    this.slots = new SlotDirectory(this.p);
+    this.slots = new SlotDirectory(this.p, aliases);
     this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
     this.throttle = options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
   }
@@ -107,9 +117,12 @@ class Pkcs11Backend implements HsmBackend {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {
       const ckaId = this.unusedCkaId(session);
-      const { mechanism, publicTemplate, privateTemplate } = keyPairTemplates(request, ckaId);
+      const templates = keyPairTemplates(request, ckaId);
+      const { mechanism } = templates;
       this.checkMechanism(state.entry.handle, mechanism.mechanism, request);
-      const pair = await p11Async("C_GenerateKeyPair", () => this.p.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate));
+      const pair = await this.quirks.generate(templates, ({ publicTemplate, privateTemplate }) =>
+        p11Async("C_GenerateKeyPair", () => this.p.C_GenerateKeyPairAsync(session, mechanism, publicTemplate, privateTemplate)),
+      );
       const publicKeyId = formatKeyId(ckaId, "public");
       const privateKeyId = formatKeyId(ckaId, "private");
       state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey });
@@ -121,12 +134,12 @@ class Pkcs11Backend implements HsmBackend {
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     const state = this.state(slotId);
-    return this.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass));
+    return this.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks));
   }
 
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
     const state = this.state(slotId);
-    return this.withSession(state, (session) => findKeyIds(this.p, session, filter));
+    return this.withSession(state, (session) => findKeyIds(this.p, session, filter, this.quirks));
   }
 
   async updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
@@ -370,6 +383,13 @@ export async function openPkcs11Backend(options: Pkcs11BackendOptions, logger: L
   positive("loginThrottle.limit", options.loginThrottle?.limit);
   positive("loginThrottle.windowMs", options.loginThrottle?.windowMs);
   positive("loginThrottle.cooldownMs", options.loginThrottle?.cooldownMs);
-  const loaded = loadModule(options.libPath, logger);
-  return new Pkcs11Backend(loaded, options, logger);
+  // Checked before the module is loaded, so that a mistake leaves nothing to clean up.
+  const aliases = new TokenAliases(options.tokens ?? {});
+  const quirks = new AttributeQuirks(options.quirks ?? {}, logger);
+  const loaded = loadModule(options.libPath, logger, options.initArgs);
+  const [omitted, skipped] = [quirks.omittedAttributes, quirks.skippedAttributes];
+  if (omitted.length > 0 || skipped.length > 0) {
+    logger.info({ omitAttributes: omitted, skipAttributes: skipped }, "PKCS#11 module quirks: templates without %s; never reading %s", omitted.join(", ") || "-", skipped.join(", ") || "-");
+  }
+  return new Pkcs11Backend(loaded, options, aliases, quirks, logger);
 }

@@ -1,6 +1,20 @@
-// The slots with a token present, and which one a KMIP username selects
-// (compat.md "Protocol": token label with trailing spaces trimmed, then slot
-// id, then index in the slot list).
+// The slots with a token present, and which one a KMIP username selects.
+//
+// compat.md "Protocol" is the default rule: a token whose label (trailing
+// spaces trimmed) equals the username, then a slot whose id equals it, then
+// the slot at that index in the slot list. Labels are not unique and slot
+// ids and indexes are not stable (SoftHSM numbers slots after its tokens'
+// serial numbers, p11-kit's client in the order the server lists them), so
+// an operator can be explicit:
+//   label:<label>    the token with this label
+//   serial:<serial>  the token with this serial number
+//   slot:<id>        the slot with this id (decimal, or hex with 0x)
+//   <alias>          a name from [tokens], selecting by label and/or serial
+// Whatever the form, a username that matches several tokens is refused with
+// a list of them; guessing could sign with the wrong key. After all the
+// compat rule's steps, and for label: and aliases when no label is equal, a
+// label followed by a parenthesised suffix matches too: OpenSC names a
+// card's token after the card and the PIN, "NL-smartcard (UserPIN)".
 //
 // Every KMIP request resolves its username, so the list is cached for a
 // moment. Tokens may appear or disappear at any time: an unknown name
@@ -11,6 +25,7 @@ import pkcs11js from "pkcs11js";
 import { HsmError, type SlotSummary } from "./backend.js";
 import { p11 } from "./ckr.js";
 import { trimPadding } from "./module.js";
+import { EXPLICIT, TokenAliases } from "./token-aliases.js";
 
 const LIST_TTL_MS = 2_000;
 const MISS_REFRESH_MS = 250;
@@ -28,13 +43,14 @@ export function handleToString(handle: pkcs11js.Handle): string {
 }
 
 const DECIMAL = /^\d{1,20}$/;
-
+const SLOT_ID = /^(?:\d{1,20}|0x[0-9a-fA-F]{1,16})$/;
 export class SlotDirectory {
   private entries: SlotEntry[] = [];
   private fetchedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly pkcs11: pkcs11js.PKCS11,
+    private readonly aliases: TokenAliases = new TokenAliases({}),
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -49,21 +65,54 @@ export class SlotDirectory {
     this.fetchedAt = Number.NEGATIVE_INFINITY;
   }
 
-  /** The slot a KMIP username selects. Throws SLOT_NOT_FOUND. */
+  /**
+   * The slot a KMIP username selects. Throws SLOT_NOT_FOUND when no token or
+   * several match (the message lists those).
+   */
   resolve(username: string): SlotEntry {
-    return this.lookUp((entries) => selectSlot(entries, username)) ?? notFound(`no token labelled "${username}", and no slot with that id or index`);
+    const { matches, what } = this.lookUp((entries) => this.select(entries, username));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) return notFound(`no token matches username "${username}" (${what})`);
+    const list = matches.map(describeEntry).join("; ");
+    return notFound(
+      `username "${username}" matches ${matches.length} tokens: ${list}; ` +
+        `select one with "serial:<serial>", "slot:<id>" or "label:<label>", or a [tokens] alias with a label and a serial`,
+    );
   }
 
   /** The slot with this id (decimal string). Throws SLOT_NOT_FOUND. */
   byId(slotId: string): SlotEntry {
-    return this.lookUp((entries) => entries.find((e) => e.summary.slotId === slotId)) ?? notFound(`no slot ${slotId} with a token present`);
+    const { matches } = this.lookUp((entries) => ({ matches: entries.filter((e) => e.summary.slotId === slotId), what: "" }));
+    return matches[0] ?? notFound(`no slot ${slotId} with a token present`);
   }
 
-  private lookUp(pick: (entries: SlotEntry[]) => SlotEntry | undefined): SlotEntry | undefined {
-    const found = pick(this.list());
-    if (found !== undefined || this.now() - this.fetchedAt < MISS_REFRESH_MS) return found;
+  /** Picks from the cached list; on anything but one match, from a fresh list (at most every MISS_REFRESH_MS). */
+  private lookUp(pick: (entries: SlotEntry[]) => Selection): Selection {
+    const selection = pick(this.list());
+    if (selection.matches.length === 1 || this.now() - this.fetchedAt < MISS_REFRESH_MS) return selection;
     this.refresh();
     return pick(this.entries);
+  }
+
+  private select(entries: SlotEntry[], username: string): Selection {
+    const explicit = EXPLICIT.exec(username);
+    if (explicit !== null) {
+      const value = explicit[2]!;
+      if (explicit[1] === "label") return { matches: byLabel(entries, value), what: `token label "${value}"` };
+      if (explicit[1] === "serial") return { matches: entries.filter((e) => e.summary.tokenSerial === value), what: `token serial number "${value}"` };
+      if (!SLOT_ID.test(value)) return { matches: [], what: `"${value}" is not a slot id (decimal, or hex with 0x)` };
+      return { matches: entries.filter((e) => BigInt(e.summary.slotId) === BigInt(value)), what: `slot id ${value}` };
+    }
+    const alias = this.aliases.get(username);
+    if (alias !== undefined) {
+      const bySerial = alias.serial === undefined ? entries : entries.filter((e) => e.summary.tokenSerial === alias.serial);
+      const fields = [alias.label !== undefined && `label "${alias.label}"`, alias.serial !== undefined && `serial number "${alias.serial}"`];
+      return {
+        matches: alias.label === undefined ? bySerial : byLabel(bySerial, alias.label),
+        what: `[tokens] alias for token ${fields.filter(Boolean).join(" and ")}`,
+      };
+    }
+    return { matches: compatRule(entries, username), what: "token label, slot id or slot index" };
   }
 
   private refresh(): void {
@@ -105,12 +154,43 @@ export class SlotDirectory {
   }
 }
 
-/** compat.md: label first, then slot id, then index. */
-function selectSlot(entries: SlotEntry[], username: string): SlotEntry | undefined {
-  const byLabel = entries.find((e) => e.summary.tokenLabel === username);
-  if (byLabel !== undefined || !DECIMAL.test(username)) return byLabel;
-  const number = BigInt(username);
-  return entries.find((e) => BigInt(e.summary.slotId) === number) ?? entries.find((e) => BigInt(e.summary.index) === number);
+/** The tokens a username matches, and what it was taken for (for the error message). */
+interface Selection {
+  readonly matches: SlotEntry[];
+  readonly what: string;
+}
+
+/**
+ * compat.md: label first, then slot id, then index; then, so that every
+ * username that selected a token before still selects the same one, a label
+ * with a suffix.
+ */
+function compatRule(entries: SlotEntry[], username: string): SlotEntry[] {
+  const labelled = entries.filter((e) => e.summary.tokenLabel === username);
+  if (labelled.length > 0) return labelled;
+  if (DECIMAL.test(username)) {
+    const number = BigInt(username);
+    const found = entries.find((e) => BigInt(e.summary.slotId) === number) ?? entries.find((e) => BigInt(e.summary.index) === number);
+    if (found !== undefined) return [found];
+  }
+  return withSuffix(entries, username);
+}
+
+/** Tokens labelled `label`, or else `label (anything)`. */
+function byLabel(entries: SlotEntry[], label: string): SlotEntry[] {
+  const labelled = entries.filter((e) => e.summary.tokenLabel === label);
+  return labelled.length > 0 ? labelled : withSuffix(entries, label);
+}
+
+/** OpenSC's "<card label> (<PIN label>)" token labels. */
+function withSuffix(entries: SlotEntry[], label: string): SlotEntry[] {
+  const prefix = `${label} (`;
+  return entries.filter((e) => e.summary.tokenLabel.startsWith(prefix) && e.summary.tokenLabel.endsWith(")"));
+}
+
+function describeEntry(entry: SlotEntry): string {
+  const { slotId, tokenLabel, tokenSerial } = entry.summary;
+  return `slot ${slotId} (label "${tokenLabel}", serial "${tokenSerial}")`;
 }
 
 function notFound(message: string): never {

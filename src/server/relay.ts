@@ -53,12 +53,13 @@ export async function openBackend(config: Config, logger: Logger, onModuleRestar
     libPath: p.libPath,
     maxSessionsPerSlot: p.maxSessions,
     loginThrottle: { limit: p.loginFailureLimit, windowMs: p.loginFailureWindow * 1000, cooldownMs: p.loginCooldown * 1000 },
+    initArgs: p.initArgs, tokens: config.tokens, quirks: p.quirks,
   };
   if (p.isolation === "in-process") {
     for (const [name, value] of Object.entries(p.env)) process.env[name] = value;
     return openPkcs11Backend(options, logger);
   }
-  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
+  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, startTimeoutMs: p.startTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
 }
 
 export async function startRelay(config: Config, logger: Logger, options: StartOptions = {}): Promise<RelayHandle> {

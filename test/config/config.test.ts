@@ -73,12 +73,14 @@ describe("parseConfig", () => {
     const c = parseConfig(
       `${MINIMAL}isolation = "in-process"
 call-timeout = 1.5
+start-timeout = 90
 max-sessions = 4
 login-failure-limit = 3
 login-failure-window = 30
 login-cooldown = 600
 init-args = "configdir=/etc/vendor"
 env = { VENDOR_CONF = "/etc/vendor.conf" }
+quirks = { omit-attributes = ["CKA_WRAP"], skip-attributes = ["CKA_UNWRAP", "CKA_DERIVE"] }
 [server]
 addr = "[::1]:0"
 max-message-size = 1048576
@@ -102,12 +104,14 @@ addr = "127.0.0.1:9696"
       libPath: "/usr/lib/softhsm/libsofthsm2.so",
       isolation: "in-process",
       callTimeout: 1.5,
+      startTimeout: 90,
       maxSessions: 4,
       loginFailureLimit: 3,
       loginFailureWindow: 30,
       loginCooldown: 600,
       initArgs: "configdir=/etc/vendor",
       env: { VENDOR_CONF: "/etc/vendor.conf" },
+      quirks: { omitAttributes: ["CKA_WRAP"], skipAttributes: ["CKA_UNWRAP", "CKA_DERIVE"] },
     });
     assert.deepEqual(c.server, {
       addr: "[::1]:0",
