@@ -2,9 +2,20 @@
 // the per-connection bounds, and answers written back in request order.
 // Several requests may be in flight at once (a client may send without
 // waiting); their answers still leave in the order the requests came.
+//
+// Bounds, each logged once when it ends a connection:
+// - a message longer than maxMessageSize is refused from its header alone
+//   (nothing of it is buffered), answered and the connection closed;
+// - at most maxRequestsInFlight requests are worked on; reading pauses above
+//   that, and also while the peer is not reading its answers, so a client
+//   that only sends cannot make the relay buffer answers without limit;
+// - idleTimeoutMs runs whenever no request is in progress, and only a whole
+//   message stops it: a client that trickles a byte now and then (slow
+//   loris) is cut off like a silent one.
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
 import { messageLength } from "../ttlv/framing.js";
+import { HEADER_LENGTH } from "../ttlv/item.js";
 import type { Dispatcher } from "./dispatch.js";
 
 export interface ConnectionLimits {
@@ -12,19 +23,24 @@ export interface ConnectionLimits {
   readonly maxMessageSize: number;
   /** Requests of one connection being processed at once; reading pauses above it. */
   readonly maxRequestsInFlight: number;
-  /** Milliseconds without traffic and without work in progress before the connection is closed. */
+  /** Milliseconds without a whole request and without work in progress before the connection is closed. */
   readonly idleTimeoutMs: number;
 }
 
-const EMPTY = Buffer.alloc(0);
+/** How long a closing connection waits for its peer to read the last answers. */
+const LINGER_MS = 5_000;
 
 export class Connection {
-  /** Bytes received that do not yet form a whole message. */
-  private pending: Buffer = EMPTY;
+  /** Received chunks that do not yet form a whole message; joined once they do. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes needed before framing can progress: a header, or the whole message. */
+  private needed = HEADER_LENGTH;
   /** Answers in request order; the head is written as soon as it is ready. */
   private readonly queue: { answer: Buffer | undefined }[] = [];
   private inFlight = 0;
   private closing = false;
+  private readonly idleTimer: NodeJS.Timeout;
   readonly closed: Promise<void>;
 
   constructor(
@@ -35,51 +51,75 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.setNoDelay(true);
-    socket.setTimeout(limits.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => this.onIdle(), limits.idleTimeoutMs);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("timeout", () => this.onIdle());
+    socket.on("drain", () => this.updateReading());
+    // The server allows half-open connections: a client may send its
+    // requests, end its side, and still read the answers.
+    socket.on("end", () => this.close());
     socket.on("error", (error: NodeJS.ErrnoException) => {
       // A peer that resets or vanishes is routine; anything else is worth a line.
       const routine = error.code === "ECONNRESET" || error.code === "EPIPE";
       logger[routine ? "debug" : "info"]({ err: error.message }, "connection error");
     });
-    socket.on("close", () => logger.debug("connection closed"));
+    socket.on("close", () => {
+      clearTimeout(this.idleTimer);
+      logger.debug("connection closed");
+    });
   }
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    let buffer = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < this.needed) return;
+    // Chunks are joined only when a message is complete (or a header is
+    // needed), so a message sent a byte at a time costs one copy, not one
+    // copy per byte.
+    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
     let offset = 0;
     for (;;) {
       const length = messageLength(buffer, offset);
-      if (length === undefined) break;
+      if (length === undefined) {
+        this.needed = HEADER_LENGTH;
+        break;
+      }
       if (length > this.limits.maxMessageSize) {
         this.refuseOversized(length);
         return;
       }
-      if (offset + length > buffer.length) break;
+      if (offset + length > buffer.length) {
+        this.needed = length;
+        break;
+      }
       this.startRequest(buffer.subarray(offset, offset + length));
       offset += length;
     }
     // Keep only the unread tail; copy it when it is small so that a large
     // chunk is not kept alive by a few bytes of the next message.
     const rest = buffer.length - offset;
-    if (rest === 0) buffer = EMPTY;
-    else if (offset > 0) buffer = rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset);
-    this.pending = buffer;
-    if (this.pending.length > this.limits.maxMessageSize) this.refuseOversized(this.pending.length);
+    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
+    this.buffered = rest;
   }
 
   private startRequest(message: Buffer): void {
     const slot: { answer: Buffer | undefined } = { answer: undefined };
     this.queue.push(slot);
     this.inFlight++;
-    if (this.inFlight >= this.limits.maxRequestsInFlight) this.socket.pause();
-    void this.dispatcher.handle(message, this.logger).then((answer) => {
-      slot.answer = answer;
-      this.inFlight--;
-      this.flush();
-    });
+    this.updateReading();
+    this.dispatcher.handle(message, this.logger).then(
+      (answer) => {
+        slot.answer = answer;
+        this.inFlight--;
+        this.flush();
+      },
+      (error: unknown) => {
+        // Dispatcher.handle never throws by contract; if it does, the answer
+        // order cannot be kept, so the connection ends.
+        this.logger.error({ err: error }, "internal error while answering a request; closing the connection");
+        this.socket.destroy();
+      },
+    );
   }
 
   /** Writes every answer at the head of the queue that is ready, as one write where possible. */
@@ -88,14 +128,25 @@ export class Connection {
     this.socket.cork();
     for (let head = this.queue[0]; head?.answer !== undefined; head = this.queue[0]) {
       this.queue.shift();
-      if (!this.socket.destroyed) this.socket.write(head.answer);
+      if (this.socket.writable) this.socket.write(head.answer);
     }
     process.nextTick(() => this.socket.uncork());
-    if (this.closing) {
-      if (this.queue.length === 0) this.finish();
-    } else if (this.inFlight < this.limits.maxRequestsInFlight && this.socket.isPaused()) {
-      this.socket.resume();
+    if (this.queue.length === 0) {
+      if (this.closing) this.finish();
+      else this.idleTimer.refresh();
     }
+    this.updateReading();
+  }
+
+  /**
+   * Reads while fewer than maxRequestsInFlight requests are in progress and
+   * the peer reads its answers (the socket's write buffer is below its
+   * high-water mark); pauses otherwise.
+   */
+  private updateReading(): void {
+    const read = !this.closing && this.inFlight < this.limits.maxRequestsInFlight && !this.socket.writableNeedDrain;
+    if (read && this.socket.isPaused()) this.socket.resume();
+    else if (!read && !this.socket.isPaused()) this.socket.pause();
   }
 
   /**
@@ -106,25 +157,40 @@ export class Connection {
   private refuseOversized(length: number): void {
     const text = `a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`;
     this.logger.warn(text);
-    this.closing = true;
-    this.pending = EMPTY;
-    this.socket.pause();
-    const slot = { answer: this.dispatcher.refusal(text) };
-    this.queue.push(slot);
+    this.queue.push({ answer: this.dispatcher.refusal(text) });
+    this.close();
     this.flush();
   }
 
   private onIdle(): void {
-    if (this.inFlight > 0 || this.queue.length > 0) return;
-    this.logger.info(`closing connection idle for ${this.limits.idleTimeoutMs / 1000} s (server.idle-timeout)`);
-    this.socket.end();
+    if (this.closing || this.queue.length > 0) return;
+    const seconds = this.limits.idleTimeoutMs / 1000;
+    if (this.buffered > 0) {
+      this.logger.info(
+        `closing connection: ${this.buffered} bytes of a request message but no whole message within ${seconds} s (server.idle-timeout)`,
+      );
+    } else {
+      this.logger.info(`closing connection idle for ${seconds} s (server.idle-timeout)`);
+    }
+    this.close();
   }
 
-  /** Ends the connection once every answer has been written. */
+  /** Reads no more requests; the connection ends once the answers in progress are written (flush). */
+  private close(): void {
+    this.closing = true;
+    this.chunks = [];
+    this.buffered = 0;
+    this.updateReading();
+    if (this.queue.length === 0) this.finish();
+  }
+
+  /** Ends the connection; every answer has been written. */
   private finish(): void {
+    if (this.socket.writableEnded) return;
+    clearTimeout(this.idleTimer);
     this.socket.end();
     // A peer that does not read cannot hold the socket open forever.
-    setTimeout(() => this.socket.destroy(), 5_000).unref();
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
 
   /**
@@ -132,9 +198,7 @@ export class Connection {
    * and their answers go out, then close.
    */
   drain(): Promise<void> {
-    this.closing = true;
-    this.socket.pause();
-    if (this.queue.length === 0) this.finish();
+    this.close();
     return this.closed;
   }
 

@@ -127,6 +127,9 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     const routine = error.code === "ECONNRESET" || error.code === "EPIPE";
     const peer = peerOf(socket);
     logger[routine ? "debug" : "info"]({ peer, code: error.code }, `TLS handshake with ${peer} failed: ${error.reason ?? error.message}`);
+    // With a listener for this event Node leaves the socket open, even after
+    // a handshake timeout: closing it is up to the listener.
+    socket.destroy();
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     const peer = peerOf(socket);

@@ -1,0 +1,230 @@
+// Slow and greedy clients against the relay's bounds: a client that trickles
+// a byte at a time, one that stays silent, one that never completes the TLS
+// handshake, a flood over server.max-connections, a 1 GiB length header, an
+// oversized batch, and requests pipelined past max-requests-in-flight. Each
+// is cut off (or answered) per its bound and logged once, while a
+// well-behaved client on its own connection keeps getting answers.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { readFile } from "node:fs/promises";
+import net from "node:net";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, test } from "node:test";
+import tls from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KmipClient, type KmipClientOptions } from "../../src/client/kmip-client.js";
+import { decodeResponseMessage, encodeRequestMessage } from "../../src/kmip/message.js";
+import { discoverVersionsPayloads } from "../../src/kmip/payloads/index.js";
+import { decodeTtlv } from "../../src/ttlv/decode.js";
+import { encodeTtlv } from "../../src/ttlv/encode.js";
+import { CredentialType, Operation, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
+import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+
+const HANDSHAKE_TIMEOUT_S = 2;
+const IDLE_TIMEOUT_S = 3;
+const MAX_CONNECTIONS = 6;
+const MAX_BATCH_COUNT = 16;
+
+let relay: RunningRelay;
+let serverCa: string;
+
+/**
+ * The well-behaved client: a Discover Versions every 100 ms on a connection
+ * of its own, from before each test to after it; every one must be answered.
+ */
+class WellBehavedClient {
+  answers = 0;
+  readonly errors: Error[] = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly client: KmipClient) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.client.discoverVersions();
+        this.answers++;
+      } catch (error) {
+        this.errors.push(error as Error);
+        return;
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Stops, and checks that every request got an answer and that there were some. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.client.close();
+    assert.deepEqual(this.errors, [], "the well-behaved client got every answer");
+    assert.ok(this.answers > 0, "the well-behaved client was answered during the test");
+  }
+}
+
+let wellBehaved: WellBehavedClient;
+
+function clientOptions(): KmipClientOptions {
+  return { host: relay.host, port: relay.port, ca: serverCa, username: relay.token.label, password: relay.token.pin, timeoutMs: 15_000 };
+}
+
+before(async () => {
+  relay = await startRelayProcess({
+    server: [
+      `handshake-timeout = ${HANDSHAKE_TIMEOUT_S}`,
+      `idle-timeout = ${IDLE_TIMEOUT_S}`,
+      `max-connections = ${MAX_CONNECTIONS}`,
+      "max-requests-in-flight = 4",
+      `max-batch-count = ${MAX_BATCH_COUNT}`,
+    ],
+  });
+  serverCa = await readFile(join(relay.dir, "state", "tls", "cert.pem"), "utf8");
+});
+after(async () => relay?.cleanup());
+beforeEach(async () => {
+  wellBehaved = new WellBehavedClient(await KmipClient.connect(clientOptions()));
+});
+afterEach(async () => {
+  await wellBehaved.stop();
+  assert.equal(relay.process.exitCode, null, "the relay is still running");
+});
+
+/** A Discover Versions request message with the token's credential. */
+function discoverRequest(): Buffer {
+  return encodeTtlv(
+    encodeRequestMessage({
+      header: {
+        protocolVersion: { major: 1, minor: 2 },
+        authentication: {
+          credential: { credentialType: CredentialType.UsernameAndPassword, username: relay.token.label, password: relay.token.pin },
+        },
+        batchCount: 1,
+      },
+      batchItems: [{ operation: Operation.DiscoverVersions, requestPayload: discoverVersionsPayloads.encodeRequest({ protocolVersions: [] }) }],
+    }),
+  );
+}
+
+/** A TLS connection without the KMIP client, for writing raw bytes; it collects what the relay sends. */
+async function rawTlsConnection(): Promise<{ socket: tls.TLSSocket; received: () => Buffer; closed: Promise<void> }> {
+  const socket = tls.connect({ host: relay.host, port: relay.port, ca: serverCa, servername: "localhost" });
+  socket.on("error", () => {});
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const closed = once(socket, "close").then(() => undefined);
+  await once(socket, "secureConnect");
+  return { socket, received: () => Buffer.concat(chunks), closed };
+}
+
+/** The relay's resident set size in bytes, from /proc. */
+async function relayRss(): Promise<number> {
+  const status = await readFile(`/proc/${relay.process.pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) * 1024;
+}
+
+/** How many lines of the relay's output match `pattern`. */
+function countLines(pattern: RegExp): number {
+  return relay.output().split("\n").filter((line) => pattern.test(line)).length;
+}
+
+test("a client sending a byte at a time is cut off: idle-timeout counts whole messages only", async () => {
+  const { socket, closed } = await rawTlsConnection();
+  const message = discoverRequest();
+  let sent = 0;
+  let isClosed = false;
+  void closed.then(() => (isClosed = true));
+  // Slower than the relay's answer to a whole message would need, faster than
+  // the idle timeout: each byte alone would keep a byte-based timer alive.
+  while (!isClosed && sent < message.length) {
+    socket.write(message.subarray(sent, sent + 1));
+    sent++;
+    await sleep(250);
+  }
+  await closed;
+  assert.ok(sent < message.length, `cut off after ${sent} of ${message.length} bytes`);
+  assert.equal(countLines(/bytes of a request message but no whole message within 3 s \(server\.idle-timeout\)/), 1, "logged once");
+});
+
+test("a silent client is closed after idle-timeout, with one line", async () => {
+  const before = countLines(/closing connection idle for 3 s/);
+  const { closed } = await rawTlsConnection();
+  await closed;
+  // The well-behaved client's own requests keep its connection open.
+  assert.equal(countLines(/closing connection idle for 3 s/), before + 1);
+});
+
+test("a client that never completes the TLS handshake is closed after handshake-timeout", async () => {
+  const socket = net.connect({ host: relay.host, port: relay.port });
+  await once(socket, "connect");
+  const port = socket.localPort!;
+  // Half a ClientHello record header, then nothing.
+  socket.write(Buffer.from([0x16, 0x03, 0x01]));
+  await once(socket, "close");
+  await relay.waitForOutput(new RegExp(`TLS handshake with 127\\.0\\.0\\.1:${port} failed: .*timeout`, "i"));
+});
+
+test("a connection flood over max-connections is refused, logged once, and the relay accepts again afterwards", async () => {
+  // Plain TCP connections that never start TLS: each holds a slot until its
+  // handshake times out; those over the limit are closed at once.
+  const flood = Array.from({ length: 30 }, () => net.connect({ host: relay.host, port: relay.port }).on("error", () => {}));
+  await Promise.all(flood.map((socket) => once(socket, "close")));
+  assert.equal(countLines(/refusing connections: 6 are open \(server\.max-connections\)/), 1, "logged once for the burst");
+
+  const client = await KmipClient.connect(clientOptions());
+  await client.discoverVersions();
+  await client.close();
+  await relay.waitForOutput(/accepting connections again; \d+ were refused/);
+});
+
+test("a 1 GiB length header is answered with Invalid Message and the connection closed, without allocating it", async () => {
+  const rssBefore = await relayRss();
+  const { socket, received, closed } = await rawTlsConnection();
+  // Request Message (42 00 78), Structure (01), length 2^30.
+  socket.write(Buffer.from([0x42, 0x00, 0x78, 0x01, 0x40, 0x00, 0x00, 0x00]));
+  await closed;
+  const response = decodeResponseMessage(decodeTtlv(received()));
+  assert.equal(response.batchItems.length, 1);
+  const item = response.batchItems[0]!;
+  assert.equal(item.resultStatus, ResultStatus.OperationFailed);
+  assert.equal(item.resultReason, ResultReason.InvalidMessage);
+  assert.match(item.resultMessage!, /1073741832 bytes exceeds the limit of 65536 bytes \(server\.max-message-size\)/);
+  const grown = (await relayRss()) - rssBefore;
+  assert.ok(grown < 64 * 1024 * 1024, `the relay's RSS grew by ${grown} bytes`);
+  assert.equal(countLines(/1073741832 bytes exceeds the limit/), 1, "logged once");
+});
+
+test("a batch over max-batch-count is refused item by item and the connection stays usable", async () => {
+  const client = await KmipClient.connect(clientOptions());
+  try {
+    const payload = discoverVersionsPayloads.encodeRequest({ protocolVersions: [] });
+    const items = Array.from({ length: MAX_BATCH_COUNT + 1 }, () => ({ operation: Operation.DiscoverVersions, requestPayload: payload }));
+    const response = await client.batch(items);
+    assert.equal(response.batchItems.length, MAX_BATCH_COUNT + 1);
+    for (const item of response.batchItems) {
+      assert.equal(item.resultStatus, ResultStatus.OperationFailed);
+      assert.match(item.resultMessage!, /at most 16 \(server\.max-batch-count\)/);
+    }
+    const ok = await client.batch(items.slice(0, MAX_BATCH_COUNT));
+    assert.ok(ok.batchItems.every((item) => item.resultStatus === ResultStatus.Success));
+  } finally {
+    await client.close();
+  }
+});
+
+test("requests pipelined past max-requests-in-flight are all answered, in order", async () => {
+  const client = await KmipClient.connect(clientOptions());
+  try {
+    const payload = discoverVersionsPayloads.encodeRequest({ protocolVersions: [] });
+    const ids = Array.from({ length: 100 }, (_, i) => Buffer.from(`item ${i}`));
+    const items = await Promise.all(ids.map((id) => client.call(Operation.DiscoverVersions, payload, { uniqueBatchItemId: id })));
+    assert.deepEqual(
+      items.map((item) => Buffer.from(item.uniqueBatchItemId!).toString()),
+      ids.map((id) => id.toString()),
+    );
+  } finally {
+    await client.close();
+  }
+});

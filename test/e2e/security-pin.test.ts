@@ -1,0 +1,123 @@
+// PIN hygiene and login throttling, on a relay logging at trace level:
+// - a storm of 100 wrong-PIN requests before anyone logged in reaches
+//   C_Login at most login-failure-limit times, then logins are refused for
+//   the cool-down; afterwards the right PIN works (the token is not locked);
+// - once the token is logged in, wrong PINs are refused against the digest
+//   of the right one and never reach C_Login;
+// - neither the right nor a wrong PIN appears anywhere in the relay's output,
+//   as text, hex or base64.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KmipClient, KmipResultError } from "../../src/client/kmip-client.js";
+import { CryptographicAlgorithm, ResultReason } from "../../src/ttlv/enums.js";
+import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+import { createSoftHsmToken, pkcs11Tool, type SoftHsmToken } from "../helpers/softhsm.js";
+
+const PIN = "pin-5e1f-83ac";
+const WRONG_PINS = ["wrong-9c2d-44be", "wrong-0b7a-e31f"];
+const LOGIN_FAILURE_LIMIT = 5;
+const COOLDOWN_S = 2;
+
+let token: SoftHsmToken;
+let relay: RunningRelay;
+let serverCa: string;
+
+before(async () => {
+  token = await createSoftHsmToken({ pin: PIN });
+  relay = await startRelayProcess({
+    token,
+    logLevel: "trace",
+    pkcs11: [`login-failure-limit = ${LOGIN_FAILURE_LIMIT}`, "login-failure-window = 60", `login-cooldown = ${COOLDOWN_S}`],
+  });
+  serverCa = await readFile(join(relay.dir, "state", "tls", "cert.pem"), "utf8");
+});
+after(async () => {
+  await relay?.cleanup();
+  await token?.cleanup();
+});
+
+function connect(password: string): Promise<KmipClient> {
+  return KmipClient.connect({ host: relay.host, port: relay.port, ca: serverCa, username: token.label, password, timeoutMs: 30_000 });
+}
+
+/** Lines of the relay's output saying that C_Login refused a PIN. */
+function refusedLogins(): number {
+  return relay.output().split("\n").filter((line) => line.includes("C_Login refused the PIN")).length;
+}
+
+/** 100 requests with wrong PINs over 4 connections; each must be refused as an authentication failure. */
+async function wrongPinStorm(): Promise<void> {
+  const clients = await Promise.all([0, 1, 2, 3].map((i) => connect(WRONG_PINS[i % 2]!)));
+  try {
+    await Promise.all(
+      clients.map(async (client) => {
+        for (let i = 0; i < 25; i++) {
+          await assert.rejects(client.discoverVersions(), (error: unknown) => {
+            assert.ok(error instanceof KmipResultError, String(error));
+            assert.equal(error.resultReason, ResultReason.AuthenticationNotSuccessful);
+            return true;
+          });
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+  }
+}
+
+test("a wrong-PIN storm before any login reaches C_Login at most login-failure-limit times; the right PIN works after the cool-down", async () => {
+  await wrongPinStorm();
+  assert.ok(refusedLogins() <= LOGIN_FAILURE_LIMIT, `${refusedLogins()} C_Login calls refused a PIN`);
+  await relay.waitForOutput(/failed logins within \d+ ms; refusing logins for 2000 ms/);
+
+  // The token itself is not locked: SoftHSM reports no lock in its flags.
+  assert.doesNotMatch(await pkcs11Tool(token, ["--list-token-slots"]), /locked/i);
+
+  await sleep(COOLDOWN_S * 1000);
+  const client = await connect(PIN);
+  try {
+    await client.discoverVersions();
+  } finally {
+    await client.close();
+  }
+});
+
+test("once logged in, wrong PINs are refused without calling C_Login, and the right PIN keeps working", async () => {
+  const client = await connect(PIN);
+  try {
+    await client.discoverVersions();
+    const before = refusedLogins();
+    await wrongPinStorm();
+    assert.equal(refusedLogins(), before, "no wrong PIN reached C_Login");
+    // Signing proves the session is still logged in for private keys.
+    const keys = await client.createKeyPair({
+      commonTemplateAttribute: {
+        names: [],
+        attributes: [
+          { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.ECDSA },
+          { name: "Cryptographic Length", value: 256 },
+        ],
+      },
+    });
+    const signed = await client.sign({ uniqueIdentifier: keys.privateKeyUniqueIdentifier, data: Buffer.from("example.") });
+    assert.ok(signed.signatureData !== undefined && signed.signatureData.length > 0);
+  } finally {
+    await client.close();
+  }
+});
+
+test("no PIN appears in the relay's trace-level output, in any encoding", async () => {
+  const output = relay.output();
+  // The request dumps are there, with the Password redacted.
+  assert.match(output, /request message \(\d+ bytes\)/);
+  assert.match(output, /Password.*<redacted \d+ bytes>/);
+  for (const pin of [PIN, ...WRONG_PINS]) {
+    const bytes = Buffer.from(pin, "utf8");
+    for (const form of [pin, bytes.toString("hex"), bytes.toString("hex").toUpperCase(), bytes.toString("base64")]) {
+      assert.ok(!output.includes(form), `the relay's output contains ${JSON.stringify(form)} (PIN ${pin})`);
+    }
+  }
+});
