@@ -1,6 +1,7 @@
-// What several operations share about keys: the id a request names, the
-// KMIP view of a token key (algorithm, length, object type), and a small
-// cache of key types for signing.
+// What several operations share about keys: the id a request names and the
+// other id of its pair, the Name a client may set (CKA_LABEL), the KMIP view
+// of a token key (algorithm, curve, object type), and a small cache of key
+// types for signing.
 import { type Curve, HsmError, type KeyDescription, type KeyType } from "../hsm/backend.js";
 import { type Attribute, isAttribute, type Name } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
