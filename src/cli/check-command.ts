@@ -40,7 +40,8 @@ given, logs in. Says what is wrong and how to fix it.
 Options:
   -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
       --slot <NAME>        Check only the token a KMIP client with this username
-                           would use: a token label, a slot id or a slot index
+                           would use (a token label, serial:SERIAL, slot:ID,
+                           a [tokens] alias, ...)
       --pin-file <FILE>    Log in with the user PIN in FILE
       --pin-env <VARIABLE> Log in with the user PIN in this environment variable
                            (without either, KMIP2PKCS11_PIN is used when set)
@@ -159,11 +160,16 @@ async function describeSlot(
   const cap = Math.min(config.pkcs11.maxSessions, ...[slot.maxSessionCount, slot.maxRwSessionCount].filter((n) => n > 0));
   report.line("  sessions", `token allows ${limit(slot.maxSessionCount)} (read/write: ${limit(slot.maxRwSessionCount)}); the relay opens up to ${cap}`);
 
-  const sameLabel = all.filter((s) => s.tokenLabel === slot.tokenLabel);
-  if (sameLabel[0] === slot) report.line("  username", `KMIP clients select this token with username "${slot.tokenLabel}"`);
+  // A label on several tokens selects none of them: the relay refuses an ambiguous username.
+  const explicit = slot.tokenSerial === "" ? `slot:${slot.slotId}` : `serial:${slot.tokenSerial}`;
+  const sameLabel = all.filter((s) => s.tokenInitialized && s.tokenLabel === slot.tokenLabel);
+  if (sameLabel.length === 1) report.line("  username", `KMIP clients select this token with username "${slot.tokenLabel}" (or "${explicit}")`);
   else {
-    report.line("  username", `"${slot.tokenLabel}" selects slot ${sameLabel[0]?.index} first; KMIP clients select this token with username "${slot.slotId}"`);
-    report.warning(`several tokens are labelled "${slot.tokenLabel}"`, "give each token its own label, so that clients can name it");
+    report.line("  username", `KMIP clients select this token with username "${explicit}"`);
+    report.warning(
+      `${sameLabel.length} tokens are labelled "${slot.tokenLabel}": that username is refused as ambiguous`,
+      "give each token its own label, or have clients use serial:<serial> or a [tokens] alias",
+    );
   }
 
   let offered: Set<number>;

@@ -73,7 +73,8 @@ Connection options:
                                Client certificate and key (PEM)
       --servername <NAME>      Name to verify in the server's certificate
       --insecure               Do not verify the server's certificate
-  -u, --username <NAME>        The token (label, slot id or index)
+  -u, --username <NAME>        The token, as the relay selects it (its label,
+                               serial:SERIAL, slot:ID, a [tokens] alias, ...)
       --password-file <FILE>   The password (user PIN) is in FILE
       --password-env <VARIABLE>
                                The password is in this environment variable
@@ -599,7 +600,7 @@ const CERTIFICATE_ERRORS = new Set([
 
 /** What a KMIP Result Reason asks the user to do. */
 const REASON_FIXES: ReadonlyMap<number, string> = new Map([
-  [ResultReason.AuthenticationNotSuccessful, "check --username (the token's label, slot id or index) and the password (the token's user PIN)"],
+  [ResultReason.AuthenticationNotSuccessful, "check --username (the token's label, or serial:SERIAL; `kmip2pkcs11 check` lists them) and the password (the token's user PIN)"],
   [ResultReason.ItemNotFound, "list the keys with `kmip2pkcs11 client locate` or `kmip2pkcs11 keys list`"],
   [ResultReason.PermissionDenied, "the key may not do this (a public key cannot sign; a revoked key cannot be used)"],
 ]);

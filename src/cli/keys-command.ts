@@ -33,9 +33,9 @@ Private keys are visible only after login, so the token's user PIN is needed.
 
 Options:
   -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
-      --slot <NAME>        The token, named as a KMIP client names it: a token
-                           label, a slot id or a slot index (needed when the
-                           module has several tokens)
+      --slot <NAME>        The token, named as a KMIP client names it (a token
+                           label, serial:SERIAL, slot:ID, a [tokens] alias, ...);
+                           needed when the module has several tokens
       --pin-file <FILE>    The token's user PIN is in FILE
       --pin-env <VARIABLE> The token's user PIN is in this environment variable
                            (without either, KMIP2PKCS11_PIN is used)

@@ -49,6 +49,7 @@ describe("kmip2pkcs11 check", () => {
     assert.match(r.stdout, new RegExp(`^  token +"${relay.token.label}", serial [0-9a-f]+, SoftHSM project SoftHSM v2$`, "m"));
     assert.match(r.stdout, /^ {2}flags +user PIN set, login required$/m);
     assert.match(r.stdout, /^ {2}sessions +token allows no limit \(read\/write: no limit\); the relay opens up to 16$/m);
+    assert.match(r.stdout, /^ {2}username +KMIP clients select this token with username "kmip2pkcs11-test" \(or "serial:[0-9a-f]+"\)$/m);
     assert.match(r.stdout, /^ {4}ok +ECDSA signatures +CKM_ECDSA$/m);
     assert.match(r.stdout, /^ {4}ok +RSA key pairs +CKM_RSA_PKCS_KEY_PAIR_GEN$/m);
     assert.match(r.stdout, /^login +slot 0 \("kmip2pkcs11-test"\): PIN accepted; \d+ key objects/m);
