@@ -11,11 +11,12 @@ import assert from "node:assert/strict";
 import { verify, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
-import { KmipConnectionError, type KmipClient } from "../../src/client/kmip-client.js";
+import { KmipConnectionError, KmipResultError, type KmipClient } from "../../src/client/kmip-client.js";
 import { decodeRequestMessage } from "../../src/kmip/message.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
 import { HAPROXY_CONFIG, passedCheck, startHaproxy, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
+import { pkcs11Tool } from "../helpers/softhsm.js";
 import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
@@ -41,7 +42,7 @@ const isConnectionFailure = (error: unknown) =>
   error instanceof KmipConnectionError || SOCKET_ERRORS.has((error as NodeJS.ErrnoException).code ?? "");
 
 before(async () => {
-  pool = await startRelayPool({ relays: 2, logLevel: "debug" });
+  pool = await startRelayPool({ relays: 2 });
 });
 
 after(async () => {
@@ -120,6 +121,64 @@ describe("two relays on one token behind HAProxy", () => {
     }
   });
 
+  test(
+    "logins to the token by another process (a relay starting, pkcs11-tool) do not fail the relays' requests",
+    {
+      todo:
+        "SoftHSM rewrites token.object on every C_Login, and meanwhile other processes find no token in the slot: " +
+        "the relays answer Authentication Not Successful (\"no token matches username\") until their slot list (src/hsm/slots.ts) is " +
+        "read again. A race: this test catches it in about half of its runs",
+    },
+    async (t) => {
+      const setup = await pool.connect();
+      const { privateKeyUniqueIdentifier: priv } = await createKeyPair(setup, EC_P256);
+      await setup.close();
+      const failures = new Map<string, number>();
+      let signed = 0;
+      let stopped = false;
+      const signer = async () => {
+        const client = await pool.connect();
+        try {
+          for (let i = 0; !stopped && i < 100_000; i++) {
+            try {
+              await client.sign({ uniqueIdentifier: priv, cryptographicParameters: ECDSA_SHA256, data: Buffer.from(`request ${i}`) });
+              signed++;
+            } catch (error) {
+              if (!(error instanceof KmipResultError)) throw error;
+              failures.set(error.message, (failures.get(error.message) ?? 0) + 1);
+            }
+          }
+        } finally {
+          await client.close();
+        }
+      };
+      // A client with a username no token has makes each relay read the slot list again (every 250 ms at most), as
+      // real clients' typos do; without it the list is read every 2 s and the test would catch the race less often.
+      const stranger = async () => {
+        const client = await pool.connect({ username: "no-such-token" });
+        try {
+          while (!stopped) await client.discoverVersions().catch(() => new Promise((wake) => setTimeout(wake, 20)));
+        } finally {
+          await client.close();
+        }
+      };
+      // leastconn puts two signers on each relay, and a stranger on each.
+      const signers = [signer(), signer(), signer(), signer(), stranger(), stranger()];
+      let logins = 0;
+      try {
+        const { token } = pool;
+        for (const until = Date.now() + 8_000; logins < 40 && Date.now() < until; logins++) {
+          await pkcs11Tool(token, ["--token-label", token.label, "--login", "--pin", token.pin, "--list-objects"]);
+        }
+      } finally {
+        stopped = true;
+        await Promise.all(signers);
+      }
+      t.diagnostic(`${signed} signatures succeeded during ${logins} logins by pkcs11-tool; failed: ${JSON.stringify([...failures])}`);
+      assert.deepEqual([...failures], []);
+    },
+  );
+
   test("under signing load, a relay is killed, clients reconnect through the other, and the restarted relay takes load again", async (t) => {
     const setup = await pool.connect();
     let priv: string;
@@ -137,6 +196,8 @@ describe("two relays on one token behind HAProxy", () => {
     const signed: Record<Phase, number> = { "before the kill": 0, "after the kill": 0, "after the restart": 0 };
     let lostWithConnection = 0;
     let stopped = false;
+    /** What ended a signer early; the first one fails the test. */
+    const failures: unknown[] = [];
     const deadline = Date.now() + 40_000;
 
     /**
@@ -171,13 +232,21 @@ describe("two relays on one token behind HAProxy", () => {
       }
       return done;
     };
+    /** A signer whose failure stops the others at once, so the test fails now and leaves nothing running. */
+    const start = (loop: string) =>
+      signer(loop).catch((error: unknown) => {
+        failures.push(error);
+        stopped = true;
+        return 0;
+      });
     const waitForSignatures = async (target: Phase, count: number) => {
-      while (signed[target] < count && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 20));
+      while (signed[target] < count && !stopped && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 20));
     };
 
     const killed = 0;
     const killedName = pool.serverName(killed);
-    const loops = Array.from({ length: 4 }, (_, i) => signer(`signer ${i}`));
+    let killedOutput = "";
+    const loops = Array.from({ length: 4 }, (_, i) => start(`signer ${i}`));
     try {
       await waitForSignatures("before the kill", 400);
       const onKilled = (await pool.haproxy.servers())[killed]!.currentSessions;
@@ -188,18 +257,25 @@ describe("two relays on one token behind HAProxy", () => {
       await pool.haproxy.waitForServer(killedName, (stat) => stat.status.startsWith("DOWN"), "down");
       await waitForSignatures("after the kill", 400);
 
+      killedOutput = pool.relays[killed]!.output();
       await pool.restart(killed);
       await pool.haproxy.waitForServer(killedName, passedCheck, "up again");
       phase = "after the restart";
       const rejoinedBefore = (await pool.haproxy.servers())[killed]!.totalSessions;
       // leastconn: new connections go to the rejoined relay, which holds none.
-      loops.push(signer("signer 4"), signer("signer 5"));
+      loops.push(start("signer 4"), start("signer 5"));
       await waitForSignatures("after the restart", 400);
       const rejoined = (await pool.haproxy.servers())[killed]!;
       assert.ok(rejoined.totalSessions > rejoinedBefore && rejoined.currentSessions > 0, `the restarted relay takes connections: ${JSON.stringify(rejoined)}`);
     } finally {
       stopped = true;
-      await Promise.allSettled(loops);
+      await Promise.all(loops);
+    }
+    if (failures.length > 0) {
+      const tail = (output: string) => output.trimEnd().split("\n").slice(-20).join("\n");
+      t.diagnostic(`killed relay:\n${tail(killedOutput)}`);
+      for (const [i, relay] of pool.relays.entries()) t.diagnostic(`relay ${i + 1}:\n${tail(relay.output())}`);
+      throw failures[0];
     }
     const perLoop = await Promise.all(loops);
     t.diagnostic(
