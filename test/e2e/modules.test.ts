@@ -40,6 +40,8 @@ interface AlgorithmCase {
   /** node:crypto's hash for verify(), null for Ed25519. */
   readonly hash: "sha256" | "sha384" | "sha512" | null;
   readonly raw?: "ed25519";
+  /** RSA-PSS, with a salt as long as the digest. */
+  readonly pss?: boolean;
 }
 
 const curve = (recommendedCurve: number): Attribute => ({ name: "Cryptographic Domain Parameters", value: { recommendedCurve } });
@@ -51,6 +53,13 @@ const ALGORITHMS: readonly AlgorithmCase[] = [
     common: [algorithm(CryptographicAlgorithm.RSA), length(2048)],
     params: { cryptographicAlgorithm: CryptographicAlgorithm.RSA, paddingMethod: PaddingMethod.Pkcs1v15, hashingAlgorithm: HashingAlgorithm.SHA256 },
     hash: "sha256",
+  },
+  {
+    name: "RSA-2048 PSS",
+    common: [algorithm(CryptographicAlgorithm.RSA), length(2048)],
+    params: { cryptographicAlgorithm: CryptographicAlgorithm.RSA, paddingMethod: PaddingMethod.PSS, hashingAlgorithm: HashingAlgorithm.SHA256 },
+    hash: "sha256",
+    pss: true,
   },
   { name: "P-256", common: [algorithm(CryptographicAlgorithm.ECDSA), length(256)], params: ecdsa(HashingAlgorithm.SHA256), hash: "sha256" },
   { name: "P-384", common: [algorithm(CryptographicAlgorithm.ECDSA), curve(RecommendedCurve.P384)], params: ecdsa(HashingAlgorithm.SHA384), hash: "sha384" },
@@ -108,7 +117,10 @@ for (const module of MODULES) {
       await relay?.cleanup();
       await setUp?.cleanup();
       const version = /library version (\S+),/.exec(relay?.output() ?? "")?.[1] ?? "?";
-      const works = ALGORITHMS.filter((a) => [...(rows.get(a.name)?.values() ?? [])].every((o) => o === "ok")).map((a) => a.name);
+      const works = ALGORITHMS.filter((a) => {
+        const outcomes = rows.get(a.name);
+        return outcomes !== undefined && [...outcomes.values()].every((o) => o === "ok");
+      }).map((a) => a.name);
       const fails = ALGORITHMS.filter((a) => !works.includes(a.name)).map((a) => {
         const [step, outcome] = [...(rows.get(a.name) ?? new Map<Step, Outcome>())].find(([, o]) => o !== "ok") ?? ["?", "not run"];
         return `${a.name} (${step}: ${outcome})`;
@@ -148,7 +160,7 @@ for (const module of MODULES) {
               ({ signatureData: signature } = (await client.sign({ uniqueIdentifier: pair.priv, cryptographicParameters: alg.params, data: DATA })) as {
                 signatureData: Uint8Array;
               });
-              const options = key.asymmetricKeyType === "rsa" ? { key, padding: constants.RSA_PKCS1_PADDING } : key;
+              const options = alg.pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key;
               assert.equal(verify(alg.hash, DATA, options, signature), true, "node:crypto verifies the signature");
             },
           ],
