@@ -199,12 +199,13 @@ export function svgChart(results: BenchResults): string {
   const bar = 14;
   const group = bar * results.modes.length + 12;
   const left = 48;
-  const top = 40;
+  const top = 52;
   const height = 260;
-  const bottom = 120;
+  // Room for the scenario labels, rotated 60° (about 18 characters of 6 px).
+  const bottom = 115;
   const width = left + group * scenarios.length + 20;
   const maxRatio = Math.max(1.1, ...results.modes.flatMap((mode) => scenarios.map((s) => ratio(results, mode, s)).filter(Number.isFinite)));
-  const y = (r: number) => top + height - (r / maxRatio) * height;
+  const y = (r: number) => Math.round((top + height - (r / maxRatio) * height) * 10) / 10;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + bottom}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
@@ -227,7 +228,7 @@ export function svgChart(results: BenchResults): string {
       const r = ratio(results, mode, scenario);
       if (!Number.isFinite(r)) return;
       parts.push(
-        `<rect x="${x0 + k * bar}" y="${y(r)}" width="${bar - 2}" height="${top + height - y(r)}" fill="${colors[k % colors.length]}"><title>${escape(`${scenario.algorithm}, ${scenario.connections} conn, batch ${scenario.batch}, ${mode.isolation}: ${pct(r)}`)}</title></rect>`,
+        `<rect x="${x0 + k * bar}" y="${y(r)}" width="${bar - 2}" height="${Math.round((top + height - y(r)) * 10) / 10}" fill="${colors[k % colors.length]}"><title>${escape(`${scenario.algorithm}, ${scenario.connections} conn, batch ${scenario.batch}, ${mode.isolation}: ${pct(r)}`)}</title></rect>`,
       );
     });
     const cx = x0 + (bar * results.modes.length) / 2;
@@ -236,7 +237,7 @@ export function svgChart(results: BenchResults): string {
   });
   results.modes.forEach((mode, k) => {
     const x = left + 200 * k;
-    const legendY = top + height + bottom - 10;
+    const legendY = 38;
     parts.push(`<rect x="${x}" y="${legendY - 10}" width="12" height="12" fill="${colors[k % colors.length]}"/>`);
     parts.push(`<text x="${x + 16}" y="${legendY}">isolation = "${mode.isolation}"</text>`);
   });

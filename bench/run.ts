@@ -154,6 +154,13 @@ function scenarios(settings: Settings): Scenario[] {
   );
 }
 
+/** How this run was started, as a person would type it again. */
+function commandLine(argv: string[]): string {
+  const args = argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ");
+  if (process.env.npm_lifecycle_event === "bench") return args === "" ? "npm run bench" : `npm run bench -- ${args}`;
+  return `node dist/bench/run.js ${args}`.trim();
+}
+
 const describe = (s: Scenario) => `${s.algorithm}, ${s.connections} conn, batch ${s.batch}`;
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -317,7 +324,7 @@ async function main(): Promise<void> {
     const modes: ModeResults[] = [];
     for (const isolation of settings.isolations) modes.push(await runMode(token, isolation, settings, keys));
     const results: BenchResults = {
-      command: `${process.env.npm_lifecycle_event === "bench" ? "npm run bench -- " : "node dist/bench/run.js "}${argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ")}`.trim(),
+      command: commandLine(argv),
       startedAt: new Date().toISOString(),
       durationSeconds: 0,
       quick,
