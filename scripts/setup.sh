@@ -33,4 +33,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 echo "setup: building" >&2
-npx tsc -p tsconfig.json >&2
+npm run --silent build >&2
