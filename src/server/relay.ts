@@ -167,9 +167,13 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     address,
     close(reason?: string) {
       closing ??= (async () => {
-        logger.info(`shutting down${reason ? ` (${reason})` : ""}`);
+        // The listener closes before the line is logged: whoever reads the
+        // line may rely on new connections being refused.
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         const drained = Promise.all([...connections].map((c) => c.drain()));
+        logger.info(
+          `shutting down${reason ? ` (${reason})` : ""}: no new connections; ${connections.size} open connections finish their requests (server.shutdown-timeout ${s.shutdownTimeout} s)`,
+        );
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), s.shutdownTimeout * 1000);
