@@ -53,10 +53,14 @@ function derLength(bytes: Uint8Array, offset: number): [number, number] | undefi
 /**
  * The bare point from CKA_EC_POINT. A value as long as the bare point of its
  * curve is taken as bare (a DER OCTET STRING around it is always longer);
- * otherwise it must be exactly one OCTET STRING.
+ * otherwise it must be exactly one OCTET STRING. One malformed wrapping is
+ * tolerated: tpm2-pkcs11 1.9 writes the length of a P-521 point (133) in a
+ * single byte, 04 85 04 ..., which DER would read as the start of a 5-byte
+ * long-form length (X.690 section 8.1.3.5).
  */
 export function unwrapEcPoint(value: Uint8Array, curve: CurveInfo | undefined): Uint8Array | undefined {
   if (curve !== undefined && value.length === curve.pointLength) return value;
+  if (curve !== undefined && value.length === curve.pointLength + 2 && value[0] === 0x04 && value[1] === curve.pointLength) return value.subarray(2);
   if (value[0] !== 0x04) return undefined;
   const parsed = derLength(value, 1);
   if (parsed === undefined || parsed[1] + parsed[0] !== value.length) return undefined;

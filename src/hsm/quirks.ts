@@ -8,8 +8,9 @@
 //   - in C_GenerateKeyPair templates, the usage restrictions that only repeat
 //     what the relay never asks of a key (CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT
 //     false; compat.md "Create Key Pair"). A module that refuses a template
-//     gets the same one again without each of them in turn, then without all;
-//     what made it succeed is left out from then on.
+//     gets it again without as few of them as make it succeed (tpm2-pkcs11
+//     1.9 refuses CKA_ENCRYPT and CKA_DECRYPT false: a TPM key both signs
+//     and decrypts); those are left out from then on.
 //   - in C_GetAttributeValue, the usage flags, CKA_LABEL and the dates. One
 //     that fails alone with an error other than "absent", while another
 //     attribute of the same object reads fine, is not asked for again (it
@@ -95,6 +96,13 @@ function typesOf(names: readonly string[] | undefined, allowed: readonly QuirkAt
   return types;
 }
 
+/** The non-empty subsets of `items`, smallest first. */
+function subsetsBySize<T>(items: readonly T[]): T[][] {
+  const subsets: T[][] = [];
+  for (let mask = 1; mask < 1 << items.length; mask++) subsets.push(items.filter((_, i) => (mask & (1 << i)) !== 0));
+  return subsets.sort((a, b) => a.length - b.length);
+}
+
 const names = (types: Iterable<number>): string => [...types].map((t) => NAME_OF.get(t) ?? `0x${t.toString(16)}`).join(", ");
 
 export interface KeyPairTemplatePair {
@@ -155,10 +163,12 @@ export class AttributeQuirks {
 
   /**
    * Runs `generate` (C_GenerateKeyPair) with the templates less the omitted
-   * attributes. When the module refuses them in a way that may concern one
-   * attribute, tries again without each omittable attribute in turn, then
-   * without all of them; a failed C_GenerateKeyPair creates no object, so
-   * the attempts leave nothing behind. What succeeds is remembered.
+   * attributes. When the module refuses them in a way that may concern an
+   * attribute, tries again without each omittable attribute, then without
+   * each pair, then without all three (at most 7 more calls): the first
+   * success leaves out the fewest. A failed C_GenerateKeyPair creates no
+   * object, so the attempts leave nothing behind. What succeeds is
+   * remembered.
    */
   async generate<T>(templates: KeyPairTemplatePair, generate: (templates: KeyPairTemplatePair) => Promise<T>): Promise<T> {
     const first = this.without(templates, this.omitted);
@@ -171,8 +181,7 @@ export class AttributeQuirks {
         return name !== undefined && OMITTABLE_ATTRIBUTES.includes(name);
       });
       if (present.length === 0) throw err;
-      const trials = present.length > 1 ? [...present.map((type) => [type]), present] : [present];
-      for (const omit of trials) {
+      for (const omit of subsetsBySize(present)) {
         let result: T;
         try {
           result = await generate(this.without(first, new Set(omit)));

@@ -5,12 +5,17 @@
 //   - "nss": NSS's softokn (libsoftokn3.so, Debian libnss3) on a database made
 //     with certutil (libnss3-tools), configured through C_Initialize's
 //     initialisation arguments.
+//   - "tpm2": tpm2-pkcs11 (libtpm2-pkcs11-1) on the swtpm software TPM,
+//     through the tpm2-abrmd resource manager on a D-Bus session bus of its
+//     own (without one, the TPM's three object slots fill up at the second
+//     key), with the tss2 TCTI modules for both.
 //   - a "quirky" module built here with gcc: SoftHSM behind a shim that
 //     misbehaves as some vendor modules do (test/hsm/quirky-pkcs11.c).
 // Every set-up lives in a temp dir of its own and stops what it started.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,7 +75,7 @@ export const Quirk = {
   initArgs: "QUIRKY_PKCS11_INIT_ARGS",
   /** C_Initialize takes this many milliseconds more. */
   initDelayMs: "QUIRKY_PKCS11_INIT_DELAY_MS",
-  /** C_GenerateKeyPair answers CKR_DEVICE_ERROR to a template holding this attribute (hex CKA value). */
+  /** C_GenerateKeyPair answers CKR_DEVICE_ERROR to a template holding one of these attributes (hex CKA values, comma-separated). */
   refuseTemplate: "QUIRKY_PKCS11_REFUSE_TEMPLATE",
   /** C_GetAttributeValue answers CKR_DEVICE_ERROR when asked for this attribute. */
   failRead: "QUIRKY_PKCS11_FAIL_READ",
@@ -143,6 +148,60 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Starts a helper daemon in the foreground; its output is kept for the error when it dies early. */
+function startDaemon(command: string, args: string[], options: SpawnOptions): { child: ChildProcess; output: () => string } {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  return { child, output: () => output };
+}
+
+/** A TCP port free on 127.0.0.1 just now (`port` 0: any), or undefined when `port` is taken. */
+function freePort(port = 0): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(undefined));
+    server.listen(port, "127.0.0.1", () => {
+      const { port: bound } = server.address() as { port: number };
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/** Two consecutive TCP ports free on 127.0.0.1 just now; returns the first. */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await freePort();
+    if (port !== undefined && port < 65535 && (await freePort(port + 1)) !== undefined) return port;
+  }
+  throw new Error("no two consecutive free TCP ports on 127.0.0.1");
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+function connectable(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.end();
+      resolve();
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Retries `attempt` every 100 ms until it resolves, for at most `ms`; then throws its last error. */
+async function retry<T>(ms: number, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** An NSS softokn database and the init-args that open it. */
 export interface NssDatabase {
   readonly dir: string;
@@ -189,6 +248,86 @@ export async function createNssDatabase(pin = "1234"): Promise<NssDatabase> {
   };
 }
 
+export const TPM2_PKCS11 = "pkcs11/libtpm2_pkcs11.so";
+
+export function tpm2Unavailable(): string | undefined {
+  if (findLibrary(TPM2_PKCS11) === undefined) return "tpm2-pkcs11 is not installed (Debian package libtpm2-pkcs11-1)";
+  for (const [command, pkg] of [
+    ["swtpm", "swtpm"],
+    ["tpm2-abrmd", "tpm2-abrmd"],
+    ["dbus-daemon", "dbus"],
+    ["pkcs11-tool", "opensc"],
+  ] as const) {
+    if (!onPath(command) && !existsSync(`/usr/sbin/${command}`)) return `${command} is not installed (Debian package ${pkg})`;
+  }
+  for (const [library, pkg] of [
+    ["libtss2-tcti-swtpm.so.0", "libtss2-tcti-swtpm0"],
+    ["libtss2-tcti-tabrmd.so.0", "libtss2-tcti-tabrmd0"],
+  ] as const) {
+    if (findLibrary(library) === undefined) return `${library} is not installed (Debian package ${pkg})`;
+  }
+  return undefined;
+}
+
+/** A software TPM with a resource manager and a tpm2-pkcs11 token, initialised with pkcs11-tool. */
+export interface Tpm2Token {
+  readonly modulePath: string;
+  /** process.env with the store, the TCTI and the D-Bus address. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly label: string;
+  readonly pin: string;
+  cleanup(): Promise<void>;
+}
+
+export async function createTpm2Token(label = "kmip2pkcs11-tpm", pin = "1234"): Promise<Tpm2Token> {
+  const modulePath = findLibrary(TPM2_PKCS11);
+  if (modulePath === undefined) throw new Error(tpm2Unavailable());
+  const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-tpm2-"));
+  const daemons: ChildProcess[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const daemon of daemons.reverse()) await stopProcess(daemon);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const [state, store] = [join(dir, "state"), join(dir, "store")];
+    await Promise.all([mkdir(state), mkdir(store)]);
+    const port = await freePortPair();
+    const swtpm = startDaemon("swtpm", [
+      "socket",
+      "--tpm2",
+      "--tpmstate", `dir=${state}`,
+      "--server", `type=tcp,port=${port},bindaddr=127.0.0.1`,
+      // The swtpm TCTI finds the control channel on the next port.
+      "--ctrl", `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+      // Powered on and TPM2_Startup done by swtpm itself.
+      "--flags", "not-need-init,startup-clear",
+    ], {});
+    daemons.push(swtpm.child);
+    const busPath = join(dir, "bus");
+    daemons.push(startDaemon("dbus-daemon", ["--session", "--nofork", "--nopidfile", `--address=unix:path=${busPath}`], {}).child);
+    const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${busPath}`, TPM2_PKCS11_STORE: store, TPM2_PKCS11_TCTI: "tabrmd:bus_type=session" };
+    // tpm2-abrmd gives up when the TPM or the bus is not there yet.
+    await retry(10_000, async () => {
+      if (!existsSync(busPath)) throw new Error(`dbus-daemon has not made ${busPath}`);
+      if (swtpm.child.exitCode !== null) throw new Error(`swtpm exited: ${swtpm.output()}`);
+      await connectable(port);
+    });
+    const abrmd = startDaemon("tpm2-abrmd", ["--session", `--tcti=swtpm:host=127.0.0.1,port=${port}`, ...(process.getuid?.() === 0 ? ["--allow-root"] : [])], { env });
+    daemons.push(abrmd.child);
+    const tool = (args: string[]) => execFileAsync("pkcs11-tool", ["--module", modulePath, ...args], { env });
+    await retry(10_000, async () => {
+      if (abrmd.child.exitCode !== null) throw new Error(`tpm2-abrmd exited: ${abrmd.output()} (swtpm: ${swtpm.output()})`);
+      await tool(["--list-slots"]);
+    });
+    await tool(["--init-token", "--label", label, "--so-pin", "5678"]);
+    await tool(["--token-label", label, "--login", "--login-type", "so", "--so-pin", "5678", "--init-pin", "--pin", pin]);
+    return { modulePath, env, label, pin, cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
 /** What a relay needs to use one module, for the module-parameterised tests. */
 export interface ModuleSetUp {
   readonly modulePath: string;
@@ -204,10 +343,25 @@ export interface ModuleSetUp {
   cleanup(): Promise<void>;
 }
 
+export interface ExpectedFailure {
+  readonly step: string;
+  /** Matched against "Result Reason: Result Message". */
+  readonly error: RegExp;
+}
+
+/** The relay's refusal, before C_GenerateKeyPair, of a key type the token does not list. */
+const NO_EDDSA: ExpectedFailure = {
+  step: "Create Key Pair",
+  error: /^CryptographicFailure: C_GetMechanismInfo: CKR_MECHANISM_INVALID \(the token cannot generate EdDSA keys\)$/,
+};
+
 export interface ModuleUnderTest {
   readonly name: string;
-  /** Algorithms (names of test/e2e/modules.test.ts) the module's Debian 12 version cannot make keys for. */
-  readonly unsupportedAlgorithms: readonly string[];
+  /**
+   * What the module's Debian 12 version cannot do, by algorithm (the names of
+   * test/e2e/modules.test.ts): the first step that fails and its KMIP error.
+   */
+  readonly expectedFailures: Readonly<Record<string, ExpectedFailure>>;
   /** Why the module cannot be tested on this machine, or undefined. */
   unavailable(): string | undefined;
   setUp(): Promise<ModuleSetUp>;
@@ -219,7 +373,7 @@ const toml = (s: string): string => JSON.stringify(s);
 export const MODULES: readonly ModuleUnderTest[] = [
   {
     name: "SoftHSM",
-    unsupportedAlgorithms: [],
+    expectedFailures: {},
     unavailable: () => (existsSync(SOFTHSM_MODULE_PATH) ? undefined : "SoftHSM is not installed (Debian package softhsm2)"),
     async setUp() {
       const token = await createSoftHsmToken();
@@ -229,7 +383,7 @@ export const MODULES: readonly ModuleUnderTest[] = [
   {
     name: "p11-kit client -> p11-kit server -> SoftHSM",
     // p11-kit 0.24's RPC drops the PKCS#11 v3.0 EdDSA mechanisms.
-    unsupportedAlgorithms: ["Ed25519"],
+    expectedFailures: { Ed25519: NO_EDDSA },
     unavailable: p11KitUnavailable,
     async setUp() {
       const token = await createSoftHsmToken();
@@ -257,7 +411,7 @@ export const MODULES: readonly ModuleUnderTest[] = [
   {
     name: "NSS softokn",
     // NSS 3.87 has no CKM_EC_EDWARDS_KEY_PAIR_GEN.
-    unsupportedAlgorithms: ["Ed25519"],
+    expectedFailures: { Ed25519: NO_EDDSA },
     unavailable: nssUnavailable,
     async setUp() {
       const db = await createNssDatabase();
@@ -268,6 +422,29 @@ export const MODULES: readonly ModuleUnderTest[] = [
         username: db.label,
         pin: db.pin,
         cleanup: db.cleanup,
+      };
+    },
+  },
+  {
+    name: "tpm2-pkcs11 -> tpm2-abrmd -> swtpm",
+    unavailable: tpm2Unavailable,
+    expectedFailures: {
+      // tpm2-pkcs11 1.9 offers RSA PSS only with its own hashing (CKM_SHA*_RSA_PKCS_PSS), and not even that on swtpm.
+      "RSA-2048 PSS": { step: "Sign", error: /^CryptographicFailure: C_Sign: CKR_MECHANISM_INVALID$/ },
+      // It makes P-521 keys (with a malformed CKA_EC_POINT, see src/hsm/ec.ts) but cannot sign with them.
+      "P-521": { step: "Sign", error: /^GeneralFailure: C_SignInit: CKR_HOST_MEMORY$/ },
+      Ed25519: NO_EDDSA,
+    },
+    async setUp() {
+      const tpm = await createTpm2Token();
+      return {
+        modulePath: tpm.modulePath,
+        env: tpm.env,
+        // TPM keys both sign and decrypt: tpm2-pkcs11 refuses CKA_ENCRYPT and CKA_DECRYPT false (CKR_GENERAL_ERROR).
+        pkcs11: ['quirks = { omit-attributes = ["CKA_ENCRYPT", "CKA_DECRYPT"] }'],
+        username: tpm.label,
+        pin: tpm.pin,
+        cleanup: tpm.cleanup,
       };
     },
   },

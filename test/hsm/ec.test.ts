@@ -20,6 +20,9 @@ test("unwrapEcPoint takes the point out of its DER OCTET STRING, or takes it bar
   // Long-form length (P-521: 133 bytes).
   const p521 = Buffer.concat([Buffer.from([0x04]), Buffer.alloc(132, 7)]);
   assert.deepEqual(unwrapEcPoint(Buffer.concat([Buffer.from([0x04, 0x81, 0x85]), p521]), CURVES["P-521"]), p521);
+  // tpm2-pkcs11 1.9: the length 133 in one byte, not valid DER, taken for what it means.
+  assert.deepEqual(unwrapEcPoint(Buffer.concat([Buffer.from([0x04, 0x85]), p521]), CURVES["P-521"]), p521);
+  assert.equal(unwrapEcPoint(Buffer.concat([Buffer.from([0x04, 0x85]), p521]), undefined), undefined);
   const ed = Buffer.alloc(32, 9);
   assert.deepEqual(unwrapEcPoint(Buffer.concat([Buffer.from([0x04, 0x20]), ed]), CURVES.Ed25519), ed);
   // Unknown curve: only an exact OCTET STRING is accepted.

@@ -8,9 +8,10 @@
  *       unless CK_C_INITIALIZE_ARGS.pReserved points to exactly <string>
  *       (NSS and some vendor modules read their settings there). SoftHSM
  *       itself gets the arguments with pReserved NULL, as the spec wants.
- *   QUIRKY_PKCS11_REFUSE_TEMPLATE=<hex CKA>   C_GenerateKeyPair answers
- *       CKR_DEVICE_ERROR when either template holds that attribute (a module
- *       that says "device error" for "attribute I do not like").
+ *   QUIRKY_PKCS11_REFUSE_TEMPLATE=<hex CKA>[,<hex CKA>...]   C_GenerateKeyPair
+ *       answers CKR_DEVICE_ERROR when either template holds one of those
+ *       attributes (a module that says "device error" for "attribute I do
+ *       not like").
  *   QUIRKY_PKCS11_FAIL_READ=<hex CKA>   C_GetAttributeValue answers
  *       CKR_DEVICE_ERROR whenever the template asks for that attribute.
  *   QUIRKY_PKCS11_INIT_DELAY_MS=<n>   C_Initialize takes n ms more, as a
@@ -78,6 +79,18 @@ static int holds(const CK_ATTRIBUTE *template, CK_ULONG count, long type) {
   return 0;
 }
 
+/* Whether the template holds any of the attributes a comma-separated list of hex CKA values names. */
+static int holds_any(const CK_ATTRIBUTE *template, CK_ULONG count, const char *list) {
+  while (list != NULL && *list != '\0') {
+    char *end;
+    unsigned long type = strtoul(list, &end, 16);
+    if (end == list) return 0;
+    if (holds(template, count, (long)type)) return 1;
+    list = *end == ',' ? end + 1 : end;
+  }
+  return 0;
+}
+
 static CK_RV quirky_initialize(void *init_args) {
   const char *delay = getenv("QUIRKY_PKCS11_INIT_DELAY_MS");
   if (delay != NULL) {
@@ -111,8 +124,8 @@ static CK_RV quirky_get_attribute_value(CK_SESSION_HANDLE session, CK_OBJECT_HAN
 static CK_RV quirky_generate_key_pair(CK_SESSION_HANDLE session, void *mechanism, CK_ATTRIBUTE *public_template, CK_ULONG public_count,
                                       CK_ATTRIBUTE *private_template, CK_ULONG private_count, CK_OBJECT_HANDLE *public_key,
                                       CK_OBJECT_HANDLE *private_key) {
-  long refused = attribute_env("QUIRKY_PKCS11_REFUSE_TEMPLATE");
-  if (holds(public_template, public_count, refused) || holds(private_template, private_count, refused)) return CKR_DEVICE_ERROR;
+  const char *refused = getenv("QUIRKY_PKCS11_REFUSE_TEMPLATE");
+  if (holds_any(public_template, public_count, refused) || holds_any(private_template, private_count, refused)) return CKR_DEVICE_ERROR;
   return ((generate_key_pair_fn)target->functions[C_GENERATE_KEY_PAIR])(session, mechanism, public_template, public_count, private_template,
                                                                         private_count, public_key, private_key);
 }
