@@ -4,7 +4,7 @@
 // succeed on a restarted child; module output is logged, never printed.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash, createPublicKey, verify as verifySignature } from "node:crypto";
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -82,6 +82,17 @@ async function openWithKeys(overrides: Partial<IsolatedBackendOptions> = {}) {
   return { backend, records, slotId, normalKey, generate };
 }
 
+/** node:crypto's form of an EC public key the backend describes. */
+async function publicKeyOf(backend: HsmBackend, slotId: string, publicKeyId: string): Promise<KeyObject> {
+  const { ecPoint } = await backend.describeKey(slotId, publicKeyId);
+  assert.ok(ecPoint instanceof Uint8Array && ecPoint.length === 65);
+  const point = Buffer.from(ecPoint);
+  return createPublicKey({
+    key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
+    format: "jwk",
+  });
+}
+
 /** The relay's view of recovery: log in again (the new child has no login) and sign. */
 async function assertServesAgain(backend: HsmBackend, slotId: string, keyId: string): Promise<void> {
   await backend.authenticate(slotId, token.pin);
@@ -110,16 +121,11 @@ describe("isolated backend, normal operation", () => {
       assert.equal(publicKey.keyType, "EC");
       assert.equal(publicKey.curve, "P-256");
       assert.equal(publicKey.label, "isolated-pub");
-      assert.ok(publicKey.ecPoint instanceof Uint8Array && publicKey.ecPoint.length === 65);
       assert.deepEqual(await backend.findKeys(slot.slotId, { label: "isolated-priv" }), [ids.privateKeyId]);
 
       // Buffers cross the process boundary intact in both directions.
       const signature = await backend.sign(slot.slotId, ids.privateKeyId, ECDSA, DIGEST);
-      const point = Buffer.from(publicKey.ecPoint);
-      const key = createPublicKey({
-        key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
-        format: "jwk",
-      });
+      const key = await publicKeyOf(backend, slot.slotId, ids.publicKeyId);
       assert.ok(verifySignature("sha256", DATA, { key, dsaEncoding: "ieee-p1363" }, signature));
       assert.equal(await backend.verify(slot.slotId, ids.publicKeyId, ECDSA, DIGEST, signature), true);
 
@@ -131,6 +137,29 @@ describe("isolated backend, normal operation", () => {
         assert.equal(error.code, "ITEM_NOT_FOUND");
         return true;
       });
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("many concurrent calls, which travel as one message each way, each get their own answer", async () => {
+    const { backend, slotId, generate } = await openWithKeys();
+    try {
+      const privateKeyId = await generate();
+      const key = await publicKeyOf(backend, slotId, privateKeyId.replace(/_priv$/, "_pub"));
+      const messages = Array.from({ length: 40 }, (_, i) => Buffer.from(`message ${i}`));
+      const missing = `${"00".repeat(20)}_priv`;
+      const [signatures, notFound] = await Promise.all([
+        Promise.all(messages.map((message) => backend.sign(slotId, privateKeyId, ECDSA, createHash("sha256").update(message).digest()))),
+        backend.describeKey(slotId, missing).then(
+          () => "found",
+          (error: unknown) => (error instanceof HsmError ? error.code : String(error)),
+        ),
+      ]);
+      messages.forEach((message, i) => {
+        assert.ok(verifySignature("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signatures[i]!), `signature ${i} is of message ${i}`);
+      });
+      assert.equal(notFound, "ITEM_NOT_FOUND", "a failure among them reaches its own caller");
     } finally {
       await backend.close();
     }

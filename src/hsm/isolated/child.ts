@@ -9,14 +9,19 @@
 import pino from "pino";
 import type { HsmBackend } from "../backend.js";
 import { openPkcs11Backend } from "../pkcs11-backend.js";
-import { serializeError, type CallRequest, type ChildMessage, type ParentMessage } from "./protocol.js";
+import { MessageBatcher } from "./batcher.js";
+import { serializeError, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
 
 const send = process.send?.bind(process);
 if (send === undefined) {
   process.stderr.write("kmip2pkcs11: src/hsm/isolated/child.js is started by the relay with an IPC channel, not by hand\n");
   process.exit(2);
 }
-const post = (message: ChildMessage, sent?: () => void): void => {
+/** Answers to calls go out together, once per turn of the event loop. */
+const answers = new MessageBatcher<CallResponse>((batch) => send(batch));
+/** Sends a message other than an answer, after the answers queued before it. */
+const post = (message: Exclude<ChildMessage, CallResponse[]>, sent?: () => void): void => {
+  answers.flush();
   send(message, undefined, undefined, sent);
 };
 
@@ -27,17 +32,17 @@ let drained: (() => void) | undefined;
 
 async function serve([id, method, args]: CallRequest): Promise<void> {
   if (backend === undefined) {
-    post([id, false, { message: "the HSM module process received a call before the module was opened" }]);
+    answers.push([id, false, { message: "the HSM module process received a call before the module was opened" }]);
     return;
   }
   inFlight++;
-  let response: ChildMessage;
+  let response: CallResponse;
   try {
     response = [id, true, await (backend[method] as (...args: unknown[]) => Promise<unknown>).apply(backend, args)];
   } catch (error) {
     response = [id, false, serializeError(error)];
   }
-  post(response);
+  answers.push(response);
   if (--inFlight === 0) drained?.();
 }
 
@@ -87,7 +92,7 @@ function setCredentials({ uid, gid, groups }: Extract<ParentMessage, { kind: "se
 }
 
 process.on("message", (message: ParentMessage) => {
-  if (Array.isArray(message)) void serve(message);
+  if (Array.isArray(message)) for (const call of message) void serve(call);
   else if (message.kind === "open") void open(message);
   else if (message.kind === "set-credentials") setCredentials(message);
   else void close();

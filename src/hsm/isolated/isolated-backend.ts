@@ -31,10 +31,12 @@ import {
   type SlotSummary,
 } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
+import { MessageBatcher } from "./batcher.js";
 import { logModuleOutput } from "./module-output.js";
 import {
   deserializeError,
   type BackendMethod,
+  type CallRequest,
   type CallResponse,
   type ChildMessage,
   type ParentMessage,
@@ -240,7 +242,7 @@ class IsolatedBackend implements HsmBackend {
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now() });
-      child.send([id, method, args]);
+      child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
   }
@@ -424,6 +426,8 @@ class ModuleProcess {
   private readonly logger: Logger;
   private readonly exited: Promise<void>;
   private settleOpen!: (error?: Error) => void;
+  /** Calls go out together, once per turn of the event loop. */
+  private readonly calls = new MessageBatcher<CallRequest>((batch) => this.write(batch));
 
   constructor(
     env: Record<string, string> | undefined,
@@ -446,7 +450,7 @@ class ModuleProcess {
     logModuleOutput(this.child.stdout!, "stdout", "info", this.logger);
     logModuleOutput(this.child.stderr!, "stderr", "warn", this.logger);
     this.child.on("message", (message: ChildMessage) => {
-      if (Array.isArray(message)) onResponse(message);
+      if (Array.isArray(message)) for (const response of message) onResponse(response);
       else this.onControl(message);
     });
     // Sending to a child that just died: the exit event reports the failure.
@@ -477,7 +481,18 @@ class ModuleProcess {
     });
   }
 
-  send(message: ParentMessage): void {
+  /** Queues a call; see batcher.ts. */
+  call(request: CallRequest): void {
+    this.calls.push(request);
+  }
+
+  /** Sends a control message, after the calls queued before it. */
+  send(message: Exclude<ParentMessage, CallRequest[]>): void {
+    this.calls.flush();
+    this.write(message);
+  }
+
+  private write(message: ParentMessage): void {
     if (this.child.connected) this.child.send(message);
   }
 

@@ -2,7 +2,9 @@
 // module. They travel over the child_process IPC channel with
 // `serialization: "advanced"` (the structured clone algorithm), so Buffers and
 // Uint8Arrays cross intact and nothing is converted to JSON. A call is a bare
-// array to keep the per-call cost down; everything else is a tagged object.
+// array to keep the per-call cost down, and calls (answers) travel in arrays
+// of them, one message per turn of the event loop (batcher.ts); everything
+// else is a tagged object.
 import { HsmError, type HsmBackend, type HsmErrorCode, type ModuleInfo } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 
@@ -25,7 +27,7 @@ export interface SerializedError {
 }
 
 export type ParentMessage =
-  | CallRequest
+  | CallRequest[]
   /** The first message: open the in-process backend and log at this level. */
   | { readonly kind: "open"; readonly options: Pkcs11BackendOptions; readonly logLevel: string }
   /** Finish the calls in flight, close the backend (C_Finalize) and exit. */
@@ -37,7 +39,7 @@ export type ParentMessage =
   | { readonly kind: "set-credentials"; readonly uid: number; readonly gid: number; readonly groups: number[] };
 
 export type ChildMessage =
-  | CallResponse
+  | CallResponse[]
   | { readonly kind: "ready"; readonly module: ModuleInfo }
   | { readonly kind: "open-failed"; readonly error: SerializedError }
   /** One line of the child's pino output (JSON), to be logged by the relay. */
