@@ -47,6 +47,8 @@ const SLOT_ID = /^(?:\d{1,20}|0x[0-9a-fA-F]{1,16})$/;
 export class SlotDirectory {
   private entries: SlotEntry[] = [];
   private fetchedAt = Number.NEGATIVE_INFINITY;
+  /** When a read first missed a token the list before it had (see refresh). */
+  private missingSince: number | undefined;
 
   constructor(
     private readonly pkcs11: pkcs11js.PKCS11,
@@ -122,8 +124,23 @@ export class SlotDirectory {
       const summary = this.describe(handle, index);
       if (summary !== undefined) entries.push({ summary, handle });
     });
+    const now = this.now();
+    // A token that was there a moment ago and is missing now is believed gone
+    // only when a read at least MISS_REFRESH_MS later confirms it: SoftHSM
+    // rewrites its token file at every login (by any process), and for that
+    // moment other processes find no token in the slot. Until then the
+    // previous list stays, and the next lookup reads again.
+    const present = new Set(entries.map((e) => e.summary.slotId));
+    if (this.entries.some((e) => !present.has(e.summary.slotId))) {
+      this.missingSince ??= now;
+      if (now - this.missingSince < MISS_REFRESH_MS) {
+        this.fetchedAt = now - LIST_TTL_MS + MISS_REFRESH_MS;
+        return;
+      }
+    }
+    this.missingSince = undefined;
     this.entries = entries;
-    this.fetchedAt = this.now();
+    this.fetchedAt = now;
   }
 
   private describe(handle: pkcs11js.Handle, index: number): SlotSummary | undefined {

@@ -123,12 +123,6 @@ describe("two relays on one token behind HAProxy", () => {
 
   test(
     "logins to the token by another process (a relay starting, pkcs11-tool) do not fail the relays' requests",
-    {
-      todo:
-        "SoftHSM rewrites token.object on every C_Login, and meanwhile other processes find no token in the slot: " +
-        "the relays answer Authentication Not Successful (\"no token matches username\") until their slot list (src/hsm/slots.ts) is " +
-        "read again. A race: this test catches it in about half of its runs",
-    },
     async (t) => {
       const setup = await pool.connect();
       const { privateKeyUniqueIdentifier: priv } = await createKeyPair(setup, EC_P256);
@@ -168,7 +162,12 @@ describe("two relays on one token behind HAProxy", () => {
       try {
         const { token } = pool;
         for (const until = Date.now() + 8_000; logins < 40 && Date.now() < until; logins++) {
-          await pkcs11Tool(token, ["--token-label", token.label, "--login", "--pin", token.pin, "--list-objects"]);
+          // pkcs11-tool meets the same SoftHSM race as the relays (the token briefly missing while another
+          // process logs in); it is the load here, not what is tested, so such a run is just not counted.
+          await pkcs11Tool(token, ["--token-label", token.label, "--login", "--pin", token.pin, "--list-objects"]).catch((error: Error) => {
+            if (!/No slot with token named/.test(error.message)) throw error;
+            logins--;
+          });
         }
       } finally {
         stopped = true;
