@@ -13,8 +13,8 @@ import { after, afterEach, before, beforeEach, test } from "node:test";
 import tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient, type KmipClientOptions } from "../../src/client/kmip-client.js";
-import { decodeResponseMessage, encodeRequestMessage } from "../../src/kmip/message.js";
-import { discoverVersionsPayloads } from "../../src/kmip/payloads/index.js";
+import { decodeResponseMessage, encodeRequestMessage, type RequestBatchItem } from "../../src/kmip/message.js";
+import { discoverVersionsPayloads, rngRetrievePayloads } from "../../src/kmip/payloads/index.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { encodeTtlv } from "../../src/ttlv/encode.js";
 import { CredentialType, Operation, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
@@ -92,20 +92,24 @@ afterEach(async () => {
   assert.equal(relay.process.exitCode, null, "the relay is still running");
 });
 
-/** A Discover Versions request message with the token's credential. */
-function discoverRequest(): Buffer {
+/** A one-item KMIP 1.4 request message with the token's credential. */
+function requestMessage(item: RequestBatchItem): Buffer {
   return encodeTtlv(
     encodeRequestMessage({
       header: {
-        protocolVersion: { major: 1, minor: 2 },
+        protocolVersion: { major: 1, minor: 4 },
         authentication: {
           credential: { credentialType: CredentialType.UsernameAndPassword, username: relay.token.label, password: relay.token.pin },
         },
         batchCount: 1,
       },
-      batchItems: [{ operation: Operation.DiscoverVersions, requestPayload: discoverVersionsPayloads.encodeRequest({ protocolVersions: [] }) }],
+      batchItems: [item],
     }),
   );
+}
+
+function discoverRequest(): Buffer {
+  return requestMessage({ operation: Operation.DiscoverVersions, requestPayload: discoverVersionsPayloads.encodeRequest({ protocolVersions: [] }) });
 }
 
 /** A TLS connection without the KMIP client, for writing raw bytes; it collects what the relay sends. */
@@ -194,6 +198,22 @@ test("a 1 GiB length header is answered with Invalid Message and the connection 
   const grown = (await relayRss()) - rssBefore;
   assert.ok(grown < 64 * 1024 * 1024, `the relay's RSS grew by ${grown} bytes`);
   assert.equal(countLines(/1073741832 bytes exceeds the limit/), 1, "logged once");
+});
+
+test("a client that sends without reading its answers is not buffered for: reading pauses, then idle-timeout ends it", async () => {
+  const rssBefore = await relayRss();
+  const closes = countLines(/closing connection/);
+  const { socket } = await rawTlsConnection();
+  socket.pause();
+  socket.removeAllListeners("data");
+  // 2000 requests for 64 KiB of random data each: 125 MiB of answers that
+  // the relay would hold if it kept reading while the client does not.
+  const request = requestMessage({ operation: Operation.RNGRetrieve, requestPayload: rngRetrievePayloads.encodeRequest({ dataLength: 65536 }) });
+  socket.write(Buffer.concat(Array.from({ length: 2000 }, () => request)));
+  await relay.waitForOutput(new RegExp(`(?:closing connection[^]*?){${closes + 1}}`));
+  const grown = (await relayRss()) - rssBefore;
+  assert.ok(grown < 64 * 1024 * 1024, `the relay's RSS grew by ${grown} bytes`);
+  socket.destroy();
 });
 
 test("a batch over max-batch-count is refused item by item and the connection stays usable", async () => {
