@@ -307,6 +307,61 @@ describe("isolated backend, module faults", () => {
   });
 });
 
+describe("isolated backend, credentials answered on the relay side", () => {
+  /** How often the child logged the token in so far. */
+  const logins = (records: LogRecord[]) => records.filter((record) => /: token logged in$/.test(record.msg)).length;
+  const modulePid = (records: LogRecord[]) => records.findLast((record) => record.modulePid !== undefined)?.modulePid;
+  const refused = (error: unknown) => {
+    assert.ok(error instanceof HsmError, `expected an HsmError, got ${String(error)}`);
+    assert.equal(error.code, "AUTH_FAILED");
+    return true;
+  };
+
+  test("an accepted PIN is answered without the module process; a wrong one after it is refused by the child", async () => {
+    const { backend, records, slotId } = await openWithKeys();
+    try {
+      const pid = modulePid(records)!;
+      // A stopped child answers nothing: what resolves now was answered here.
+      process.kill(pid, "SIGSTOP");
+      try {
+        const answeredHere = backend.authenticate(slotId, token.pin).then(() => true);
+        // A guard against hanging, not a timing assertion: the answer needs no other process.
+        const unanswered = new Promise<boolean>((resolve) => setTimeout(resolve, 10_000, false).unref());
+        assert.ok(await Promise.race([answeredHere, unanswered]), "authenticate was answered while the child was stopped");
+      } finally {
+        process.kill(pid, "SIGCONT");
+      }
+      await assert.rejects(backend.authenticate(slotId, `${token.pin}0`), refused);
+      await assert.rejects(backend.authenticate(slotId, ""), refused);
+      assert.ok(
+        records.some((record) => /PIN differs from the one that logged the token in/.test(record.msg)),
+        "the child compared the wrong PIN",
+      );
+      await backend.authenticate(slotId, token.pin);
+      await assert.rejects(backend.authenticate(slotId, token.pin.slice(0, -1)), refused);
+      assert.equal(logins(records), 1, "one C_Login in all");
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("after the module process restarts, the first request logs in again and a wrong PIN is refused", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys();
+    try {
+      const crashing = await generate(FaultLabel.segv);
+      await backend.authenticate(slotId, token.pin);
+      assert.equal(logins(records), 1);
+      await assert.rejects(backend.sign(slotId, crashing, ECDSA, DIGEST), isModuleFailure(/SIGSEGV/));
+      await assert.rejects(backend.authenticate(slotId, `${token.pin}0`), refused);
+      await backend.authenticate(slotId, token.pin);
+      assert.equal(logins(records), 2, "the new child logged the token in");
+      assert.equal((await backend.sign(slotId, normalKey, ECDSA, DIGEST)).length, 64);
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
 describe("isolated backend, a hanging module", () => {
   test("a call past callTimeoutMs kills the child; the next calls succeed", async () => {
     const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 2000 });

@@ -9,10 +9,12 @@
 // for it. The module's stdout and stderr are logged with a prefix (see
 // module-output.ts), never mixed into the relay's own output.
 //
-// A new child has no session and no login. Nothing about logins is kept here:
-// the next authenticate() reaches the new child, which logs the token in with
-// that request's PIN, exactly as after the relay's own start. (Login throttling
-// state lives in the child too, so it starts afresh.)
+// A new child has no session and no login. What this side keeps to answer
+// resolveSlot() and authenticate() without a round trip (credentials.ts) is
+// dropped when a child fails, so the next authenticate() reaches the new
+// child, which logs the token in with that request's PIN, exactly as after
+// the relay's own start. (Login throttling state lives in the child, so it
+// starts afresh.)
 import { fork, type ChildProcess } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -32,10 +34,12 @@ import {
 } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { MessageBatcher } from "./batcher.js";
+import { CredentialCache } from "./credentials.js";
 import { logModuleOutput } from "./module-output.js";
 import {
   deserializeError,
   type BackendMethod,
+  type SerializedError,
   type CallRequest,
   type CallResponse,
   type ChildMessage,
@@ -117,7 +121,14 @@ interface PendingCall {
   reject(error: Error): void;
   readonly method: BackendMethod;
   readonly startedAt: number;
+  /** The slot the call is about; undefined for listSlots, resolveSlot and ping. */
+  readonly slotId: string | undefined;
+  /** Runs when the call succeeds, in the order the child answered, before the caller resumes. */
+  readonly onSuccess: ((value: unknown) => void) | undefined;
 }
+
+/** The methods whose first argument is not a slot id. */
+const SLOTLESS: ReadonlySet<BackendMethod> = new Set(["listSlots", "resolveSlot", "ping"]);
 
 interface RestartWaiter {
   resolve(): void;
@@ -145,6 +156,8 @@ class IsolatedBackend implements HsmBackend {
   /** One timer for all calls: it checks the oldest pending call. */
   private watchdog: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<RestartWaiter>();
+  /** Slots and accepted PINs of the serving child; cleared when it fails. */
+  private readonly credentials = new CredentialCache();
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDelayMs: number;
   private lastFailure = "";
@@ -186,10 +199,45 @@ class IsolatedBackend implements HsmBackend {
     return this.call("listSlots", []);
   }
   resolveSlot(username: string): Promise<SlotSummary> {
-    return this.call("resolveSlot", [username]);
+    const cached = this.credentials.slot(username);
+    if (cached !== undefined) return Promise.resolve(cached);
+    return this.call("resolveSlot", [username], (summary) => this.credentials.rememberSlot(username, summary as SlotSummary));
   }
+
+  /**
+   * Answered here, without a round trip, when the PIN's digest equals the
+   * digest of the PIN the serving child last accepted for this slot;
+   * otherwise the child decides (its LoginGuard compares the PIN with the
+   * one that logged the token in, or calls C_Login behind the login
+   * throttle), and a PIN it accepts is remembered.
+   *
+   * Why this accepts no PIN the child would refuse. The child accepts only
+   * the PIN its token is logged in with (login.ts); it changes that PIN only
+   * by logging in again, after losing its login, when a PIN check reaches
+   * it. The child takes PIN checks of a slot in the order they were sent
+   * (one FIFO channel; LoginGuard orders logins), and a digest is recorded
+   * only from the "accepted" answer to the check sent last for the slot
+   * (CredentialCache.rememberPin), so it is of the PIN the child holds,
+   * never of an older one. The digest is dropped whenever a call on the slot
+   * answers AUTH_FAILED (a refused PIN, or a login the child found lost,
+   * pkcs11-backend.ts) or PIN_LOCKED, and every digest is dropped when a
+   * child fails, before a new one serves: the new child's first request
+   * logs in again. A PIN whose digest differs always goes to the child,
+   * which applies the throttle. The digest is an HMAC under a key drawn per
+   * child, compared with timingSafeEqual; the PIN itself is not kept.
+   *
+   * One difference from the in-process backend: a child that loses its
+   * login without any call noticing (its last session closed) keeps its
+   * digest here until a call on the slot answers AUTH_FAILED, so that
+   * request fails where the in-process backend would log in again; the next
+   * request logs in. (Operations on a child that is not logged in fail, so
+   * the digest grants nothing meanwhile.)
+   */
   authenticate(slotId: string, pin: string): Promise<void> {
-    return this.call("authenticate", [slotId, pin]);
+    const pinDigest = this.credentials.digest(pin);
+    if (this.credentials.accepts(slotId, pinDigest)) return Promise.resolve();
+    const ticket = this.credentials.checkSent(slotId);
+    return this.call("authenticate", [slotId, pin], () => this.credentials.rememberPin(slotId, ticket, pinDigest));
   }
   mechanisms(slotId: string): Promise<number[]> {
     return this.call("mechanisms", [slotId]);
@@ -236,20 +284,21 @@ class IsolatedBackend implements HsmBackend {
     return this.closing;
   }
 
-  private call<T>(method: BackendMethod, args: unknown[]): Promise<T> {
+  private call<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
     const child = this.serving;
-    if (child === undefined) return this.callAfterRestart(method, args);
+    if (child === undefined) return this.callAfterRestart(method, args, onSuccess);
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now() });
+      const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now(), slotId, onSuccess });
       child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
   }
 
-  private async callAfterRestart<T>(method: BackendMethod, args: unknown[]): Promise<T> {
+  private async callAfterRestart<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
     await this.waitForRestart();
-    return this.call(method, args);
+    return this.call(method, args, onSuccess);
   }
 
   private waitForRestart(): Promise<void> {
@@ -292,9 +341,22 @@ class IsolatedBackend implements HsmBackend {
     // Absent: the call already failed (timeout, crash) and was answered.
     if (call === undefined) return;
     this.pending.delete(id);
-    if (message[1]) call.resolve(message[2]);
-    else call.reject(deserializeError(message[2]));
+    if (message[1]) {
+      call.onSuccess?.(message[2]);
+      call.resolve(message[2]);
+    } else {
+      if (call.slotId !== undefined) this.slotCallFailed(call.slotId, message[2]);
+      call.reject(deserializeError(message[2]));
+    }
   };
+
+  /** What a failed call on a slot says about the credentials kept here. */
+  private slotCallFailed(slotId: string, error: SerializedError): void {
+    // A refused PIN, a lost login, a locked token: the child decides again.
+    if (error.code === "AUTH_FAILED" || error.code === "PIN_LOCKED") this.credentials.forgetPin(slotId);
+    // The slot a cached username led to is gone (removed, renumbered).
+    else if (error.code === "SLOT_NOT_FOUND") this.credentials.forgetSlots();
+  }
 
   private readonly onExit = (child: ModuleProcess, how: string): void => {
     if (child !== this.serving) return;
@@ -306,6 +368,7 @@ class IsolatedBackend implements HsmBackend {
   /** The serving child failed: fail its calls, log, and schedule a restart. */
   private childFailed(child: ModuleProcess, reason: string): void {
     this.serving = undefined;
+    this.credentials.clear();
     const calls = this.pending.size;
     this.failPending(new HsmError("MODULE_FAILED", `the HSM module failed: ${reason}`));
     if (this.closing !== undefined) return;
@@ -400,6 +463,7 @@ class IsolatedBackend implements HsmBackend {
     // New calls now take the restart path, which fails once closing is set.
     const child = this.serving;
     this.serving = undefined;
+    this.credentials.clear();
     await child?.stop(this.callTimeoutMs);
     clearTimeout(this.watchdog);
     this.failPending(closedError());
