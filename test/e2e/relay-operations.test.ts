@@ -413,7 +413,6 @@ describe("Sign", () => {
 
   test(
     "ECDSA parameters with an RSA key are refused as Invalid Field",
-    { todo: "src/operations/signing.ts checks the key type only when the parameters leave the algorithm open: CKM_ECDSA reaches C_Sign with an RSA key, which SoftHSM answers CKR_GENERAL_ERROR (General Failure)" },
     async () => {
       await rejectsWith(client.sign({ uniqueIdentifier: rsa.privateKeyUniqueIdentifier, cryptographicParameters: ECDSA_SHA256, data: DATA }), ResultReason.InvalidField, /RSA key/);
     },
