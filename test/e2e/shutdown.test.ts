@@ -123,3 +123,25 @@ test("a second signal during shutdown ends the relay at once", async () => {
     await cutOff;
   });
 });
+
+test("a second signal while a module call hangs leaves no module process behind", async () => {
+  const modulePath = await buildFaultyModule();
+  await withRelay({ modulePath, server: ["shutdown-timeout = 60"], pkcs11: ["call-timeout = 60"] }, async (relay, client) => {
+    const key = await client.createKeyPair(ecKeyPair(FaultLabel.hang));
+    const modulePid = Number(/modulePid=(\d+)/.exec(relay.output())![1]);
+    const hanging = assert.rejects(client.sign({ uniqueIdentifier: key.privateKeyUniqueIdentifier, data: Buffer.from("x") }), KmipConnectionError);
+    await requestReceived(relay, 2);
+    relay.process.kill("SIGTERM");
+    await relay.waitForOutput(/shutting down \(SIGTERM\)/);
+    relay.process.kill("SIGTERM");
+    assert.equal(await exitCode(relay), 143);
+    await hanging;
+    // The module process, blocked inside C_SignInit, cannot notice its parent is gone: the relay kills it on exit.
+    const gone = async () => {
+      const status = await readFile(`/proc/${modulePid}/status`, "utf8").catch(() => "");
+      return status === "" || /^State:\s+Z/m.test(status);
+    };
+    for (let i = 0; i < 50 && !(await gone()); i++) await new Promise((wake) => setTimeout(wake, 100));
+    assert.ok(await gone(), `module process ${modulePid} still runs after the relay exited`);
+  });
+});

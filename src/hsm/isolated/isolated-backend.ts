@@ -479,6 +479,26 @@ function closedError(): HsmError {
 }
 
 /** One child process running the module. */
+
+/**
+ * Module processes still running. When the relay exits without closing them
+ * (a second stop signal, a crash), they are killed: a module hung inside a
+ * call blocks its process's event loop, so it would never notice that the
+ * relay is gone and would linger.
+ */
+const liveModuleProcesses = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function killOnExit(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const running of liveModuleProcesses) running.kill("SIGKILL");
+    });
+  }
+  liveModuleProcesses.add(child);
+  child.once("exit", () => liveModuleProcesses.delete(child));
+}
+
 class ModuleProcess {
   readonly pid: number | undefined;
   /** Resolves once the child has loaded and initialised the module. */
@@ -509,6 +529,7 @@ class ModuleProcess {
       // The relay's own node flags (inspector, test runner, ...) are not for the child.
       execArgv: [],
     });
+    killOnExit(this.child);
     this.pid = this.child.pid;
     this.logger = parentLogger.child({ modulePid: this.pid });
     logModuleOutput(this.child.stdout!, "stdout", "info", this.logger);
