@@ -478,8 +478,6 @@ function closedError(): HsmError {
   return new HsmError("MODULE_FAILED", "the HSM backend is closed");
 }
 
-/** One child process running the module. */
-
 /**
  * Module processes still running. When the relay exits without closing them
  * (a second stop signal, a crash), they are killed: a module hung inside a
@@ -499,6 +497,7 @@ function killOnExit(child: ChildProcess): void {
   child.once("exit", () => liveModuleProcesses.delete(child));
 }
 
+/** One child process running the module. */
 class ModuleProcess {
   readonly pid: number | undefined;
   /** Resolves once the child has loaded and initialised the module. */
