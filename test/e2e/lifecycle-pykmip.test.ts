@@ -4,10 +4,9 @@
 // one Revoke per key) and destroys them; afterwards the relay answers Item
 // Not Found for both ids.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ResultReason } from "../../src/ttlv/enums.js";
-import { runPyKmip } from "../helpers/pykmip.js";
+import { pykmipTarget, runPyKmip } from "../helpers/pykmip.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { connect, rejectsWith } from "../operations/relay-client.js";
 
@@ -19,11 +18,7 @@ after(async () => relay?.cleanup());
 
 test("PyKMIP: create, activate, locate, get attributes, sign, revoke, destroy", async () => {
   const result = await runPyKmip({
-    host: relay.host,
-    port: relay.port,
-    ca: join(relay.dir, "state", "tls", "cert.pem"),
-    username: relay.token.label,
-    password: relay.token.pin,
+    ...pykmipTarget(relay),
     steps: ["create", "activate", "locate", "get_attributes", "sign", "revoke", "state", "destroy"],
     name: "pykmip-lifecycle",
     bits: 2048,
@@ -57,11 +52,7 @@ test("PyKMIP: create, activate, locate, get attributes, sign, revoke, destroy", 
 test("PyKMIP: Destroy of an Active key is refused with Permission Denied", async () => {
   await assert.rejects(
     runPyKmip({
-      host: relay.host,
-      port: relay.port,
-      ca: join(relay.dir, "state", "tls", "cert.pem"),
-      username: relay.token.label,
-      password: relay.token.pin,
+      ...pykmipTarget(relay),
       steps: ["create", "destroy"],
       bits: 1024,
     }),

@@ -3,9 +3,8 @@
 // signs; the signature verifies with that public key.
 import assert from "node:assert/strict";
 import { createPublicKey, verify } from "node:crypto";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { runPyKmip } from "../helpers/pykmip.js";
+import { pykmipTarget, runPyKmip } from "../helpers/pykmip.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 
 let relay: RunningRelay;
@@ -16,11 +15,7 @@ after(async () => relay?.cleanup());
 
 test("PyKMIP: discover, query, create, activate, get, sign; the signature verifies", async () => {
   const result = await runPyKmip({
-    host: relay.host,
-    port: relay.port,
-    ca: join(relay.dir, "state", "tls", "cert.pem"),
-    username: relay.token.label,
-    password: relay.token.pin,
+    ...pykmipTarget(relay),
     steps: ["discover", "query", "create", "activate", "get", "sign"],
     data: "example.com. 3600 IN A 192.0.2.1",
   });
@@ -48,10 +43,7 @@ test("PyKMIP: discover, query, create, activate, get, sign; the signature verifi
 test("PyKMIP: a wrong password is refused", async () => {
   await assert.rejects(
     runPyKmip({
-      host: relay.host,
-      port: relay.port,
-      ca: join(relay.dir, "state", "tls", "cert.pem"),
-      username: relay.token.label,
+      ...pykmipTarget(relay),
       password: "not-the-pin",
       steps: ["create"],
     }),

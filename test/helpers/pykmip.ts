@@ -1,9 +1,10 @@
 // Runs PyKMIP (Debian's python3-pykmip, for /usr/bin/python3) against a
 // relay: test/fixtures/pykmip/client.py does the steps and prints JSON.
 import { execFile } from "node:child_process";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { RunningRelay } from "./relay.js";
 
 const SCRIPT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../test/fixtures/pykmip/client.py");
 
@@ -21,6 +22,11 @@ export interface PyKmipArgs {
   name?: string;
   bits?: number;
   data?: string;
+}
+
+/** Where and as whom PyKMIP reaches a relay: its address, its generated certificate, its token's label and PIN. */
+export function pykmipTarget(relay: RunningRelay): Pick<PyKmipArgs, "host" | "port" | "ca" | "username" | "password"> {
+  return { host: relay.host, port: relay.port, ca: join(relay.dir, "state", "tls", "cert.pem"), username: relay.token.label, password: relay.token.pin };
 }
 
 /** The steps' results; rejects with PyKMIP's error when a step fails. */
