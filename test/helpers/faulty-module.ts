@@ -2,12 +2,7 @@
 // with gcc into a temporary directory, once per test process. The module
 // forwards to SoftHSM and crashes, hangs or prints on request; see the C file
 // for the key labels and environment variables that trigger each fault.
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { buildModule } from "./modules.js";
 
 /** CKA_LABELs that make the faulty module's C_SignInit misbehave. */
 export const FaultLabel = {
@@ -28,27 +23,7 @@ export const FAULT_EXIT_CODE = 42;
 /** Environment variable naming a fault (or "fail") to inject in C_Initialize. */
 export const INIT_FAULT_ENV = "FAULTY_PKCS11_INIT_FAULT";
 
-// From dist/test/helpers/ back to the sources, which tsc does not copy.
-const source = fileURLToPath(new URL("../../../test/fixtures/faulty-pkcs11/faulty.c", import.meta.url));
-
-let built: Promise<string> | undefined;
-
-/** Compiles the module on first use and returns the path of the shared object. */
+/** Compiles the module on first use (once per test process) and returns the path of the shared object. */
 export function buildFaultyModule(): Promise<string> {
-  built ??= compile();
-  return built;
-}
-
-async function compile(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "kmip2pkcs11-faulty-"));
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  const output = join(dir, "libfaulty-pkcs11.so");
-  const flags = ["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1", "-shared", "-fPIC"];
-  try {
-    await promisify(execFile)("gcc", [...flags, "-o", output, source, "-ldl"]);
-  } catch (error) {
-    // execFile's message holds the command line and gcc's diagnostics.
-    throw new Error(`cannot build the faulty PKCS#11 module: ${(error as Error).message}`);
-  }
-  return output;
+  return buildModule("test/fixtures/faulty-pkcs11/faulty.c");
 }
