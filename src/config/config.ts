@@ -514,3 +514,12 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length] as number;
 }
+
+/**
+ * The "host:port" form (IPv6 in brackets) of a listening server's address,
+ * as parseHostPort reads it; `fallback` when the server has none (a pipe).
+ */
+export function formatBoundAddress(bound: string | { address: string; family: string; port: number } | null, fallback: string): string {
+  if (bound === null || typeof bound !== "object") return fallback;
+  return bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+}

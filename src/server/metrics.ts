@@ -4,7 +4,7 @@
 // the module's real liveness (a C_GetInfo round trip through the backend).
 import { createServer } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { parseHostPort } from "../config/config.js";
+import { formatBoundAddress, parseHostPort } from "../config/config.js";
 import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import type { Logger } from "../log/logger.js";
 import { enumerationName } from "../ttlv/names.js";
@@ -149,9 +149,7 @@ export async function serveMetrics(addr: string, metrics: RelayMetrics, backend:
   }).catch((error: NodeJS.ErrnoException) => {
     throw new Error(`cannot listen on metrics.addr ${addr}: ${error.code ?? error.message}`, { cause: error });
   });
-  const bound = server.address();
-  const address =
-    bound !== null && typeof bound === "object" ? (bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`) : addr;
+  const address = formatBoundAddress(server.address(), addr);
   logger.info(`Metrics on http://${address}/metrics, health on http://${address}/healthz`);
   return {
     address,

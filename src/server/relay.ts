@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import * as tls from "node:tls";
 import { relayVersion } from "../version.js";
-import { parseHostPort, type Config } from "../config/config.js";
+import { formatBoundAddress, parseHostPort, type Config } from "../config/config.js";
 import type { HsmBackend } from "../hsm/backend.js";
 import { openIsolatedBackend } from "../hsm/isolated/isolated-backend.js";
 import { openPkcs11Backend } from "../hsm/pkcs11-backend.js";
@@ -225,9 +225,5 @@ async function listen(server: tls.Server, config: Config, options: StartOptions,
   server.removeAllListeners("error");
   server.on("error", (error) => logger.error({ err: error.message }, "listener error"));
   if (options.listenFd !== undefined) return `fd:${options.listenFd}`;
-  const bound = server.address();
-  if (bound !== null && typeof bound === "object") {
-    return bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-  }
-  return config.server.addr;
+  return formatBoundAddress(server.address(), config.server.addr);
 }
