@@ -189,6 +189,19 @@ function isSignSuccess(fields: readonly TtlvItem[]): boolean {
   return success && signed;
 }
 
+export interface SampleArgs {
+  readonly scenario: Scenario;
+  readonly keyId: string;
+}
+
+/** One reply of the relay to the scenario's request, raw: what the floor server (floor.ts) answers with. */
+async function sample(args: SampleArgs): Promise<Uint8Array> {
+  if (clients.length === 0) clients.push(...(await openClients(1)));
+  const reply = await clients[0]!.sendRaw(signMessages(args.scenario.algorithm, args.keyId, args.scenario.batch)[0]!);
+  checkReply(reply, args.scenario.batch);
+  return reply;
+}
+
 /** `scenario.connections` closed loops: send a request, await its reply, send the next. */
 async function run(args: RunArgs): Promise<RelayResult> {
   const { scenario } = args;
@@ -289,7 +302,7 @@ async function closeAll(): Promise<void> {
   await Promise.all(open.map((client) => client.close()));
 }
 
-export const loadMethods = { connect, createKeys, run, fairness, idle, close: closeAll };
+export const loadMethods = { connect, createKeys, sample, run, fairness, idle, close: closeAll };
 export type LoadMethods = typeof loadMethods;
 
 serveMethods(loadMethods);

@@ -1,6 +1,7 @@
 // The benchmark's report: markdown tables (targets, one table per isolation
-// mode, fairness, idle connections, codec) and an SVG bar chart of the
-// relay/direct throughput ratios, written by hand (no chart dependency).
+// mode, the floor, fairness, idle connections, codec) and an SVG bar chart
+// of the relay/direct and floor/direct throughput ratios, written by hand
+// (no chart dependency).
 import type { DirectResult, RelayResult, Scenario } from "./common.js";
 import type { BenchResults, ModeResults } from "./run.js";
 
@@ -24,11 +25,18 @@ function directFor(results: BenchResults, scenario: Scenario): DirectResult | un
   return results.direct.find((d) => same(d.scenario, scenario))?.result;
 }
 
-function relayFor(mode: ModeResults, scenario: Scenario): RelayResult | undefined {
+/** A relay mode's rows, or the floor's (floor.ts): results of the load generator against a server. */
+type Measured = Pick<ModeResults, "rows">;
+
+function relayFor(mode: Measured, scenario: Scenario): RelayResult | undefined {
   return mode.rows.find((r) => same(r.scenario, scenario))?.relay;
 }
 
-function ratio(results: BenchResults, mode: ModeResults, scenario: Scenario): number {
+function floorOf(results: BenchResults): Measured {
+  return { rows: results.floor.map(({ scenario, result }) => ({ scenario, relay: result })) };
+}
+
+function ratio(results: BenchResults, mode: Measured, scenario: Scenario): number {
   const relay = relayFor(mode, scenario);
   const direct = directFor(results, scenario);
   return relay === undefined || direct === undefined ? NaN : relay.opsPerSecond / direct.opsPerSecond;
@@ -36,8 +44,12 @@ function ratio(results: BenchResults, mode: ModeResults, scenario: Scenario): nu
 
 const yes = (met: boolean) => (met ? "met" : "**not met**");
 
-/** One cell of the targets table per isolation mode. */
-function targetCells(results: BenchResults, mode: ModeResults): string[] {
+/**
+ * One cell of the targets table per isolation mode; for the floor, the
+ * throughput and latency targets only (it generates no keys and holds no
+ * KMIP state).
+ */
+function targetCells(results: BenchResults, mode: ModeResults | Measured): string[] {
   const ecdsa = (connections: number, batch: number): Scenario => ({ algorithm: "ECDSA P-256", connections, batch });
   const cells: string[] = [];
 
@@ -66,6 +78,7 @@ function targetCells(results: BenchResults, mode: ModeResults): string[] {
       : latency.map(([algorithm, above]) => `${algorithm} +${int(above)} µs: ${yes(above <= TARGETS.p50AboveDirectUs)}`).join("; "),
   );
 
+  if (!("fairness" in mode)) return [...cells, "–", "–"];
   const f = mode.fairness;
   const rise = f.duringKeyGeneration.p99Us / f.baseline.p99Us;
   cells.push(`${fixed(rise)}×: ${yes(rise < TARGETS.fairnessP99Ratio)}`);
@@ -85,10 +98,10 @@ function targetsTable(results: BenchResults): string {
     `ECDSA p99 during RSA-${results.settings.fairness.keyGenerationBits} generation: < ${TARGETS.fairnessP99Ratio}× without`,
     `${TARGETS.idleConnections} idle TLS connections: relay RSS (+ module USS) < ${TARGETS.idleRssMiB} MiB`,
   ];
-  const cells = results.modes.map((mode) => targetCells(results, mode));
+  const cells = [...results.modes.map((mode) => targetCells(results, mode)), targetCells(results, floorOf(results))];
   return [
-    `| target | ${results.modes.map((m) => `isolation = "${m.isolation}"`).join(" | ")} |`,
-    `|---|${results.modes.map(() => "---").join("|")}|`,
+    `| target | ${results.modes.map((m) => `isolation = "${m.isolation}"`).join(" | ")} | floor (no KMIP work) |`,
+    `|---|${results.modes.map(() => "---").join("|")}|---|`,
     ...names.map((name, i) => `| ${name} | ${cells.map((c) => c[i]).join(" | ")} |`),
   ].join("\n");
 }
@@ -121,6 +134,37 @@ function modeTable(results: BenchResults, mode: ModeResults): string {
     "| algorithm | conns | batch | relay signs/s | direct signs/s (form) | relay/direct | relay p50 µs | direct p50 µs | relay p99 µs | direct p99 µs | relay CPU µs/request (kernel) | relay CPU µs/sign | module process CPU µs/sign | direct CPU µs/sign | added CPU µs/sign | client CPU µs/sign |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((row) => `| ${row} |`),
+  ].join("\n");
+}
+
+function floorTable(results: BenchResults): string {
+  const rows = results.floor.map(({ scenario, result }) => {
+    const direct = directFor(results, scenario);
+    const floor = result;
+    const cells = [
+      scenario.algorithm,
+      scenario.connections,
+      scenario.batch,
+      int(floor.opsPerSecond),
+      `**${pct(direct === undefined ? NaN : floor.opsPerSecond / direct.opsPerSecond)}**`,
+      int(floor.p50Us),
+      direct === undefined ? "–" : `+${int(floor.p50Us - direct.p50Us)}`,
+      int((floor.cpu.relay * 1e6) / floor.requests),
+      fixed((floor.cpu.client * 1e6) / (floor.requests * scenario.batch), 1),
+      ...results.modes.flatMap((mode) => {
+        const relay = relayFor(mode, scenario);
+        return relay === undefined ? ["–", "–"] : [pct(relay.opsPerSecond / floor.opsPerSecond), `+${int(relay.p50Us - floor.p50Us)}`];
+      }),
+    ];
+    return `| ${cells.join(" | ")} |`;
+  });
+  const modeHeads = results.modes.flatMap((m) => [`relay/floor, ${m.isolation}`, `relay p50 − floor p50 µs, ${m.isolation}`]);
+  return [
+    "What any relay in a process of its own pays here before doing KMIP work: a TLS server (bench/floor.ts) that frames each request, makes its signatures exactly as direct does (in the form direct found faster) without reading the request, and answers with a reply the relay gave to the same request, driven by the same load generator. *Floor/direct* is the cost of the process boundary, TLS, the client, and of signing in a server that waits for requests; *relay/floor* and the p50 difference are what the relay's own work costs.",
+    "",
+    `| algorithm | conns | batch | floor signs/s | floor/direct | floor p50 µs | floor p50 − direct p50 µs | floor server CPU µs/request | client CPU µs/sign | ${modeHeads.join(" | ")} |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|${modeHeads.map(() => "---:").join("|")}|`,
+    ...rows,
   ].join("\n");
 }
 
@@ -178,6 +222,10 @@ export function markdownReport(results: BenchResults): string {
     ...results.modes.flatMap((mode) => [`## Sign, isolation = "${mode.isolation}"`, "", modeTable(results, mode), ""]),
     "![relay/direct throughput](chart.svg)",
     "",
+    "## The floor: TLS and the process boundary without KMIP work",
+    "",
+    floorTable(results),
+    "",
     "## Fairness: signing while a key pair is generated",
     "",
     fairnessTable(results),
@@ -195,16 +243,20 @@ const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;
 /** Grouped bars: relay/direct throughput per scenario, one bar per isolation mode, with the target lines. */
 export function svgChart(results: BenchResults): string {
   const scenarios = results.direct.map((d) => d.scenario);
-  const colors = ["#4477aa", "#ee6677", "#228833"];
+  const series: { name: string; rows: Measured }[] = [
+    ...results.modes.map((mode) => ({ name: `isolation = "${mode.isolation}"`, rows: mode })),
+    { name: "floor (no KMIP work)", rows: floorOf(results) },
+  ];
+  const colors = ["#4477aa", "#ee6677", "#bbbbbb"];
   const bar = 14;
-  const group = bar * results.modes.length + 12;
+  const group = bar * series.length + 12;
   const left = 48;
   const top = 52;
   const height = 260;
   // Room for the scenario labels, rotated 60° (about 18 characters of 6 px).
   const bottom = 115;
   const width = left + group * scenarios.length + 20;
-  const maxRatio = Math.max(1.1, ...results.modes.flatMap((mode) => scenarios.map((s) => ratio(results, mode, s)).filter(Number.isFinite)));
+  const maxRatio = Math.max(1.1, ...series.flatMap(({ rows }) => scenarios.map((s) => ratio(results, rows, s)).filter(Number.isFinite)));
   const y = (r: number) => Math.round((top + height - (r / maxRatio) * height) * 10) / 10;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + bottom}" font-family="sans-serif" font-size="11">`,
@@ -224,22 +276,22 @@ export function svgChart(results: BenchResults): string {
   }
   scenarios.forEach((scenario, i) => {
     const x0 = left + i * group + 6;
-    results.modes.forEach((mode, k) => {
-      const r = ratio(results, mode, scenario);
+    series.forEach(({ name, rows }, k) => {
+      const r = ratio(results, rows, scenario);
       if (!Number.isFinite(r)) return;
       parts.push(
-        `<rect x="${x0 + k * bar}" y="${y(r)}" width="${bar - 2}" height="${Math.round((top + height - y(r)) * 10) / 10}" fill="${colors[k % colors.length]}"><title>${escape(`${scenario.algorithm}, ${scenario.connections} conn, batch ${scenario.batch}, ${mode.isolation}: ${pct(r)}`)}</title></rect>`,
+        `<rect x="${x0 + k * bar}" y="${y(r)}" width="${bar - 2}" height="${Math.round((top + height - y(r)) * 10) / 10}" fill="${colors[k % colors.length]}"><title>${escape(`${scenario.algorithm}, ${scenario.connections} conn, batch ${scenario.batch}, ${name}: ${pct(r)}`)}</title></rect>`,
       );
     });
-    const cx = x0 + (bar * results.modes.length) / 2;
+    const cx = x0 + (bar * series.length) / 2;
     const label = `${scenario.algorithm} ${scenario.connections}c×${scenario.batch}`;
     parts.push(`<text transform="translate(${cx},${top + height + 8}) rotate(60)" text-anchor="start">${escape(label)}</text>`);
   });
-  results.modes.forEach((mode, k) => {
+  series.forEach(({ name }, k) => {
     const x = left + 200 * k;
     const legendY = 38;
     parts.push(`<rect x="${x}" y="${legendY - 10}" width="12" height="12" fill="${colors[k % colors.length]}"/>`);
-    parts.push(`<text x="${x + 16}" y="${legendY}">isolation = "${mode.isolation}"</text>`);
+    parts.push(`<text x="${x + 16}" y="${legendY}">${escape(name)}</text>`);
   });
   parts.push(`<line x1="${left}" x2="${width - 20}" y1="${y(0)}" y2="${y(0)}" stroke="#333"/>`, "</svg>", "");
   return parts.join("\n");

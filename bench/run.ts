@@ -8,7 +8,7 @@
 //
 //   node dist/bench/run.js [--quick] [--seconds S] [--out DIR] [--profile DIR]
 //       [--isolation in-process,process] [--algorithms "ECDSA P-256,Ed25519,RSA-2048"]
-//       [--connections 1,4,16] [--batches 1,32]
+//       [--connections 1,4,16] [--batches 1,32] [--pkcs11 "sign-threads = 0" ...]
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
@@ -19,6 +19,7 @@ import { createSoftHsmToken, type SoftHsmToken } from "../test/helpers/softhsm.j
 import { startRelayProcess, type RunningRelay } from "../test/helpers/relay.js";
 import { ALGORITHM_NAMES, childPids, type AlgorithmName, type DirectResult, type RelayResult, type Scenario } from "./common.js";
 import type { DirectMethods } from "./direct.js";
+import type { FloorMethods } from "./floor.js";
 import type { FairnessResult, IdleResult, LoadMethods } from "./load.js";
 import { formatProfileSummary, summarizeCpuProfile } from "./profile.js";
 import { markdownReport, svgChart } from "./report.js";
@@ -38,6 +39,8 @@ export interface Settings {
   readonly isolations: Isolation[];
   readonly fairness: { connections: number; ratePerConnection: number; keyGenerationBits: number };
   readonly idleConnections: number;
+  /** Extra lines for the relays' [pkcs11] table (--pkcs11, repeatable), e.g. `sign-threads = 0`. */
+  readonly pkcs11: string[];
 }
 
 export interface MachineFacts {
@@ -69,6 +72,8 @@ export interface BenchResults {
   readonly settings: Settings;
   readonly machine: MachineFacts;
   readonly direct: { scenario: Scenario; result: DirectResult }[];
+  /** The floor server (floor.ts) per scenario: the process boundary, TLS and the client, no KMIP work. */
+  readonly floor: { scenario: Scenario; result: RelayResult }[];
   readonly modes: ModeResults[];
   /** The codec benchmark's table (bench/codec.ts), when it ran. */
   codec?: string;
@@ -101,6 +106,7 @@ function parseCommandLine(argv: string[]) {
       connections: { type: "string" },
       batches: { type: "string" },
       "idle-connections": { type: "string" },
+      pkcs11: { type: "string", multiple: true },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -118,6 +124,7 @@ function parseCommandLine(argv: string[]) {
     // p99 shows stalls rather than saturation; RSA-2048 keeps --quick quick.
     fairness: { connections: 4, ratePerConnection: 250, keyGenerationBits: quick ? 2048 : 4096 },
     idleConnections: Number(values["idle-connections"] ?? (quick ? 100 : 1000)),
+    pkcs11: values.pkcs11 ?? [],
   };
   return { values, quick, settings };
 }
@@ -165,13 +172,13 @@ const describe = (s: Scenario) => `${s.algorithm}, ${s.connections} conn, batch 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Keys are made once, through the first relay, and shared by every mode and by the direct runs. */
-async function startRelay(token: SoftHsmToken, isolation: Isolation, profileDir?: string): Promise<RunningRelay> {
+async function startRelay(token: SoftHsmToken, isolation: Isolation, pkcs11: string[], profileDir?: string): Promise<RunningRelay> {
   const env = { ...token.env };
   if (profileDir !== undefined) {
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${join(HERE, "cpu-profile-hook.js")}`.trim();
     env.KMIP2PKCS11_CPU_PROFILE_DIR = profileDir;
   }
-  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`], env });
+  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`, ...pkcs11], env });
 }
 
 function modulePidOf(relay: RunningRelay, isolation: Isolation): number | undefined {
@@ -181,12 +188,18 @@ function modulePidOf(relay: RunningRelay, isolation: Isolation): number | undefi
   return pid;
 }
 
-async function loadWorker(relay: RunningRelay, token: SoftHsmToken, connections: number) {
+/** The relay's generated TLS identity for "localhost", which the floor server borrows. */
+function tlsFiles(relay: RunningRelay): { certPath: string; keyPath: string } {
+  return { certPath: join(relay.dir, "state/tls/cert.pem"), keyPath: join(relay.dir, "state/tls/key.pem") };
+}
+
+/** A load generator connected to `server` (a relay, or the floor server with the relay's certificate). */
+async function loadWorker(server: { host: string; port: number; certPath: string }, token: SoftHsmToken, connections: number) {
   const load = startWorker<LoadMethods>(join(HERE, "load.js"), process.env, "load generator");
   await load.call("connect", {
-    host: relay.host,
-    port: relay.port,
-    ca: await readFile(join(relay.dir, "state/tls/cert.pem"), "utf8"),
+    host: server.host,
+    port: server.port,
+    ca: await readFile(server.certPath, "utf8"),
     username: token.label,
     password: token.pin,
     count: connections,
@@ -200,10 +213,10 @@ async function runMode(
   settings: Settings,
   keys: Record<string, string>,
 ): Promise<ModeResults> {
-  const relay = await startRelay(token, isolation);
+  const relay = await startRelay(token, isolation, settings.pkcs11);
   try {
     const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
-    const load = await loadWorker(relay, token, 0);
+    const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 0);
     try {
       // First, on the fresh relay: after the load scenarios its heap has grown and would blur what connections cost.
       const idle = await load.call("idle", { ...pids, count: settings.idleConnections });
@@ -233,9 +246,9 @@ async function runMode(
 
 /** Creates the benchmark's keys through a relay; resolves to their private keys' Unique Identifiers. */
 async function createKeys(token: SoftHsmToken, algorithms: AlgorithmName[]): Promise<Record<string, string>> {
-  const relay = await startRelay(token, "in-process");
+  const relay = await startRelay(token, "in-process", []);
   try {
-    const load = await loadWorker(relay, token, 1);
+    const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 1);
     try {
       return await load.call("createKeys", algorithms);
     } finally {
@@ -263,6 +276,51 @@ async function runDirect(token: SoftHsmToken, settings: Settings, keys: Record<s
   }
 }
 
+/**
+ * The floor (floor.ts) for every scenario: replies sampled from an
+ * in-process relay, then the floor server answers the same load generator
+ * with them, making the signatures as direct did.
+ */
+async function runFloor(
+  token: SoftHsmToken,
+  settings: Settings,
+  keys: Record<string, string>,
+  direct: BenchResults["direct"],
+): Promise<BenchResults["floor"]> {
+  const relay = await startRelay(token, "in-process", settings.pkcs11);
+  const floor = startWorker<FloorMethods>(join(HERE, "floor.js"), token.env, "floor server");
+  try {
+    const replies: Uint8Array[] = [];
+    const sampler = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 1);
+    try {
+      for (const scenario of scenarios(settings)) replies.push(await sampler.call("sample", { scenario, keyId: keys[scenario.algorithm]! }));
+    } finally {
+      await sampler.close();
+    }
+    const files = tlsFiles(relay);
+    const port = await floor.call("start", { ...files, token: { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin } });
+    const load = await loadWorker({ host: "127.0.0.1", port, certPath: files.certPath }, token, 0);
+    try {
+      const results: BenchResults["floor"] = [];
+      for (const [index, scenario] of scenarios(settings).entries()) {
+        const keyId = keys[scenario.algorithm]!;
+        const form = direct[index]!.result.mode;
+        await floor.call("configure", { reply: replies[index]!, algorithm: scenario.algorithm, keyId, batch: scenario.batch, connections: scenario.connections, form });
+        const result = await load.call("run", { relayPid: floor.pid, scenario, keyId, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
+        log(`floor: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s, p50 ${Math.round(result.p50Us)} us (${form})`);
+        results.push({ scenario, result });
+      }
+      return results;
+    } finally {
+      await load.close();
+      await floor.call("stop", undefined);
+    }
+  } finally {
+    await floor.close();
+    await relay.stop();
+  }
+}
+
 function codecTable(): string {
   return execFileSync(process.execPath, [join(HERE, "codec.js")], { encoding: "utf8" }).trim();
 }
@@ -276,12 +334,12 @@ async function profile(token: SoftHsmToken, settings: Settings, keys: Record<str
   for (const isolation of settings.isolations) {
     const profileDir = join(dir, isolation);
     await mkdir(profileDir, { recursive: true });
-    const relay = await startRelay(token, isolation, profileDir);
+    const relay = await startRelay(token, isolation, settings.pkcs11, profileDir);
     const scenario: Scenario = { algorithm: "ECDSA P-256", connections: Math.max(...settings.connections), batch: Math.max(...settings.batches) };
     let window: [number, number];
     try {
       const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
-      const load = await loadWorker(relay, token, scenario.connections);
+      const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, scenario.connections);
       try {
         const result = await load.call("run", { ...pids, scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
         log(`profile ${isolation}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s under the profiler`);
@@ -321,6 +379,7 @@ async function main(): Promise<void> {
       return;
     }
     const direct = await runDirect(token, settings, keys);
+    const floor = await runFloor(token, settings, keys, direct);
     const modes: ModeResults[] = [];
     for (const isolation of settings.isolations) modes.push(await runMode(token, isolation, settings, keys));
     const results: BenchResults = {
@@ -331,6 +390,7 @@ async function main(): Promise<void> {
       settings,
       machine,
       direct,
+      floor,
       modes,
     };
     if (!quick) results.codec = codecTable();
