@@ -2,9 +2,10 @@
 // throttle and its cooldown. (authenticate.test.ts runs the same against SoftHSM.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import pino from "pino";
 import { HsmError } from "../../src/hsm/backend.js";
-import { LoginGuard, type LoginCall } from "../../src/hsm/login.js";
+import { LoginGuard, pinDigest, type LoginCall } from "../../src/hsm/login.js";
 
 const silent = pino({ level: "silent" });
 const THROTTLE = { limit: 3, windowMs: 1_000, cooldownMs: 10_000 };
@@ -32,6 +33,25 @@ test("logs in once, then checks PINs against the record without C_Login", async 
   await assert.rejects(guard.authenticate("12345", token.login), code("AUTH_FAILED"));
   await assert.rejects(guard.authenticate("", token.login), code("AUTH_FAILED"));
   assert.deepEqual(token.calls, ["1234"]);
+});
+
+test("pinDigest is SHA-256 of the key followed by the PIN's UTF-8 bytes", () => {
+  const key = randomBytes(32);
+  for (const pin of ["1234", "", "pâss wörd ✓", "x".repeat(300)]) {
+    assert.deepEqual(pinDigest(key, pin), createHash("sha256").update(key).update(Buffer.from(pin, "utf8")).digest(), pin);
+  }
+  assert.notDeepEqual(pinDigest(randomBytes(32), "1234"), pinDigest(key, "1234"), "another key, another digest");
+});
+
+test("PINs outside ASCII are compared by their exact UTF-8 bytes", async () => {
+  const composed = "p\u00e2ss"; // "pâss" with U+00E2
+  const decomposed = "pa\u0302ss"; // the same text with a combining circumflex: other bytes, another PIN
+  const token = fakeToken(composed);
+  const guard = new LoginGuard("1", THROTTLE, silent);
+  await guard.authenticate(composed, token.login);
+  await guard.authenticate(composed, token.login);
+  await assert.rejects(guard.authenticate(decomposed, token.login), code("AUTH_FAILED"));
+  assert.deepEqual(token.calls, [composed]);
 });
 
 test("concurrent first requests make one C_Login", async () => {
