@@ -68,19 +68,22 @@ export class KeyHandles {
 
   /**
    * Runs `use` on the object `keyId` names. Throws ITEM_NOT_FOUND when the id
-   * is not of the key-id scheme or no single object matches it.
+   * is not of the key-id scheme or no single object matches it. The cache
+   * holds ids in their canonical form (formatKeyId), which is what clients
+   * send back, so the id is parsed only when it misses: every Sign item
+   * passes here.
    */
   async use<T>(session: Session, keyId: string, use: (key: KeyObject) => T | Promise<T>): Promise<T> {
-    const parsed = parseKeyId(keyId) ?? itemNotFound(`"${keyId}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
-    const id = formatKeyId(parsed.ckaId, parsed.objectClass);
-    const cached = this.entries.get(id);
-    if (cached === undefined) return use(this.lookUp(session, id, parsed.ckaId, parsed.objectClass));
+    let key = this.entries.get(keyId);
+    const id = key?.id ?? canonicalKeyId(keyId);
+    key ??= this.entries.get(id);
+    if (key === undefined) return use(this.lookUp(session, id));
     try {
-      return await use(cached);
+      return await use(key);
     } catch (err) {
       if (!(err instanceof HsmError && err.ckr !== undefined && STALE_HANDLE.has(err.ckr))) throw err;
       this.entries.delete(id);
-      return use(this.lookUp(session, id, parsed.ckaId, parsed.objectClass));
+      return use(this.lookUp(session, id));
     }
   }
 
@@ -99,8 +102,9 @@ export class KeyHandles {
     this.entries.clear();
   }
 
-  /** compat.md "Object identity": CKA_ID + CKA_CLASS, exactly one match. */
-  private lookUp(session: Session, id: string, ckaId: Buffer, objectClass: ObjectClass): KeyObject {
+  /** compat.md "Object identity": CKA_ID + CKA_CLASS, exactly one match. `id` is canonical. */
+  private lookUp(session: Session, id: string): KeyObject {
+    const { ckaId, objectClass } = parseKeyId(id)!;
     const template = [
       { type: pkcs11js.CKA_CLASS, value: CKO_OF[objectClass] },
       { type: pkcs11js.CKA_ID, value: ckaId },
@@ -113,6 +117,12 @@ export class KeyHandles {
     this.remember(key);
     return key;
   }
+}
+
+/** The id in the form formatKeyId makes (upper-case hex). Throws ITEM_NOT_FOUND when it is not of the scheme. */
+function canonicalKeyId(keyId: string): string {
+  const parsed = parseKeyId(keyId) ?? itemNotFound(`"${keyId}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+  return formatKeyId(parsed.ckaId, parsed.objectClass);
 }
 
 /**

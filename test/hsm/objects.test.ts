@@ -6,7 +6,7 @@ import { createHash, createPublicKey, verify as cryptoVerify } from "node:crypto
 import { HsmError } from "../../src/hsm/backend.js";
 import { parseKeyId } from "../../src/hsm/key-id.js";
 import { CKM_ECDSA } from "../../src/hsm/mechanisms.js";
-import { openSoftHsmBackend, pkcs11Tool, type SoftHsmBackend } from "../helpers/softhsm.js";
+import { openSoftHsmBackend, pkcs11Tool, spyOnPkcs11, type Pkcs11Spy, type SoftHsmBackend } from "../helpers/softhsm.js";
 
 const code = (expected: string) => (err: unknown) => err instanceof HsmError && err.code === expected;
 const data = Buffer.from("data");
@@ -14,10 +14,17 @@ const digest = createHash("sha256").update(data).digest();
 
 describe("objects made and destroyed by other processes", () => {
   let hsm: SoftHsmBackend;
+  let spy: Pkcs11Spy;
   before(async () => {
+    // Installed before the backend is opened (see spyOnPkcs11).
+    spy = spyOnPkcs11(["C_FindObjectsInit"]);
     hsm = await openSoftHsmBackend();
   });
-  after(() => hsm.close());
+  after(async () => {
+    spy.restore();
+    await hsm.close();
+  });
+  const searches = (): number => spy.counts.get("C_FindObjectsInit")!;
 
   const tool = (...args: string[]): Promise<string> => pkcs11Tool(hsm.token, ["--login", "--pin", hsm.token.pin, ...args]);
   const hexOf = (id: string): string => parseKeyId(id)!.ckaId.toString("hex");
@@ -58,6 +65,31 @@ describe("objects made and destroyed by other processes", () => {
 
     const signature = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
     assert.ok(await verifiesWithToken(ids.publicKeyId, signature), "signed by the new key, checked against the new public key");
+  });
+
+  test("a lower-case id is the same key: it uses the cached handle, and heals like the upper-case one", async () => {
+    const { backend, slotId } = hsm;
+    const ids = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
+    const lower = `${hexOf(ids.privateKeyId)}_priv`;
+    assert.notEqual(lower, ids.privateKeyId);
+    const before = searches();
+    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    await backend.sign(slotId, lower, { mechanism: CKM_ECDSA }, digest);
+    assert.equal(searches(), before, "both spellings use the handle cached when the pair was made");
+
+    for (const type of ["privkey", "pubkey"]) await tool("--delete-object", "--type", type, "--id", hexOf(ids.privateKeyId));
+    await tool("--keypairgen", "--key-type", "EC:prime256v1", "--id", hexOf(ids.privateKeyId));
+    const signature = await backend.sign(slotId, lower, { mechanism: CKM_ECDSA }, digest);
+    assert.ok(await verifiesWithToken(ids.publicKeyId, signature), "signed by the new key");
+    assert.equal(searches(), before + 2, "the stale handle was looked up again once (and the public key once by describeKey)");
+    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    assert.equal(searches(), before + 2, "the new handle is cached under the upper-case id");
+  });
+
+  test("an id outside the scheme is ITEM_NOT_FOUND, saying what an id looks like", async () => {
+    for (const id of ["", "ABC_priv", "0102_secret", "zz_pub", "0102"]) {
+      await assert.rejects(hsm.backend.describeKey(hsm.slotId, id), (err: unknown) => code("ITEM_NOT_FOUND")(err) && /hex CKA_ID followed by _pub or _priv/.test((err as Error).message), id);
+    }
   });
 
   test("a key pair made by pkcs11-tool is found by label, described and signs", async () => {
