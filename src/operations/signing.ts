@@ -6,7 +6,7 @@
 // mechanisms (CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS and CKM_ECDSA on
 // a digest, CKM_EDDSA on the message), so one mechanism per key type serves
 // every hash, and Digested Data (1.4) needs no special case.
-import { createHash } from "node:crypto";
+import { hash as digestOf } from "node:crypto";
 import type { KeyType, SignMechanism } from "../hsm/backend.js";
 import {
   CKG_MGF1_SHA256,
@@ -198,7 +198,8 @@ export function toBeSigned(scheme: SignatureScheme, data: Uint8Array | undefined
     if (digested.length !== hash.length) throw invalid(`Digested Data is ${digested.length} bytes; a ${scheme.hash.toUpperCase()} digest is ${hash.length}`);
     digest = digested;
   } else {
-    digest = createHash(scheme.hash).update(data!).digest();
+    // The one-shot form: no Hash object per item (every Sign item passes here).
+    digest = digestOf(scheme.hash, data!, "buffer");
   }
   return scheme.family === "RSA-PKCS1" ? Buffer.concat([hash.digestInfoPrefix, digest]) : digest;
 }
@@ -225,12 +226,26 @@ export function checkSigningFields(
   }
 }
 
-/** ECDSA signatures travel as DER SEQUENCE { r INTEGER, s INTEGER } (RFC 3279 section 2.2.3); PKCS#11 gives r || s. */
+/**
+ * ECDSA signatures travel as DER SEQUENCE { r INTEGER, s INTEGER } (RFC 3279
+ * section 2.2.3); PKCS#11 gives r || s. Written into one buffer: every ECDSA
+ * Sign item passes here.
+ */
 export function ecdsaRawToDer(raw: Uint8Array): Buffer {
   const half = raw.length / 2;
-  const r = derInteger(raw.subarray(0, half));
-  const s = derInteger(raw.subarray(half));
-  return Buffer.concat([Buffer.from([0x30]), derLength(r.length + s.length), r, s]);
+  const r = integerBody(raw.subarray(0, half));
+  const s = integerBody(raw.subarray(half));
+  const content = 4 + r.pad + r.body.length + s.pad + s.body.length;
+  // r and s are INTEGERs of at most 67 bytes (P-521), each with a one-byte
+  // length; the SEQUENCE's content, at most 138 bytes, has a one-byte length,
+  // or 0x81 and one byte from 128 on (X.690 section 8.1.3).
+  const header = content < 0x80 ? 2 : 3;
+  const out = Buffer.allocUnsafe(header + content);
+  out[0] = 0x30;
+  if (header === 3) out[1] = 0x81;
+  out[header - 1] = content;
+  writeInteger(out, writeInteger(out, header, r), s);
+  return out;
 }
 
 /** The r || s form PKCS#11 verifies, from a DER signature, for a key of `bits`. */
@@ -264,20 +279,19 @@ export function ecdsaDerToRaw(der: Uint8Array, bits: number): Buffer {
   return out;
 }
 
-function derInteger(bytes: Uint8Array): Buffer {
+/** An unsigned big-endian integer as DER INTEGER contents: leading zeros dropped, a 0x00 pad when the top bit is set. */
+function integerBody(bytes: Uint8Array): { pad: number; body: Uint8Array } {
   let start = 0;
   while (start < bytes.length - 1 && bytes[start] === 0) start++;
   const body = bytes.subarray(start);
-  const pad = body[0]! >= 0x80 ? 1 : 0;
-  const out = Buffer.alloc(2 + pad + body.length);
-  out[0] = 0x02;
-  out[1] = pad + body.length;
-  out.set(body, 2 + pad);
-  return out;
+  return { pad: body[0]! >= 0x80 ? 1 : 0, body };
 }
 
-function derLength(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  if (length < 0x100) return Buffer.from([0x81, length]);
-  return Buffer.from([0x82, length >> 8, length & 0xff]);
+/** Writes an INTEGER of integerBody at `offset`; returns the offset after it. */
+function writeInteger(out: Buffer, offset: number, { pad, body }: { pad: number; body: Uint8Array }): number {
+  out[offset] = 0x02;
+  out[offset + 1] = pad + body.length;
+  if (pad === 1) out[offset + 2] = 0;
+  out.set(body, offset + 2 + pad);
+  return offset + 2 + pad + body.length;
 }

@@ -4,7 +4,7 @@
 // RSA signatures contain), and the ECDSA DER <-> r||s conversions (checked
 // against node:crypto's two encodings of the same signature).
 import assert from "node:assert/strict";
-import { constants, createHash, generateKeyPairSync, publicDecrypt, sign } from "node:crypto";
+import { constants, createHash, generateKeyPairSync, publicDecrypt, sign, verify } from "node:crypto";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA256, CKG_MGF1_SHA384 } from "../../src/hsm/mechanisms.js";
@@ -137,12 +137,14 @@ describe("ECDSA signature encodings", () => {
 
   test("r||s and DER agree with node:crypto's ieee-p1363 and der encodings of the same signature", () => {
     for (const curve of curves) {
-      const { privateKey } = generateKeyPairSync("ec", { namedCurve: curve.name });
+      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: curve.name });
       for (let i = 0; i < 20; i++) {
         const data = Buffer.from(`message ${i}`);
         // ECDSA signatures are randomised: encode one signature both ways.
         const raw = sign("sha256", data, { key: privateKey, dsaEncoding: "ieee-p1363" });
         const der = ecdsaRawToDer(raw);
+        // OpenSSL parses the DER strictly (P-521's SEQUENCE needs the long length form).
+        assert.ok(verify("sha256", data, { key: publicKey, dsaEncoding: "der" }, der), `${curve.name}: OpenSSL accepts the DER`);
         assert.deepEqual(ecdsaDerToRaw(der, curve.bits), raw, `${curve.name} round trip`);
         const nodeDer = sign("sha256", data, { key: privateKey, dsaEncoding: "der" });
         assert.equal(ecdsaDerToRaw(nodeDer, curve.bits).length, raw.length);
