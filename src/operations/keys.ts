@@ -86,23 +86,33 @@ export function objectTypeOf(key: KeyDescription): number {
  * key destroyed and made again under the same id by another relay heals.
  */
 export class SigningKeyCache {
-  private readonly entries = new Map<string, SigningKey>();
+  /** Slot id -> key id -> key: no string is built per lookup (every Sign item makes one). */
+  private readonly slots = new Map<string, Map<string, SigningKey>>();
 
+  /** `capacity`: keys remembered per slot; beyond it the slot's entries are dropped. */
   constructor(private readonly capacity = 10_000) {}
 
+  /** The key when it is cached: Sign then needs no await before its backend call. */
+  cached(context: OperationContext, keyId: string): SigningKey | undefined {
+    return this.slots.get(context.slot.slotId)?.get(keyId);
+  }
+
+  /** The key, from the backend (describeKey) when it is not cached. */
   async get(context: OperationContext, keyId: string): Promise<SigningKey> {
-    const cacheKey = `${context.slot.slotId}/${keyId}`;
-    const hit = this.entries.get(cacheKey);
+    const hit = this.cached(context, keyId);
     if (hit !== undefined) return hit;
-    const key = await context.backend.describeKey(context.slot.slotId, keyId);
+    const { slotId } = context.slot;
+    const key = await context.backend.describeKey(slotId, keyId);
     const entry = { keyType: key.keyType, bits: key.bits };
-    if (this.entries.size >= this.capacity) this.entries.clear();
-    this.entries.set(cacheKey, entry);
+    let keys = this.slots.get(slotId);
+    if (keys === undefined) this.slots.set(slotId, (keys = new Map()));
+    if (keys.size >= this.capacity) keys.clear();
+    keys.set(keyId, entry);
     return entry;
   }
 
   /** Forgets a key after a failure that suggests it changed or vanished. */
   forget(context: OperationContext, keyId: string, error: unknown): void {
-    if (error instanceof HsmError || error instanceof KmipError) this.entries.delete(`${context.slot.slotId}/${keyId}`);
+    if (error instanceof HsmError || error instanceof KmipError) this.slots.get(context.slot.slotId)?.delete(keyId);
   }
 }

@@ -22,7 +22,7 @@ export function signHandler(keys: SigningKeyCache): OperationHandler {
       const id = requireId(context, request.uniqueIdentifier);
       const params = request.cryptographicParameters;
       try {
-        const scheme = chooseScheme(params, await keys.get(context, id));
+        const scheme = chooseScheme(params, keys.cached(context, id) ?? (await keys.get(context, id)));
         const data = toBeSigned(scheme, request.data, request.digestedData);
         const signature = await context.backend.sign(context.slot.slotId, id, scheme.mechanism, data);
         return encodeSignResponse({
