@@ -177,6 +177,26 @@ describe("batch order", () => {
   });
 });
 
+describe("onItem", () => {
+  test("reports every item it ran, alone or in a group, with its operation, Result Reason and a duration", async () => {
+    const seen: [string | undefined, string | undefined][] = [];
+    const d = dispatcher({
+      onItem: (operation, resultReason, seconds) => {
+        assert.ok(seconds >= 0 && seconds < 60, `a duration in seconds, not ${seconds}`);
+        seen.push([operation === undefined ? undefined : enumerationName(Tag.Operation, operation), resultReason === undefined ? undefined : enumerationName(Tag.ResultReason, resultReason)]);
+      },
+    });
+    await handle(d, [item(Operation.Sign, "a")]);
+    await handle(d, [item(Operation.Get, "b"), item(Operation.Sign, "missing"), item(Operation.Activate, "c")], { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+    assert.deepEqual(seen, [
+      ["Sign", undefined],
+      ["Get", undefined],
+      ["Sign", "ItemNotFound"],
+      ["Activate", undefined],
+    ]);
+  });
+});
+
 describe("Batch Error Continuation Option", () => {
   const batch = () => [item(Operation.Activate, "a"), item(Operation.Activate, "missing"), item(Operation.Activate, "c")];
 
