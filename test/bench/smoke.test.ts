@@ -1,6 +1,7 @@
 // The benchmark (bench/run.ts) as CI's smoke run: every part of it runs for a
 // moment (both isolation modes, batches of 1 and 32, the direct pkcs11js
-// baseline, the fairness probe with key generation, idle connections), and
+// baseline, the floor server, the fairness probe with key generation, idle
+// connections), and
 // what it writes is complete and parseable. Nothing here looks at speed: on
 // a shared 2-core machine the figures mean nothing, only that they exist.
 import assert from "node:assert/strict";
@@ -50,29 +51,28 @@ test("the benchmark runs every part briefly and writes a complete report, result
     assert.equal(error, null, `bench/run.js failed:\n${stderr}`);
 
     const report = await readFile(join(out, "report.md"), "utf8");
-    const sections = [
-      "# kmip2pkcs11 benchmark",
-      "## Targets",
-      ...ISOLATIONS.map((isolation) => `## Sign, isolation = "${isolation}"`),
-      "## Fairness: signing while a key pair is generated",
-      "## Idle connections",
-    ];
-    for (const section of sections) assert.ok(report.split("\n").includes(section), `report.md has "${section}"`);
-    for (const isolation of ISOLATIONS) {
-      const table = report.slice(report.indexOf(`## Sign, isolation = "${isolation}"`)).split("\n## ")[0]!;
-      for (const batch of BATCHES) {
-        assert.ok(table.includes(`| ECDSA P-256 | ${CONNECTIONS} | ${batch} |`), `a row for ${isolation}, batch ${batch}`);
-      }
-      for (const section of sections.slice(-2)) {
-        const rows = report.slice(report.indexOf(section)).split("\n## ")[0]!;
-        assert.ok(rows.includes(`| ${isolation} |`), `"${section}" has a row for ${isolation}`);
-      }
+    const signSections = ISOLATIONS.map((isolation) => `## Sign, isolation = "${isolation}"`);
+    const floorSection = "## The floor: TLS and the process boundary without KMIP work";
+    const perModeSections = ["## Fairness: signing while a key pair is generated", "## Idle connections"];
+    const lines = report.split("\n");
+    for (const section of ["# kmip2pkcs11 benchmark", "## Targets", ...signSections, floorSection, ...perModeSections]) {
+      assert.ok(lines.includes(section), `report.md has "${section}"`);
+    }
+    /** The text of a section, up to the next one. */
+    const sectionText = (section: string): string => report.slice(report.indexOf(section) + section.length).split("\n## ")[0]!;
+    for (const section of [...signSections, floorSection]) {
+      for (const batch of BATCHES) assert.ok(sectionText(section).includes(`\n| ECDSA P-256 | ${CONNECTIONS} | ${batch} |`), `"${section}" has a row for batch ${batch}`);
+    }
+    for (const section of perModeSections) {
+      for (const isolation of ISOLATIONS) assert.ok(sectionText(section).includes(`\n| ${isolation} |`), `"${section}" has a row for ${isolation}`);
     }
 
     const results = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchResults;
     assert.deepEqual(results.settings.isolations, ISOLATIONS);
     assert.deepEqual(results.direct.map(({ scenario }) => scenario.batch), BATCHES);
     for (const { scenario, result } of results.direct) assert.ok(result.requests > 0, `direct ran batch ${scenario.batch}`);
+    assert.deepEqual(results.floor.map(({ scenario }) => scenario.batch), BATCHES);
+    for (const { scenario, result } of results.floor) assert.ok(result.requests > 0, `the floor server ran batch ${scenario.batch}`);
     assert.deepEqual(results.modes.map((mode) => mode.isolation), ISOLATIONS);
     for (const mode of results.modes) {
       assert.deepEqual(
