@@ -44,8 +44,19 @@ export function handleToString(handle: pkcs11js.Handle): string {
 
 const DECIMAL = /^\d{1,20}$/;
 const SLOT_ID = /^(?:\d{1,20}|0x[0-9a-fA-F]{1,16})$/;
+/** Usernames whose slot is remembered at most, per list (many spellings select one slot: "1", "01", "slot:0x1", ...). */
+const MAX_RESOLVED = 256;
+
 export class SlotDirectory {
   private entries: SlotEntry[] = [];
+  /**
+   * The slot each username selected from the current list, and the entries by
+   * slot id: every KMIP request resolves its username and looks its slot up
+   * several times, and building the selection each time cost about 2 µs.
+   * Both are rebuilt whenever the list is.
+   */
+  private resolved = new Map<string, SlotEntry>();
+  private byIds = new Map<string, SlotEntry>();
   private fetchedAt = Number.NEGATIVE_INFINITY;
   /** When a read first missed a token the list before it had (see refresh). */
   private missingSince: number | undefined;
@@ -67,13 +78,24 @@ export class SlotDirectory {
     this.fetchedAt = Number.NEGATIVE_INFINITY;
   }
 
+  /** Whether the cached list may be used as it is. */
+  private get fresh(): boolean {
+    return this.now() - this.fetchedAt < LIST_TTL_MS;
+  }
+
   /**
    * The slot a KMIP username selects. Throws SLOT_NOT_FOUND when no token or
    * several match (the message lists those).
    */
   resolve(username: string): SlotEntry {
+    const known = this.fresh ? this.resolved.get(username) : undefined;
+    if (known !== undefined) return known;
     const { matches, what } = this.lookUp((entries) => this.select(entries, username));
-    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 1) {
+      if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear();
+      this.resolved.set(username, matches[0]!);
+      return matches[0]!;
+    }
     if (matches.length === 0) return notFound(`no token matches username "${username}" (${what})`);
     const list = matches.map(describeEntry).join("; ");
     return notFound(
@@ -84,6 +106,8 @@ export class SlotDirectory {
 
   /** The slot with this id (decimal string). Throws SLOT_NOT_FOUND. */
   byId(slotId: string): SlotEntry {
+    const known = this.fresh ? this.byIds.get(slotId) : undefined;
+    if (known !== undefined) return known;
     const { matches } = this.lookUp((entries) => ({ matches: entries.filter((e) => e.summary.slotId === slotId), what: "" }));
     return matches[0] ?? notFound(`no slot ${slotId} with a token present`);
   }
@@ -140,6 +164,8 @@ export class SlotDirectory {
     }
     this.missingSince = undefined;
     this.entries = entries;
+    this.resolved = new Map();
+    this.byIds = new Map(entries.map((e) => [e.summary.slotId, e]));
     this.fetchedAt = now;
   }
 
