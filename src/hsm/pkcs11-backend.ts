@@ -160,7 +160,10 @@ class Pkcs11Backend implements HsmBackend {
   }
 
   async sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    if (parseKeyId(keyId)?.objectClass === "public") throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
+    // A public key's id ends in "_pub" (key-id.ts); no need to parse the whole id on every signature.
+    if (keyId.endsWith("_pub") && parseKeyId(keyId)?.objectClass === "public") {
+      throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
+    }
     const m = toPkcs11Mechanism(mechanism);
     const input = toBuffer(data);
     const state = this.state(slotId);
