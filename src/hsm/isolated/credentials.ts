@@ -11,13 +11,14 @@
 //
 // PINs: per slot, a salted digest of the PIN the module process last
 // accepted; see IsolatedBackend.authenticate for why that accepts no PIN the
-// module process would refuse. The digest is HMAC-SHA256 under a random
-// 32-byte key drawn per module process (as in login.ts: the purpose is that
-// the PIN itself is not kept; a slow KDF would cost milliseconds on every
-// request and slow no network guesser down), compared in constant time.
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+// module process would refuse. The digest is login.ts's pinDigest under a
+// random 32-byte key drawn per module process (the purpose is that the PIN
+// itself is not kept; a slow KDF would cost milliseconds on every request
+// and slow no network guesser down), compared in constant time.
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { SlotSummary } from "../backend.js";
+import { pinDigest } from "../login.js";
 
 const SLOT_TTL_MS = 1000;
 /**
@@ -44,13 +45,13 @@ export class CredentialCache {
 
   /** The digest `accepts` and `rememberPin` take, under the current module process's key. */
   digest(pin: string): Buffer {
-    return createHmac("sha256", this.key).update(pin, "utf8").digest();
+    return pinDigest(this.key, pin);
   }
 
-  /** Whether `pinDigest` is the digest of the PIN the module process last accepted for the slot. */
-  accepts(slotId: string, pinDigest: Buffer): boolean {
+  /** Whether `digest` is the digest of the PIN the module process last accepted for the slot. */
+  accepts(slotId: string, digest: Buffer): boolean {
     const accepted = this.pins.get(slotId);
-    return accepted !== undefined && timingSafeEqual(accepted, pinDigest);
+    return accepted !== undefined && timingSafeEqual(accepted, digest);
   }
 
   /** A PIN check (authenticate) for the slot goes to the module process: its ticket for rememberPin. */
@@ -66,8 +67,8 @@ export class CredentialCache {
    * an answer that a later check may have overtaken says nothing about the
    * PIN the module process holds now.
    */
-  rememberPin(slotId: string, ticket: number, pinDigest: Buffer): void {
-    if (this.lastCheck.get(slotId) === ticket) this.pins.set(slotId, pinDigest);
+  rememberPin(slotId: string, ticket: number, digest: Buffer): void {
+    if (this.lastCheck.get(slotId) === ticket) this.pins.set(slotId, digest);
   }
 
   /** The module process refused a PIN or lost its login: ask it again next time. */
