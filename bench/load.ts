@@ -56,12 +56,18 @@ export interface FairnessArgs extends MeasuredPids {
   readonly measureMs: number;
   /** RSA modulus bits of the key pairs generated on another connection meanwhile. */
   readonly keyGenerationBits: number;
+  /** Pairs of windows (alone, then during generation): one p99 from a few seconds swings, the median of several less. */
+  readonly rounds: number;
+}
+
+export interface FairnessRound {
+  readonly baseline: LatencySummary;
+  readonly duringKeyGeneration: LatencySummary;
 }
 
 export interface FairnessResult {
-  readonly baseline: LatencySummary;
-  readonly duringKeyGeneration: LatencySummary;
-  /** Seconds each key generation took that ended in the window. */
+  readonly rounds: FairnessRound[];
+  /** Seconds each key generation took. */
   readonly keyGenerationSeconds: number[];
 }
 
@@ -228,7 +234,9 @@ async function run(args: RunArgs): Promise<RelayResult> {
 /**
  * Signing latency at a steady, moderate rate (batches of one, paced per
  * connection) without and then with RSA key generation running back to back
- * on another connection: a stall of the event loop shows in p99.
+ * on another connection: a stall of the event loop shows in p99. Repeated
+ * `rounds` times, generation stopped (the pair in progress finished) before
+ * each window alone.
  */
 async function fairness(args: FairnessArgs): Promise<FairnessResult> {
   const needed = args.connections + 1;
@@ -256,23 +264,26 @@ async function fairness(args: FairnessArgs): Promise<FairnessResult> {
     return window.summary();
   };
 
-  const baseline = await measure();
-
   const generator = clients[args.connections]!;
-  let generating = true;
   const keyGenerationSeconds: number[] = [];
-  const generate = async () => {
-    while (generating) {
-      const started = process.hrtime.bigint();
-      await createKeyPair(generator, args.keyGenerationBits, "RSA");
-      keyGenerationSeconds.push(Number(process.hrtime.bigint() - started) / 1e9);
-    }
-  };
-  const generation = generate();
-  const duringKeyGeneration = await measure();
-  generating = false;
-  await generation;
-  return { baseline, duringKeyGeneration, keyGenerationSeconds };
+  const rounds: FairnessRound[] = [];
+  for (let round = 0; round < args.rounds; round++) {
+    const baseline = await measure();
+    let generating = true;
+    const generate = async () => {
+      while (generating) {
+        const started = process.hrtime.bigint();
+        await createKeyPair(generator, args.keyGenerationBits, "RSA");
+        keyGenerationSeconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+      }
+    };
+    const generation = generate();
+    const duringKeyGeneration = await measure();
+    generating = false;
+    await generation;
+    rounds.push({ baseline, duringKeyGeneration });
+  }
+  return { rounds, keyGenerationSeconds };
 }
 
 /** Opens `count` more connections that send nothing, and reads the relay's resident memory. */

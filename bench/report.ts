@@ -3,6 +3,7 @@
 // of the relay/direct and floor/direct throughput ratios, written by hand
 // (no chart dependency).
 import type { DirectResult, RelayResult, Scenario } from "./common.js";
+import type { FairnessResult } from "./load.js";
 import type { BenchResults, ModeResults } from "./run.js";
 
 /** The issue's targets (benchmarks, not tests). */
@@ -79,9 +80,11 @@ function targetCells(results: BenchResults, mode: ModeResults | Measured): strin
   );
 
   if (!("fairness" in mode)) return [...cells, "–", "–"];
-  const f = mode.fairness;
-  const rise = f.duringKeyGeneration.p99Us / f.baseline.p99Us;
-  cells.push(`${fixed(rise)}×: ${yes(rise < TARGETS.fairnessP99Ratio)}`);
+  const ratios = fairnessRatios(mode.fairness);
+  const under = ratios.filter((r) => r < TARGETS.fairnessP99Ratio).length;
+  const middle = median(ratios);
+  const rounds = ratios.length === 1 ? "" : ` (median of ${ratios.length} rounds; ${under} of them under ${TARGETS.fairnessP99Ratio}×)`;
+  cells.push(`${fixed(middle)}×${rounds}: ${yes(middle < TARGETS.fairnessP99Ratio)}`);
 
   // With isolation the module process is part of the relay: judged on both together.
   const memory = (mode.idle.relayRssAfter + mode.idle.moduleUss) / MiB;
@@ -168,18 +171,32 @@ function floorTable(results: BenchResults): string {
   ].join("\n");
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function fairnessRatios(f: FairnessResult): number[] {
+  return f.rounds.map((r) => r.duringKeyGeneration.p99Us / r.baseline.p99Us);
+}
+
 function fairnessTable(results: BenchResults): string {
-  const { connections, ratePerConnection, keyGenerationBits } = results.settings.fairness;
-  const rows = results.modes.map(({ isolation, fairness: f }) => {
+  const { connections, ratePerConnection, keyGenerationBits, rounds } = results.settings.fairness;
+  const rows = results.modes.flatMap(({ isolation, fairness: f }) => {
     const times = f.keyGenerationSeconds;
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
-    return `| ${isolation} | ${int(f.baseline.p50Us)} / ${int(f.baseline.p99Us)} | ${int(f.duringKeyGeneration.p50Us)} / ${int(f.duringKeyGeneration.p99Us)} | ${fixed(f.duringKeyGeneration.p99Us / f.baseline.p99Us)}× | ${times.length} (mean ${fixed(mean)} s) |`;
+    const ratios = fairnessRatios(f);
+    return f.rounds.map(
+      (r, i) =>
+        `| ${isolation} | ${i + 1} | ${int(r.baseline.p50Us)} / ${int(r.baseline.p99Us)} | ${int(r.duringKeyGeneration.p50Us)} / ${int(r.duringKeyGeneration.p99Us)} | ${fixed(ratios[i]!)}× | ${i === 0 ? `**${fixed(median(ratios))}×** | ${times.length} (mean ${fixed(mean)} s)` : " | "} |`,
+    );
   });
   return [
-    `ECDSA P-256 Sign, batches of 1, on ${connections} connections at ${ratePerConnection} requests/s each (paced, well below capacity), first alone, then while RSA-${keyGenerationBits} key pairs are generated back to back on another connection.`,
+    `ECDSA P-256 Sign, batches of 1, on ${connections} connections at ${ratePerConnection} requests/s each (paced, well below capacity), first alone, then while RSA-${keyGenerationBits} key pairs are generated back to back on another connection; ${rounds} round${rounds === 1 ? "" : "s"} of both, since one p99 over a few seconds swings widely on a shared machine.`,
     "",
-    `| isolation | p50 / p99 µs alone | p50 / p99 µs during generation | p99 ratio | key pairs generated |`,
-    "|---|---:|---:|---:|---:|",
+    `| isolation | round | p50 / p99 µs alone | p50 / p99 µs during generation | p99 ratio | median p99 ratio | key pairs generated |`,
+    "|---|---:|---:|---:|---:|---:|---:|",
     ...rows,
   ].join("\n");
 }
