@@ -17,13 +17,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSoftHsmToken, type SoftHsmToken } from "../test/helpers/softhsm.js";
 import { startRelayProcess, type RunningRelay } from "../test/helpers/relay.js";
-import { ALGORITHM_NAMES, childPids, type AlgorithmName, type DirectResult, type RelayResult, type Scenario } from "./common.js";
+import { ALGORITHM_NAMES, childPids, type AlgorithmName, type DirectResult, type MeasuredPids, type RelayResult, type Scenario } from "./common.js";
 import type { DirectMethods } from "./direct.js";
 import type { FloorMethods } from "./floor.js";
 import type { FairnessResult, IdleResult, LoadMethods } from "./load.js";
 import { formatProfileSummary, summarizeCpuProfile } from "./profile.js";
 import { markdownReport, svgChart } from "./report.js";
-import { startWorker } from "./worker.js";
+import { startWorker, type Worker } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, "../..");
@@ -207,44 +207,6 @@ async function loadWorker(server: { host: string; port: number; certPath: string
   return load;
 }
 
-async function runMode(
-  token: SoftHsmToken,
-  isolation: Isolation,
-  settings: Settings,
-  keys: Record<string, string>,
-): Promise<ModeResults> {
-  const relay = await startRelay(token, isolation, settings.pkcs11);
-  try {
-    const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
-    const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 0);
-    try {
-      // First, on the fresh relay: after the load scenarios its heap has grown and would blur what connections cost.
-      const idle = await load.call("idle", { ...pids, count: settings.idleConnections });
-      log(`${isolation}: ${idle.connections} idle connections: relay RSS ${(idle.relayRssAfter / 2 ** 20).toFixed(0)} MiB`);
-      const rows: ModeResults["rows"] = [];
-      for (const scenario of scenarios(settings)) {
-        const result = await load.call("run", { ...pids, scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
-        log(`${isolation}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s, p50 ${Math.round(result.p50Us)} us`);
-        rows.push({ scenario, relay: result });
-      }
-      const fairness = await load.call("fairness", {
-        ...pids,
-        ...settings.fairness,
-        keyId: keys["ECDSA P-256"]!,
-        warmupMs: settings.warmupMs,
-        measureMs: settings.measureMs,
-      });
-      const p99s = fairness.rounds.map((r) => `${Math.round(r.baseline.p99Us)} -> ${Math.round(r.duringKeyGeneration.p99Us)}`);
-      log(`${isolation}: fairness: p99 alone -> during key generation, us: ${p99s.join(", ")}`);
-      return { isolation, rows, fairness, idle };
-    } finally {
-      await load.close();
-    }
-  } finally {
-    await relay.stop();
-  }
-}
-
 /** Creates the benchmark's keys through a relay; resolves to their private keys' Unique Identifiers. */
 async function createKeys(token: SoftHsmToken, algorithms: AlgorithmName[]): Promise<Record<string, string>> {
   const relay = await startRelay(token, "in-process", []);
@@ -260,65 +222,89 @@ async function createKeys(token: SoftHsmToken, algorithms: AlgorithmName[]): Pro
   }
 }
 
-async function runDirect(token: SoftHsmToken, settings: Settings, keys: Record<string, string>): Promise<BenchResults["direct"]> {
-  const direct = startWorker<DirectMethods>(join(HERE, "direct.js"), token.env, "direct pkcs11js");
-  try {
-    await direct.call("open", { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin });
-    const results: BenchResults["direct"] = [];
-    for (const scenario of scenarios(settings)) {
-      const result = await direct.call("run", { scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
-      log(`direct: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s (${result.mode}), p50 ${Math.round(result.p50Us)} us`);
-      results.push({ scenario, result });
-    }
-    await direct.call("close", undefined);
-    return results;
-  } finally {
-    await direct.close();
-  }
+/** A relay under test: its process, the load generator driving it, and what was measured. */
+interface RelayUnderTest {
+  readonly isolation: Isolation;
+  readonly relay: RunningRelay;
+  readonly pids: MeasuredPids;
+  readonly load: Worker<LoadMethods>;
+  readonly idle: IdleResult;
+  readonly rows: ModeResults["rows"];
 }
 
 /**
- * The floor (floor.ts) for every scenario: replies sampled from an
- * in-process relay, then the floor server answers the same load generator
- * with them, making the signatures as direct did.
+ * Every measurement but the codec's. All the processes are started first
+ * (each relay's idle connections measured while it is fresh), then each
+ * scenario runs on direct, the floor and every relay back to back, so that
+ * the ratios compare figures taken seconds apart: on a shared machine the
+ * speed drifts over minutes. Fairness runs last, relay by relay.
  */
-async function runFloor(
+async function measureAll(
   token: SoftHsmToken,
   settings: Settings,
   keys: Record<string, string>,
-  direct: BenchResults["direct"],
-): Promise<BenchResults["floor"]> {
-  const relay = await startRelay(token, "in-process", settings.pkcs11);
-  const floor = startWorker<FloorMethods>(join(HERE, "floor.js"), token.env, "floor server");
+): Promise<Pick<BenchResults, "direct" | "floor" | "modes">> {
+  const stops: (() => Promise<unknown>)[] = [];
   try {
+    const relays: RelayUnderTest[] = [];
+    for (const isolation of settings.isolations) {
+      const relay = await startRelay(token, isolation, settings.pkcs11);
+      stops.push(() => relay.stop());
+      const pids: MeasuredPids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
+      const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 0);
+      stops.push(() => load.close());
+      // First, on the fresh relay: after the load scenarios its heap has grown and would blur what connections cost.
+      const idle = await load.call("idle", { ...pids, count: settings.idleConnections });
+      log(`${isolation}: ${idle.connections} idle connections: relay RSS ${(idle.relayRssAfter / 2 ** 20).toFixed(0)} MiB`);
+      relays.push({ isolation, relay, pids, load, idle, rows: [] });
+    }
+
+    const tokenArgs = { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin };
+    const direct = startWorker<DirectMethods>(join(HERE, "direct.js"), token.env, "direct pkcs11js");
+    stops.push(() => direct.close());
+    await direct.call("open", tokenArgs);
+    stops.push(() => direct.call("close", undefined));
+
+    // The floor answers with the relay's own replies; any relay gives the same bytes.
+    const sampler = relays[0]!;
     const replies: Uint8Array[] = [];
-    const sampler = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 1);
-    try {
-      for (const scenario of scenarios(settings)) replies.push(await sampler.call("sample", { scenario, keyId: keys[scenario.algorithm]! }));
-    } finally {
-      await sampler.close();
-    }
-    const files = tlsFiles(relay);
-    const port = await floor.call("start", { ...files, token: { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin } });
-    const load = await loadWorker({ host: "127.0.0.1", port, certPath: files.certPath }, token, 0);
-    try {
-      const results: BenchResults["floor"] = [];
-      for (const [index, scenario] of scenarios(settings).entries()) {
-        const keyId = keys[scenario.algorithm]!;
-        const form = direct[index]!.result.mode;
-        await floor.call("configure", { reply: replies[index]!, algorithm: scenario.algorithm, keyId, batch: scenario.batch, connections: scenario.connections, form });
-        const result = await load.call("run", { relayPid: floor.pid, scenario, keyId, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
-        log(`floor: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s, p50 ${Math.round(result.p50Us)} us (${form})`);
-        results.push({ scenario, result });
+    for (const scenario of scenarios(settings)) replies.push(await sampler.load.call("sample", { scenario, keyId: keys[scenario.algorithm]! }));
+    const files = tlsFiles(sampler.relay);
+    const floor = startWorker<FloorMethods>(join(HERE, "floor.js"), token.env, "floor server");
+    stops.push(() => floor.close());
+    const port = await floor.call("start", { ...files, token: tokenArgs });
+    stops.push(() => floor.call("stop", undefined));
+    const floorLoad = await loadWorker({ host: "127.0.0.1", port, certPath: files.certPath }, token, 0);
+    stops.push(() => floorLoad.close());
+
+    const results: Pick<BenchResults, "direct" | "floor"> = { direct: [], floor: [] };
+    for (const [index, scenario] of scenarios(settings).entries()) {
+      const keyId = keys[scenario.algorithm]!;
+      const window = { warmupMs: settings.warmupMs, measureMs: settings.measureMs };
+      const d = await direct.call("run", { scenario, keyId, ...window });
+      results.direct.push({ scenario, result: d });
+      await floor.call("configure", { reply: replies[index]!, algorithm: scenario.algorithm, keyId, batch: scenario.batch, connections: scenario.connections, form: d.mode });
+      const f = await floorLoad.call("run", { relayPid: floor.pid, scenario, keyId, ...window });
+      results.floor.push({ scenario, result: f });
+      const line = [`direct ${Math.round(d.opsPerSecond)} signs/s (${d.mode}) p50 ${Math.round(d.p50Us)} us`, `floor ${Math.round(f.opsPerSecond)} / ${Math.round(f.p50Us)} us`];
+      for (const r of relays) {
+        const result = await r.load.call("run", { ...r.pids, scenario, keyId, ...window });
+        r.rows.push({ scenario, relay: result });
+        line.push(`${r.isolation} ${Math.round(result.opsPerSecond)} / ${Math.round(result.p50Us)} us`);
       }
-      return results;
-    } finally {
-      await load.close();
-      await floor.call("stop", undefined);
+      log(`${describe(scenario)}: ${line.join("; ")}`);
     }
+
+    const modes: ModeResults[] = [];
+    for (const r of relays) {
+      const fairness = await r.load.call("fairness", { ...r.pids, ...settings.fairness, keyId: keys["ECDSA P-256"]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
+      const p99s = fairness.rounds.map((round) => `${Math.round(round.baseline.p99Us)} -> ${Math.round(round.duringKeyGeneration.p99Us)}`);
+      log(`${r.isolation}: fairness: p99 alone -> during key generation, us: ${p99s.join(", ")}`);
+      modes.push({ isolation: r.isolation, rows: r.rows, fairness, idle: r.idle });
+    }
+    return { ...results, modes };
   } finally {
-    await floor.close();
-    await relay.stop();
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
   }
 }
 
@@ -379,10 +365,7 @@ async function main(): Promise<void> {
       await profile(token, settings, keys, resolve(values.profile));
       return;
     }
-    const direct = await runDirect(token, settings, keys);
-    const floor = await runFloor(token, settings, keys, direct);
-    const modes: ModeResults[] = [];
-    for (const isolation of settings.isolations) modes.push(await runMode(token, isolation, settings, keys));
+    const { direct, floor, modes } = await measureAll(token, settings, keys);
     const results: BenchResults = {
       command: commandLine(argv),
       startedAt: new Date().toISOString(),
