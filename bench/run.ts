@@ -139,7 +139,9 @@ function commandOutput(file: string, args: string[]): string {
 
 async function machineFacts(): Promise<MachineFacts> {
   const pkcs11jsPackage = JSON.parse(await readFile(join(REPO, "node_modules/pkcs11js/package.json"), "utf8")) as { version: string };
-  const dirty = commandOutput("git", ["status", "--porcelain", "--untracked-files=no"]) === "" ? "" : " (with uncommitted changes)";
+  // The previous results, which this run replaces, do not make the tree dirty.
+  const status = commandOutput("git", ["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"]);
+  const dirty = status === "" ? "" : " (with uncommitted changes)";
   return {
     cpuModel: cpus()[0]?.model ?? "unknown",
     cores: cpus().length,
