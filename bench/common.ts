@@ -103,6 +103,13 @@ export interface DirectResult extends LatencySummary {
   readonly otherOpsPerSecond: number;
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 /** Linear-interpolated percentile of sorted values (p in 0..100). */
 export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;

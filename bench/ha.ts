@@ -20,7 +20,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSoftHsmToken } from "../test/helpers/softhsm.js";
-import { ALGORITHM_NAMES, type AlgorithmName, type MeasuredPids, type Scenario } from "./common.js";
+import { ALGORITHM_NAMES, median, type AlgorithmName, type MeasuredPids, type Scenario } from "./common.js";
 import { startHaproxy, startRelayPool } from "./ha-pool.js";
 import type { LoadMethods } from "./load.js";
 import { startWorker, type Worker } from "./worker.js";
@@ -47,7 +47,6 @@ export interface HaRow {
 }
 
 const log = (line: string) => process.stderr.write(`bench ha: ${line}\n`);
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function parseCommandLine(argv: string[]) {
   const { values } = parseArgs({

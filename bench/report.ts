@@ -2,7 +2,7 @@
 // mode, the floor, fairness, idle connections, codec) and an SVG bar chart
 // of the relay/direct and floor/direct throughput ratios, written by hand
 // (no chart dependency).
-import type { DirectResult, RelayResult, Scenario } from "./common.js";
+import { median, type DirectResult, type RelayResult, type Scenario } from "./common.js";
 import type { FairnessResult } from "./load.js";
 import type { BenchResults, ModeResults } from "./run.js";
 
@@ -169,12 +169,6 @@ function floorTable(results: BenchResults): string {
     `|---|---:|---:|---:|---:|---:|---:|---:|---:|${modeHeads.map(() => "---:").join("|")}|`,
     ...rows,
   ].join("\n");
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 function fairnessRatios(f: FairnessResult): number[] {
