@@ -354,7 +354,8 @@ async function main(): Promise<void> {
   if (values.help) {
     process.stdout.write(
       "usage: node dist/bench/run.js [--quick] [--seconds S] [--out DIR] [--profile DIR] [--isolation in-process,process]\n" +
-        '       [--algorithms "ECDSA P-256,Ed25519,RSA-2048"] [--connections 1,4,16] [--batches 1,32] [--idle-connections N]\n',
+        '       [--algorithms "ECDSA P-256,Ed25519,RSA-2048"] [--connections 1,4,16] [--batches 1,32] [--idle-connections N]\n' +
+        '       [--pkcs11 "KEY = VALUE" ...]\n',
     );
     return;
   }
