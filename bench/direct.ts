@@ -6,9 +6,8 @@
 // a "request" of `batch` signatures and starting the next when it is done.
 // The scenario runs each of pkcs11js's forms of C_Sign (synchronous and
 // asynchronous) for half the window, and the faster one is the baseline.
-import { randomBytes } from "node:crypto";
-import { DATA_LENGTH, DISTINCT_MESSAGES, Window, type DirectResult, type Scenario } from "./common.js";
-import { closeToken, openToken, sessionFor, signer, type OpenArgs, type SignForm } from "./signer.js";
+import { Window, type DirectResult, type Scenario } from "./common.js";
+import { closeToken, dataToSign, openToken, sessionFor, signer, type OpenArgs, type SignForm } from "./signer.js";
 import { serveMethods } from "./worker.js";
 
 export interface DirectRunArgs {
@@ -27,7 +26,7 @@ async function open(args: OpenArgs): Promise<void> {
 async function measure(args: DirectRunArgs, form: SignForm, measureMs: number) {
   const { scenario } = args;
   const sign = signer(scenario.algorithm, args.keyId, scenario.connections * scenario.batch);
-  const messages = Array.from({ length: DISTINCT_MESSAGES }, () => randomBytes(DATA_LENGTH));
+  const messages = dataToSign();
   const batchAt = (i: number) => Array.from({ length: scenario.batch }, (_, k) => messages[(i + k) % messages.length]!);
   const window = new Window(undefined, args.warmupMs, measureMs);
 

@@ -8,12 +8,10 @@
 // cost of the process boundary, TLS and the client (and of signing in a
 // server that sleeps between requests), and relay versus floor is what the
 // relay's own work costs.
-import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import type { AlgorithmName } from "./common.js";
-import { DATA_LENGTH, DISTINCT_MESSAGES } from "./common.js";
-import { closeToken, openToken, sessionFor, signer, type OpenArgs, type SignForm, type Signer } from "./signer.js";
+import { closeToken, dataToSign, openToken, sessionFor, signer, type OpenArgs, type SignForm, type Signer } from "./signer.js";
 import { serveMethods } from "./worker.js";
 
 export interface FloorStartArgs {
@@ -87,7 +85,7 @@ async function start(args: FloorStartArgs): Promise<number> {
 
 async function configure(args: FloorConfigureArgs): Promise<void> {
   reply = Buffer.from(args.reply);
-  const messages = Array.from({ length: DISTINCT_MESSAGES }, () => randomBytes(DATA_LENGTH));
+  const messages = dataToSign();
   work = {
     sign: signer(args.algorithm, args.keyId, args.connections * args.batch),
     form: args.form,

@@ -7,9 +7,9 @@
 // pkcs11js offers C_Sign in two forms, and which is faster depends on the key
 // and the concurrency (see src/hsm/sign.ts): synchronous (on this thread,
 // one at a time) and asynchronous (libuv's thread pool, several at once).
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { ALGORITHMS, type Algorithm, type AlgorithmName } from "./common.js";
+import { ALGORITHMS, DATA_LENGTH, DISTINCT_MESSAGES, type Algorithm, type AlgorithmName } from "./common.js";
 
 export interface OpenArgs {
   readonly modulePath: string;
@@ -76,6 +76,11 @@ function toBeSigned(algorithm: Algorithm, data: Buffer): Buffer {
     case "sha256-digest-info":
       return Buffer.concat([SHA256_DIGEST_INFO, createHash("sha256").update(data).digest()]);
   }
+}
+
+/** The Data signed: DISTINCT_MESSAGES random messages of DATA_LENGTH bytes, as the load generator sends. */
+export function dataToSign(): Buffer[] {
+  return Array.from({ length: DISTINCT_MESSAGES }, () => randomBytes(DATA_LENGTH));
 }
 
 /** Sessions free for an asynchronous C_Sign, and callers waiting for one (first come, first served). */
