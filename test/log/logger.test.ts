@@ -32,6 +32,17 @@ describe("formatRecord", () => {
     assert.equal(line, 'INFO  user\\nforged line user="a \\"b\\"" o={"k":[1]}');
   });
 
+  test("every non-printable or bidi character a client may send is escaped, in messages and in values", () => {
+    // C0, DEL, C1 (NEL, CSI), line and paragraph separators, bidi embeddings, overrides and isolates, a lone surrogate.
+    const hostile = "a\x00\x1b\x7f\u0085\u009b\u2028\u2029\u202a\u202e\u2066\u2069\u061c\u200f\ud800z";
+    const escaped = String.raw`a\u0000\u001b\u007f\u0085\u009b\u2028\u2029\u202a\u202e\u2066\u2069\u061c\u200f\ud800z`;
+    const line = formatRecord({ level: 30, msg: `authentication failed for ${hostile}`, username: hostile, attribute: { value: hostile } }, { ...LINE, time: false });
+    assert.equal(line, `INFO  authentication failed for ${escaped} username="${escaped}" attribute={"value":"${escaped}"}`);
+    assert.doesNotMatch(line, /[^\x20-\x7e]/);
+    // Printable text beyond ASCII stays as it is.
+    assert.equal(formatRecord({ level: 30, msg: "clé", label: "ключ" }, { ...LINE, time: false }), "INFO  clé label=ключ");
+  });
+
   test("an error shows its message, and its stack only when asked", () => {
     const err = { type: "Error", message: "C_Login: CKR_PIN_INCORRECT", stack: "Error: C_Login: CKR_PIN_INCORRECT\n    at login (x.js:1:1)" };
     assert.equal(formatRecord({ level: 50, msg: "login failed", err }, { ...LINE, time: false }), 'ERROR login failed err="C_Login: CKR_PIN_INCORRECT"');
