@@ -62,10 +62,15 @@ export class RelayMetrics {
     registers: [this.registry],
   });
 
-  /** Counts one answered batch item. */
+  /**
+   * Counts one answered batch item. Labels come from the KMIP Operation and
+   * Result Reason enumerations only: any other value a client sends is
+   * "unknown", so that no client can make a time series per value it makes
+   * up (each one costs memory and scrape time for as long as the relay runs).
+   */
   observeItem(operation: number | undefined, resultReason: number | undefined, seconds: number): void {
-    const op = operation === undefined ? "none" : (enumerationName(Tag.Operation, operation) ?? String(operation));
-    const result = resultReason === undefined ? "success" : (enumerationName(Tag.ResultReason, resultReason) ?? String(resultReason));
+    const op = operation === undefined ? "none" : (enumerationName(Tag.Operation, operation) ?? "unknown");
+    const result = resultReason === undefined ? "success" : (enumerationName(Tag.ResultReason, resultReason) ?? "unknown");
     this.requests.inc({ operation: op, result });
     this.requestSeconds.observe({ operation: op }, seconds);
   }
