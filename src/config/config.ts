@@ -39,8 +39,10 @@ export const DEFAULTS = {
     maxMessageSize: 65536,
     stateDir: "/var/lib/kmip2pkcs11",
     handshakeTimeout: 10,
+    firstRequestTimeout: 10,
     idleTimeout: 300,
     maxConnections: 1024,
+    maxResponseSize: 1048576,
     maxRequestsInFlight: 32,
     maxBatchCount: 1024,
     shutdownTimeout: 10,
@@ -100,9 +102,13 @@ export interface ServerConfig {
   readonly clientCaPath?: string;
   /** Seconds. */
   readonly handshakeTimeout: number;
+  /** Seconds from the handshake to the first whole request. */
+  readonly firstRequestTimeout: number;
   /** Seconds. */
   readonly idleTimeout: number;
   readonly maxConnections: number;
+  /** Bytes of one response message, at most. */
+  readonly maxResponseSize: number;
   /** Per connection. */
   readonly maxRequestsInFlight: number;
   readonly maxBatchCount: number;
@@ -263,8 +269,10 @@ function readServer(t: TableReader): ServerConfig {
     stateDir: t.path("state-dir") ?? d.stateDir,
     clientCaPath: t.path("client-ca-path"),
     handshakeTimeout: t.seconds("handshake-timeout") ?? d.handshakeTimeout,
+    firstRequestTimeout: t.seconds("first-request-timeout") ?? d.firstRequestTimeout,
     idleTimeout: t.seconds("idle-timeout") ?? d.idleTimeout,
     maxConnections: t.integer("max-connections", 1, 1_000_000) ?? d.maxConnections,
+    maxResponseSize: t.integer("max-response-size", 1024, 1 << 30) ?? d.maxResponseSize,
     maxRequestsInFlight: t.integer("max-requests-in-flight", 1, 65536) ?? d.maxRequestsInFlight,
     maxBatchCount: t.integer("max-batch-count", 1, 1_000_000) ?? d.maxBatchCount,
     shutdownTimeout: t.seconds("shutdown-timeout") ?? d.shutdownTimeout,

@@ -192,6 +192,9 @@ export interface HsmBackend {
   /** Ids of the keys matching the filter, in token order. */
   findKeys(slotId: string, filter: KeyFilter): Promise<string[]>;
 
+  /** The keys findKeys finds, described: one search, each object read once (not one search per key). */
+  describeKeys(slotId: string, filter: KeyFilter): Promise<KeyDescription[]>;
+
   updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void>;
 
   destroyKey(slotId: string, keyId: string): Promise<void>;

@@ -6,7 +6,7 @@
 // knows (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is dropped, the
 // id looked up again once, and the call retried once.
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyFilter, type ObjectClass } from "./backend.js";
+import { HsmError, type KeyDescription, type KeyFilter, type ObjectClass } from "./backend.js";
 import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
@@ -132,42 +132,66 @@ function canonicalKeyId(keyId: string): string {
  * objects of one class share, since such an id cannot be resolved.
  */
 export function findKeyIds(p: pkcs11js.PKCS11, session: Session, filter: KeyFilter, quirks: AttributeQuirks): string[] {
+  return matchingKeys(p, session, filter, quirks, false).map((key) => key.id);
+}
+
+/**
+ * The descriptions of the key objects findKeyIds finds, in the same order:
+ * one C_FindObjects search per class and each object's attributes read once.
+ * Looking each id up by itself would be a search per key, and a module such
+ * as SoftHSM answers a search by going through every object of the token:
+ * the work would grow with the square of the number of keys.
+ */
+export function describeKeys(p: pkcs11js.PKCS11, session: Session, filter: KeyFilter, quirks: AttributeQuirks): KeyDescription[] {
+  return matchingKeys(p, session, filter, quirks, true).map((key) => key.description!);
+}
+
+function matchingKeys(
+  p: pkcs11js.PKCS11,
+  session: Session,
+  filter: KeyFilter,
+  quirks: AttributeQuirks,
+  describe: boolean,
+): { id: string; description?: KeyDescription }[] {
   const classes: ObjectClass[] = filter.objectClass !== undefined ? [filter.objectClass] : ["public", "private"];
-  const ids: string[] = [];
+  const keys: { id: string; description?: KeyDescription }[] = [];
   for (const objectClass of classes) {
     const template: pkcs11js.Template = [{ type: pkcs11js.CKA_CLASS, value: CKO_OF[objectClass] }];
     if (filter.keyType !== undefined && filter.keyType !== "other") template.push({ type: pkcs11js.CKA_KEY_TYPE, value: CKK_OF[filter.keyType] });
     if (filter.label !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(filter.label, "utf8") });
 
     const seen = new Map<string, number>();
-    const matching: string[] = [];
+    const matching: { id: string; description?: KeyDescription }[] = [];
     for (const handle of findObjects(p, session, template)) {
-      const id = matchingId(p, session, handle, objectClass, filter, quirks);
-      if (id === undefined) continue;
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-      matching.push(id);
+      const key = matchingKey(p, session, handle, objectClass, filter, quirks, describe);
+      if (key === undefined) continue;
+      seen.set(key.id, (seen.get(key.id) ?? 0) + 1);
+      matching.push(key);
     }
-    ids.push(...matching.filter((id) => seen.get(id) === 1));
+    keys.push(...matching.filter((key) => seen.get(key.id) === 1));
   }
-  return ids;
+  return keys;
 }
 
-function matchingId(
+function matchingKey(
   p: pkcs11js.PKCS11,
   session: Session,
   handle: pkcs11js.Handle,
   objectClass: ObjectClass,
   filter: KeyFilter,
   quirks: AttributeQuirks,
-): string | undefined {
+  describe: boolean,
+): { id: string; description?: KeyDescription } | undefined {
   try {
     const attrs = readAttributes(p, session, handle, [pkcs11js.CKA_ID, pkcs11js.CKA_KEY_TYPE]);
     const ckaId = attrs.get(pkcs11js.CKA_ID);
     if (ckaId === undefined || ckaId.length === 0) return undefined;
     if (filter.keyType === "other" && keyTypeOf(readUlong(attrs.get(pkcs11js.CKA_KEY_TYPE))) !== "other") return undefined;
     const id = formatKeyId(ckaId, objectClass);
-    if (filter.bits !== undefined && describeObject(p, session, handle, id, objectClass, quirks).bits !== filter.bits) return undefined;
-    return id;
+    if (!describe && filter.bits === undefined) return { id };
+    const description = describeObject(p, session, handle, id, objectClass, quirks);
+    if (filter.bits !== undefined && description.bits !== filter.bits) return undefined;
+    return { id, description };
   } catch (err) {
     // Destroyed by someone else since C_FindObjects found it.
     if (err instanceof HsmError && err.ckr !== undefined && STALE_HANDLE.has(err.ckr)) return undefined;

@@ -23,7 +23,7 @@ import { formatKeyId, parseKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
 import { loadModule, type LoadedModule } from "./module.js";
 import { AttributeQuirks, type AttributeQuirkOptions } from "./quirks.js";
-import { KeyHandles, findKeyIds, findObjects, type KeyObject } from "./objects.js";
+import { KeyHandles, describeKeys, findKeyIds, findObjects, type KeyObject } from "./objects.js";
 import { SessionPool, type Session } from "./session-pool.js";
 import { signData, toBuffer, toPkcs11Mechanism, verifyData } from "./sign.js";
 import { SlotDirectory, type SlotEntry } from "./slots.js";
@@ -140,6 +140,11 @@ class Pkcs11Backend implements HsmBackend {
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
     const state = this.state(slotId);
     return this.withSession(state, (session) => findKeyIds(this.p, session, filter, this.quirks));
+  }
+
+  async describeKeys(slotId: string, filter: KeyFilter): Promise<KeyDescription[]> {
+    const state = this.state(slotId);
+    return this.withSession(state, (session) => describeKeys(this.p, session, filter, this.quirks));
   }
 
   async updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {

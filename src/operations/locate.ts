@@ -9,14 +9,16 @@
 // curve size) and State (see lifecycle.ts). Maximum Items caps the answer;
 // Offset Items (1.3+) skips the first matches, and Located Items (1.3+)
 // counts them all.
-import { HsmError, type KeyFilter, type KeyType, type ObjectClass } from "../hsm/backend.js";
+import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/backend.js";
 import type { Attribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/locate.js";
 import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, State, StorageStatusMask } from "../ttlv/enums.js";
-import { describeLifecycle } from "./lifecycle.js";
+import { partnerId } from "./keys.js";
+import { lifecycleOf } from "./lifecycle.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { atLeast } from "./versions.js";
+import { paddedLength } from "../ttlv/item.js";
 
 /** What to look for: a backend filter and, optionally, a State to check per key. */
 export interface LocateCriteria {
@@ -93,20 +95,27 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
   return wantedState === undefined ? { filter } : { filter, state: wantedState };
 }
 
-/** The ids of the keys matching the criteria, in token order. */
+/**
+ * The ids of the keys matching the criteria, in token order. A State needs
+ * every key's lifecycle, read from the token in one search per class (each
+ * object read once, describeKeys), never one lookup per key: the work grows
+ * with the number of keys, not its square.
+ */
 async function matchingIds(context: OperationContext, criteria: LocateCriteria): Promise<string[]> {
-  const ids = await context.backend.findKeys(context.slot.slotId, criteria.filter);
-  if (criteria.state === undefined) return ids;
-  const matching: string[] = [];
-  for (const id of ids) {
-    try {
-      if ((await describeLifecycle(context, id)).lifecycle.state === criteria.state) matching.push(id);
-    } catch (error) {
-      // Destroyed by someone else since C_FindObjects found it.
-      if (!(error instanceof HsmError && error.code === "ITEM_NOT_FOUND")) throw error;
-    }
+  const { backend, slot } = context;
+  if (criteria.state === undefined) return backend.findKeys(slot.slotId, criteria.filter);
+  const keys = await backend.describeKeys(slot.slotId, criteria.filter);
+  // A private key is dated by its public key (lifecycle.ts): those of the
+  // pairs found, unless the keys found already hold every public key.
+  let publicKeys = new Map<string, KeyDescription>();
+  if (keys.some((key) => key.objectClass === "private")) {
+    const { objectClass, label, bits, keyType } = criteria.filter;
+    context.signal?.throwIfAborted();
+    const candidates =
+      objectClass === undefined && label === undefined && bits === undefined ? keys : await backend.describeKeys(slot.slotId, { objectClass: "public", keyType });
+    publicKeys = new Map(candidates.filter((key) => key.objectClass === "public").map((key) => [key.id, key]));
   }
-  return matching;
+  return keys.filter((key) => lifecycleOf(key, key.objectClass === "private" ? publicKeys.get(partnerId(key.id)) : undefined).state === criteria.state).map((key) => key.id);
 }
 
 function count(name: string, value: number | undefined): number | undefined {
@@ -145,6 +154,11 @@ export const locate: OperationHandler = {
 
     const found = criteria === undefined || !online ? [] : await matchingIds(context, criteria);
     const uniqueIdentifiers = found.slice(offsetItems, maximumItems === undefined ? undefined : offsetItems + maximumItems);
+    // Each Unique Identifier: an 8-byte header and the text, padded to 8 (KMIP 1.x 9.1.1.3).
+    context.responseBudget?.reserve(
+      uniqueIdentifiers.reduce((sum, id) => sum + 8 + paddedLength(Buffer.byteLength(id)), 0),
+      `Locate's answer of ${uniqueIdentifiers.length} Unique Identifiers`,
+    );
     // 4.9: one id returned becomes the ID Placeholder; otherwise it is emptied.
     context.idPlaceholder = uniqueIdentifiers.length === 1 ? uniqueIdentifiers[0] : undefined;
     return encodeLocateResponse({ uniqueIdentifiers, ...(v13 ? { locatedItems: found.length } : {}) });

@@ -2,6 +2,8 @@
 // folder; index.ts lists them, and that list is both the dispatch table and
 // what Query answers for Query Operations, so the two cannot disagree.
 import type { HsmBackend, SlotSummary } from "../hsm/backend.js";
+import { KmipError } from "../kmip/errors.js";
+import { ResultReason } from "../ttlv/enums.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import type { StructureItem } from "../ttlv/item.js";
 import type { Logger } from "../log/logger.js";
@@ -27,6 +29,32 @@ export interface OperationContext {
    * Unique Identifier.
    */
   idPlaceholder: string | undefined;
+  /** Aborted when the client has closed the connection: long work stops, and nothing more starts. */
+  readonly signal?: AbortSignal;
+  /** The room left in the response message, for operations whose answers can be large. */
+  readonly responseBudget?: ResponseBudget;
+}
+
+/**
+ * The bytes a response message may still take (server.max-response-size, or
+ * the request's smaller Maximum Response Size, KMIP 1.x 6.3). An operation
+ * whose answer can be large (RNG Retrieve, Locate) reserves its size before
+ * it makes the answer, so that a request for more than a client may have is
+ * refused (Response Too Large) before the memory is spent. The dispatcher
+ * checks the encoded response against the same limit at the end.
+ */
+export class ResponseBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Takes `bytes` of the budget; throws Response Too Large, naming `what`, when they are not there. */
+  reserve(bytes: number, what: string): void {
+    this.used += bytes;
+    if (this.used > this.limit) {
+      throw new KmipError(ResultReason.ResponseTooLarge, `${what} would make the response more than ${this.limit} bytes (server.max-response-size or the request's Maximum Response Size)`);
+    }
+  }
 }
 
 export interface OperationHandler {

@@ -4,17 +4,22 @@
 // waiting); their answers still leave in the order the requests came.
 //
 // Bounds, each logged once when it ends a connection:
-// - a message longer than maxMessageSize is refused from its header alone
+// - a message longer than maxMessageSize, or whose header cannot start a
+//   request (requestHeaderProblem), is refused from its header alone
 //   (nothing of it is buffered), answered and the connection closed;
 // - at most maxRequestsInFlight requests are worked on; reading pauses above
 //   that, and also while the peer is not reading its answers, so a client
 //   that only sends cannot make the relay buffer answers without limit;
 // - idleTimeoutMs runs whenever no request is in progress, and only a whole
 //   message stops it: a client that trickles a byte now and then (slow
-//   loris) is cut off like a silent one.
+//   loris) is cut off like a silent one. Until the first whole request the
+//   shorter firstRequestTimeoutMs runs instead: a client that connects and
+//   says nothing holds its connection briefly;
+// - when the client goes away, requests not yet started are not run
+//   (RequestScope.signal).
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
-import { messageLength } from "../ttlv/framing.js";
+import { messageLength, requestHeaderProblem } from "../ttlv/framing.js";
 import { HEADER_LENGTH } from "../ttlv/item.js";
 import type { Dispatcher } from "./dispatch.js";
 
@@ -25,6 +30,8 @@ export interface ConnectionLimits {
   readonly maxRequestsInFlight: number;
   /** Milliseconds without a whole request and without work in progress before the connection is closed. */
   readonly idleTimeoutMs: number;
+  /** Milliseconds from the handshake to the first whole request (idleTimeoutMs when absent). */
+  readonly firstRequestTimeoutMs?: number;
 }
 
 /** How long a closing connection waits for its peer to read the last answers. */
@@ -40,7 +47,13 @@ export class Connection {
   private readonly queue: { answer: Buffer | undefined }[] = [];
   private inFlight = 0;
   private closing = false;
-  private readonly idleTimer: NodeJS.Timeout;
+  /** Whether a whole request has arrived; until then the first-request timeout runs. */
+  private started = false;
+  private idleTimer: NodeJS.Timeout;
+  /** Aborted when the socket closes: the dispatcher starts no more items of this connection. */
+  private readonly gone = new AbortController();
+  /** The peer's address, kept: the socket forgets it once closed. */
+  private readonly peer: string | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -51,7 +64,8 @@ export class Connection {
   ) {
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.setNoDelay(true);
-    this.idleTimer = setTimeout(() => this.onIdle(), limits.idleTimeoutMs);
+    this.peer = socket.remoteAddress;
+    this.idleTimer = setTimeout(() => this.onIdle(), limits.firstRequestTimeoutMs ?? limits.idleTimeoutMs);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.updateReading());
     // The server allows half-open connections: a client may send its
@@ -64,6 +78,7 @@ export class Connection {
     });
     socket.on("close", () => {
       clearTimeout(this.idleTimer);
+      this.gone.abort();
       logger.debug("connection closed");
     });
   }
@@ -84,8 +99,13 @@ export class Connection {
         this.needed = HEADER_LENGTH;
         break;
       }
+      const problem = requestHeaderProblem(buffer, offset);
+      if (problem !== undefined) {
+        this.refuse(`${problem}: not a KMIP request message`);
+        return;
+      }
       if (length > this.limits.maxMessageSize) {
-        this.refuseOversized(length);
+        this.refuse(`a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`);
         return;
       }
       if (offset + length > buffer.length) {
@@ -106,8 +126,15 @@ export class Connection {
     const slot: { answer: Buffer | undefined } = { answer: undefined };
     this.queue.push(slot);
     this.inFlight++;
+    if (!this.started) {
+      this.started = true;
+      if (this.limits.firstRequestTimeoutMs !== undefined) {
+        clearTimeout(this.idleTimer);
+        this.idleTimer = setTimeout(() => this.onIdle(), this.limits.idleTimeoutMs);
+      }
+    }
     this.updateReading();
-    this.dispatcher.handle(message, this.logger).then(
+    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer }).then(
       (answer) => {
         slot.answer = answer;
         this.inFlight--;
@@ -150,13 +177,13 @@ export class Connection {
   }
 
   /**
-   * A declared length over the limit: the message is not read. The client
-   * gets an error response (so it learns why) and the connection is closed,
-   * since the stream cannot be resynchronised after an unread message.
+   * A header that cannot start a request, or declares a length over the
+   * limit: the message is not read. The client gets an error response (so it
+   * learns why) and the connection is closed, since the stream cannot be
+   * resynchronised after an unread message.
    */
-  private refuseOversized(length: number): void {
-    const text = `a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`;
-    this.logger.warn(text);
+  private refuse(text: string): void {
+    this.logger.warn(`${text}; closing the connection`);
     this.queue.push({ answer: this.dispatcher.refusal(text) });
     this.close();
     this.flush();
@@ -164,6 +191,12 @@ export class Connection {
 
   private onIdle(): void {
     if (this.closing || this.queue.length > 0) return;
+    if (!this.started && this.limits.firstRequestTimeoutMs !== undefined) {
+      const what = this.buffered > 0 ? `${this.buffered} bytes of a request message but no whole message` : "no request";
+      this.logger.info(`closing connection: ${what} within ${this.limits.firstRequestTimeoutMs / 1000} s of the handshake (server.first-request-timeout)`);
+      this.close();
+      return;
+    }
     const seconds = this.limits.idleTimeoutMs / 1000;
     if (this.buffered > 0) {
       this.logger.info(

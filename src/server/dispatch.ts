@@ -2,7 +2,13 @@
 // version, credentials, the batch (its order, error continuation, ID
 // Placeholder), the response header and Maximum Response Size. Operations
 // themselves live in src/operations; this file knows none of them by name.
-import type { HsmBackend } from "../hsm/backend.js";
+//
+// Bounds: a response is at most maxResponseSize bytes (operations that make
+// large answers reserve their size first, see ResponseBudget); a request
+// whose client has gone (RequestScope.signal) starts no more items; lines
+// about requests that fail before any operation runs (unreadable, without
+// credentials, refused credentials) are rate-limited per peer.
+import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import {
   decodeRequestMessage,
@@ -13,7 +19,8 @@ import {
   type ResponseBatchItem,
 } from "../kmip/message.js";
 import type { Logger } from "../log/logger.js";
-import type { OperationContext, OperationHandler, ServerInfo } from "../operations/operation.js";
+import { PeerLogLimiter } from "../log/rate-limit.js";
+import { ResponseBudget, type OperationContext, type OperationHandler, type ServerInfo } from "../operations/operation.js";
 import { isSupportedVersion, NEWEST_VERSION } from "../operations/versions.js";
 import { child } from "../ttlv/build.js";
 import { decodeTtlv } from "../ttlv/decode.js";
@@ -34,28 +41,54 @@ export interface DispatcherOptions {
   /** Largest request accepted, in bytes (the framing layer enforces it first). */
   readonly maxMessageSize: number;
   readonly maxBatchCount: number;
+  /** Largest response message sent, in bytes (server.max-response-size); absent: no limit but the request's own. */
+  readonly maxResponseSize?: number;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
+}
+
+/** Where a request comes from, and whether its client is still there. */
+export interface RequestScope {
+  /** Aborted when the client has gone: items not yet started are not run. */
+  readonly signal?: AbortSignal;
+  /** The client's address, which rate-limited log lines are counted by. */
+  readonly peer?: string;
 }
 
 /** Version used to answer a message whose own version cannot be read. */
 const FALLBACK_VERSION: ProtocolVersion = { major: 1, minor: 2 };
 
+/** Batch Error Continuation Option values of KMIP 1.x (9.1.3.2.29). */
+const CONTINUATION_OPTIONS: ReadonlySet<number> = new Set(Object.values(BatchErrorContinuationOption));
+
+/**
+ * What an unauthenticated client is told when its credential is refused: no
+ * slot id, label or serial number of any token, whatever the log says.
+ */
+const REFUSED_CREDENTIAL: Readonly<Record<string, string>> = {
+  SLOT_NOT_FOUND: "no single token matches the username (token label, serial:, slot: or a [tokens] name); the relay's log says why",
+  AUTH_FAILED: "the PIN was refused",
+  LOGIN_COOLDOWN: "the PIN was refused",
+  PIN_LOCKED: "the token has locked the PIN",
+};
+
 export class Dispatcher {
   private readonly handlers: ReadonlyMap<number, OperationHandler>;
+  /** Lines about requests refused before any operation ran, per peer. */
+  private readonly refusalLog = new PeerLogLimiter("lines about refused requests");
 
   constructor(private readonly options: DispatcherOptions) {
     this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
   }
 
   /** Answers one framed request message. Never throws. */
-  async handle(bytes: Uint8Array, logger: Logger): Promise<Buffer> {
+  async handle(bytes: Uint8Array, logger: Logger, scope: RequestScope = {}): Promise<Buffer> {
     let tree: TtlvItem;
     let request: RequestMessage;
-    try {
+        try {
       tree = decodeTtlv(bytes, { maxSize: this.options.maxMessageSize });
     } catch (error) {
-      logger.warn({ err: (error as Error).message }, "unparseable request message");
+      this.refusalLog.take(scope.peer, logger)?.warn({ err: (error as Error).message }, "unparseable request message");
       return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, (error as Error).message);
     }
     if (logger.isLevelEnabled("debug")) {
@@ -67,7 +100,7 @@ export class Dispatcher {
       request = decodeRequestMessage(tree);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      logger.warn({ err: message }, "invalid request message");
+      this.refusalLog.take(scope.peer, logger)?.warn({ err: message }, "invalid request message");
       const reason = error instanceof KmipError ? error.reason : ResultReason.InvalidMessage;
       return this.messageFailure(versionOf(tree) ?? FALLBACK_VERSION, reason, message);
     }
@@ -75,22 +108,36 @@ export class Dispatcher {
     const version = request.header.protocolVersion;
     if (!isSupportedVersion(version)) {
       const text = `protocol version ${version.major}.${version.minor} is not supported; this relay speaks KMIP 1.0 to 1.4`;
-      logger.info(text);
+      this.refusalLog.take(scope.peer, logger)?.info(text);
       return this.messageFailure(version.major === 1 ? NEWEST_VERSION : FALLBACK_VERSION, ResultReason.InvalidMessage, text);
     }
 
-    const items = await this.processBatch(request, logger);
+    const budget = new ResponseBudget(this.responseLimit(request));
+    const items = await this.processBatch(request, logger, scope, budget);
     return this.encodeResponse(request, items, logger);
   }
 
-  private async processBatch(request: RequestMessage, logger: Logger): Promise<ResponseBatchItem[]> {
-    const { header, batchItems } = request;
+  /** The smaller of the request's Maximum Response Size and server.max-response-size. */
+  private responseLimit(request: RequestMessage): number {
+    const own = request.header.maximumResponseSize;
+    const server = this.options.maxResponseSize;
+    return Math.min(own === undefined || own < 0 ? Infinity : own, server ?? Infinity);
+  }
+
+  private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget): Promise<ResponseBatchItem[]> {
+        const { header, batchItems } = request;
     if (batchItems.length > this.options.maxBatchCount) {
       const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
       logger.info(text);
       return batchItems.map((item) => failure(item, ResultReason.InvalidMessage, text));
     }
     const continuation = header.batchErrorContinuationOption ?? BatchErrorContinuationOption.Stop;
+    if (!CONTINUATION_OPTIONS.has(continuation)) {
+      // Taking an unknown value for Continue would run items the client meant to stop at the first failure.
+      const text = `Batch Error Continuation Option ${continuation} is not one of Continue (1), Stop (2) or Undo (3)`;
+      this.refusalLog.take(scope.peer, logger)?.info(text);
+      return batchItems.map((item) => failure(item, ResultReason.InvalidField, text));
+    }
     if (continuation === BatchErrorContinuationOption.Undo) {
       const text = "Batch Error Continuation Option Undo is not supported (PKCS#11 cannot undo an operation); use Stop or Continue";
       return batchItems.map((item) => failure(item, ResultReason.FeatureNotSupported, text));
@@ -106,7 +153,7 @@ export class Dispatcher {
       credential.password === undefined
     ) {
       const text = "the request carries no Username and Password credential (username: token label, password: user PIN)";
-      logger.info(text);
+      this.refusalLog.take(scope.peer, logger)?.info(text);
       return batchItems.map((item) => failure(item, ResultReason.GeneralFailure, text));
     }
     let context: OperationContext;
@@ -120,11 +167,14 @@ export class Dispatcher {
         server: this.options.server,
         logger,
         idPlaceholder: undefined,
+        signal: scope.signal,
+        responseBudget: budget,
       };
     } catch (error) {
       const { resultReason, resultMessage } = describeFailure(error);
-      logger.info({ username: credential.username }, `authentication failed: ${resultMessage}`);
-      return batchItems.map((item) => failure(item, resultReason, resultMessage));
+      this.refusalLog.take(scope.peer, logger)?.info({ username: credential.username }, `authentication failed: ${resultMessage}`);
+      const told = error instanceof HsmError ? (REFUSED_CREDENTIAL[error.code] ?? resultMessage) : resultMessage;
+      return batchItems.map((item) => failure(item, resultReason, told));
     }
 
     // Items run in order. Consecutive read-only items run concurrently (a
@@ -133,6 +183,11 @@ export class Dispatcher {
     const results: ResponseBatchItem[] = [];
     let index = 0;
     while (index < batchItems.length) {
+      if (scope.signal?.aborted) {
+        // Nobody would read the answers: what has not started is not run.
+        logger.info(`the client closed the connection; ${batchItems.length - index} of ${batchItems.length} batch items not run`);
+        return results;
+      }
       let end = index + 1;
       if (this.handlers.get(batchItems[index]!.operation)?.readOnly) {
         while (end < batchItems.length && this.handlers.get(batchItems[end]!.operation)?.readOnly) end++;
@@ -144,6 +199,10 @@ export class Dispatcher {
           : await Promise.all(batchItems.slice(index, end).map((item) => this.runItem(context, item)));
       for (const result of groupResults) {
         results.push(result);
+        if (result.resultReason === ResultReason.ResponseTooLarge) {
+          // The whole response becomes Response Too Large (encodeResponse): the rest would be wasted work.
+          return results;
+        }
         // Stop (KMIP 1.x 6.7): nothing after the first failed item is
         // processed; items of the same group that already ran are not reported.
         if (result.resultStatus !== ResultStatus.Success && continuation === BatchErrorContinuationOption.Stop) {
@@ -184,11 +243,16 @@ export class Dispatcher {
   private encodeResponse(request: RequestMessage, items: ResponseBatchItem[], logger: Logger): Buffer {
     const version = request.header.protocolVersion;
     let bytes = this.encode(version, items, logger);
-    const limit = request.header.maximumResponseSize;
-    if (limit !== undefined && bytes.length > limit) {
+    const own = request.header.maximumResponseSize;
+    const limit = this.responseLimit(request);
+    if (bytes.length > limit || responseTooLarge(items)) {
       // Maximum Response Size (KMIP 1.x 6.3): the items are replaced by
-      // Response Too Large failures, which a client can retry with a larger limit.
-      const text = `the response would be ${bytes.length} bytes, over the request's Maximum Response Size of ${limit}`;
+      // Response Too Large failures, which a client can retry with a larger
+      // limit (or smaller batches, when the relay's own limit is the one).
+      const text =
+        own !== undefined && own === limit
+          ? `the response would be over the request's Maximum Response Size of ${limit}${bytes.length > limit ? ` (${bytes.length} bytes)` : ""}`
+          : `the response would be over the relay's limit of ${limit} bytes (server.max-response-size); ask for less per request`;
       logger.info(text);
       bytes = this.encode(
         version,
@@ -224,6 +288,11 @@ export class Dispatcher {
     });
     return encodeTtlv(tree);
   }
+}
+
+/** Whether an item ran out of the response budget (ResponseBudget.reserve), which makes the whole response too large. */
+function responseTooLarge(items: readonly ResponseBatchItem[]): boolean {
+  return items.some((item) => item.resultReason === ResultReason.ResponseTooLarge);
 }
 
 function failure(item: RequestBatchItem, resultReason: number, resultMessage: string): ResponseBatchItem {

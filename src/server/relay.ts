@@ -78,9 +78,15 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     logger,
     maxMessageSize: s.maxMessageSize,
     maxBatchCount: s.maxBatchCount,
+    maxResponseSize: s.maxResponseSize,
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
   });
-  const limits = { maxMessageSize: s.maxMessageSize, maxRequestsInFlight: s.maxRequestsInFlight, idleTimeoutMs: s.idleTimeout * 1000 };
+  const limits = {
+    maxMessageSize: s.maxMessageSize,
+    maxRequestsInFlight: s.maxRequestsInFlight,
+    idleTimeoutMs: s.idleTimeout * 1000,
+    firstRequestTimeoutMs: Math.min(s.firstRequestTimeout, s.idleTimeout) * 1000,
+  };
 
   const server = tls.createServer({
     cert: identity.cert,

@@ -87,8 +87,10 @@ max-message-size = 1048576
 state-dir = "/srv/state"
 client-ca-path = "/etc/ca.pem"
 handshake-timeout = 5
+first-request-timeout = 2.5
 idle-timeout = 60
 max-connections = 10
+max-response-size = 65536
 max-requests-in-flight = 2
 max-batch-count = 100
 shutdown-timeout = 3
@@ -120,8 +122,10 @@ addr = "127.0.0.1:9696"
       stateDir: "/srv/state",
       clientCaPath: "/etc/ca.pem",
       handshakeTimeout: 5,
+      firstRequestTimeout: 2.5,
       idleTimeout: 60,
       maxConnections: 10,
+      maxResponseSize: 65536,
       maxRequestsInFlight: 2,
       maxBatchCount: 100,
       shutdownTimeout: 3,

@@ -76,6 +76,7 @@ before(async () => {
     server: [
       `handshake-timeout = ${HANDSHAKE_TIMEOUT_S}`,
       `idle-timeout = ${IDLE_TIMEOUT_S}`,
+      "first-request-timeout = 1",
       `max-connections = ${MAX_CONNECTIONS}`,
       "max-requests-in-flight = 4",
       `max-batch-count = ${MAX_BATCH_COUNT}`,
@@ -134,8 +135,16 @@ function countLines(pattern: RegExp): number {
   return relay.output().split("\n").filter((line) => pattern.test(line)).length;
 }
 
+/** A raw connection that has sent one whole request and read its answer, so that idle-timeout runs. */
+async function startedConnection(): Promise<Awaited<ReturnType<typeof rawTlsConnection>>> {
+  const connection = await rawTlsConnection();
+  connection.socket.write(discoverRequest());
+  while (connection.received().length === 0) await once(connection.socket, "data");
+  return connection;
+}
+
 test("a client sending a byte at a time is cut off: idle-timeout counts whole messages only", async () => {
-  const { socket, closed } = await rawTlsConnection();
+  const { socket, closed } = await startedConnection();
   const message = discoverRequest();
   let sent = 0;
   let isClosed = false;
@@ -152,12 +161,44 @@ test("a client sending a byte at a time is cut off: idle-timeout counts whole me
   assert.equal(countLines(/bytes of a request message but no whole message within 3 s \(server\.idle-timeout\)/), 1, "logged once");
 });
 
-test("a silent client is closed after idle-timeout, with one line", async () => {
+test("a client silent after its first request is closed after idle-timeout, with one line", async () => {
   const before = countLines(/closing connection idle for 3 s/);
-  const { closed } = await rawTlsConnection();
+  const { closed } = await startedConnection();
   await closed;
   // The well-behaved client's own requests keep its connection open.
   assert.equal(countLines(/closing connection idle for 3 s/), before + 1);
+});
+
+test("a client that sends nothing, or part of a message, after the handshake is closed after first-request-timeout", async () => {
+  const line = /closing connection: no request within 1 s of the handshake \(server\.first-request-timeout\)/;
+  const partial = /closing connection: 3 bytes of a request message but no whole message within 1 s of the handshake \(server\.first-request-timeout\)/;
+  const [silentBefore, partialBefore] = [countLines(line), countLines(partial)];
+  const silent = await rawTlsConnection();
+  const trickling = await rawTlsConnection();
+  trickling.socket.write(discoverRequest().subarray(0, 3));
+  await Promise.all([silent.closed, trickling.closed]);
+  await relay.waitForOutput(partial);
+  assert.equal(countLines(line), silentBefore + 1);
+  assert.equal(countLines(partial), partialBefore + 1);
+});
+
+test("an impossible header is refused at once, answered, and the connection closed", async () => {
+  const cases: [string, Buffer, RegExp][] = [
+    ["a Response Message tag", Buffer.from("42007B0100000100", "hex"), /tag 0x42007B, not Request Message/],
+    ["a Text String", Buffer.from("4200780700000100", "hex"), /item type 0x07, not Structure/],
+    ["a length not a multiple of 8", Buffer.from("4200780100000101", "hex"), /declares 257 bytes, not a multiple of 8/],
+  ];
+  for (const [what, header, reason] of cases) {
+    const { socket, received, closed } = await rawTlsConnection();
+    // The header only, and fewer bytes than it declares: nothing more will come.
+    socket.write(Buffer.concat([header, Buffer.alloc(16)]));
+    await closed;
+    const response = decodeResponseMessage(decodeTtlv(received()));
+    const item = response.batchItems[0]!;
+    assert.equal(item.resultReason, ResultReason.InvalidMessage, what);
+    assert.match(item.resultMessage!, reason, what);
+    assert.match(relay.output(), new RegExp(`${reason.source}.*closing the connection`), what);
+  }
 });
 
 test("a client that never completes the TLS handshake is closed after handshake-timeout", async () => {

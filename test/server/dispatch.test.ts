@@ -64,6 +64,7 @@ function fakeBackend(calls: string[] = []): HsmBackend {
     generateKeyPair: unused,
     describeKey: unused,
     findKeys: unused,
+    describeKeys: unused,
     updateKey: unused,
     destroyKey: unused,
     sign: unused,

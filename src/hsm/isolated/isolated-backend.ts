@@ -97,6 +97,7 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   generateKeyPair: "C_GenerateKeyPair",
   describeKey: "C_FindObjects, C_GetAttributeValue",
   findKeys: "C_FindObjects, C_GetAttributeValue",
+  describeKeys: "C_FindObjects, C_GetAttributeValue",
   updateKey: "C_SetAttributeValue",
   destroyKey: "C_DestroyObject",
   sign: "C_SignInit, C_Sign",
@@ -250,6 +251,9 @@ class IsolatedBackend implements HsmBackend {
   }
   findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
     return this.call("findKeys", [slotId, filter]);
+  }
+  describeKeys(slotId: string, filter: KeyFilter): Promise<KeyDescription[]> {
+    return this.call("describeKeys", [slotId, filter]);
   }
   updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
     return this.call("updateKey", [slotId, keyId, update]);
