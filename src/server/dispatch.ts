@@ -66,7 +66,7 @@ const CONTINUATION_OPTIONS: ReadonlySet<number> = new Set(Object.values(BatchErr
  * slot id, label or serial number of any token, whatever the log says.
  */
 const REFUSED_CREDENTIAL: Readonly<Record<string, string>> = {
-  SLOT_NOT_FOUND: "no single token matches the username (token label, serial:, slot: or a [tokens] name); the relay's log says why",
+  SLOT_NOT_FOUND: "no single token matches the username; the relay's log says why",
   AUTH_FAILED: "the PIN was refused",
   LOGIN_COOLDOWN: "the PIN was refused",
   PIN_LOCKED: "the token has locked the PIN",

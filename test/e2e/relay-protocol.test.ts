@@ -340,7 +340,7 @@ describe("credentials", () => {
     for (const username of ["no-such-token", "99", "0x1"]) {
       const response = await withConnection({ username }, (c) => c.batch([items.discoverVersions(), items.queryServer()]));
       assert.equal(response.batchItems.length, 2);
-      for (const item of response.batchItems) assertFailure(item, ResultReason.AuthenticationNotSuccessful, /no token matches username/);
+      for (const item of response.batchItems) assertFailure(item, ResultReason.AuthenticationNotSuccessful, /no single token matches the username/);
     }
   });
 

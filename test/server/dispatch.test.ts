@@ -18,7 +18,7 @@ import {
   type ResponseMessage,
 } from "../../src/kmip/message.js";
 import type { OperationHandler } from "../../src/operations/operation.js";
-import { Dispatcher, type DispatcherOptions } from "../../src/server/dispatch.js";
+import { Dispatcher, type DispatcherOptions, type RequestScope } from "../../src/server/dispatch.js";
 import { describeFailure } from "../../src/server/result.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
@@ -53,12 +53,14 @@ function fakeBackend(calls: string[] = []): HsmBackend {
     listSlots: unused,
     async resolveSlot(username) {
       calls.push(`resolveSlot ${username}`);
+      if (username === "shared") throw new HsmError("SLOT_NOT_FOUND", `username "shared" matches 2 tokens: slot 7 (label "shared", serial "1"); slot 8 (label "shared", serial "2")`);
       if (username !== SLOT.tokenLabel) throw new HsmError("SLOT_NOT_FOUND", `no token labelled "${username}", and no slot with that id or index`);
       return SLOT;
     },
     async authenticate(slotId, pin) {
       calls.push(`authenticate ${slotId}`);
-      if (pin !== "1234") throw new HsmError("AUTH_FAILED", "C_Login: CKR_PIN_INCORRECT", "C_Login", "CKR_PIN_INCORRECT");
+      if (pin === "cool") throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: logins refused for another 300 s after 5 failed C_Login calls`);
+      if (pin !== "1234") throw new HsmError("AUTH_FAILED", `slot ${slotId}: the PIN does not match the one the token is logged in with`);
     },
     mechanisms: unused,
     generateKeyPair: unused,
@@ -108,7 +110,17 @@ function fakeHandlers(events: string[]): OperationHandler[] {
       return ttlv.structure(Tag.ResponsePayload, [ttlv.textString(Tag.UniqueIdentifier, id), ...extra]);
     },
   });
-  return [handler(Operation.Get, true), handler(Operation.Sign, true), handler(Operation.Activate, false), handler(Operation.Create, false)];
+  const random: OperationHandler = {
+    operation: Operation.RNGRetrieve,
+    name: "RNG Retrieve",
+    readOnly: true,
+    async run(context) {
+      context.responseBudget?.reserve(1032, "RNG Retrieve of 1024 bytes");
+      events.push("random");
+      return ttlv.structure(Tag.ResponsePayload, [ttlv.byteString(Tag.Data, Buffer.alloc(1024))]);
+    },
+  };
+  return [handler(Operation.Get, true), handler(Operation.Sign, true), handler(Operation.Activate, false), handler(Operation.Create, false), random];
 }
 
 function dispatcher(options: Partial<DispatcherOptions> & { events?: string[]; calls?: string[] } = {}): Dispatcher {
@@ -138,9 +150,9 @@ function header(overrides: Partial<RequestHeader> = {}): RequestHeader {
   };
 }
 
-async function handle(d: Dispatcher, batchItems: RequestBatchItem[], overrides: Partial<RequestHeader> = {}): Promise<ResponseMessage> {
+async function handle(d: Dispatcher, batchItems: RequestBatchItem[], overrides: Partial<RequestHeader> = {}, scope: RequestScope = {}): Promise<ResponseMessage> {
   const bytes = encodeTtlv(encodeRequestMessage({ header: header({ batchCount: batchItems.length, ...overrides }), batchItems }));
-  return decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger)));
+  return decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger, scope)));
 }
 
 const statuses = (response: ResponseMessage) => response.batchItems.map((i) => i.resultStatus);
@@ -219,6 +231,16 @@ describe("Batch Error Continuation Option", () => {
     assert.deepEqual(statuses(response), [ResultStatus.Success, ResultStatus.OperationFailed, ResultStatus.Success]);
   });
 
+  test("a value that is none of Continue, Stop and Undo is refused (Invalid Field), and nothing runs", async () => {
+    for (const option of [0, 4, 0x7fffffff]) {
+      const events: string[] = [];
+      const response = await handle(dispatcher({ events }), batch(), { batchErrorContinuationOption: option });
+      assert.deepEqual(reasons(response), ["InvalidField", "InvalidField", "InvalidField"]);
+      assert.match(response.batchItems[0]!.resultMessage!, new RegExp(`Batch Error Continuation Option ${option} is not one of`));
+      assert.deepEqual(events, []);
+    }
+  });
+
   test("Undo is refused for every item, and nothing runs", async () => {
     const events: string[] = [];
     const response = await handle(dispatcher({ events }), batch(), { batchErrorContinuationOption: BatchErrorContinuationOption.Undo });
@@ -294,6 +316,30 @@ describe("limits", () => {
     assertMessageFailure(decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger))), { major: 1, minor: 2 }, /exceeds the maximum of 64 bytes/);
   });
 
+  test("server.max-response-size: items that would pass it are refused before they make their answer", async () => {
+    const events: string[] = [];
+    const d = dispatcher({ events, maxResponseSize: 4096 });
+    const response = await handle(d, Array.from({ length: 8 }, () => item(Operation.RNGRetrieve)));
+    assert.deepEqual(new Set(reasons(response)), new Set(["ResponseTooLarge"]));
+    assert.match(response.batchItems[0]!.resultMessage!, /over the relay's limit of 4096 bytes \(server\.max-response-size\)/);
+    // Three fit; the fourth reservation fails before it makes its data.
+    assert.equal(events.filter((e) => e === "random").length, 3);
+    assert.deepEqual(statuses(await handle(d, [item(Operation.RNGRetrieve), item(Operation.RNGRetrieve)])), [ResultStatus.Success, ResultStatus.Success]);
+  });
+
+  test("items not yet started when the client goes away are not run", async () => {
+    const events: string[] = [];
+    const gone = new AbortController();
+    const d = dispatcher({ events });
+    const batchItems = [item(Operation.Activate, "a"), item(Operation.Activate, "b"), item(Operation.Activate, "c")];
+    const answered = handle(d, batchItems, {}, { signal: gone.signal });
+    // The first item has started; the client leaves while it runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    gone.abort();
+    await answered;
+    assert.deepEqual(events, ["start a", "end a"]);
+  });
+
   test("refusal() is one item with no Operation, Invalid Message", () => {
     const response = decodeResponseMessage(decodeTtlv(dispatcher().refusal("too big")));
     assertMessageFailure(response, { major: 1, minor: 2 }, /^too big$/);
@@ -338,6 +384,16 @@ describe("credentials", () => {
       });
       assert.deepEqual(reasons(response), ["AuthenticationNotSuccessful", "AuthenticationNotSuccessful"]);
       assert.ok(!response.batchItems[0]!.resultMessage!.includes(credential.password), "the PIN is not echoed");
+    }
+  });
+
+  test("a refused credential is answered without slot ids, labels or serial numbers", async () => {
+    for (const credential of [{ username: "shared", password: "1234" }, { username: "token", password: "4321" }, { username: "token", password: "cool" }]) {
+      const response = await handle(dispatcher(), [item(Operation.Get, "a")], {
+        authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, ...credential } },
+      });
+      assert.deepEqual(reasons(response), ["AuthenticationNotSuccessful"]);
+      assert.doesNotMatch(response.batchItems[0]!.resultMessage!, /slot|serial|\b[78]\b/, credential.password);
     }
   });
 });
