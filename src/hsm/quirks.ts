@@ -6,8 +6,8 @@
 // fails C_GetAttributeValue for an attribute it never implemented. The relay
 // needs few attributes to work; the others it can do without:
 //   - in C_GenerateKeyPair templates, the usage restrictions that only repeat
-//     what the relay never asks of a key (CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT
-//     false; compat.md "Create Key Pair"). A module that refuses a template
+//     what the relay never asks of a key (CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT,
+//     CKA_UNWRAP, CKA_DERIVE, CKA_EXTRACTABLE false; templates.ts). A module that refuses a template
 //     gets it again without as few of them as make it succeed (tpm2-pkcs11
 //     1.9 refuses CKA_ENCRYPT and CKA_DECRYPT false: a TPM key both signs
 //     and decrypts); those are left out from then on.
@@ -39,11 +39,12 @@ const CKA = {
   CKA_DERIVE: 0x10c,
   CKA_START_DATE: 0x110,
   CKA_END_DATE: 0x111,
+  CKA_EXTRACTABLE: 0x162,
 } as const;
 export type QuirkAttributeName = keyof typeof CKA;
 
 /** Attributes [pkcs11.quirks] omit-attributes may name: left out of key pair templates. */
-export const OMITTABLE_ATTRIBUTES: readonly QuirkAttributeName[] = ["CKA_ENCRYPT", "CKA_WRAP", "CKA_DECRYPT"];
+export const OMITTABLE_ATTRIBUTES: readonly QuirkAttributeName[] = ["CKA_ENCRYPT", "CKA_WRAP", "CKA_DECRYPT", "CKA_UNWRAP", "CKA_DERIVE", "CKA_EXTRACTABLE"];
 /** Attributes [pkcs11.quirks] skip-attributes may name: never read, taken as absent. */
 export const SKIPPABLE_ATTRIBUTES: readonly QuirkAttributeName[] = [
   "CKA_LABEL",
@@ -165,7 +166,8 @@ export class AttributeQuirks {
    * Runs `generate` (C_GenerateKeyPair) with the templates less the omitted
    * attributes. When the module refuses them in a way that may concern an
    * attribute, tries again without each omittable attribute, then without
-   * each pair, then without all three (at most 7 more calls): the first
+   * each pair, and so on up to all of them (at most 63 more calls, once per
+   * module load, each refused before any key is made): the first
    * success leaves out the fewest. A failed C_GenerateKeyPair creates no
    * object, so the attempts leave nothing behind. What succeeds is
    * remembered.

@@ -1,6 +1,11 @@
 // C_GenerateKeyPair templates (compat.md "Create Key Pair"). Keys made by the
-// original relay carry exactly these attributes, and tools that look at the
-// token expect them, so they are not to be "improved" in passing.
+// original relay carry these attributes, and tools that look at the token
+// expect them, so they are not to be "improved" in passing. One addition: a
+// private key says outright that it cannot be extracted (CKA_EXTRACTABLE
+// false, so it cannot be wrapped out of the token either) nor unwrap, derive
+// or decrypt, rather than leaving that to the module's defaults (PKCS#11
+// v2.40 section 4.9 leaves CKA_EXTRACTABLE, CKA_UNWRAP and CKA_DERIVE to the
+// token). A module that refuses one of them gets it left out (quirks.ts).
 import pkcs11js from "pkcs11js";
 import { HsmError, type KeyPairRequest } from "./backend.js";
 import { CURVES } from "./ec.js";
@@ -26,6 +31,9 @@ const PRIVATE_COMMON: pkcs11js.Template = [
   { type: pkcs11js.CKA_DECRYPT, value: false },
   { type: pkcs11js.CKA_PRIVATE, value: true },
   { type: pkcs11js.CKA_SENSITIVE, value: true },
+  { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+  { type: pkcs11js.CKA_UNWRAP, value: false },
+  { type: pkcs11js.CKA_DERIVE, value: false },
 ];
 /** F4 = 65537, big-endian (PKCS#11 v2.40 section 2.1.4: CKA_PUBLIC_EXPONENT is a big integer). */
 const F4 = Buffer.from([0x01, 0x00, 0x01]);

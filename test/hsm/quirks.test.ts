@@ -22,6 +22,7 @@ const CKA_DECRYPT = "105";
 const CKA_WRAP = "106";
 const CKA_UNWRAP = "107";
 const CKA_KEY_GEN_MECHANISM = "166";
+const CKA_EXTRACTABLE = "162";
 const P256 = { spec: { keyType: "EC", curve: "P-256" } } as const;
 
 let token: SoftHsmToken;
@@ -122,9 +123,19 @@ describe("an attribute refused in C_GenerateKeyPair templates", () => {
     await withBackend({}, async (backend, slotId, warnings) => {
       const before = calls("C_GenerateKeyPairCallback");
       await backend.generateKeyPair(slotId, P256);
-      // Refused; without each of the three; without CKA_ENCRYPT and CKA_WRAP; without CKA_ENCRYPT and CKA_DECRYPT: made.
-      assert.equal(calls("C_GenerateKeyPairCallback") - before, 6);
+      // Refused; without each of the six; without CKA_ENCRYPT and CKA_WRAP; without CKA_ENCRYPT and CKA_DECRYPT: made.
+      assert.equal(calls("C_GenerateKeyPairCallback") - before, 9);
       assert.match(warnings[0]!.msg, /succeeded without CKA_ENCRYPT, CKA_DECRYPT: .*omit-attributes = \["CKA_ENCRYPT", "CKA_DECRYPT"\]/);
+    });
+  });
+
+  test("a module refusing CKA_EXTRACTABLE still makes keys, without it", async () => {
+    process.env[Quirk.refuseTemplate] = CKA_EXTRACTABLE;
+    await withBackend({}, async (backend, slotId, warnings) => {
+      const ids = await backend.generateKeyPair(slotId, P256);
+      assert.match(warnings[0]!.msg, /succeeded without CKA_EXTRACTABLE: .*omit-attributes = \["CKA_EXTRACTABLE"\]/);
+      const signature = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32, 7));
+      assert.equal(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32, 7), signature), true);
     });
   });
 
@@ -146,11 +157,11 @@ describe("an attribute refused in C_GenerateKeyPair templates", () => {
       await assert.rejects(backend.generateKeyPair(slotId, P256), (err: unknown) => {
         assert.ok(err instanceof HsmError);
         assert.equal(err.ckr, "CKR_DEVICE_ERROR");
-        assert.match(err.message, /^C_GenerateKeyPair: CKR_DEVICE_ERROR.*\(refused as well without CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT\)$/);
+        assert.match(err.message, /^C_GenerateKeyPair: CKR_DEVICE_ERROR.*\(refused as well without CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT, CKA_EXTRACTABLE, CKA_UNWRAP, CKA_DERIVE\)$/);
         return true;
       });
-      // The first call, then without each of the three, each pair, all three.
-      assert.equal(calls("C_GenerateKeyPairCallback") - before, 8);
+      // The first call, then without every non-empty subset of the six.
+      assert.equal(calls("C_GenerateKeyPairCallback") - before, 64);
       assert.equal((await backend.findKeys(slotId, {})).length, keys);
       assert.deepEqual(warnings, []);
     });
