@@ -42,6 +42,8 @@ export const DEFAULTS = {
     firstRequestTimeout: 10,
     idleTimeout: 300,
     maxConnections: 1024,
+    maxConnectionsPerPeer: 64,
+    maxHandshakesPerPeer: 8,
     maxResponseSize: 1048576,
     maxRequestsInFlight: 32,
     maxBatchCount: 1024,
@@ -107,6 +109,10 @@ export interface ServerConfig {
   /** Seconds. */
   readonly idleTimeout: number;
   readonly maxConnections: number;
+  /** Per peer address (an IPv6 /64) and per client certificate. */
+  readonly maxConnectionsPerPeer: number;
+  /** Connections of one peer address in the TLS handshake at once. */
+  readonly maxHandshakesPerPeer: number;
   /** Bytes of one response message, at most. */
   readonly maxResponseSize: number;
   /** Per connection. */
@@ -272,6 +278,8 @@ function readServer(t: TableReader): ServerConfig {
     firstRequestTimeout: t.seconds("first-request-timeout") ?? d.firstRequestTimeout,
     idleTimeout: t.seconds("idle-timeout") ?? d.idleTimeout,
     maxConnections: t.integer("max-connections", 1, 1_000_000) ?? d.maxConnections,
+    maxConnectionsPerPeer: t.integer("max-connections-per-peer", 1, 1_000_000) ?? d.maxConnectionsPerPeer,
+    maxHandshakesPerPeer: t.integer("max-handshakes-per-peer", 1, 1_000_000) ?? d.maxHandshakesPerPeer,
     maxResponseSize: t.integer("max-response-size", 1024, 1 << 30) ?? d.maxResponseSize,
     maxRequestsInFlight: t.integer("max-requests-in-flight", 1, 65536) ?? d.maxRequestsInFlight,
     maxBatchCount: t.integer("max-batch-count", 1, 1_000_000) ?? d.maxBatchCount,

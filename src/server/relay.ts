@@ -14,6 +14,7 @@ import type { ServerInfo } from "../operations/operation.js";
 import { Connection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
 import { RelayMetrics, serveMetrics, type MetricsServer } from "./metrics.js";
+import { PeerLimits } from "./peer-limits.js";
 import { loadTlsIdentity } from "./tls-identity.js";
 
 export interface StartOptions {
@@ -107,6 +108,8 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   // handshake count too; connections over the limit are closed before any
   // TLS work is done for them.
   server.maxConnections = s.maxConnections;
+  // Within it, a share per peer (peer-limits.ts).
+  const peerLimits = new PeerLimits(s, logger);
 
   const connections = new Set<Connection>();
   /** Every accepted TCP connection, handshake or not, for shutdown. */
@@ -120,6 +123,10 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     }
   });
   server.on("connection", (socket: Socket) => {
+    if (!peerLimits.admit(socket)) {
+      socket.destroy();
+      return;
+    }
     if (refusedSinceLog > 0) {
       logger.info(`accepting connections again; ${refusedSinceLog} were refused (server.max-connections)`);
       refusedSinceLog = 0;
@@ -141,6 +148,10 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     const peer = peerOf(socket);
     if (clientCa !== undefined && !socket.authorized) {
       logger.warn({ peer }, `client certificate of ${peer} refused: ${certificateProblem(socket)}; closing the connection`);
+      socket.destroy();
+      return;
+    }
+    if (!peerLimits.secured(socket)) {
       socket.destroy();
       return;
     }

@@ -90,6 +90,8 @@ handshake-timeout = 5
 first-request-timeout = 2.5
 idle-timeout = 60
 max-connections = 10
+max-connections-per-peer = 4
+max-handshakes-per-peer = 2
 max-response-size = 65536
 max-requests-in-flight = 2
 max-batch-count = 100
@@ -125,6 +127,8 @@ addr = "127.0.0.1:9696"
       firstRequestTimeout: 2.5,
       idleTimeout: 60,
       maxConnections: 10,
+      maxConnectionsPerPeer: 4,
+      maxHandshakesPerPeer: 2,
       maxResponseSize: 65536,
       maxRequestsInFlight: 2,
       maxBatchCount: 100,

@@ -1,0 +1,78 @@
+// Fair shares of the listener (server.max-connections-per-peer and
+// max-handshakes-per-peer): a peer that floods the relay with sockets that
+// never finish a handshake (from 127.0.0.2; all of 127.0.0.0/8 is local)
+// cannot keep a client at another address (127.0.0.1) from being served.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import net from "node:net";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KmipClient } from "../../src/client/kmip-client.js";
+import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+
+const MAX_CONNECTIONS = 16;
+let relay: RunningRelay;
+
+before(async () => {
+  relay = await startRelayProcess({
+    server: [`max-connections = ${MAX_CONNECTIONS}`, "max-connections-per-peer = 8", "max-handshakes-per-peer = 4", "handshake-timeout = 5"],
+  });
+});
+after(() => relay.cleanup());
+
+/** Keeps `width` silent TCP connections from `localAddress` open, opening a new one as each is closed, until stopped. */
+function flood(localAddress: string, width: number): { stop(): void; opened(): number } {
+  let stopped = false;
+  let opened = 0;
+  const sockets = new Set<net.Socket>();
+  const open = () => {
+    if (stopped) return;
+    const socket = net.connect({ host: relay.host, port: relay.port, localAddress });
+    opened++;
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.once("close", () => {
+      sockets.delete(socket);
+      // Re-open at once, as an attacker would; a short pause keeps the test's own CPU use sane.
+      setTimeout(open, 5);
+    });
+  };
+  for (let i = 0; i < width; i++) open();
+  return {
+    stop() {
+      stopped = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    opened: () => opened,
+  };
+}
+
+test("a flood of silent sockets from 127.0.0.2 leaves every request from 127.0.0.1 served", async () => {
+  const ca = await readFile(join(relay.dir, "state", "tls", "cert.pem"));
+  const attacker = flood("127.0.0.2", 3 * MAX_CONNECTIONS);
+  let served = 0;
+  const failures: string[] = [];
+  try {
+    // Let the flood take what it can.
+    await sleep(500);
+    for (let i = 0; i < 20; i++) {
+      try {
+        const client = await KmipClient.connect({ host: relay.host, port: relay.port, ca, username: relay.token.label, password: relay.token.pin, timeoutMs: 10_000 });
+        try {
+          await client.discoverVersions();
+          served++;
+        } finally {
+          await client.close();
+        }
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  } finally {
+    attacker.stop();
+  }
+  assert.ok(attacker.opened() > 3 * MAX_CONNECTIONS, "the flood re-opened its sockets");
+  assert.equal(served, 20, `served ${served} of 20; failures: ${failures.join("; ")}`);
+  assert.match(relay.output(), /refusing a connection: 4 connections of 127\.0\.0\.2 are in the TLS handshake \(server\.max-handshakes-per-peer\)/);
+});
