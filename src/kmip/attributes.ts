@@ -7,6 +7,8 @@
 // lacks keep their Attribute Value as a raw TTLV item.
 import type { StructureItem, TtlvItem } from "../ttlv/item.js";
 import { Tag } from "../ttlv/tags.js";
+import { ResultReason } from "../ttlv/enums.js";
+import { KmipError } from "./errors.js";
 import {
   boolean,
   byteString,
@@ -337,10 +339,16 @@ export function isAttribute<K extends AttributeName>(
   return attribute.name === name;
 }
 
-/** The value of the first attribute with this name, or undefined. */
+/**
+ * The value of a single-valued attribute, or undefined when absent. Given
+ * twice it is Invalid Field: taking the first (or the last) would act on a
+ * value the client may not have meant, and a single-instance attribute has
+ * one value (KMIP 1.x 3, "Attributes").
+ */
 export function attributeValue<K extends AttributeName>(attributes: readonly Attribute[], name: K): AttributeValues[K] | undefined {
-  const found = attributes.find((attribute) => isAttribute(attribute, name));
-  return found?.value as AttributeValues[K] | undefined;
+  const found = attributes.filter((attribute) => isAttribute(attribute, name));
+  if (found.length > 1) throw new KmipError(ResultReason.InvalidField, `the attribute ${name} is given ${found.length} times in one template; it takes one value`);
+  return found[0]?.value as AttributeValues[K] | undefined;
 }
 
 /** The values of all attributes with this name, in order (multi-instance attributes such as Name, Link). */
