@@ -35,7 +35,7 @@ describe("[pkcs11.quirks]", () => {
     const key = `${FILE}: pkcs11.quirks`;
     rejects(
       `${MINIMAL}quirks = { omit-attributes = ["CKA_SIGN"] }\n`,
-      `${key}.omit-attributes: "CKA_SIGN" is not one of "CKA_ENCRYPT", "CKA_WRAP", "CKA_DECRYPT"`,
+      `${key}.omit-attributes: "CKA_SIGN" is not one of "CKA_ENCRYPT", "CKA_WRAP", "CKA_DECRYPT", "CKA_UNWRAP", "CKA_DERIVE", "CKA_EXTRACTABLE"`,
     );
     rejects(`${MINIMAL}quirks = { skip-attributes = ["CKA_KEY_TYPE"] }\n`, `${key}.skip-attributes: "CKA_KEY_TYPE" is not one of ${[
       "CKA_LABEL",
