@@ -1,4 +1,4 @@
-// The relay's command line (compat.md "Command line"), parsed with node's
+// The relay's command line (doc/compatibility.md#command-line), parsed with node's
 // util.parseArgs in strict mode.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";

@@ -400,8 +400,8 @@ const nameAttribute = (nameValue: string): Attribute => ({ name: "Name", value: 
 const usageAttribute = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 
 /**
- * Create Key Pair as Cascade sends it (compat.md "What the real client
- * sends"): algorithm and size in the common template, Name and usage (Sign /
+ * Create Key Pair as Cascade sends it (doc/compatibility.md#what-cascade-sends):
+ * algorithm and size in the common template, Name and usage (Sign /
  * Verify) per key. `values`: --algorithm, --bits, --curve, --label.
  */
 export function keyPairRequest(values: { algorithm?: string; bits?: string; curve?: string; label?: string }): {

@@ -1,4 +1,4 @@
-// Daemon mode (compat.md `-d/--daemonize`, `[daemon]`): the command re-runs
+// Daemon mode (doc/compatibility.md#daemon-mode): the command re-runs
 // itself as a detached child in a new session, with no terminal, and waits
 // until the child reports over IPC that it is listening (exit 0) or that it
 // failed (its message, exit 1). So `kmip2pkcs11 -d && next-step` only goes on

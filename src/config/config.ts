@@ -1,4 +1,4 @@
-// The TOML configuration file, format "v1" (docs/compat.md "Config file").
+// The TOML configuration file, format "v1" (doc/compatibility.md#config-file).
 //
 // The keys of the original Rust relay keep their meaning; every other key is
 // an addition with a default, so an existing config file keeps working.
@@ -169,7 +169,7 @@ export async function loadConfig(path: string): Promise<Config> {
 /**
  * Parses and validates a config file's text. `path` names the file in error
  * messages; relative paths inside the file are resolved against the current
- * working directory (compat.md), now, because daemonizing changes it to "/".
+ * working directory (doc/compatibility.md#config-file), now, because daemonizing changes it to "/".
  */
 export function parseConfig(text: string, path: string): Config {
   let doc: TomlTable;

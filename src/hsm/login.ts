@@ -37,7 +37,7 @@ interface PinDigest {
 
 /**
  * SHA-256(key || PIN), the digest a PIN is recorded and compared by. Every
- * KMIP request pays for one (compat.md: each carries the PIN), so it is the
+ * KMIP request pays for one (doc/compatibility.md#credentials: each carries the PIN), so it is the
  * one-shot `crypto.hash` over one buffer rather than an HMAC. Measured on the
  * project's 2-core machine: 1.3-1.9 us per digest against 2.6-3.5 us for
  * createHmac in a tight loop (300,000 calls), and the backend's authenticate

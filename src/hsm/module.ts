@@ -1,4 +1,4 @@
-// Loading and initialising the PKCS#11 module (compat.md "Start-up").
+// Loading and initialising the PKCS#11 module (doc/compatibility.md#start-up).
 // Failures here are start-up errors: plain Errors whose message names the
 // module path and says what to check, for the CLI to print and exit.
 import pkcs11js from "pkcs11js";

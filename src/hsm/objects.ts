@@ -102,7 +102,7 @@ export class KeyHandles {
     this.entries.clear();
   }
 
-  /** compat.md "Object identity": CKA_ID + CKA_CLASS, exactly one match. `id` is canonical. */
+  /** doc/compatibility.md#key-identifiers: CKA_ID + CKA_CLASS, exactly one match. `id` is canonical. */
   private lookUp(session: Session, id: string): KeyObject {
     const { ckaId, objectClass } = parseKeyId(id)!;
     const template = [

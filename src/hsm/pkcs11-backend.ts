@@ -34,7 +34,7 @@ export interface Pkcs11BackendOptions {
   libPath: string;
   /** Passed to C_Initialize in CK_C_INITIALIZE_ARGS.pReserved (NSS softokn's settings, some vendor modules'); see module.ts. */
   initArgs?: string;
-  /** Names that select a token by label and/or serial number, ahead of the compat.md rule (see slots.ts). */
+  /** Names that select a token by label and/or serial number, ahead of the rule of doc/compatibility.md#username-rule (see slots.ts). */
   tokens?: Readonly<Record<string, TokenSelector>>;
   /** Attribute quirks known in advance (see quirks.ts); more are learned while running. */
   quirks?: AttributeQuirkOptions;
@@ -45,7 +45,7 @@ export interface Pkcs11BackendOptions {
 }
 
 const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
-/** compat.md "Object identity": a random 20-byte CKA_ID, checked unused, a few retries. */
+/** doc/compatibility.md#key-identifiers: a random 20-byte CKA_ID, checked unused, a few retries. */
 const CKA_ID_LENGTH = 20;
 const CKA_ID_ATTEMPTS = 5;
 /** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */

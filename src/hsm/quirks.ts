@@ -7,7 +7,7 @@
 // needs few attributes to work; the others it can do without:
 //   - in C_GenerateKeyPair templates, the usage restrictions that only repeat
 //     what the relay never asks of a key (CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT
-//     false; compat.md "Create Key Pair"). A module that refuses a template
+//     false; doc/compatibility.md#create-key-pair). A module that refuses a template
 //     gets it again without as few of them as make it succeed (tpm2-pkcs11
 //     1.9 refuses CKA_ENCRYPT and CKA_DECRYPT false: a TPM key both signs
 //     and decrypts); those are left out from then on.

@@ -1,6 +1,6 @@
 // The slots with a token present, and which one a KMIP username selects.
 //
-// compat.md "Protocol" is the default rule: a token whose label (trailing
+// doc/compatibility.md#username-rule is the default rule: a token whose label (trailing
 // spaces trimmed) equals the username, then a slot whose id equals it, then
 // the slot at that index in the slot list. Labels are not unique and slot
 // ids and indexes are not stable (SoftHSM numbers slots after its tokens'
@@ -204,7 +204,7 @@ interface Selection {
 }
 
 /**
- * compat.md: label first, then slot id, then index; then, so that every
+ * doc/compatibility.md#username-rule: label first, then slot id, then index; then, so that every
  * username that selected a token before still selects the same one, a label
  * with a suffix.
  */

@@ -18,7 +18,7 @@ import { SyslogSink } from "./syslog.js";
 
 export type Logger = PinoLogger;
 
-/** The level names of the config file and the command line (compat.md). */
+/** The level names of the config file and the command line (doc/compatibility.md#command-line). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -46,7 +46,7 @@ export type RootLogger = Logger & {
 
 /**
  * Keys whose values never reach a log, as a second line of defence behind the
- * code that should not log them in the first place (architecture.md).
+ * code that should not log them in the first place (doc/architecture.md#secrets).
  */
 const REDACTED_KEYS = ["password", "pin", "userPin", "soPin", "newPin", "oldPin", "secret", "privateKey"];
 const REDACT_PATHS = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);

@@ -23,7 +23,7 @@ export function requireId(context: OperationContext, uniqueIdentifier: string | 
 
 /**
  * The id of the other object of the key pair: the public key of a private
- * key and the reverse. Both carry the same CKA_ID (compat.md "Object identity").
+ * key and the reverse. Both carry the same CKA_ID (doc/compatibility.md#key-identifiers).
  */
 export function partnerId(id: string): string {
   if (id.endsWith("_priv")) return `${id.slice(0, -"_priv".length)}_pub`;
@@ -33,7 +33,7 @@ export function partnerId(id: string): string {
 
 /**
  * The Name a client may set on a key: its CKA_LABEL, the only attribute
- * clients change (compat.md). `verb` says what the request does ("modified").
+ * clients change (doc/compatibility.md#modify-attribute). `verb` says what the request does ("modified").
  */
 export function labelName(attribute: Attribute, verb: string): Name {
   if (!isAttribute(attribute, "Name")) {

@@ -1,6 +1,6 @@
 // Sign (KMIP 1.2+ section 4.31): C_SignInit + C_Sign with the private key.
 // The relay hashes the data itself (see signing.ts); ECDSA signatures are
-// returned DER-encoded (compat.md). A revoked key has CKA_SIGN false, so the
+// returned DER-encoded (doc/compatibility.md#sign). A revoked key has CKA_SIGN false, so the
 // token itself refuses it on every relay instance: Permission Denied, since
 // KMIP 1.x has no Wrong Key Lifecycle State (a 2.0 Result Reason).
 import { HsmError } from "../hsm/backend.js";

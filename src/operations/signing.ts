@@ -2,7 +2,7 @@
 // Parameters (KMIP 1.x 3.6) and the key's type to a PKCS#11 mechanism and the
 // exact bytes it signs. Shared by Sign and Signature Verify.
 //
-// The relay hashes the data itself (compat.md) and asks the token for the raw
+// The relay hashes the data itself (doc/compatibility.md#sign) and asks the token for the raw
 // mechanisms (CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS and CKM_ECDSA on
 // a digest, CKM_EDDSA on the message), so one mechanism per key type serves
 // every hash, and Digested Data (1.4) needs no special case.

@@ -1,7 +1,7 @@
 // The relay's TLS certificate and private key.
 //
 // With [server.identity] they come from the configured PEM files. Without it
-// (compat.md "Config file"), the relay uses a self-signed certificate for
+// (doc/compatibility.md#config-file), the relay uses a self-signed certificate for
 // "localhost": generated on the first start into <state-dir>/tls/ and reused
 // afterwards, so that a client that pinned or trusted it keeps working across
 // restarts. Either way the SHA-256 fingerprint is logged, for pinning.

@@ -8,7 +8,7 @@ import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort } from ".
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';
 
-/** The example of docs/compat.md, verbatim. */
+/** The example of doc/compatibility.md#config-file, verbatim. */
 const COMPAT_EXAMPLE = `version = "v1"                 # required; only "v1" exists
 
 [pkcs11]
@@ -43,7 +43,7 @@ function rejects(text: string, message: string): void {
 }
 
 describe("parseConfig", () => {
-  test("the compat.md example parses", () => {
+  test("the example of doc/compatibility.md#config-file parses", () => {
     const c = parseConfig(COMPAT_EXAMPLE, FILE);
     assert.equal(c.version, "v1");
     assert.equal(c.pkcs11.libPath, "/usr/lib/softhsm/libsofthsm2.so");
@@ -69,7 +69,7 @@ describe("parseConfig", () => {
     assert.deepEqual(c.metrics, { addr: undefined });
   });
 
-  test("every addition beyond compat.md is read", () => {
+  test("every addition beyond doc/compatibility.md#config-file is read", () => {
     const c = parseConfig(
       `${MINIMAL}isolation = "in-process"
 call-timeout = 1.5

@@ -76,7 +76,7 @@ describe("lifecycle across two relays on one token", () => {
     await clients[0]!.activate({ uniqueIdentifier: pair.priv });
     // Recorded in the token, so the other relay sees it too.
     assert.equal((await attributesOf(clients[1]!, pair.priv)).get("Activation Date"), todayDateTime());
-    // Activating again keeps the date and succeeds (compat.md).
+    // Activating again keeps the date and succeeds (doc/compatibility.md#activate).
     await clients[1]!.activate({ uniqueIdentifier: pair.priv });
   });
 

@@ -1,4 +1,4 @@
-// The relay's server behaviour end to end (compat.md "Protocol", issue #3
+// The relay's server behaviour end to end (doc/compatibility.md#protocol, issue #3
 // "Connections"), against the relay as its own process on real SoftHSM
 // tokens: requests in flight answered in order, the message size limit,
 // messages that cannot be served at all, batch items and the response header,
@@ -132,7 +132,7 @@ function assertFailure(item: ResponseBatchItem | undefined, reason: number, mess
   if (message !== undefined) assert.match(item.resultMessage ?? "", message);
 }
 
-/** compat.md: a message that cannot be served at all is answered by one batch item with no Operation, Operation Failed. */
+/** doc/compatibility.md#protocol: a message that cannot be served at all is answered by one batch item with no Operation, Operation Failed. */
 function assertMessageFailure(response: ResponseMessage, message: RegExp): void {
   assert.equal(response.header.batchCount, 1);
   assert.equal(response.batchItems.length, 1);
@@ -412,7 +412,7 @@ test("Create Key Pair of RSA-4096 does not stall a Sign on another connection", 
     }
     const response = await created;
     assert.deepEqual(order, ["sign 0", "sign 1", "sign 2", "create"]);
-    // The largest RSA size of compat.md is made, and is what it says.
+    // The largest RSA size of doc/compatibility.md#create-key-pair is made, and is what it says.
     assertSuccess(response.batchItems[0], Operation.CreateKeyPair);
     const pair = decodeCreateKeyPairResponse(response.batchItems[0]!.responsePayload!);
     const got = await generating.get({ uniqueIdentifier: pair.publicKeyUniqueIdentifier });

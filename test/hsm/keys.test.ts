@@ -1,4 +1,4 @@
-// Key pairs on SoftHSM: generation templates as compat.md states them,
+// Key pairs on SoftHSM: generation templates as doc/compatibility.md#create-key-pair states them,
 // describeKey, sign + verify (checked with node:crypto as well), updateKey,
 // destroyKey and findKeys.
 import { after, before, describe, test } from "node:test";
@@ -92,7 +92,7 @@ describe("key pairs", () => {
   ];
 
   for (const c of cases) {
-    test(`${c.name}: generated with compat.md's templates, described, signs and verifies`, async () => {
+    test(`${c.name}: generated with the templates of doc/compatibility.md#create-key-pair, described, signs and verifies`, async () => {
       const { backend, slotId } = hsm;
       const ids = await backend.generateKeyPair(slotId, { spec: c.spec, privateLabel: `${c.name} private`, publicLabel: `${c.name} public` });
       assert.match(ids.privateKeyId, /^[0-9A-F]{40}_priv$/);

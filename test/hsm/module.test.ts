@@ -1,5 +1,5 @@
 // Start-up: loading the module, with fake PKCS#11 modules compiled here with
-// gcc to produce the failures SoftHSM never shows (compat.md "Start-up").
+// gcc to produce the failures SoftHSM never shows (doc/compatibility.md#start-up).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";

@@ -1,4 +1,4 @@
-// Slots on SoftHSM: listing, the compat.md username rule, mechanisms, the
+// Slots on SoftHSM: listing, the username rule (doc/compatibility.md#username-rule), mechanisms, the
 // session pool's bound under load, ping and close.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// Which token a KMIP username selects, beyond the compat.md rule: the
+// Which token a KMIP username selects, beyond the rule of doc/compatibility.md#username-rule: the
 // explicit forms label:, serial: and slot:, [tokens] aliases, refusal of a
 // username that matches several tokens, OpenSC-style labels with a
 // parenthesised suffix, and (through p11-kit, whose client numbers slots in
