@@ -17,7 +17,7 @@ import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
 import { HAPROXY_CONFIG, passedCheck, startHaproxy, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
 import { pkcs11Tool } from "../helpers/softhsm.js";
-import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
 const ECDSA_SHA256 = { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA256 };

@@ -18,7 +18,7 @@ import {
 } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
 const ECDSA_SHA256 = { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA256 };

@@ -29,7 +29,7 @@ import {
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { pkcs11Tool } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 let client: KmipClient;

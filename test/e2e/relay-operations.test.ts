@@ -30,7 +30,7 @@ import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 /** Cascade's Sign parameters (doc/compatibility.md#what-cascade-sends). */
 const RSA_PKCS1_SHA256: CryptographicParameters = {

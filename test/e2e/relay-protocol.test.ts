@@ -44,7 +44,7 @@ import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, pkcs11Tool, type SoftHsmToken } from "../helpers/softhsm.js";
-import { connect, DATA } from "../operations/relay-client.js";
+import { connect, DATA } from "../helpers/relay-client.js";
 
 /** server.max-message-size of the relay under test: a multiple of 8, so that a message can be exactly this long. */
 const MAX_MESSAGE_SIZE = 8192;

@@ -13,7 +13,7 @@ import type { CreateKeyPairResponsePayload, GetResponsePayload } from "../../src
 import { CryptographicUsageMask, KeyFormatType, NameType, RecommendedCurve, ResultStatus } from "../../src/ttlv/enums.js";
 import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import type { RunningRelay } from "../helpers/relay.js";
+import type { RunningRelay } from "./relay.js";
 
 /** What Cascade signs: a DNS record set, as bytes. */
 export const DATA = Buffer.from("example.com. 3600 IN A 192.0.2.1");
