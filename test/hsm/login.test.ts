@@ -1,5 +1,5 @@
 // The login guard with a fake C_Login and a fake clock: the PIN record, the
-// throttle and its cooldown. (authenticate.test.ts runs the same against SoftHSM.)
+// throttle and its cooldown. (authenticate.e2e.test.ts runs the same against SoftHSM.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
