@@ -13,7 +13,7 @@ import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = join(import.meta.dirname, "..");
 
 /** Every `*.test.ts` under `dir`, relative to the project root, sorted. */
 export function testSources(dir = join(ROOT, "test")) {

@@ -1,5 +1,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,27 +9,19 @@ import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort } from ".
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';
 
-/** The example of doc/compatibility.md#config-file, verbatim. */
-const COMPAT_EXAMPLE = `version = "v1"                 # required; only "v1" exists
-
-[pkcs11]
-lib-path = "/usr/lib/softhsm/libsofthsm2.so"   # required
-
-[server]
-addr = "127.0.0.1:5696"        # default
-
-[server.identity]              # optional; when absent a self-signed
-cert-path = "/path/cert.pem"   # certificate for "localhost" is generated at
-key-path  = "/path/key.pem"    # start-up and a warning is logged
-
-[daemon]
-log-level  = "info"            # trace|debug|info|warning|error
-log-target = { type = "stderr" }   # or { type = "syslog" } or
-                                   # { type = "file", path = "/var/log/x.log" }
-daemonize  = false
-pid-file   = "/var/run/kmip2pkcs11.pid"   # only with daemonize
-identity   = "user:group"      # or "user"; drop privileges after start-up
-`;
+/**
+ * The Rust relay's config file as doc/compatibility.md#config-file shows it:
+ * the first TOML block of that section, read from the page, so the page and
+ * the parser cannot disagree.
+ */
+const COMPAT_EXAMPLE = (() => {
+  // Compiled to dist/test/config/: the project root is three levels up.
+  const page = readFileSync(new URL("../../../doc/compatibility.md", import.meta.url), "utf8");
+  const section = page.slice(page.indexOf("\n## Config file\n"));
+  const block = /```toml\n([^]*?)```/.exec(section);
+  assert.ok(block !== null, "doc/compatibility.md#config-file has no TOML block");
+  return block[1]!;
+})();
 
 /** Asserts that parsing `text` fails with exactly `message`. */
 function rejects(text: string, message: string): void {
