@@ -38,11 +38,8 @@ interface PinDigest {
 /**
  * SHA-256(key || PIN), the digest a PIN is recorded and compared by. Every
  * KMIP request pays for one (doc/compatibility.md#credentials: each carries the PIN), so it is the
- * one-shot `crypto.hash` over one buffer rather than an HMAC. Measured on the
- * project's 2-core machine: 1.3-1.9 us per digest against 2.6-3.5 us for
- * createHmac in a tight loop (300,000 calls), and the backend's authenticate
- * in the relay's own request path (Dispatcher on SoftHSM, medians of 5
- * alternating runs of 20,000 requests) 6.3 us before, 4.1 us after.
+ * one-shot `crypto.hash` over one buffer rather than an HMAC, which costs
+ * about twice as much (bench/README.md#the-pin-digest).
  * As a keyed digest it is sound here: the key is secret, fixed-length and
  * fresh per login, and the digest never leaves the process, so length
  * extension (the reason for HMAC's construction) gives nobody anything. The
