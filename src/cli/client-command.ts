@@ -33,7 +33,7 @@ import {
 import { enumerationName } from "../ttlv/names.js";
 import { Tag } from "../ttlv/tags.js";
 import { UsageError } from "./args.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 import { EXIT_OK, loadToolConfig, parseToolArgs, Progress, readSecret, runTool, ToolError } from "./tool.js";
 
 export const CLIENT_USAGE = `Usage: kmip2pkcs11 client [CONNECTION OPTIONS] COMMAND [ARGS...]
