@@ -13,7 +13,7 @@ import {
   CKM_RSA_PKCS_PSS,
 } from "../hsm/mechanisms.js";
 import type { Config } from "../config/config.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 import {
   CONFIG_OPTION,
   EXIT_FAILED,

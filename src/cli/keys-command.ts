@@ -6,7 +6,7 @@
 import type { HsmBackend, KeyDescription, KeyFilter, KeyType, ObjectClass, SlotSummary } from "../hsm/backend.js";
 import { HsmError } from "../hsm/backend.js";
 import { UsageError } from "./args.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 import {
   CONFIG_OPTION,
   EXIT_OK,

@@ -9,7 +9,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type Config } from "../co
 import { HsmError, type HsmBackend, type SlotSummary } from "../hsm/backend.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { describeParseError, UsageError } from "./args.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 
 /** Exit statuses of the commands: like the relay's own, so that scripts can tell them apart. */
 export const EXIT_OK = 0;

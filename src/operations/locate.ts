@@ -16,7 +16,7 @@ import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/loca
 import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, State, StorageStatusMask } from "../ttlv/enums.js";
 import { describeLifecycle } from "./lifecycle.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 
 /** What to look for: a backend filter and, optionally, a State to check per key. */
 export interface LocateCriteria {

@@ -31,7 +31,7 @@ import {
   PaddingMethod,
   ResultReason,
 } from "../ttlv/enums.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 
 export type SignatureFamily = "RSA-PKCS1" | "RSA-PSS" | "ECDSA" | "EdDSA";
 export type HashName = "sha256" | "sha384" | "sha512";

@@ -14,8 +14,7 @@
 //   loris) is cut off like a silent one.
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
-import { messageLength } from "../ttlv/framing.js";
-import { HEADER_LENGTH } from "../ttlv/item.js";
+import { MessageFramer } from "../ttlv/framing.js";
 import type { Dispatcher } from "./dispatch.js";
 
 export interface ConnectionLimits {
@@ -31,11 +30,7 @@ export interface ConnectionLimits {
 const LINGER_MS = 5_000;
 
 export class Connection {
-  /** Received chunks that do not yet form a whole message; joined once they do. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Bytes needed before framing can progress: a header, or the whole message. */
-  private needed = HEADER_LENGTH;
+  private readonly framer: MessageFramer;
   /** Answers in request order; the head is written as soon as it is ready. */
   private readonly queue: { answer: Buffer | undefined }[] = [];
   private inFlight = 0;
@@ -49,10 +44,15 @@ export class Connection {
     private readonly limits: ConnectionLimits,
     readonly logger: Logger,
   ) {
+    this.framer = new MessageFramer({
+      maxMessageSize: limits.maxMessageSize,
+      onMessage: (message) => this.startRequest(message),
+      onOversized: (length) => this.refuseOversized(length),
+    });
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.setNoDelay(true);
     this.idleTimer = setTimeout(() => this.onIdle(), limits.idleTimeoutMs);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.framer.push(chunk));
     socket.on("drain", () => this.updateReading());
     // The server allows half-open connections: a client may send its
     // requests, end its side, and still read the answers.
@@ -66,40 +66,6 @@ export class Connection {
       clearTimeout(this.idleTimer);
       logger.debug("connection closed");
     });
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.closing) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered < this.needed) return;
-    // Chunks are joined only when a message is complete (or a header is
-    // needed), so a message sent a byte at a time costs one copy, not one
-    // copy per byte.
-    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
-    let offset = 0;
-    for (;;) {
-      const length = messageLength(buffer, offset);
-      if (length === undefined) {
-        this.needed = HEADER_LENGTH;
-        break;
-      }
-      if (length > this.limits.maxMessageSize) {
-        this.refuseOversized(length);
-        return;
-      }
-      if (offset + length > buffer.length) {
-        this.needed = length;
-        break;
-      }
-      this.startRequest(buffer.subarray(offset, offset + length));
-      offset += length;
-    }
-    // Keep only the unread tail; copy it when it is small so that a large
-    // chunk is not kept alive by a few bytes of the next message.
-    const rest = buffer.length - offset;
-    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
-    this.buffered = rest;
   }
 
   private startRequest(message: Buffer): void {
@@ -165,9 +131,9 @@ export class Connection {
   private onIdle(): void {
     if (this.closing || this.queue.length > 0) return;
     const seconds = this.limits.idleTimeoutMs / 1000;
-    if (this.buffered > 0) {
+    if (this.framer.buffered > 0) {
       this.logger.info(
-        `closing connection: ${this.buffered} bytes of a request message but no whole message within ${seconds} s (server.idle-timeout)`,
+        `closing connection: ${this.framer.buffered} bytes of a request message but no whole message within ${seconds} s (server.idle-timeout)`,
       );
     } else {
       this.logger.info(`closing connection idle for ${seconds} s (server.idle-timeout)`);
@@ -178,8 +144,7 @@ export class Connection {
   /** Reads no more requests; the connection ends once the answers in progress are written (flush). */
   private close(): void {
     this.closing = true;
-    this.chunks = [];
-    this.buffered = 0;
+    this.framer.stop();
     this.updateReading();
     if (this.queue.length === 0) this.finish();
   }

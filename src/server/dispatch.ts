@@ -14,7 +14,7 @@ import {
 } from "../kmip/message.js";
 import type { Logger } from "../log/logger.js";
 import type { OperationContext, OperationHandler, ServerInfo } from "../operations/operation.js";
-import { isSupportedVersion, NEWEST_VERSION } from "../operations/versions.js";
+import { isSupportedVersion, NEWEST_VERSION } from "../kmip/versions.js";
 import { child } from "../ttlv/build.js";
 import { decodeTtlv } from "../ttlv/decode.js";
 import { encodeTtlv } from "../ttlv/encode.js";

@@ -16,3 +16,83 @@ export function messageLength(buffer: Uint8Array, offset = 0): number | undefine
     ((buffer[offset + 4]! << 24) | (buffer[offset + 5]! << 16) | (buffer[offset + 6]! << 8) | buffer[offset + 7]!) >>> 0;
   return HEADER_LENGTH + (buffer[offset + 3] === ItemType.Structure ? length : paddedLength(length));
 }
+
+export interface MessageFramerOptions {
+  /** Largest message accepted, header included; a longer one is refused from its header alone. */
+  readonly maxMessageSize: number;
+  /** Called with each whole message, in stream order; returning false stops the framer. */
+  readonly onMessage: (message: Buffer) => boolean | void;
+  /**
+   * Called with the declared length of a message over maxMessageSize; the
+   * framer has stopped, since the stream cannot be resynchronised after an
+   * unread message.
+   */
+  readonly onOversized: (length: number) => void;
+}
+
+/**
+ * Cuts a byte stream into whole messages (messageLength). Used by both ends:
+ * the relay's connections and the client. Chunks are joined only when a
+ * message is complete (or a header is needed), so a message sent a byte at a
+ * time costs one copy, not one copy per byte. Once stopped (by onMessage,
+ * an over-size message or stop()), it holds nothing and ignores further input.
+ */
+export class MessageFramer {
+  /** Received chunks that do not yet form a whole message. */
+  private chunks: Buffer[] = [];
+  private held = 0;
+  /** Bytes needed before framing can progress: a header, or the whole message. */
+  private needed = HEADER_LENGTH;
+  private stopped = false;
+
+  constructor(private readonly options: MessageFramerOptions) {}
+
+  /** Bytes received that do not yet form a whole message. */
+  get buffered(): number {
+    return this.held;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.stopped) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    if (this.held < this.needed) return;
+    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.held);
+    let offset = 0;
+    for (;;) {
+      const length = messageLength(buffer, offset);
+      if (length === undefined) {
+        this.needed = HEADER_LENGTH;
+        break;
+      }
+      if (length > this.options.maxMessageSize) {
+        this.stop();
+        this.options.onOversized(length);
+        return;
+      }
+      if (offset + length > buffer.length) {
+        this.needed = length;
+        break;
+      }
+      const message = buffer.subarray(offset, offset + length);
+      offset += length;
+      if (this.options.onMessage(message) === false) {
+        this.stop();
+        return;
+      }
+      if (this.stopped) return;
+    }
+    // Keep only the unread tail; copy it when it is small so that a large
+    // chunk is not kept alive by a few bytes of the next message.
+    const rest = buffer.length - offset;
+    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
+    this.held = rest;
+  }
+
+  /** Drops what is held and ignores further input. */
+  stop(): void {
+    this.stopped = true;
+    this.chunks = [];
+    this.held = 0;
+  }
+}

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import type { BenchResults } from "../../bench/run.js";
+import type { BenchResults } from "../../bench/results-format.js";
 
 const RUN = resolve(dirname(fileURLToPath(import.meta.url)), "../../bench/run.js");
 const ISOLATIONS = ["in-process", "process"];

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient } from "../../src/client/kmip-client.js";
-import { keyPairRequest } from "../../src/cli/client-command.js";
+import { keyPairRequest } from "../../src/cli/client/keys.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;

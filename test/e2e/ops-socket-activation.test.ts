@@ -12,7 +12,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KmipClient } from "../../src/client/kmip-client.js";
-import { keyPairRequest } from "../../src/cli/client-command.js";
+import { keyPairRequest } from "../../src/cli/client/keys.js";
 import { MAIN } from "../helpers/relay.js";
 import { createSoftHsmToken } from "../helpers/softhsm.js";
 

@@ -162,6 +162,24 @@ describe("kmip2pkcs11 client and keys list", () => {
     assert.match(r.stdout, /^40 signatures in [\d.]+ s over 2 connections \(2 in flight each, 4 per request\): \d+ signatures\/s\nlatency per request: p50 /);
   });
 
+  test("Permission Denied: the server's message, and a fix only where it fits the command", async () => {
+    const created = await client(["create", "--algorithm", "ec"]);
+    const [, priv, pub] = /^Private key: (\S+)\nPublic key: {2}(\S+)\n$/.exec(created.stdout) ?? [];
+    assert.ok(priv !== undefined && pub !== undefined, created.stdout);
+
+    // The Result Message says what to do; a hint about signing would mislead.
+    const destroyActive = await client(["destroy", priv]);
+    assert.equal(destroyActive.status, 1);
+    assert.match(destroyActive.stderr, /^kmip2pkcs11 client: Destroy: \w+, PermissionDenied: \S+_priv is Active and cannot be destroyed; revoke it first[^\n]*\n$/);
+    const getPrivate = await client(["get", priv]);
+    assert.equal(getPrivate.status, 1);
+    assert.match(getPrivate.stderr, /^kmip2pkcs11 client: Get: \w+, PermissionDenied: \S+_priv is a private key; private keys never leave the HSM[^\n]*\n$/);
+
+    const signPublic = await client(["sign", pub, "--data", "x"]);
+    assert.equal(signPublic.status, 1);
+    assert.match(signPublic.stderr, /^kmip2pkcs11 client: Sign: \w+, PermissionDenied: [^\n]*public key[^\n]*\n {2}fix: the key may not do this \(a public key cannot sign/);
+  });
+
   test("a wrong password and an unknown token: Authentication Not Successful, exit 1", async () => {
     for (const [args, env] of [
       [[], WRONG_PIN],

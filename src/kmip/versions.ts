@@ -1,6 +1,6 @@
 // The KMIP protocol versions the relay speaks, newest first (the order
 // Discover Versions answers in, KMIP 1.x 4.26).
-import type { ProtocolVersion } from "../kmip/message.js";
+import type { ProtocolVersion } from "./message.js";
 
 export const SUPPORTED_VERSIONS: readonly ProtocolVersion[] = [
   { major: 1, minor: 4 },
