@@ -210,4 +210,11 @@ export interface HsmBackend {
 
   /** Closes sessions and calls C_Finalize. */
   close(): Promise<void>;
+
+  /**
+   * After this process switched user and group ([daemon] identity): the
+   * processes the backend started before, as root, switch too. Only a
+   * backend that runs the module in other processes has it.
+   */
+  followCredentials?(): void;
 }

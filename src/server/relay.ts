@@ -26,6 +26,8 @@ export interface RelayHandle {
   readonly address: string;
   /** Stops accepting, lets requests in progress finish (server.shutdown-timeout), closes the module. */
   close(reason?: string): Promise<void>;
+  /** Once this process switched user and group: the module processes it started switch too. */
+  followCredentials(): void;
 }
 
 /**
@@ -165,6 +167,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   let closing: Promise<void> | undefined;
   return {
     address,
+    followCredentials: () => opened.followCredentials?.(),
     close(reason?: string) {
       closing ??= (async () => {
         // The listener closes before the line is logged: whoever reads the
