@@ -67,7 +67,7 @@ export function readAttributes(
  * length other than 8, including the empty value PKCS#11 uses for "no date"
  * (v2.40 section 4.7.2), so dates are read alone and that error means null.
  */
-export function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number, quirks?: AttributeQuirks): string | null {
+function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number, quirks?: AttributeQuirks): string | null {
   if (quirks?.isSkipped(type)) return null;
   let value: Buffer | undefined;
   try {

@@ -19,7 +19,7 @@ const FIND_BATCH = 256;
 /** Cached handles per slot; the oldest entry goes first beyond this. */
 const MAX_CACHED_HANDLES = 4096;
 
-export const CKO_OF: Readonly<Record<ObjectClass, number>> = {
+const CKO_OF: Readonly<Record<ObjectClass, number>> = {
   public: pkcs11js.CKO_PUBLIC_KEY,
   private: pkcs11js.CKO_PRIVATE_KEY,
 };

@@ -49,7 +49,7 @@ const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
 const CKA_ID_LENGTH = 20;
 const CKA_ID_ATTEMPTS = 5;
 /** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */
-export const MAX_RANDOM_LENGTH = 65_536;
+const MAX_RANDOM_LENGTH = 65_536;
 /** CKA_START_DATE / CKA_END_DATE as KeyUpdate carries them (CK_DATE, PKCS#11 v2.40 section 3.3). */
 const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
 
