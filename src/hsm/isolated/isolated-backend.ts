@@ -30,6 +30,8 @@ import {
   type KeyPairRequest,
   type KeyUpdate,
   type ModuleInfo,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "../backend.js";
@@ -255,8 +257,8 @@ class IsolatedBackend implements HsmBackend {
   destroyKey(slotId: string, keyId: string): Promise<void> {
     return this.call("destroyKey", [slotId, keyId]);
   }
-  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    return this.call("sign", [slotId, keyId, mechanism, data]);
+  sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
+    return this.call("sign", [slotId, keyId, request]);
   }
   verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return this.call("verify", [slotId, keyId, mechanism, data, signature]);
