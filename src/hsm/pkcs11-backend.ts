@@ -167,15 +167,17 @@ class Pkcs11Backend implements HsmBackend {
 
   async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     const state = this.state(slotId);
-    try {
-      return await this.withKey(state, keyId, async (session, key) => {
-        key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
-        const { family, mechanism, input } = resolveSignature(key.facts, keyId, request, "sign");
-        return { signature: await signData(this.p, session, key, toPkcs11Mechanism(mechanism), toBuffer(input)), family };
-      });
-    } catch (error) {
-      throw signNotPermitted(keyId, error);
-    }
+    // No await of its own: every promise hop on this path costs CPU per signature.
+    return this.withKey(state, keyId, (session, key) => {
+      key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+      const { family, mechanism, input } = resolveSignature(key.facts, keyId, request, "sign");
+      return signData(this.p, session, key, toPkcs11Mechanism(mechanism), toBuffer(input)).then(
+        (signature) => ({ signature, family }),
+        (error: unknown) => {
+          throw signNotPermitted(keyId, error);
+        },
+      );
+    });
   }
 
   async verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
