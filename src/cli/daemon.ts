@@ -9,7 +9,6 @@ import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
 import { writeFileAtomically } from "../config/state-files.js";
-import { dropModulePrivileges } from "../hsm/isolated/isolated-backend.js";
 import type { Logger } from "../log/logger.js";
 
 /** Set in the environment of the detached child. */
@@ -135,10 +134,11 @@ function isAlive(pid: number): boolean {
 
 /**
  * Switches to `identity` (`[daemon] identity`): supplementary groups, then
- * group, then user, so that no step is taken without the privilege it needs.
- * A no-op when already running as that user and group.
+ * group, then user, so that no step is taken without the privilege it needs;
+ * then the module processes the relay started follow. A no-op when already
+ * running as that user and group.
  */
-export function dropPrivileges(identity: RunAs, logger: Logger): void {
+export function dropPrivileges(identity: RunAs, relay: { followCredentials(): void }, logger: Logger): void {
   const name = identity.group === undefined ? identity.user : `${identity.user}:${identity.group}`;
   const uid = lookUpId(["id", "-u", "--", identity.user], `unknown user '${identity.user}'`);
   const gid =
@@ -160,7 +160,7 @@ export function dropPrivileges(identity: RunAs, logger: Logger): void {
   } catch (err) {
     throw new Error(`daemon.identity = "${name}": cannot switch: ${(err as Error).message}`);
   }
-  dropModulePrivileges();
+  relay.followCredentials();
   logger.info({ uid, gid }, `Running as ${name}`);
 }
 

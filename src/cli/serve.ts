@@ -121,7 +121,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     }
     try {
       // Only once the port is bound and the module loaded (both may need root).
-      if (config.daemon.identity !== undefined) dropPrivileges(config.daemon.identity, log);
+      if (config.daemon.identity !== undefined) dropPrivileges(config.daemon.identity, handle, log);
     } catch (err) {
       await handle.close("start-up failed");
       if (pidFile !== undefined) await removePidFile(pidFile);

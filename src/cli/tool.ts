@@ -83,7 +83,7 @@ export async function loadToolConfig(path: string | undefined): Promise<{ config
  */
 export async function openToolBackend(config: Config): Promise<{ backend: HsmBackend; logger: RootLogger }> {
   const logger = createLogger({ level: "error", target: { type: "stderr" } });
-  const { openBackend } = await import("../server/relay.js");
+  const { openBackend } = await import("../hsm/open-backend.js");
   try {
     const backend = await openBackend({ ...config, pkcs11: { ...config.pkcs11, isolation: "in-process" } }, logger);
     return { backend, logger };

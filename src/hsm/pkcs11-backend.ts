@@ -9,23 +9,28 @@ import {
   HsmError,
   type HsmBackend,
   type KeyDescription,
+  type KeyFacts,
   type KeyFilter,
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
   type ModuleInfo,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "./backend.js";
-import { describeObject } from "./attributes.js";
+import { describeObject, readKeyFacts } from "./attributes.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
-import { formatKeyId, parseKeyId } from "./key-id.js";
+import { CURVES } from "./ec.js";
+import { formatKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
 import { loadModule, type LoadedModule } from "./module.js";
 import { AttributeQuirks, type AttributeQuirkOptions } from "./quirks.js";
 import { KeyHandles, findKeyIds, findObjects, type KeyObject } from "./objects.js";
 import { SessionPool, type Session } from "./session-pool.js";
 import { signData, toBuffer, toPkcs11Mechanism, verifyData } from "./sign.js";
+import { resolveSignature, signNotPermitted } from "./signature.js";
 import { SlotDirectory, type SlotEntry } from "./slots.js";
 import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
@@ -49,7 +54,7 @@ const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
 const CKA_ID_LENGTH = 20;
 const CKA_ID_ATTEMPTS = 5;
 /** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */
-export const MAX_RANDOM_LENGTH = 65_536;
+const MAX_RANDOM_LENGTH = 65_536;
 /** CKA_START_DATE / CKA_END_DATE as KeyUpdate carries them (CK_DATE, PKCS#11 v2.40 section 3.3). */
 const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
 
@@ -125,8 +130,9 @@ class Pkcs11Backend implements HsmBackend {
       );
       const publicKeyId = formatKeyId(ckaId, "public");
       const privateKeyId = formatKeyId(ckaId, "private");
-      state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey });
-      state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey });
+      const facts = factsOfSpec(request);
+      state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey, facts: { ...facts, objectClass: "public" } });
+      state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey, facts: { ...facts, objectClass: "private" } });
       this.logger.info({ slotId, keyType: request.spec.keyType, publicKeyId, privateKeyId }, "Generated key pair");
       return { publicKeyId, privateKeyId };
     });
@@ -159,15 +165,19 @@ class Pkcs11Backend implements HsmBackend {
     });
   }
 
-  async sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    // A public key's id ends in "_pub" (key-id.ts); no need to parse the whole id on every signature.
-    if (keyId.endsWith("_pub") && parseKeyId(keyId)?.objectClass === "public") {
-      throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
-    }
-    const m = toPkcs11Mechanism(mechanism);
-    const input = toBuffer(data);
+  async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     const state = this.state(slotId);
-    return this.withKey(state, keyId, (session, key) => signData(this.p, session, key, m, input));
+    // No await of its own: every promise hop on this path costs CPU per signature.
+    return this.withKey(state, keyId, (session, key) => {
+      key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+      const { family, mechanism, input } = resolveSignature(key.facts, keyId, request, "sign");
+      return signData(this.p, session, key, toPkcs11Mechanism(mechanism), toBuffer(input)).then(
+        (signature) => ({ signature, family }),
+        (error: unknown) => {
+          throw signNotPermitted(keyId, error);
+        },
+      );
+    });
   }
 
   async verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -349,6 +359,18 @@ class Pkcs11Backend implements HsmBackend {
       if (findObjects(this.p, session, [{ type: pkcs11js.CKA_ID, value: ckaId }], 1).length === 0) return ckaId;
     }
     throw new HsmError("PKCS11_ERROR", `C_FindObjects: no unused random CKA_ID after ${CKA_ID_ATTEMPTS} attempts`, "C_FindObjects");
+  }
+}
+
+/** What a key made from `request` is, but for its class. */
+function factsOfSpec({ spec }: KeyPairRequest): Omit<KeyFacts, "objectClass"> {
+  switch (spec.keyType) {
+    case "RSA":
+      return { keyType: "RSA", bits: spec.modulusBits };
+    case "EC":
+      return { keyType: "EC", bits: CURVES[spec.curve].bits, curve: spec.curve };
+    case "EdDSA":
+      return { keyType: "EdDSA", bits: CURVES[spec.curve].bits, curve: spec.curve };
   }
 }
 

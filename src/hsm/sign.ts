@@ -9,10 +9,8 @@
 import pkcs11js from "pkcs11js";
 import { HsmError, type SignMechanism } from "./backend.js";
 import { p11, p11Async } from "./ckr.js";
-import { CURVES, curveOfParams } from "./ec.js";
-import { CKK_EC, CKM_RSA_PKCS_PSS } from "./mechanisms.js";
+import { CKM_RSA_PKCS_PSS } from "./mechanisms.js";
 import type { KeyObject } from "./objects.js";
-import { readAttributes, readUlong } from "./attributes.js";
 import type { Session } from "./session-pool.js";
 
 /**
@@ -52,18 +50,13 @@ export function toPkcs11Mechanism(mechanism: SignMechanism): pkcs11js.Mechanism 
   return { mechanism: mechanism.mechanism, parameter };
 }
 
-/** P-256 private keys sign on the event loop (see the top of this file); decided once per cached handle. */
-function signsOnLoop(p: pkcs11js.PKCS11, session: Session, key: KeyObject): boolean {
-  if (key.signOnLoop === undefined) {
-    const keyType = readUlong(readAttributes(p, session, key.handle, [pkcs11js.CKA_KEY_TYPE]).get(pkcs11js.CKA_KEY_TYPE));
-    const params = keyType === CKK_EC ? readAttributes(p, session, key.handle, [pkcs11js.CKA_EC_PARAMS]).get(pkcs11js.CKA_EC_PARAMS) : undefined;
-    key.signOnLoop = params !== undefined && curveOfParams(params) === CURVES["P-256"];
-  }
-  return key.signOnLoop;
+/** P-256 keys sign on the event loop (see the top of this file). `key.facts` are known. */
+function signsOnLoop(key: KeyObject): boolean {
+  return key.facts?.keyType === "EC" && key.facts.curve === "P-256";
 }
 
 export async function signData(p: pkcs11js.PKCS11, session: Session, key: KeyObject, mechanism: pkcs11js.Mechanism, data: Buffer): Promise<Buffer> {
-  const onLoop = signsOnLoop(p, session, key);
+  const onLoop = signsOnLoop(key);
   p11("C_SignInit", () => p.C_SignInit(session, mechanism, key.handle));
   const output = Buffer.allocUnsafe(SIGNATURE_BUFFER);
   const signature = onLoop

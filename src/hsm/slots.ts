@@ -38,7 +38,7 @@ export interface SlotEntry {
 }
 
 /** A CK_ULONG handle (slot id) as a decimal string; it may exceed 2^53. */
-export function handleToString(handle: pkcs11js.Handle): string {
+function handleToString(handle: pkcs11js.Handle): string {
   return (handle.length === 8 ? handle.readBigUInt64LE(0) : BigInt(handle.readUInt32LE(0))).toString();
 }
 

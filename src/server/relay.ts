@@ -6,9 +6,7 @@ import { readFile } from "node:fs/promises";
 import type * as tls from "node:tls";
 import { relayVersion } from "../version.js";
 import { formatBoundAddress, parseHostPort, type Config } from "../config/config.js";
-import type { HsmBackend } from "../hsm/backend.js";
-import { openIsolatedBackend } from "../hsm/isolated/isolated-backend.js";
-import { openPkcs11Backend } from "../hsm/pkcs11-backend.js";
+import { openBackend } from "../hsm/open-backend.js";
 import type { Logger } from "../log/logger.js";
 import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
@@ -30,26 +28,12 @@ export interface RelayHandle {
   readonly address: string;
   /** Stops accepting, lets requests in progress finish (server.shutdown-timeout), closes the module. */
   close(reason?: string): Promise<void>;
+  /** Once this process switched user and group: the module processes it started switch too. */
+  followCredentials(): void;
 }
 
 export function productInfo(): ServerInfo {
   return { productName: "kmip2pkcs11", productVersion: relayVersion() };
-}
-
-/** `onModuleRestart`: called when the isolated module process serves again after a failure. */
-export async function openBackend(config: Config, logger: Logger, onModuleRestart?: () => void): Promise<HsmBackend> {
-  const p = config.pkcs11;
-  const options = {
-    libPath: p.libPath,
-    maxSessionsPerSlot: p.maxSessions,
-    loginThrottle: { limit: p.loginFailureLimit, windowMs: p.loginFailureWindow * 1000, cooldownMs: p.loginCooldown * 1000 },
-    initArgs: p.initArgs, tokens: config.tokens, quirks: p.quirks,
-  };
-  if (p.isolation === "in-process") {
-    for (const [name, value] of Object.entries(p.env)) process.env[name] = value;
-    return openPkcs11Backend(options, logger);
-  }
-  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, startTimeoutMs: p.startTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
 }
 
 export async function startRelay(config: Config, logger: Logger, options: StartOptions = {}): Promise<RelayHandle> {
@@ -96,6 +80,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   let closing: Promise<void> | undefined;
   return {
     address,
+    followCredentials: () => opened.followCredentials?.(),
     close(reason?: string) {
       closing ??= shutdown(parts, reason);
       return closing;

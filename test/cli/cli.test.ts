@@ -121,6 +121,7 @@ function harness(startRelay?: (config: Config, logger: RootLogger, options?: Sta
       started();
       return {
         address: "127.0.0.1:1",
+        followCredentials: () => {},
         close: async (reason?: string) => {
           calls.closeReason = reason;
           logger.info(`stub closed (${reason})`);
@@ -164,7 +165,7 @@ describe("running the relay (stand-in startRelay)", () => {
       h.signals.emit("SIGINT", "SIGINT");
       assert.throws(() => h.signals.emit("SIGINT", "SIGINT"), (e: unknown) => e instanceof Exited && e.status === 130);
       assert.throws(() => h.signals.emit("SIGTERM", "SIGTERM"), (e: unknown) => e instanceof Exited && e.status === 143);
-      return { address: "x", close: async () => {} };
+      return { address: "x", followCredentials: () => {}, close: async () => {} };
     });
     // The first signal, during start-up, stops the relay as soon as it is up.
     assert.equal(await h.run(["-c", configPath(), "-l", `file:${join(dir, "second.log")}`]), 0);

@@ -7,7 +7,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import pkcs11js from "pkcs11js";
 import { HsmError, type HsmBackend } from "../../src/hsm/backend.js";
-import { CKM_ECDSA } from "../../src/hsm/mechanisms.js";
 import { openPkcs11Backend } from "../../src/hsm/pkcs11-backend.js";
 import { createSoftHsmToken, spyOnPkcs11, type Pkcs11Spy, type SoftHsmToken } from "../helpers/softhsm.js";
 
@@ -77,7 +76,7 @@ describe("authenticate", () => {
     const slot = module.C_GetSlotList(true).find((s) => s.readBigUInt64LE(0).toString() === first)!;
     const session = module.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
     module.C_Logout(session);
-    await assert.rejects(backend.sign(first, ids.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32)), code("AUTH_FAILED"));
+    await assert.rejects(backend.sign(first, ids.privateKeyId, { family: "ECDSA", digest: Buffer.alloc(32) }), code("AUTH_FAILED"));
 
     // The record is gone: a wrong PIN now goes to C_Login (and fails there) ...
     const before = logins();
@@ -91,7 +90,7 @@ describe("authenticate", () => {
     module.C_CloseSession(session);
 
     await backend.authenticate(first, token.pin);
-    assert.equal((await backend.sign(first, ids.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32))).length, 64);
+    assert.equal((await backend.sign(first, ids.privateKeyId, { family: "ECDSA", digest: Buffer.alloc(32) })).signature.length, 64);
   });
 
   test("after `limit` failed logins, logins are refused without C_Login until the cooldown ends", async () => {

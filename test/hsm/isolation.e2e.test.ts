@@ -11,6 +11,9 @@ import { promisify } from "node:util";
 import pino from "pino";
 import { HsmError, type HsmBackend, type SignMechanism } from "../../src/hsm/backend.js";
 import { openIsolatedBackend, type IsolatedBackendOptions } from "../../src/hsm/isolated/isolated-backend.js";
+import { decodeSignResponse, encodeSignRequest } from "../../src/kmip/payloads/sign.js";
+import type { OperationContext } from "../../src/operations/operation.js";
+import { sign } from "../../src/operations/sign.js";
 import { buildFaultyModule, FAULT_EXIT_CODE, FaultLabel, INIT_FAULT_ENV } from "../helpers/faulty-module.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 
@@ -18,6 +21,8 @@ import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 const ECDSA: SignMechanism = { mechanism: 0x1041 };
 const DATA = Buffer.from("kmip2pkcs11 isolation test");
 const DIGEST = createHash("sha256").update(DATA).digest();
+/** An ECDSA signature of DIGEST (P-256 keys). */
+const SIGN_DIGEST = { family: "ECDSA", digest: DIGEST } as const;
 
 interface LogRecord {
   level: number;
@@ -96,9 +101,55 @@ async function publicKeyOf(backend: HsmBackend, slotId: string, publicKeyId: str
 /** The relay's view of recovery: log in again (the new child has no login) and sign. */
 async function assertServesAgain(backend: HsmBackend, slotId: string, keyId: string): Promise<void> {
   await backend.authenticate(slotId, token.pin);
-  const signature = await backend.sign(slotId, keyId, ECDSA, DIGEST);
+  const { signature } = await backend.sign(slotId, keyId, SIGN_DIGEST);
   assert.equal(signature.length, 64);
 }
+
+/** `backend`, recording the name of every method called on it. */
+function countingCalls(backend: HsmBackend): { backend: HsmBackend; calls: string[] } {
+  const calls: string[] = [];
+  const counted = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push(String(property));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { backend: counted, calls };
+}
+
+describe("isolated backend, the first Sign on a key", () => {
+  test("is one call to the module process: the key's facts are learned within it", async () => {
+    // The key is made by one module process and signed through a new one, which has never seen it.
+    const maker = await openWithKeys();
+    const publicKey = await publicKeyOf(maker.backend, maker.slotId, maker.normalKey.replace(/_priv$/, "_pub"));
+    await maker.backend.close();
+    const { logger } = captureLogger();
+    const backend = await openIsolatedBackend(options(), logger);
+    try {
+      const slot = await backend.resolveSlot(token.label);
+      await backend.authenticate(slot.slotId, token.pin);
+      const counted = countingCalls(backend);
+      const context: OperationContext = {
+        backend: counted.backend,
+        slot,
+        version: { major: 1, minor: 2 },
+        server: { productName: "test", productVersion: "0" },
+        logger,
+        idPlaceholder: undefined,
+      };
+      // What Cascade sends: no Cryptographic Parameters, so the key decides the scheme.
+      const response = decodeSignResponse(await sign.run(context, encodeSignRequest({ uniqueIdentifier: maker.normalKey, data: DATA })));
+      assert.deepEqual(counted.calls, ["sign"], "one backend call, hence one IPC round trip, for the first Sign");
+      assert.ok(verifySignature("sha256", DATA, { key: publicKey, dsaEncoding: "der" }, response.signatureData!));
+    } finally {
+      await backend.close();
+    }
+  });
+});
 
 describe("isolated backend, normal operation", () => {
   test("generate, describe, sign, verify with node:crypto, destroy", async () => {
@@ -124,7 +175,7 @@ describe("isolated backend, normal operation", () => {
       assert.deepEqual(await backend.findKeys(slot.slotId, { label: "isolated-priv" }), [ids.privateKeyId]);
 
       // Buffers cross the process boundary intact in both directions.
-      const signature = await backend.sign(slot.slotId, ids.privateKeyId, ECDSA, DIGEST);
+      const { signature } = await backend.sign(slot.slotId, ids.privateKeyId, SIGN_DIGEST);
       const key = await publicKeyOf(backend, slot.slotId, ids.publicKeyId);
       assert.ok(verifySignature("sha256", DATA, { key, dsaEncoding: "ieee-p1363" }, signature));
       assert.equal(await backend.verify(slot.slotId, ids.publicKeyId, ECDSA, DIGEST, signature), true);
@@ -150,14 +201,14 @@ describe("isolated backend, normal operation", () => {
       const messages = Array.from({ length: 40 }, (_, i) => Buffer.from(`message ${i}`));
       const missing = `${"00".repeat(20)}_priv`;
       const [signatures, notFound] = await Promise.all([
-        Promise.all(messages.map((message) => backend.sign(slotId, privateKeyId, ECDSA, createHash("sha256").update(message).digest()))),
+        Promise.all(messages.map((message) => backend.sign(slotId, privateKeyId, { family: "ECDSA", digest: createHash("sha256").update(message).digest() }))),
         backend.describeKey(slotId, missing).then(
           () => "found",
           (error: unknown) => (error instanceof HsmError ? error.code : String(error)),
         ),
       ]);
       messages.forEach((message, i) => {
-        assert.ok(verifySignature("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signatures[i]!), `signature ${i} is of message ${i}`);
+        assert.ok(verifySignature("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signatures[i]!.signature), `signature ${i} is of message ${i}`);
       });
       assert.equal(notFound, "ITEM_NOT_FOUND", "a failure among them reaches its own caller");
     } finally {
@@ -228,7 +279,7 @@ describe("isolated backend, module faults", () => {
     test(`${label}: the call fails with MODULE_FAILED, the log says why, the next calls succeed`, async () => {
       const faultKey = await generate(label);
       records.length = 0;
-      await assert.rejects(backend.sign(slotId, faultKey, ECDSA, DIGEST), isModuleFailure(how));
+      await assert.rejects(backend.sign(slotId, faultKey, SIGN_DIGEST), isModuleFailure(how));
       const logged = records.find((record) => record.level === 50 && how.test(record.msg));
       assert.ok(logged, `an error record matching ${how}`);
       assert.match(logged.msg, /1 call in flight failed; restarting it in \d+ ms/);
@@ -244,9 +295,9 @@ describe("isolated backend, module faults", () => {
     // Several calls on the crashing key: whichever reaches C_SignInit first
     // kills the child while the others are still in flight.
     const results = await Promise.allSettled([
-      backend.sign(slotId, faultKey, ECDSA, DIGEST),
-      backend.sign(slotId, faultKey, ECDSA, DIGEST),
-      backend.sign(slotId, faultKey, ECDSA, DIGEST),
+      backend.sign(slotId, faultKey, SIGN_DIGEST),
+      backend.sign(slotId, faultKey, SIGN_DIGEST),
+      backend.sign(slotId, faultKey, SIGN_DIGEST),
       backend.describeKey(slotId, faultKey),
     ]);
     const failed = results.filter((result) => result.status === "rejected");
@@ -260,7 +311,7 @@ describe("isolated backend, module faults", () => {
   test("module stdout and stderr are logged line by line with a prefix; long lines are cut", async () => {
     const chatty = await generate(FaultLabel.stdout);
     records.length = 0;
-    assert.equal((await backend.sign(slotId, chatty, ECDSA, DIGEST)).length, 64);
+    assert.equal((await backend.sign(slotId, chatty, SIGN_DIGEST)).signature.length, 64);
     const stdout = await waitForLog(records, (record) => record.msg === "module stdout: faulty-pkcs11: a line on stdout");
     assert.equal(stdout.level, 30);
     const stderr = await waitForLog(records, (record) => record.msg === "module stderr: faulty-pkcs11: a line on stderr");
@@ -272,7 +323,7 @@ describe("isolated backend, module faults", () => {
   test("a flood of module output is rate-limited and the dropped lines are counted", async () => {
     const flooding = await generate(FaultLabel.flood);
     records.length = 0;
-    await backend.sign(slotId, flooding, ECDSA, DIGEST);
+    await backend.sign(slotId, flooding, SIGN_DIGEST);
     const floodLines = () => records.filter((record) => record.msg.startsWith("module stdout: faulty-pkcs11: flood line")).length;
     const droppedLines = () =>
       records
@@ -294,7 +345,7 @@ describe("isolated backend, module faults", () => {
       const slot = await backend.resolveSlot(process.env.TEST_LABEL);
       await backend.authenticate(slot.slotId, process.env.TEST_PIN);
       const ids = await backend.generateKeyPair(slot.slotId, { spec: { keyType: "EC", curve: "P-256" }, privateLabel: "fault:stdout" });
-      await backend.sign(slot.slotId, ids.privateKeyId, { mechanism: 0x1041 }, new Uint8Array(32));
+      await backend.sign(slot.slotId, ids.privateKeyId, { family: "ECDSA", digest: new Uint8Array(32) });
       await backend.close();
     `;
     const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
@@ -351,11 +402,11 @@ describe("isolated backend, credentials answered on the relay side", () => {
       const crashing = await generate(FaultLabel.segv);
       await backend.authenticate(slotId, token.pin);
       assert.equal(logins(records), 1);
-      await assert.rejects(backend.sign(slotId, crashing, ECDSA, DIGEST), isModuleFailure(/SIGSEGV/));
+      await assert.rejects(backend.sign(slotId, crashing, SIGN_DIGEST), isModuleFailure(/SIGSEGV/));
       await assert.rejects(backend.authenticate(slotId, `${token.pin}0`), refused);
       await backend.authenticate(slotId, token.pin);
       assert.equal(logins(records), 2, "the new child logged the token in");
-      assert.equal((await backend.sign(slotId, normalKey, ECDSA, DIGEST)).length, 64);
+      assert.equal((await backend.sign(slotId, normalKey, SIGN_DIGEST)).signature.length, 64);
     } finally {
       await backend.close();
     }
@@ -368,7 +419,7 @@ describe("isolated backend, a hanging module", () => {
     try {
       const hangingKey = await generate(FaultLabel.hang);
       await assert.rejects(
-        backend.sign(slotId, hangingKey, ECDSA, DIGEST),
+        backend.sign(slotId, hangingKey, SIGN_DIGEST),
         isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
       );
       assert.ok(records.some((record) => record.level === 50 && /timeout in sign/.test(record.msg)));

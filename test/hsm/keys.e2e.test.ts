@@ -139,19 +139,19 @@ describe("key pairs", () => {
       const data = Buffer.from(`data signed by ${c.name}`);
       const key = nodePublicKey(described);
       if (c.spec.keyType === "RSA") {
-        const pkcs1 = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_RSA_PKCS }, digestInfoSha256(data));
+        const { signature: pkcs1 } = await backend.sign(slotId, ids.privateKeyId, { family: "RSA-PKCS1", data });
         assert.equal(pkcs1.length, c.bits / 8);
         assert.ok(cryptoVerify("sha256", data, key, pkcs1));
         assert.ok(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_RSA_PKCS }, digestInfoSha256(data), pkcs1));
         const pss = { mechanism: CKM_RSA_PKCS_PSS, pss: { hashAlg: CKM_SHA256, mgf: CKG_MGF1_SHA256, saltLength: 32 } };
         const digest = createHash("sha256").update(data).digest();
-        const pssSig = await backend.sign(slotId, ids.privateKeyId, pss, digest);
+        const { signature: pssSig } = await backend.sign(slotId, ids.privateKeyId, { family: "RSA-PSS", digest, saltLength: 32 });
         assert.ok(cryptoVerify("sha256", data, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, pssSig));
         assert.ok(await backend.verify(slotId, ids.publicKeyId, pss, digest, pssSig));
         assert.equal(await backend.verify(slotId, ids.publicKeyId, pss, createHash("sha256").update("other").digest(), pssSig), false);
       } else if (c.spec.keyType === "EC") {
         const digest = createHash(c.hash!).update(data).digest();
-        const sig = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+        const { signature: sig } = await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
         assert.equal(sig.length, 2 * Math.ceil(c.bits / 8));
         assert.ok(cryptoVerify(c.hash!, data, { key, dsaEncoding: "ieee-p1363" }, sig));
         assert.ok(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, digest, sig));
@@ -160,7 +160,7 @@ describe("key pairs", () => {
         assert.equal(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, digest, bad), false);
         assert.equal(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, digest, sig.subarray(1)), false, "CKR_SIGNATURE_LEN_RANGE is false");
       } else {
-        const sig = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_EDDSA }, data);
+        const { signature: sig } = await backend.sign(slotId, ids.privateKeyId, { family: "EdDSA", data });
         assert.equal(sig.length, 64);
         assert.ok(cryptoVerify(null, data, key, sig));
         assert.ok(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_EDDSA }, data, sig));
@@ -168,17 +168,20 @@ describe("key pairs", () => {
     });
   }
 
-  test("sign refuses a public key, a mechanism of another algorithm, and unknown ids", async () => {
+  test("sign refuses a public key, a signature of another algorithm, and unknown ids", async () => {
     const { backend, slotId } = hsm;
     const ids = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
-    await assert.rejects(backend.sign(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32)), code("PERMISSION_DENIED"));
-    // SoftHSM accepts the mechanism in C_SignInit and fails C_Sign with CKR_GENERAL_ERROR.
-    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_RSA_PKCS }, Buffer.alloc(32)), /^HsmError: C_Sign(Init)?: CKR_/);
-    await assert.rejects(backend.sign(slotId, "00112233_priv", { mechanism: CKM_ECDSA }, Buffer.alloc(32)), code("ITEM_NOT_FOUND"));
-    await assert.rejects(backend.sign(slotId, "not-an-id", { mechanism: CKM_ECDSA }, Buffer.alloc(32)), code("ITEM_NOT_FOUND"));
+    const digest = Buffer.alloc(32);
+    await assert.rejects(backend.sign(slotId, ids.publicKeyId, { family: "ECDSA", digest }), code("PERMISSION_DENIED"));
+    // Refused before the module sees it (SoftHSM would accept the mechanism in C_SignInit and fail C_Sign).
+    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { family: "RSA-PKCS1", digest }), (err: unknown) => {
+      return err instanceof HsmError && err.code === "INVALID_ARGUMENT" && err.message === "a RSA signature was asked for, but the key is an EC key";
+    });
+    await assert.rejects(backend.sign(slotId, "00112233_priv", { family: "ECDSA", digest }), code("ITEM_NOT_FOUND"));
+    await assert.rejects(backend.sign(slotId, "not-an-id", { family: "ECDSA", digest }), code("ITEM_NOT_FOUND"));
     await assert.rejects(backend.describeKey(slotId, "00112233_pub"), code("ITEM_NOT_FOUND"));
     // The key is still usable after the refusals (no operation was left active on a session).
-    assert.equal((await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32))).length, 64);
+    assert.equal((await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest })).signature.length, 64);
   });
 
   test("generation refuses sizes and curves the token does not offer", async () => {

@@ -43,27 +43,27 @@ describe("objects made and destroyed by other processes", () => {
   test("a key destroyed elsewhere is ITEM_NOT_FOUND, and one re-created with the same id is used", async () => {
     const { backend, slotId } = hsm;
     const ids = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
-    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest); // the handle is cached now
+    await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest }); // the handle is cached now
 
     await tool("--delete-object", "--type", "privkey", "--id", hexOf(ids.privateKeyId));
-    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest), code("ITEM_NOT_FOUND"));
+    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest }), code("ITEM_NOT_FOUND"));
 
     await tool("--delete-object", "--type", "pubkey", "--id", hexOf(ids.publicKeyId));
     await tool("--keypairgen", "--key-type", "EC:prime256v1", "--id", hexOf(ids.privateKeyId));
-    const signature = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    const { signature } = await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
     assert.ok(await verifiesWithToken(ids.publicKeyId, signature));
   });
 
   test("a cached handle whose object was replaced heals on the next call", async () => {
     const { backend, slotId } = hsm;
     const ids = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
-    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
     await backend.describeKey(slotId, ids.publicKeyId);
 
     for (const type of ["privkey", "pubkey"]) await tool("--delete-object", "--type", type, "--id", hexOf(ids.privateKeyId));
     await tool("--keypairgen", "--key-type", "EC:prime256v1", "--id", hexOf(ids.privateKeyId));
 
-    const signature = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    const { signature } = await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
     assert.ok(await verifiesWithToken(ids.publicKeyId, signature), "signed by the new key, checked against the new public key");
   });
 
@@ -73,16 +73,16 @@ describe("objects made and destroyed by other processes", () => {
     const lower = `${hexOf(ids.privateKeyId)}_priv`;
     assert.notEqual(lower, ids.privateKeyId);
     const before = searches();
-    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
-    await backend.sign(slotId, lower, { mechanism: CKM_ECDSA }, digest);
+    await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
+    await backend.sign(slotId, lower, { family: "ECDSA", digest });
     assert.equal(searches(), before, "both spellings use the handle cached when the pair was made");
 
     for (const type of ["privkey", "pubkey"]) await tool("--delete-object", "--type", type, "--id", hexOf(ids.privateKeyId));
     await tool("--keypairgen", "--key-type", "EC:prime256v1", "--id", hexOf(ids.privateKeyId));
-    const signature = await backend.sign(slotId, lower, { mechanism: CKM_ECDSA }, digest);
+    const { signature } = await backend.sign(slotId, lower, { family: "ECDSA", digest });
     assert.ok(await verifiesWithToken(ids.publicKeyId, signature), "signed by the new key");
     assert.equal(searches(), before + 2, "the stale handle was looked up again once (and the public key once by describeKey)");
-    await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, digest);
+    await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest });
     assert.equal(searches(), before + 2, "the new handle is cached under the upper-case id");
   });
 
@@ -100,7 +100,7 @@ describe("objects made and destroyed by other processes", () => {
     assert.deepEqual(ids, [`${hex.toUpperCase()}_pub`, `${hex.toUpperCase()}_priv`]);
     const d = await backend.describeKey(slotId, ids[0]!);
     assert.deepEqual([d.keyType, d.curve, d.bits, d.label], ["EC", "P-256", 256, "made-by-pkcs11-tool"]);
-    const signature = await backend.sign(slotId, ids[1]!, { mechanism: CKM_ECDSA }, digest);
+    const { signature } = await backend.sign(slotId, ids[1]!, { family: "ECDSA", digest });
     assert.ok(await verifiesWithToken(ids[0]!, signature));
     assert.ok(await backend.verify(slotId, ids[0]!, { mechanism: CKM_ECDSA }, digest, signature));
   });

@@ -107,7 +107,7 @@ describe("an attribute refused in C_GenerateKeyPair templates", () => {
       assert.equal(calls("C_GenerateKeyPairCallback") - before, 3);
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!.msg, /CKR_DEVICE_ERROR\) and succeeded without CKA_WRAP.*omit-attributes = \["CKA_WRAP"\]/);
-      const signature = await backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32, 7));
+      const { signature } = await backend.sign(slotId, ids.privateKeyId, { family: "ECDSA", digest: Buffer.alloc(32, 7) });
       assert.equal(await backend.verify(slotId, ids.publicKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32, 7), signature), true);
 
       before = calls("C_GenerateKeyPairCallback");
@@ -205,7 +205,7 @@ test("a module lacking CKA_KEY_GEN_MECHANISM serves every operation (the relay g
     const { publicKeyId, privateKeyId } = await backend.generateKeyPair(slotId, { spec: { keyType: "EdDSA", curve: "Ed25519" }, privateLabel: "lacking" });
     assert.equal((await backend.describeKey(slotId, publicKeyId)).keyType, "EdDSA");
     assert.deepEqual(await backend.findKeys(slotId, { label: "lacking" }), [privateKeyId]);
-    assert.equal((await backend.sign(slotId, privateKeyId, { mechanism: 0x1057 }, Buffer.from("data"))).length, 64);
+    assert.equal((await backend.sign(slotId, privateKeyId, { family: "EdDSA", data: Buffer.from("data") })).signature.length, 64);
     // A lacking usage flag is simply absent: CKR_ATTRIBUTE_TYPE_INVALID is how PKCS#11 says so.
     process.env[Quirk.lack] = CKA_UNWRAP;
     assert.equal((await backend.describeKey(slotId, privateKeyId)).usage.unwrap, false);

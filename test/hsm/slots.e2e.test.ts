@@ -67,15 +67,14 @@ describe("slots", () => {
     const { backend, slotId } = hsm;
     const rsa = await backend.generateKeyPair(slotId, { spec: { keyType: "RSA", modulusBits: 1024 } });
     const ec = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
-    const digestInfo = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), Buffer.alloc(32, 7)]);
     const signatures = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         i % 2 === 0
-          ? backend.sign(slotId, rsa.privateKeyId, { mechanism: CKM_RSA_PKCS }, digestInfo)
-          : backend.sign(slotId, ec.privateKeyId, { mechanism: CKM_ECDSA }, Buffer.alloc(32, i)),
+          ? backend.sign(slotId, rsa.privateKeyId, { family: "RSA-PKCS1", digest: Buffer.alloc(32, 7) })
+          : backend.sign(slotId, ec.privateKeyId, { family: "ECDSA", digest: Buffer.alloc(32, i) }),
       ),
     );
-    assert.deepEqual(new Set(signatures.map((s) => s.length)), new Set([128, 64]));
+    assert.deepEqual(new Set(signatures.map((s) => s.signature.length)), new Set([128, 64]));
     assert.ok(spy.counts.get("C_OpenSession")! <= 2, `opened ${spy.counts.get("C_OpenSession")} sessions`);
   });
 
@@ -84,13 +83,13 @@ describe("slots", () => {
     assert.equal(await backend.ping(), true);
     const ids = await backend.generateKeyPair(slotId, { spec: { keyType: "RSA", modulusBits: 1024 } });
     // A sign on the thread pool while closing: close waits for it.
-    const signing = backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_RSA_PKCS }, Buffer.alloc(51, 1));
+    const signing = backend.sign(slotId, ids.privateKeyId, { family: "RSA-PKCS1", digest: Buffer.alloc(32, 1) });
     const closing = backend.close();
-    assert.equal((await signing).length, 128);
+    assert.equal((await signing).signature.length, 128);
     await closing;
     await backend.close(); // idempotent
     assert.equal(await backend.ping(), false);
     await assert.rejects(backend.listSlots(), code("PKCS11_ERROR"));
-    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { mechanism: CKM_RSA_PKCS }, Buffer.alloc(51, 1)), code("PKCS11_ERROR"));
+    await assert.rejects(backend.sign(slotId, ids.privateKeyId, { family: "RSA-PKCS1", digest: Buffer.alloc(32, 1) }), code("PKCS11_ERROR"));
   });
 });

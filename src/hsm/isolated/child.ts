@@ -1,6 +1,6 @@
 // The child process of the isolated backend: loads the PKCS#11 module through
 // the in-process backend and serves its methods over the IPC channel (see
-// protocol.ts). Started by isolated-backend.ts with child_process.fork; never
+// protocol.ts). Started by module-process.ts with child_process.fork; never
 // run by hand.
 //
 // Stdout and stderr belong to the module: the relay logs whatever appears

@@ -15,10 +15,11 @@
 // child, which logs the token in with that request's PIN, exactly as after
 // the relay's own start. (Login throttling state lives in the child, so it
 // starts afresh.)
-import { fork, type ChildProcess } from "node:child_process";
+//
+// The child processes themselves are module-process.ts; this file is the
+// supervisor that owns them, including killing them when the relay exits
+// without closing the backend.
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import type { Level } from "pino";
 import type { Logger } from "../../log/logger.js";
 import {
   HsmError,
@@ -29,22 +30,15 @@ import {
   type KeyPairRequest,
   type KeyUpdate,
   type ModuleInfo,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
-import { MessageBatcher } from "./batcher.js";
 import { CredentialCache } from "./credentials.js";
-import { logModuleOutput } from "./module-output.js";
-import {
-  deserializeError,
-  type BackendMethod,
-  type SerializedError,
-  type CallRequest,
-  type CallResponse,
-  type ChildMessage,
-  type ParentMessage,
-} from "./protocol.js";
+import { ModuleProcess } from "./module-process.js";
+import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   /** A call that takes longer: the child is killed (SIGKILL) and restarted. */
@@ -66,27 +60,6 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 const DEFAULT_START_TIMEOUT_MS = 30_000;
-
-const PINO_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace"]);
-
-/** After the child exited, how long its IPC channel may take to deliver the last messages. */
-const CHANNEL_DRAIN_MS = 1000;
-
-const CHILD_PATH = fileURLToPath(new URL("./child.js", import.meta.url));
-
-/** The backends of this process that are not closed, for dropModulePrivileges(). */
-const openBackends = new Set<IsolatedBackend>();
-
-/**
- * Called once the relay has switched user and group ([daemon] identity): the
- * module processes it started before, as root, switch to the relay's new
- * credentials. (Processes started afterwards inherit them.) The message goes
- * ahead of any later call on the same channel, so no call runs with the old
- * credentials.
- */
-export function dropModulePrivileges(): void {
-  for (const backend of openBackends) backend.followCredentials();
-}
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -150,6 +123,11 @@ class IsolatedBackend implements HsmBackend {
   private serving: ModuleProcess | undefined;
   /** A child being started, not yet serving. */
   private starting: ModuleProcess | undefined;
+  /**
+   * Every child of this backend that has not exited, for killOnExit: one
+   * that failed or is stopping may still be running.
+   */
+  private readonly live = new Set<ModuleProcess>();
   /** Calls sent to `serving`, oldest first (Map keeps insertion order). */
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
@@ -179,11 +157,33 @@ class IsolatedBackend implements HsmBackend {
   }
 
   async start(): Promise<void> {
-    this.serving = await this.startProcess();
+    process.on("exit", this.killOnExit);
+    try {
+      this.serving = await this.startProcess();
+    } catch (error) {
+      process.off("exit", this.killOnExit);
+      throw error;
+    }
     this.module = this.serving.module;
-    openBackends.add(this);
   }
 
+  /**
+   * When the relay exits without closing the backend (a second stop signal,
+   * a crash), its module processes are killed: a module hung inside a call
+   * blocks its process's event loop, so it would never notice that the
+   * relay is gone and would linger. ("exit" listeners must be synchronous.)
+   */
+  private readonly killOnExit = (): void => {
+    for (const child of this.live) child.kill();
+  };
+
+  /**
+   * Called once the relay has switched user and group ([daemon] identity): the
+   * module processes started before, as root, switch to the relay's new
+   * credentials. (Processes started afterwards inherit them.) The message goes
+   * ahead of any later call on the same channel, so no call runs with the old
+   * credentials.
+   */
   followCredentials(): void {
     const message: ParentMessage = {
       kind: "set-credentials",
@@ -257,8 +257,8 @@ class IsolatedBackend implements HsmBackend {
   destroyKey(slotId: string, keyId: string): Promise<void> {
     return this.call("destroyKey", [slotId, keyId]);
   }
-  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    return this.call("sign", [slotId, keyId, mechanism, data]);
+  sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
+    return this.call("sign", [slotId, keyId, request]);
   }
   verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return this.call("verify", [slotId, keyId, mechanism, data, signature]);
@@ -359,6 +359,8 @@ class IsolatedBackend implements HsmBackend {
   }
 
   private readonly onExit = (child: ModuleProcess, how: string): void => {
+    this.live.delete(child);
+    if (this.closing !== undefined && this.live.size === 0) process.off("exit", this.killOnExit);
     if (child !== this.serving) return;
     const oldest = this.pending.values().next().value;
     const during = oldest === undefined ? "while no call was in flight" : `during ${describeCall(oldest)}`;
@@ -435,6 +437,7 @@ class IsolatedBackend implements HsmBackend {
   /** Forks a child and resolves once it has opened the module. */
   private async startProcess(): Promise<ModuleProcess> {
     const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit);
+    this.live.add(child);
     this.starting = child;
     const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`;
     const timer = setTimeout(() => child.failStart(new HsmError("MODULE_FAILED", tooSlow)), this.startTimeoutMs);
@@ -452,7 +455,6 @@ class IsolatedBackend implements HsmBackend {
   }
 
   private async shutDown(): Promise<void> {
-    openBackends.delete(this);
     clearTimeout(this.restartTimer);
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);
@@ -467,6 +469,9 @@ class IsolatedBackend implements HsmBackend {
     await child?.stop(this.callTimeoutMs);
     clearTimeout(this.watchdog);
     this.failPending(closedError());
+    // A child killed just before (a timeout, a failed start) may not have
+    // exited yet: the hook stays until none is left.
+    if (this.live.size === 0) process.off("exit", this.killOnExit);
   }
 }
 
@@ -476,151 +481,4 @@ function describeCall(call: PendingCall): string {
 
 function closedError(): HsmError {
   return new HsmError("MODULE_FAILED", "the HSM backend is closed");
-}
-
-/**
- * Module processes still running. When the relay exits without closing them
- * (a second stop signal, a crash), they are killed: a module hung inside a
- * call blocks its process's event loop, so it would never notice that the
- * relay is gone and would linger.
- */
-const liveModuleProcesses = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function killOnExit(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const running of liveModuleProcesses) running.kill("SIGKILL");
-    });
-  }
-  liveModuleProcesses.add(child);
-  child.once("exit", () => liveModuleProcesses.delete(child));
-}
-
-/** One child process running the module. */
-class ModuleProcess {
-  readonly pid: number | undefined;
-  /** Resolves once the child has loaded and initialised the module. */
-  readonly opened: Promise<void>;
-  module!: ModuleInfo;
-  /** performance.now() when the child became ready. */
-  readyAt = Number.POSITIVE_INFINITY;
-  private readonly child: ChildProcess;
-  private readonly logger: Logger;
-  private readonly exited: Promise<void>;
-  private settleOpen!: (error?: Error) => void;
-  /** Calls go out together, once per turn of the event loop. */
-  private readonly calls = new MessageBatcher<CallRequest>((batch) => this.write(batch));
-
-  constructor(
-    env: Record<string, string> | undefined,
-    parentLogger: Logger,
-    onResponse: (message: CallResponse) => void,
-    onExit: (child: ModuleProcess, how: string) => void,
-  ) {
-    this.opened = new Promise<void>((resolve, reject) => {
-      this.settleOpen = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    this.child = fork(CHILD_PATH, [], {
-      serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      env: env === undefined ? process.env : { ...process.env, ...env },
-      // The relay's own node flags (inspector, test runner, ...) are not for the child.
-      execArgv: [],
-    });
-    killOnExit(this.child);
-    this.pid = this.child.pid;
-    this.logger = parentLogger.child({ modulePid: this.pid });
-    logModuleOutput(this.child.stdout!, "stdout", "info", this.logger);
-    logModuleOutput(this.child.stderr!, "stderr", "warn", this.logger);
-    this.child.on("message", (message: ChildMessage) => {
-      if (Array.isArray(message)) for (const response of message) onResponse(response);
-      else this.onControl(message);
-    });
-    // Sending to a child that just died: the exit event reports the failure.
-    this.child.on("error", (error) => this.logger.debug({ err: error }, "HSM module process channel error"));
-    this.exited = new Promise((resolve) => {
-      this.child.on("exit", (code, signal) => {
-        const how = signal === null ? `exited with code ${code}` : `killed by ${signal}`;
-        const ended = (): void => {
-          this.settleOpen(new HsmError("MODULE_FAILED", `the HSM module process ${how} while loading the module`));
-          onExit(this, how);
-          resolve();
-        };
-        // Answers the child wrote just before it ended may still be in the
-        // channel, which closes after its last message: let them arrive
-        // first. A process the module spawned may hold the channel open, so
-        // the wait is bounded.
-        if (!this.child.connected) return ended();
-        const timer = setTimeout(() => {
-          this.child.removeListener("disconnect", drained);
-          ended();
-        }, CHANNEL_DRAIN_MS);
-        const drained = (): void => {
-          clearTimeout(timer);
-          ended();
-        };
-        this.child.once("disconnect", drained);
-      });
-    });
-  }
-
-  /** Queues a call; see batcher.ts. */
-  call(request: CallRequest): void {
-    this.calls.push(request);
-  }
-
-  /** Sends a control message, after the calls queued before it. */
-  send(message: Exclude<ParentMessage, CallRequest[]>): void {
-    this.calls.flush();
-    this.write(message);
-  }
-
-  private write(message: ParentMessage): void {
-    if (this.child.connected) this.child.send(message);
-  }
-
-  /** Ends a start that has not completed (timeout, close). */
-  failStart(error: Error): void {
-    this.settleOpen(error);
-    this.kill();
-  }
-
-  kill(): void {
-    this.child.kill("SIGKILL");
-  }
-
-  /** Asks the child to close the module and exit; kills it after graceMs. */
-  async stop(graceMs: number): Promise<void> {
-    this.send({ kind: "close" });
-    const timer = setTimeout(() => this.kill(), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private onControl(message: Exclude<ChildMessage, unknown[]>): void {
-    switch (message.kind) {
-      case "ready":
-        this.module = message.module;
-        this.readyAt = performance.now();
-        this.settleOpen();
-        break;
-      case "open-failed":
-        this.settleOpen(deserializeError(message.error));
-        break;
-      case "log":
-        this.relayLog(message.line);
-        break;
-      case "closed":
-        this.logger.debug("the HSM module process closed the module and exits");
-        break;
-    }
-  }
-
-  /** Logs a record of the child's pino logger through the relay's logger. */
-  private relayLog(line: string): void {
-    const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string };
-    const label = this.logger.levels.labels[level];
-    this.logger[label !== undefined && PINO_LEVELS.has(label) ? (label as Level) : "info"](fields, msg);
-  }
 }
