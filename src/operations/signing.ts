@@ -17,7 +17,7 @@ import {
   PaddingMethod,
   ResultReason,
 } from "../ttlv/enums.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 
 const HASHES = new Map<number, HashName>([
   [HashingAlgorithm.SHA256, "sha256"],

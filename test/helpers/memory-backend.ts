@@ -24,9 +24,12 @@ import {
   type KeyType,
   type KeyUpdate,
   type ObjectClass,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "../../src/hsm/backend.js";
+import { resolveSignature, signNotPermitted } from "../../src/hsm/signature.js";
 import { CURVES } from "../../src/hsm/ec.js";
 import { formatKeyId } from "../../src/hsm/key-id.js";
 import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
@@ -203,21 +206,22 @@ export class MemoryBackend implements HsmBackend {
     this.keys.delete(keyId);
   }
 
-  async sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    this.record({ fn: "sign", keyId, mechanism, data: Buffer.from(data) });
+  async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     const key = this.find(slotId, keyId, "C_SignInit");
-    if (key.objectClass === "public") throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
+    // The same decision the real backends make: hsm/signature.ts.
+    const { family, mechanism, input } = resolveSignature(key, keyId, request, "sign");
+    this.record({ fn: "sign", keyId, mechanism, data: Buffer.from(input) });
     if (!key.usage.sign) {
-      throw new HsmError("PERMISSION_DENIED", "C_SignInit: CKR_KEY_FUNCTION_NOT_PERMITTED", "C_SignInit", "CKR_KEY_FUNCTION_NOT_PERMITTED");
+      throw signNotPermitted(keyId, new HsmError("PERMISSION_DENIED", "C_SignInit: CKR_KEY_FUNCTION_NOT_PERMITTED", "C_SignInit", "CKR_KEY_FUNCTION_NOT_PERMITTED"));
     }
     this.checkMechanism(key, mechanism);
     switch (mechanism.mechanism) {
       case CKM_RSA_PKCS:
-        return privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, data);
+        return { family, signature: privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, input) };
       case CKM_EDDSA:
-        return sign(null, data, key.privateKey);
+        return { family, signature: sign(null, input, key.privateKey) };
       default:
-        return standIn(key, mechanism, data);
+        return { family, signature: standIn(key, mechanism, input) };
     }
   }
 
