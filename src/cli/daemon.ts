@@ -4,13 +4,14 @@
 // failed (its message, exit 1). So `kmip2pkcs11 -d && next-step` only goes on
 // once the relay accepts connections, and start-up errors still reach the
 // operator's terminal.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
 import { writeFileAtomically } from "../config/state-files.js";
 import { dropModulePrivileges } from "../hsm/isolated/isolated-backend.js";
 import type { Logger } from "../log/logger.js";
+import { resolveRunAs } from "./run-as.js";
 
 /** Set in the environment of the detached child. */
 const DAEMON_CHILD_ENV = "KMIP2PKCS11_DAEMON_CHILD";
@@ -139,14 +140,7 @@ function isAlive(pid: number): boolean {
  * A no-op when already running as that user and group.
  */
 export function dropPrivileges(identity: RunAs, logger: Logger): void {
-  const name = identity.group === undefined ? identity.user : `${identity.user}:${identity.group}`;
-  const uid = lookUpId(["id", "-u", "--", identity.user], `unknown user '${identity.user}'`);
-  const gid =
-    identity.group === undefined
-      ? lookUpId(["id", "-g", "--", identity.user], `unknown user '${identity.user}'`)
-      : /^\d+$/.test(identity.group)
-        ? Number(identity.group)
-        : lookUpId(["getent", "group", "--", identity.group], `unknown group '${identity.group}'`, 2);
+  const { name, uid, gid } = resolveRunAs(identity);
   const current = { uid: process.getuid?.(), gid: process.getgid?.() };
   if (current.uid === uid && current.gid === gid) return;
   if (current.uid !== 0) {
@@ -162,17 +156,4 @@ export function dropPrivileges(identity: RunAs, logger: Logger): void {
   }
   dropModulePrivileges();
   logger.info({ uid, gid }, `Running as ${name}`);
-}
-
-/** Runs id(1) or getent(1) (both consult NSS) and takes a numeric field. */
-function lookUpId(command: string[], notFound: string, field = 0): number {
-  let output: string;
-  try {
-    output = execFileSync(command[0] as string, command.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    throw new Error(`daemon.identity: ${notFound}`);
-  }
-  const value = output.trim().split(":")[field];
-  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`daemon.identity: ${notFound}`);
-  return Number(value);
 }

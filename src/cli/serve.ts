@@ -5,6 +5,8 @@ import { createLogger, type RootLogger } from "../log/logger.js";
 import { inheritedListenFd } from "../server/listen-fds.js";
 import type { RelayHandle, StartOptions } from "../server/relay.js";
 import { applyOverrides, type CliOptions } from "./args.js";
+import { preflight } from "./preflight.js";
+import { Report } from "./report.js";
 import { dropPrivileges, isDaemonChild, removePidFile, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
 
 export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
@@ -42,8 +44,14 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     return 1;
   }
   if (options.checkConfig) {
-    stderr.write(`kmip2pkcs11: ${options.configPath}: configuration is valid\n`);
-    return 0;
+    // Every check of start-up that needs no module, so that a config that
+    // passes here is one the relay starts with.
+    const report = new Report(stderr, false);
+    await preflight(config, report, { libPath: true });
+    report.printFindings();
+    const problems = report.problems;
+    stderr.write(`kmip2pkcs11: ${options.configPath}: ${problems === 0 ? "configuration is valid" : `${problems} problem${problems === 1 ? "" : "s"} found`}\n`);
+    return problems === 0 ? 0 : 1;
   }
 
   // Taken before anything else, in the process systemd started (LISTEN_PID).
