@@ -5,6 +5,7 @@
 // once the relay accepts connections, and start-up errors still reach the
 // operator's terminal.
 import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
@@ -156,4 +157,19 @@ export function dropPrivileges(identity: RunAs, logger: Logger): void {
   }
   dropModulePrivileges();
   logger.info({ uid, gid }, `Running as ${name}`);
+}
+
+/**
+ * Once the relay has switched to a user that may not write the pid file's
+ * directory (/run is root's), it cannot remove its pid file on exit. A small
+ * shell, started as root before the switch and no child of the relay, waits
+ * for the relay's end of a socket pair to close (at any exit, SIGKILL
+ * included) and then removes the file if it still names the relay.
+ */
+export function removePidFileAtExit(path: string): void {
+  const script = '(read -r _ <&3; [ "$(cat -- "$1" 2>/dev/null)" = "$2" ] && rm -f -- "$1") 3<&3 >/dev/null 2>&1 &';
+  const shell = spawn("/bin/sh", ["-c", script, "sh", path, String(process.pid)], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+  // Our end stays open, unread and unreferenced, until this process ends.
+  (shell.stdio[3] as Socket).unref();
+  shell.unref();
 }

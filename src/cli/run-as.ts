@@ -1,6 +1,7 @@
 // `[daemon] identity = "user:group"`: the user and group ids it names, and
 // running a few file checks with that user's permissions (for `check`).
 import { execFileSync } from "node:child_process";
+import { chownSync, statSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
 
 export interface RunAsIds {
@@ -61,5 +62,22 @@ export function withEffectiveIds<T>(ids: RunAsIds, body: () => T): T {
     p.seteuid?.(0);
     p.setegid?.(egid);
     p.setgroups?.(groups);
+  }
+}
+
+/**
+ * Gives the files the relay made as root before switching to `ids` (the log
+ * file, the generated TLS certificate and key and their directory) to that
+ * user, so that it can reopen the log after logrotate and the next start as
+ * that user reads them. Files owned by anyone else than root are left alone:
+ * someone chose their owner.
+ */
+export function handOverFiles(paths: readonly string[], ids: RunAsIds): void {
+  for (const path of paths) {
+    try {
+      if (statSync(path).uid === 0) chownSync(path, ids.uid, ids.gid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot give ${path} to ${ids.name}: ${(err as Error).message}`);
+    }
   }
 }

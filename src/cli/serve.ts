@@ -1,5 +1,6 @@
 // Running the relay: config, logger, start, privilege drop, signals, shutdown.
 import { constants } from "node:os";
+import { join } from "node:path";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { inheritedListenFd } from "../server/listen-fds.js";
@@ -7,7 +8,8 @@ import type { RelayHandle, StartOptions } from "../server/relay.js";
 import { applyOverrides, type CliOptions } from "./args.js";
 import { preflight } from "./preflight.js";
 import { Report } from "./report.js";
-import { dropPrivileges, isDaemonChild, removePidFile, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
+import { handOverFiles, resolveRunAs } from "./run-as.js";
+import { dropPrivileges, isDaemonChild, removePidFile, removePidFileAtExit, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
 
 export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
 
@@ -109,7 +111,10 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     stopping = true;
     stopRequested?.(signal);
   };
-  const onHangUp = () => log.reopen();
+  const onHangUp = () => {
+    log.reopen();
+    if (config.daemon.logTarget.type === "file") log.info("log file reopened (SIGHUP)");
+  };
   for (const s of STOP_SIGNALS) deps.signals.on(s, onStop);
   deps.signals.on("SIGHUP", onHangUp);
   const status = await run();
@@ -129,7 +134,13 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     }
     try {
       // Only once the port is bound and the module loaded (both may need root).
-      if (config.daemon.identity !== undefined) dropPrivileges(config.daemon.identity, log);
+      if (config.daemon.identity !== undefined) {
+        if (process.getuid?.() === 0) {
+          handOverFiles(filesMadeAtStart(config), resolveRunAs(config.daemon.identity));
+          if (pidFile !== undefined) removePidFileAtExit(pidFile);
+        }
+        dropPrivileges(config.daemon.identity, log);
+      }
     } catch (err) {
       await handle.close("start-up failed");
       if (pidFile !== undefined) await removePidFile(pidFile);
@@ -143,4 +154,14 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     await log.close();
     return 0;
   }
+}
+
+/** What start-up may have made as root: the log file and the generated TLS identity. */
+function filesMadeAtStart(config: Config): string[] {
+  const files = config.daemon.logTarget.type === "file" ? [config.daemon.logTarget.path] : [];
+  if (config.server.identity === undefined) {
+    const tls = join(config.server.stateDir, "tls");
+    files.push(tls, join(tls, "cert.pem"), join(tls, "key.pem"));
+  }
+  return files;
 }
