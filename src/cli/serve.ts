@@ -8,6 +8,7 @@ import type { RelayHandle, StartOptions } from "../server/relay.js";
 import { applyOverrides, type CliOptions } from "./args.js";
 import { preflight } from "./preflight.js";
 import { Report } from "./report.js";
+import { notifySystemd, takeNotifySocket } from "./sd-notify.js";
 import { handOverFiles, resolveRunAs } from "./run-as.js";
 import { dropPrivileges, isDaemonChild, removePidFile, removePidFileAtExit, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
 
@@ -58,6 +59,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
 
   // Taken before anything else, in the process systemd started (LISTEN_PID).
   const listenFd = inheritedListenFd();
+  takeNotifySocket();
   if (config.daemon.daemonize && !daemonChild) {
     if (listenFd !== undefined) {
       stderr.write("kmip2pkcs11: a socket-activated relay cannot daemonize: systemd already runs it in the background; remove -d / daemonize\n");
@@ -147,8 +149,12 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
       return fatal(err);
     }
     if (daemonChild) await reportToParent({ type: "ready", address: handle.address });
+    // Type=notify: `systemctl start` returns now, not before the relay listens.
+    const notified = await notifySystemd(["READY=1", `STATUS=Listening on ${handle.address}`]);
+    if (notified !== undefined) log.warn(notified);
 
     const signal = await stopSignal;
+    void notifySystemd(["STOPPING=1"]);
     await handle.close(signal);
     if (pidFile !== undefined) await removePidFile(pidFile);
     await log.close();
