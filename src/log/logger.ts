@@ -22,6 +22,8 @@ export type Logger = PinoLogger;
 /** The level names of the config file and the command line (compat.md). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Other names for a level that operators write out of habit (pino and many tools say "warn"). */
+export const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { warn: "warning" };
 
 /** Where log lines go: `[daemon] log-target` in the config file. */
 export type LogTarget =
