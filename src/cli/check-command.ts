@@ -172,6 +172,14 @@ async function describeSlot(
     );
   }
 
+  // [tokens] aliases, resolved by the relay's own rule.
+  const aliases: string[] = [];
+  for (const alias of Object.keys(config.tokens)) {
+    const target = await backend.resolveSlot(alias).catch(() => undefined);
+    if (target?.slotId === slot.slotId) aliases.push(`"${alias}"`);
+  }
+  if (aliases.length > 0) report.line("  aliases", `[tokens] ${aliases.join(", ")}: usernames that select this token too`);
+
   let offered: Set<number>;
   try {
     offered = new Set(await backend.mechanisms(slot.slotId));

@@ -70,6 +70,8 @@ export function isSecret(item: TtlvItem, inKeyMaterial: boolean): boolean {
 }
 
 export function redacted(item: TtlvItem): string {
+  // A PIN's length narrows a guess; a key's length is no secret.
+  if (item.tag === Tag.Password) return "<redacted>";
   return `<redacted ${valueLength(item)} bytes>`;
 }
 

@@ -128,6 +128,8 @@ test("under systemd: each stderr line starts with its journal priority (JOURNAL_
     const relay = spawn(process.execPath, [MAIN, "-c", configPath], { env: { ...token.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` }, stdio: ["ignore", "ignore", stderr.fd] });
     const exited = once(relay, "exit");
     for (let i = 0; i < 400 && !(await readFile(logPath, "utf8")).includes("Listening on"); i++) await sleep(50);
+    // The process is named kmip2pkcs11 (pidof, ps, top), not node.
+    assert.equal((await readFile(`/proc/${relay.pid}/comm`, "utf8")).trim(), "kmip2pkcs11");
     relay.kill("SIGTERM");
     await exited;
     const lines = (await readFile(logPath, "utf8")).trimEnd().split("\n");
@@ -140,4 +142,11 @@ test("under systemd: each stderr line starts with its journal priority (JOURNAL_
     await token.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("the package has the LICENSE its package.json names", async () => {
+  const pkg = JSON.parse(await readFile(new URL("../../../package.json", import.meta.url), "utf8")) as { license: string };
+  assert.equal(pkg.license, "BSD-3-Clause");
+  const license = await readFile(new URL("../../../LICENSE", import.meta.url), "utf8");
+  assert.match(license, /^BSD 3-Clause License\n\nCopyright \(c\) the kmip2pkcs11 authors\n/);
 });

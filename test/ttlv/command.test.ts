@@ -127,3 +127,17 @@ test("decode --json redacts the password and key material unless --no-redact", a
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /KeyMaterial|a ByteString value must be hex digits/);
 });
+
+test("decode redacts a password without telling its length", async () => {
+  const password = (text: string) => {
+    const bytes = Buffer.from(text);
+    const padded = Buffer.concat([bytes, Buffer.alloc((8 - (bytes.length % 8)) % 8)]);
+    return `4200A107${bytes.length.toString(16).padStart(8, "0")}${padded.toString("hex")}`;
+  };
+  for (const pin of ["1234", "a much longer PIN"]) {
+    const tree = await run(["decode"], password(pin));
+    assert.equal(tree.stdout, "Password (TextString): <redacted>\n");
+    const json = await run(["decode", "--json"], password(pin));
+    assert.match(json.stdout, /"value": "<redacted>"/);
+  }
+});
