@@ -27,8 +27,9 @@ Serves KMIP over TLS and executes the requests on a PKCS#11 module (HSM).
 
 Options:
   -c, --config <PATH>      Config file (default: ${DEFAULT_CONFIG_PATH})
-      --check-config       Load and validate the config file, then exit with
-                           status 0 if it is valid, 1 if not
+      --check-config       Validate the config file and run start-up's checks
+                           (certificates, identity, directories, ports) without
+                           loading the module; exit 0 if all is well, 1 if not
       --log-level <LEVEL>  trace, debug, info, warning (or warn) or error
                            (overrides [daemon] log-level)
   -l, --log <TARGET>       stderr, file:<PATH> or syslog
