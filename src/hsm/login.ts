@@ -130,13 +130,14 @@ export class LoginGuard {
     if (this.failures.length >= this.throttle.limit) {
       this.cooldownUntil = now + this.throttle.cooldownMs;
       this.failures = [];
+      // In seconds, the unit of pkcs11.login-failure-window and pkcs11.login-cooldown.
       this.logger.warn(
-        { slotId: this.slotId, cooldownMs: this.throttle.cooldownMs },
-        "Slot %s: %d failed logins within %d ms; refusing logins for %d ms",
+        { slotId: this.slotId, cooldownSeconds: this.throttle.cooldownMs / 1000 },
+        "Slot %s: %d failed logins within %d s; refusing logins for %d s (pkcs11.login-cooldown)",
         this.slotId,
         this.throttle.limit,
-        this.throttle.windowMs,
-        this.throttle.cooldownMs,
+        this.throttle.windowMs / 1000,
+        this.throttle.cooldownMs / 1000,
       );
     }
   }

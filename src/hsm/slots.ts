@@ -90,11 +90,22 @@ export class SlotDirectory {
   resolve(username: string): SlotEntry {
     const known = this.fresh ? this.resolved.get(username) : undefined;
     if (known !== undefined) return known;
-    const { matches, what } = this.lookUp((entries) => this.select(entries, username));
+    const { matches, what, uninitialised } = this.lookUp((entries) => {
+      // A slot whose token is not initialised is no match (a fresh list may show it initialised), but is named.
+      const selection = this.select(entries, username);
+      const usable = selection.matches.filter((e) => e.summary.tokenInitialized);
+      if (usable.length === selection.matches.length) return selection;
+      return { matches: usable, what: selection.what, uninitialised: selection.matches.filter((e) => !e.summary.tokenInitialized) };
+    });
     if (matches.length === 1) {
       if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear();
       this.resolved.set(username, matches[0]!);
       return matches[0]!;
+    }
+    if (matches.length === 0 && uninitialised !== undefined && uninitialised.length > 0) {
+      // C_OpenSession would answer CKR_TOKEN_NOT_RECOGNIZED: not a login failure, and not one a PIN mends.
+      const slots = uninitialised.map((e) => `slot ${e.summary.slotId}`).join(", ");
+      return notFound(`username "${username}" (${what}) selects ${slots}: token not initialised (initialise it with the vendor's tool, or use another username)`);
     }
     if (matches.length === 0) return notFound(`no token matches username "${username}" (${what})`);
     const list = matches.map(describeEntry).join("; ");
@@ -201,6 +212,8 @@ export class SlotDirectory {
 interface Selection {
   readonly matches: SlotEntry[];
   readonly what: string;
+  /** Slots the username named whose token is not initialised (left out of matches). */
+  readonly uninitialised?: SlotEntry[];
 }
 
 /**

@@ -2,7 +2,7 @@
 // version, credentials, the batch (its order, error continuation, ID
 // Placeholder), the response header and Maximum Response Size. Operations
 // themselves live in src/operations; this file knows none of them by name.
-import type { HsmBackend } from "../hsm/backend.js";
+import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import {
   decodeRequestMessage,
@@ -105,9 +105,12 @@ export class Dispatcher {
       credential.username === undefined ||
       credential.password === undefined
     ) {
+      // Authentication Not Successful (KMIP 1.x 11, Result Reason), not
+      // General Failure: it is the reason a client acts on by sending a
+      // credential, whether none came or one the relay cannot use.
       const text = "the request carries no Username and Password credential (username: token label, password: user PIN)";
       logger.info(text);
-      return batchItems.map((item) => failure(item, ResultReason.GeneralFailure, text));
+      return batchItems.map((item) => failure(item, ResultReason.AuthenticationNotSuccessful, text));
     }
     let context: OperationContext;
     try {
@@ -123,7 +126,9 @@ export class Dispatcher {
       };
     } catch (error) {
       const { resultReason, resultMessage } = describeFailure(error);
-      logger.info({ username: credential.username }, `authentication failed: ${resultMessage}`);
+      // A username that selects no usable token is not a failed login.
+      const what = error instanceof HsmError && error.code === "SLOT_NOT_FOUND" ? "no token for this username" : "authentication failed";
+      logger.info({ username: credential.username }, `${what}: ${resultMessage}`);
       return batchItems.map((item) => failure(item, resultReason, resultMessage));
     }
 
@@ -171,7 +176,8 @@ export class Dispatcher {
         result = { operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, resultStatus: ResultStatus.Success, responsePayload };
       } catch (error) {
         const { resultReason, resultMessage, internal } = describeFailure(error);
-        const fields = { operation: handler.name, reason: resultReason };
+        // The reason by name, as clients and the spec say it, not its number.
+        const fields = { operation: handler.name, reason: enumerationName(Tag.ResultReason, resultReason) ?? resultReason };
         if (internal) context.logger.warn({ ...fields, err: error }, `${handler.name} failed: ${resultMessage}`);
         else context.logger.info(fields, `${handler.name} failed: ${resultMessage}`);
         result = failure(item, resultReason, resultMessage);

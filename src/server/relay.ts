@@ -12,6 +12,7 @@ import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
 import { Connection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
+import { listenBacklog } from "./listen-fds.js";
 import { RelayMetrics, serveMetrics, type MetricsServer } from "./metrics.js";
 import { loadTlsIdentity } from "./tls-identity.js";
 import { ConnectionTracker } from "./connection-tracker.js";
@@ -24,7 +25,7 @@ export interface StartOptions {
 }
 
 export interface RelayHandle {
-  /** Where the relay listens: "host:port", or "fd:N" for an inherited socket. */
+  /** Where the relay listens: "host:port", followed by "(socket from systemd, fd N)" for an inherited socket. */
   readonly address: string;
   /** Stops accepting, lets requests in progress finish (server.shutdown-timeout), closes the module. */
   close(reason?: string): Promise<void>;
@@ -92,7 +93,11 @@ async function listen(server: tls.Server, config: Config, options: StartOptions,
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     if (options.listenFd !== undefined) {
-      server.listen({ fd: options.listenFd }, () => resolve());
+      // Node listens again on the socket: with the backlog it has (systemd's Backlog=), not 511.
+      const backlog = listenBacklog(options.listenFd);
+      // (Node takes a backlog for an fd only as the second argument.)
+      if (backlog === undefined) server.listen({ fd: options.listenFd }, () => resolve());
+      else server.listen({ fd: options.listenFd }, backlog, () => resolve());
     } else {
       const target = parseHostPort(config.server.addr);
       if (target === undefined) throw new Error(`server.addr: not host:port: ${config.server.addr}`);
@@ -104,6 +109,6 @@ async function listen(server: tls.Server, config: Config, options: StartOptions,
   });
   server.removeAllListeners("error");
   server.on("error", (error) => logger.error({ err: error.message }, "listener error"));
-  if (options.listenFd !== undefined) return `fd:${options.listenFd}`;
-  return formatBoundAddress(server.address(), config.server.addr);
+  const bound = formatBoundAddress(server.address(), config.server.addr);
+  return options.listenFd === undefined ? bound : `${bound} (socket from systemd, fd ${options.listenFd})`;
 }

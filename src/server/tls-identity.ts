@@ -79,7 +79,7 @@ async function readPem(path: string, what: string): Promise<string> {
 }
 
 /** Reads a certificate and key and checks that they belong together. */
-async function readIdentity(certPath: string, keyPath: string, generated: boolean): Promise<TlsIdentity> {
+export async function readIdentity(certPath: string, keyPath: string, generated: boolean): Promise<TlsIdentity> {
   const cert = await readPem(certPath, "certificate");
   const key = await readPem(keyPath, "private key");
   let certificate: X509Certificate;

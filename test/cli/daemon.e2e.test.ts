@@ -4,7 +4,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chown, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -34,9 +34,9 @@ interface Daemon {
 }
 
 /** Runs `kmip2pkcs11 -c <config> -d` until the parent exits. */
-async function daemonize(name: string, extra: { libPath?: string; daemon?: string } = {}): Promise<Daemon> {
+async function daemonize(name: string, extra: { libPath?: string; daemon?: string; logDir?: string } = {}): Promise<Daemon> {
   const pidFile = join(dir, `${name}.pid`);
-  const logFile = join(dir, `${name}.log`);
+  const logFile = join(extra.logDir ?? dir, `${name}.log`);
   const configPath = join(dir, `${name}.toml`);
   await writeFile(
     configPath,
@@ -185,5 +185,35 @@ describe("daemon mode", () => {
     }
     process.kill(pid, "SIGTERM");
     await gone(pid);
+  });
+
+  test("with [daemon] identity the log file belongs to that user, SIGHUP after mv reopens it, and the root-owned pid file is removed at exit", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+    await chownTree(token.dir, 65534, 65534);
+    // The log's directory is the service user's; the pid file's (dir) is root's alone, like /run.
+    const logDir = join(dir, "logs");
+    await chmod(dir, 0o711);
+    await mkdir(logDir);
+    await chown(logDir, 65534, 65534);
+    const d = await daemonize("handover", { daemon: 'identity = "nobody:nogroup"', logDir });
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    assert.equal((await stat(d.logFile)).uid, 65534);
+    assert.equal((await stat(join(dir, "state", "tls", "key.pem"))).uid, 65534);
+
+    await rename(d.logFile, `${d.logFile}.1`);
+    process.kill(pid, "SIGHUP");
+    for (let i = 0; i < 400 && !(await readFile(d.logFile, "utf8").catch(() => "")).includes("log file reopened"); i++) await sleep(50);
+    assert.match(await readFile(d.logFile, "utf8"), /log file reopened \(SIGHUP\)/);
+    assert.doesNotMatch(await readFile(`${d.logFile}.1`, "utf8"), /cannot open log file|log file reopened/);
+    assert.equal((await stat(d.logFile)).uid, 65534);
+
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+    let removed = false;
+    for (let i = 0; i < 400 && !removed; i++) {
+      removed = await stat(d.pidFile).then(() => false, () => true);
+      if (!removed) await sleep(50);
+    }
+    assert.ok(removed, `${d.pidFile} left behind`);
   });
 });

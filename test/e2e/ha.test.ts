@@ -34,6 +34,21 @@ test("the KMIP health check in haproxy.cfg sends a well-formed Discover Versions
   );
 });
 
+test("the health port of haproxy.cfg and try-pool.sh is the [metrics] port of README and the sample config (9696)", async () => {
+  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+  const sample = await readFile(new URL("../../../etc/kmip2pkcs11.toml", import.meta.url), "utf8");
+  const port = /^\[metrics\]\naddr = "127\.0\.0\.1:(\d+)"$/m.exec(readme)?.[1];
+  assert.equal(port, "9696");
+  assert.match(sample, new RegExp(`^#addr = "127\\.0\\.0\\.1:${port}"$`, "m"));
+  const config = await readFile(HAPROXY_CONFIG, "utf8");
+  assert.match(config, new RegExp(`port "\\$\\{KMIP2PKCS11_HEALTH_PORT-${port}\\}"`));
+  const script = await readFile(new URL("../../../deploy/haproxy/try-pool.sh", import.meta.url), "utf8");
+  assert.match(script, new RegExp(`\\$\\(\\(${port} \\+ i\\)\\)`));
+  for (const text of [config, script, await readFile(new URL("../../../deploy/haproxy/README.md", import.meta.url), "utf8")]) {
+    assert.doesNotMatch(text, /\b9100\b/, "node_exporter's port");
+  }
+});
+
 let pool: RelayPool;
 
 /** The socket's own errors, which KmipClient passes on as they are, and its KmipConnectionError. */

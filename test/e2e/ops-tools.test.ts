@@ -5,7 +5,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createPublicKey, verify } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MAIN, startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 
@@ -41,6 +41,13 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promi
 const WRONG_PIN = { KMIP2PKCS11_PIN: "0000", KMIP2PKCS11_PASSWORD: "0000" };
 
 describe("kmip2pkcs11 check", () => {
+  test("shows the [tokens] aliases that select a token", async () => {
+    const config = join(relay.dir, "aliases.toml");
+    await writeFile(config, `${await readFile(relay.configPath, "utf8")}\n[tokens.signer]\nlabel = ${JSON.stringify(relay.token.label)}\n[tokens.elsewhere]\nlabel = "no-such-token"\n`);
+    const r = await run(["check", "-c", config, "--slot", "signer"]);
+    assert.match(r.stdout, /^ {2}aliases +\[tokens\] "signer": usernames that select this token too$/m);
+  });
+
   test("a working setup: module, token, mechanisms and login; exit 0", async () => {
     const r = await run(["check", "-c", relay.configPath, "--slot", relay.token.label, "--pin-file", pinFile]);
     assert.equal(r.status, 0, r.stdout + r.stderr);

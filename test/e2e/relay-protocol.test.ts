@@ -299,7 +299,7 @@ describe("batch items and the response header", () => {
 });
 
 describe("credentials", () => {
-  test("a request without a Username and Password gets Operation Failed, General Failure for every item", async () => {
+  test("a request without a Username and Password gets Operation Failed, Authentication Not Successful for every item", async () => {
     const batchItems = [items.discoverVersions(), { ...items.queryServer(), uniqueBatchItemId: batchId("q") }];
     const credential = (fields: { username?: string; password?: string }) => ({
       authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, ...fields } },
@@ -309,14 +309,14 @@ describe("credentials", () => {
       assert.equal(response.batchItems.length, 2);
       response.batchItems.forEach((item, n) => {
         assert.equal(item.operation, batchItems[n]!.operation);
-        assertFailure(item, ResultReason.GeneralFailure, /Username and Password/);
+        assertFailure(item, ResultReason.AuthenticationNotSuccessful, /Username and Password/);
       });
       assert.deepEqual(response.batchItems[1]!.uniqueBatchItemId, batchId("q"));
     }
   });
 
   test(
-    "a credential without a Username gets General Failure too",
+    "a credential without a Username gets Authentication Not Successful too",
     async () => {
       const credential = ttlv.structure(Tag.Credential, [
         ttlv.enumeration(Tag.CredentialType, CredentialType.UsernameAndPassword),
@@ -332,7 +332,7 @@ describe("credentials", () => {
       ]);
       const response = decodeReply(await client.sendRaw(encodeTtlv(message)));
       assert.equal(response.batchItems[0]!.operation, Operation.DiscoverVersions);
-      assertFailure(response.batchItems[0], ResultReason.GeneralFailure);
+      assertFailure(response.batchItems[0], ResultReason.AuthenticationNotSuccessful);
     },
   );
 
@@ -342,6 +342,18 @@ describe("credentials", () => {
       assert.equal(response.batchItems.length, 2);
       for (const item of response.batchItems) assertFailure(item, ResultReason.AuthenticationNotSuccessful, /no token matches username/);
     }
+  });
+
+  test("a username selecting a slot without an initialised token gets Authentication Not Successful saying so, and the log says so too", async () => {
+    // SoftHSM always offers one more slot, with an uninitialised token.
+    const listing = await pkcs11Tool(tokens, ["-L"]);
+    const spare = /^Slot (\d+) \(0x([0-9a-f]+)\): .*\n\s+token state:\s+uninitialized/m.exec(listing);
+    assert.ok(spare, listing);
+    const slotId = BigInt(`0x${spare[2]}`).toString();
+    const response = await withConnection({ username: `slot:${slotId}` }, (c) => c.batch([items.queryServer()]));
+    assertFailure(response.batchItems[0], ResultReason.AuthenticationNotSuccessful, /token not initialised/);
+    const line = await relay.waitForOutput(new RegExp(`INFO .*token not initialised.*\n`));
+    assert.doesNotMatch(line, /authentication failed/);
   });
 
   test("the username selects the token by label, by slot id or by slot index", async () => {

@@ -123,3 +123,12 @@ test("a refused PIN never appears in an error message or a log line", async () =
   for (const text of [...messages, ...lines]) assert.doesNotMatch(text, /secret|correct-horse/);
   assert.ok(lines.length > 0);
 });
+
+test("the cooldown is logged in seconds, the unit it is configured in", async () => {
+  const lines: string[] = [];
+  const capture = pino({ level: "warn" }, { write: (json: string) => void lines.push((JSON.parse(json) as { msg: string }).msg) });
+  const token = fakeToken();
+  const guard = new LoginGuard("1", { limit: 1, windowMs: 60_000, cooldownMs: 300_000 }, capture, () => 0);
+  await assert.rejects(guard.authenticate("0000", token.login), code("AUTH_FAILED"));
+  assert.ok(lines.includes("Slot 1: 1 failed logins within 60 s; refusing logins for 300 s (pkcs11.login-cooldown)"), lines.join("\n"));
+});
