@@ -27,6 +27,9 @@ export const DEFAULTS = {
   pkcs11: {
     isolation: "process" as Isolation,
     callTimeout: 60,
+    writeTimeout: 600,
+    maxQueuedCalls: 1024,
+    maxQueuedWrites: 64,
     startTimeout: 30,
     maxSessions: 16,
     loginFailureLimit: 5,
@@ -56,8 +59,14 @@ export interface Pkcs11Config {
   /** Absolute path, or a bare file name left to the dynamic linker's search. */
   readonly libPath: string;
   readonly isolation: Isolation;
-  /** Seconds one PKCS#11 call may take before it is given up on. */
+  /** Seconds the module may answer nothing while calls wait, before its process is restarted ("process" isolation). */
   readonly callTimeout: number;
+  /** The same while a write (key generation, attribute change, destroy, login) waits. */
+  readonly writeTimeout: number;
+  /** Calls per slot waiting for the module process; more are refused at once. */
+  readonly maxQueuedCalls: number;
+  /** Writes per slot among them. */
+  readonly maxQueuedWrites: number;
   /** Seconds the module's process may take to load and C_Initialize the module ("process" isolation). */
   readonly startTimeout: number;
   /** Open sessions per slot. */
@@ -216,6 +225,9 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     libPath: libPath.includes("/") ? resolve(libPath) : libPath,
     isolation: t.oneOf("isolation", ISOLATION_MODES) ?? d.isolation,
     callTimeout: t.seconds("call-timeout") ?? d.callTimeout,
+    writeTimeout: t.seconds("write-timeout") ?? d.writeTimeout,
+    maxQueuedCalls: t.integer("max-queued-calls", 1, 1_000_000) ?? d.maxQueuedCalls,
+    maxQueuedWrites: t.integer("max-queued-writes", 1, 1_000_000) ?? d.maxQueuedWrites,
     startTimeout: t.seconds("start-timeout") ?? d.startTimeout,
     maxSessions: t.integer("max-sessions", 1, 65536) ?? d.maxSessions,
     loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,

@@ -73,6 +73,9 @@ describe("parseConfig", () => {
     const c = parseConfig(
       `${MINIMAL}isolation = "in-process"
 call-timeout = 1.5
+write-timeout = 120
+max-queued-calls = 100
+max-queued-writes = 8
 start-timeout = 90
 max-sessions = 4
 login-failure-limit = 3
@@ -104,6 +107,9 @@ addr = "127.0.0.1:9696"
       libPath: "/usr/lib/softhsm/libsofthsm2.so",
       isolation: "in-process",
       callTimeout: 1.5,
+      writeTimeout: 120,
+      maxQueuedCalls: 100,
+      maxQueuedWrites: 8,
       startTimeout: 90,
       maxSessions: 4,
       loginFailureLimit: 3,

@@ -363,18 +363,75 @@ describe("isolated backend, credentials answered on the relay side", () => {
 });
 
 describe("isolated backend, a hanging module", () => {
-  test("a call past callTimeoutMs kills the child; the next calls succeed", async () => {
+  test("a read with no answer for callTimeoutMs kills the child; the next calls succeed", async () => {
     const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 2000 });
     try {
       const hangingKey = await generate(FaultLabel.hang);
       await assert.rejects(
         backend.sign(slotId, hangingKey, ECDSA, DIGEST),
-        isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
+        isModuleFailure(/timeout: no answer for \d+ ms with a call in flight, the oldest sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
       );
-      assert.ok(records.some((record) => record.level === 50 && /timeout in sign/.test(record.msg)));
+      assert.ok(records.some((record) => record.level === 50 && /timeout: .* sign/.test(record.msg)));
       // The short timeout also bounds waiting for the restart: let it finish first.
       await waitForLog(records, (record) => /is serving again/.test(record.msg));
       await assertServesAgain(backend, slotId, normalKey);
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
+describe("isolated backend, writes and queues", () => {
+  const killed = (records: LogRecord[]) => records.some((record) => /failed: .*restarting it/.test(record.msg));
+
+  test("a write slower than callTimeoutMs, and the calls queued behind it, are not killed", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 1000, writeTimeoutMs: 60_000 });
+    try {
+      const key = await generate("slow write target");
+      // C_SetAttributeValue sleeps 3 s in the module, on the child's event loop: nothing else is answered meanwhile.
+      const write = backend.updateKey(slotId, key, { label: FaultLabel.slow });
+      const reads = Array.from({ length: 4 }, () => backend.sign(slotId, normalKey, ECDSA, DIGEST));
+      await write;
+      for (const signature of await Promise.all(reads)) assert.equal(signature.length, 64);
+      assert.equal((await backend.describeKey(slotId, key)).label, FaultLabel.slow);
+      assert.ok(!killed(records), "the module process was not killed");
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("a write that hangs past writeTimeoutMs is killed, and the log names the key it may have damaged", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 500, writeTimeoutMs: 2000 });
+    try {
+      const key = await generate("hung write target");
+      await assert.rejects(backend.updateKey(slotId, key, { label: FaultLabel.hang }), isModuleFailure(/no answer for \d+ ms with a write in flight.*limit 2000 ms/));
+      const named = records.find((record) => record.level === 50 && /killing it may damage/.test(record.msg));
+      assert.ok(named !== undefined, "the kill was announced");
+      assert.match(named.msg, new RegExp(`slot ${slotId}: key ${key} \\(C_SetAttributeValue\\)`));
+      await waitForLog(records, (record) => /is serving again/.test(record.msg));
+      await assertServesAgain(backend, slotId, normalKey);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("calls beyond a slot's queue bounds fail at once with BUSY; the others complete", async () => {
+    const { backend, slotId, normalKey, generate } = await openWithKeys({ maxQueuedCalls: 3, maxQueuedWrites: 1 });
+    try {
+      const slowKey = await generate(FaultLabel.slow);
+      const busy = (error: unknown) => {
+        assert.ok(error instanceof HsmError && error.code === "BUSY", `expected BUSY, got ${String(error)}`);
+        assert.match(error.message, new RegExp(`queued for slot ${slotId}`));
+        return true;
+      };
+      const write = backend.updateKey(slotId, normalKey, { label: "renamed" });
+      await assert.rejects(backend.updateKey(slotId, normalKey, { label: "renamed again" }), busy);
+      const reads = [backend.sign(slotId, slowKey, ECDSA, DIGEST), backend.sign(slotId, slowKey, ECDSA, DIGEST)];
+      await assert.rejects(backend.sign(slotId, slowKey, ECDSA, DIGEST), busy);
+      await write;
+      await Promise.all(reads);
+      // Answered calls no longer count.
+      assert.equal((await backend.sign(slotId, slowKey, ECDSA, DIGEST)).length, 64);
     } finally {
       await backend.close();
     }

@@ -3,18 +3,43 @@
 // Vendor PKCS#11 libraries are untrusted code: they crash, hang and print to
 // stdout. Here the module runs in a child process (child.ts) that serves the
 // in-process backend over IPC, and this side implements HsmBackend by
-// forwarding each call. When the child dies or a call outlives callTimeoutMs,
-// the calls in flight fail with MODULE_FAILED, the failure is logged, and a new
-// child is started with exponential backoff; calls that arrive meanwhile wait
-// for it. The module's stdout and stderr are logged with a prefix (see
-// module-output.ts), never mixed into the relay's own output.
+// forwarding each call. When the child dies or stops answering (see "When a
+// module counts as hung" below), the calls in flight fail with MODULE_FAILED,
+// the failure is logged, and a new child is started with exponential backoff;
+// calls that arrive meanwhile wait for it. The module's stdout and stderr are
+// logged with a prefix (see module-output.ts), never mixed into the relay's
+// own output.
+//
+// When a module counts as hung. Killing the module in the middle of a write
+// destroys data: SoftHSM rewrites object files in place (on
+// C_SetAttributeValue, C_DestroyObject, and its token file on every
+// C_Login), so a kill there leaves a truncated key or a whole token
+// unreadable, of whichever token was writing, not only the one whose call was
+// slow. Hence:
+// - A call is timed from when it can have started, not from when it was
+//   queued: the module runs the calls it has in some order, on a few sessions
+//   and threads, so a call waiting behind others has not started. What this
+//   side can see is progress: the clock runs from the later of the oldest
+//   unanswered call's sending and the module's last answer. A module that
+//   answers something at least every callTimeoutMs is working through its
+//   queue, however long the queue is.
+// - While any write (WRITES) is unanswered, the limit is writeTimeoutMs, much
+//   longer: the module is killed only when even a write has made no progress
+//   for that long, and the log then names every write in flight and the
+//   objects it may have damaged.
+// - Each slot has at most maxQueuedCalls unanswered calls, of which at most
+//   maxQueuedWrites writes; beyond that a call fails at once with BUSY, so
+//   a client flooding one token cannot make the queue, and with it every
+//   other token's wait, arbitrarily long.
+// - When the relay exits without closing the backend, a child with a write
+//   in flight is not killed: it notices the relay is gone, finishes its calls
+//   and exits by itself (child.ts).
 //
 // A new child has no session and no login. What this side keeps to answer
 // resolveSlot() and authenticate() without a round trip (credentials.ts) is
 // dropped when a child fails, so the next authenticate() reaches the new
 // child, which logs the token in with that request's PIN, exactly as after
-// the relay's own start. (Login throttling state lives in the child, so it
-// starts afresh.)
+// the relay's own start.
 //
 // The child processes themselves are module-process.ts; this file is the
 // supervisor that owns them, including killing them when the relay exits
@@ -39,8 +64,17 @@ import { ModuleProcess } from "./module-process.js";
 import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
-  /** A call that takes longer: the child is killed (SIGKILL) and restarted. */
+  /**
+   * The module answering nothing for this long while calls are waiting, none
+   * of them a write: the child is killed (SIGKILL) and restarted.
+   */
   callTimeoutMs: number;
+  /** The same while a write is waiting (WRITES). Default DEFAULT_WRITE_TIMEOUT_MS. */
+  writeTimeoutMs?: number;
+  /** Unanswered calls per slot; more fail at once with BUSY. Default DEFAULT_MAX_QUEUED_CALLS. */
+  maxQueuedCalls?: number;
+  /** Unanswered writes per slot, among maxQueuedCalls. Default DEFAULT_MAX_QUEUED_WRITES. */
+  maxQueuedWrites?: number;
   /** Extra environment for the module's process only (vendor variables). */
   env?: Record<string, string>;
   /**
@@ -58,6 +92,16 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 const DEFAULT_START_TIMEOUT_MS = 30_000;
+export const DEFAULT_WRITE_TIMEOUT_MS = 600_000;
+export const DEFAULT_MAX_QUEUED_CALLS = 1024;
+export const DEFAULT_MAX_QUEUED_WRITES = 64;
+
+/**
+ * Calls that may write to the token: object files (C_GenerateKeyPair,
+ * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
+ * updates SoftHSM's token file, right PIN or wrong).
+ */
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "generateKeyPair", "updateKey", "destroyKey"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -91,7 +135,10 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: Error): void;
   readonly method: BackendMethod;
+  readonly args: unknown[];
+  /** performance.now() when the call was sent to the child. */
   readonly startedAt: number;
+  readonly write: boolean;
   /** The slot the call is about; undefined for listSlots, resolveSlot and ping. */
   readonly slotId: string | undefined;
   /** Runs when the call succeeds, in the order the child answered, before the caller resumes. */
@@ -111,6 +158,9 @@ class IsolatedBackend implements HsmBackend {
   module!: ModuleInfo;
 
   private readonly callTimeoutMs: number;
+  private readonly writeTimeoutMs: number;
+  private readonly maxQueuedCalls: number;
+  private readonly maxQueuedWrites: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly startTimeoutMs: number;
   private readonly pkcs11Options: Pkcs11BackendOptions;
@@ -129,6 +179,12 @@ class IsolatedBackend implements HsmBackend {
   /** Calls sent to `serving`, oldest first (Map keeps insertion order). */
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
+  /** Unanswered calls and writes per slot, for maxQueuedCalls and maxQueuedWrites. */
+  private readonly queued = new Map<string, { calls: number; writes: number }>();
+  /** Unanswered writes of all slots: while there is one, writeTimeoutMs applies. */
+  private writesPending = 0;
+  /** performance.now() of the serving child's last answer (or of its start). */
+  private lastAnswerAt = 0;
   /** One timer for all calls: it checks the oldest pending call. */
   private watchdog: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<RestartWaiter>();
@@ -144,8 +200,11 @@ class IsolatedBackend implements HsmBackend {
     options: IsolatedBackendOptions,
     private readonly logger: Logger,
   ) {
-    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    const { callTimeoutMs, writeTimeoutMs, maxQueuedCalls, maxQueuedWrites, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
     this.callTimeoutMs = callTimeoutMs;
+    this.writeTimeoutMs = Math.max(writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS, callTimeoutMs);
+    this.maxQueuedCalls = maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS;
+    this.maxQueuedWrites = maxQueuedWrites ?? DEFAULT_MAX_QUEUED_WRITES;
     this.env = env;
     this.onRestart = onRestart;
     this.backoff = restartBackoff ?? DEFAULT_RESTART_BACKOFF;
@@ -162,6 +221,7 @@ class IsolatedBackend implements HsmBackend {
       process.off("exit", this.killOnExit);
       throw error;
     }
+    this.lastAnswerAt = performance.now();
     this.module = this.serving.module;
   }
 
@@ -172,7 +232,12 @@ class IsolatedBackend implements HsmBackend {
    * relay is gone and would linger. ("exit" listeners must be synchronous.)
    */
   private readonly killOnExit = (): void => {
-    for (const child of this.live) child.kill();
+    for (const child of this.live) {
+      // A write may be under way: the child finishes it and exits by itself
+      // once it sees the relay gone (child.ts), rather than leave a damaged file.
+      if (child === this.serving && this.writesPending > 0) continue;
+      child.kill();
+    }
   };
 
   /**
@@ -285,13 +350,37 @@ class IsolatedBackend implements HsmBackend {
   private call<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
     const child = this.serving;
     if (child === undefined) return this.callAfterRestart(method, args, onSuccess);
+    const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
+    const write = WRITES.has(method);
+    if (slotId !== undefined) {
+      const queued = this.queued.get(slotId) ?? { calls: 0, writes: 0 };
+      if (queued.calls >= this.maxQueuedCalls || (write && queued.writes >= this.maxQueuedWrites)) {
+        const what = write ? `${queued.writes} writes` : `${queued.calls} calls`;
+        return Promise.reject(new HsmError("BUSY", `busy: ${what} queued for slot ${slotId}; try again later`));
+      }
+      queued.calls++;
+      if (write) queued.writes++;
+      this.queued.set(slotId, queued);
+    }
+    if (write) this.writesPending++;
+    if (this.pending.size === 0) this.lastAnswerAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
-      const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now(), slotId, onSuccess });
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, args, startedAt: performance.now(), write, slotId, onSuccess });
       child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
+  }
+
+  /** A call left `pending`: it no longer counts against its slot's queue. */
+  private settled(call: PendingCall): void {
+    if (call.write) this.writesPending--;
+    if (call.slotId === undefined) return;
+    const queued = this.queued.get(call.slotId);
+    if (queued === undefined) return;
+    queued.calls--;
+    if (call.write) queued.writes--;
+    if (queued.calls === 0) this.queued.delete(call.slotId);
   }
 
   private async callAfterRestart<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
@@ -319,17 +408,27 @@ class IsolatedBackend implements HsmBackend {
     });
   }
 
+  /** See "When a module counts as hung" at the top of this file. */
   private readonly checkTimeouts = (): void => {
     this.watchdog = undefined;
     const oldest = this.pending.values().next().value;
     if (oldest === undefined || this.serving === undefined) return;
-    const age = performance.now() - oldest.startedAt;
-    if (age < this.callTimeoutMs) {
-      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(this.callTimeoutMs - age));
+    const limit = this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs;
+    const silent = performance.now() - Math.max(oldest.startedAt, this.lastAnswerAt);
+    if (silent < limit) {
+      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(Math.min(limit - silent, this.callTimeoutMs)));
       return;
     }
     const failed = this.serving;
-    this.childFailed(failed, `timeout in ${describeCall(oldest)} (limit ${this.callTimeoutMs} ms)`);
+    const writes = [...this.pending.values()].filter((call) => call.write);
+    const kind = writes.length > 0 ? "a write" : "a call";
+    if (writes.length > 0) {
+      this.logger.error(
+        { modulePid: failed.pid, writes: writes.map(describeWrite) },
+        `the HSM module has answered nothing for ${Math.round(silent)} ms with ${writes.length} write${writes.length === 1 ? "" : "s"} in flight; killing it may damage: ${writes.map(describeWrite).join("; ")}`,
+      );
+    }
+    this.childFailed(failed, `timeout: no answer for ${Math.round(silent)} ms with ${kind} in flight, the oldest ${describeCall(oldest)} (limit ${limit} ms)`);
     failed.kill();
   };
 
@@ -339,6 +438,8 @@ class IsolatedBackend implements HsmBackend {
     // Absent: the call already failed (timeout, crash) and was answered.
     if (call === undefined) return;
     this.pending.delete(id);
+    this.settled(call);
+    this.lastAnswerAt = performance.now();
     if (message[1]) {
       call.onSuccess?.(message[2]);
       call.resolve(message[2]);
@@ -386,7 +487,10 @@ class IsolatedBackend implements HsmBackend {
   private failPending(error: HsmError): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    for (const call of calls) call.reject(error);
+    for (const call of calls) {
+      this.settled(call);
+      call.reject(error);
+    }
   }
 
   private nextRestartDelay(): number {
@@ -420,6 +524,7 @@ class IsolatedBackend implements HsmBackend {
       return;
     }
     this.serving = child;
+    this.lastAnswerAt = performance.now();
     this.logger.info(
       { modulePid: child.pid },
       `the HSM module process ${child.pid} is serving again, ${Math.round(performance.now() - this.failedAt)} ms after the failure`,
@@ -464,7 +569,7 @@ class IsolatedBackend implements HsmBackend {
     const child = this.serving;
     this.serving = undefined;
     this.credentials.clear();
-    await child?.stop(this.callTimeoutMs);
+    await child?.stop(this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs);
     clearTimeout(this.watchdog);
     this.failPending(closedError());
     // A child killed just before (a timeout, a failed start) may not have
@@ -475,6 +580,23 @@ class IsolatedBackend implements HsmBackend {
 
 function describeCall(call: PendingCall): string {
   return `${call.method} (${PKCS11_FUNCTIONS[call.method]}) after ${Math.round(performance.now() - call.startedAt)} ms`;
+}
+
+/** What a write in flight may have left damaged, for the log line before a kill. */
+function describeWrite(call: PendingCall): string {
+  const slot = `slot ${call.slotId}`;
+  switch (call.method) {
+    case "authenticate":
+      return `${slot}: the token's own file (C_Login)`;
+    case "generateKeyPair":
+      return `${slot}: a key pair being generated (C_GenerateKeyPair); its ids were not returned to any client`;
+    case "updateKey":
+      return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
+    case "destroyKey":
+      return `${slot}: key ${String(call.args[1])} (C_DestroyObject)`;
+    default:
+      return `${slot}: ${call.method}`;
+  }
 }
 
 function closedError(): HsmError {
