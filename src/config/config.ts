@@ -35,6 +35,7 @@ export const DEFAULTS = {
     loginFailureLimit: 5,
     loginFailureWindow: 60,
     loginCooldown: 300,
+    loginFailureBudget: 20,
     quirks: { omitAttributes: [] as readonly QuirkAttributeName[], skipAttributes: [] as readonly QuirkAttributeName[] },
   },
   server: {
@@ -71,12 +72,14 @@ export interface Pkcs11Config {
   readonly startTimeout: number;
   /** Open sessions per slot. */
   readonly maxSessions: number;
-  /** Failed logins per slot within loginFailureWindow that start a cooldown. */
+  /** Failed logins of one client on a slot within loginFailureWindow that start its cooldown. */
   readonly loginFailureLimit: number;
   /** Seconds. */
   readonly loginFailureWindow: number;
-  /** Seconds during which logins to the slot are refused. */
+  /** Seconds during which the client's logins to the slot are refused. */
   readonly loginCooldown: number;
+  /** Failed logins per slot per hour, all clients together (src/server/login-throttle.ts). */
+  readonly loginFailureBudget: number;
   /** C_Initialize pReserved (some vendor modules take their settings there). */
   readonly initArgs?: string;
   /** Environment variables for the module (vendor config locations etc.). */
@@ -233,6 +236,7 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,
     loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
     loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
+    loginFailureBudget: t.integer("login-failure-budget", 1, 1_000_000) ?? d.loginFailureBudget,
     initArgs: t.string("init-args"),
     env,
     quirks: readQuirks(t.table("quirks")),

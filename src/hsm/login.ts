@@ -72,7 +72,8 @@ export class LoginGuard {
 
   constructor(
     private readonly slotId: string,
-    private readonly throttle: LoginThrottle,
+    /** null: the relay throttles per client, above the backend (src/server/login-throttle.ts). */
+    private readonly throttle: LoginThrottle | null,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -106,7 +107,7 @@ export class LoginGuard {
 
   private async logIn(pin: string, login: LoginCall): Promise<void> {
     const now = this.now();
-    if (now < this.cooldownUntil) {
+    if (this.throttle !== null && now < this.cooldownUntil) {
       const seconds = Math.ceil((this.cooldownUntil - now) / 1000);
       throw new HsmError(
         "LOGIN_COOLDOWN",
@@ -127,19 +128,24 @@ export class LoginGuard {
   }
 
   private recordFailure(now: number): void {
-    this.failures = this.failures.filter((t) => now - t < this.throttle.windowMs);
+    const throttle = this.throttle;
+    if (throttle === null) {
+      this.logger.warn({ slotId: this.slotId }, "Slot %s: C_Login refused the PIN", this.slotId);
+      return;
+    }
+    this.failures = this.failures.filter((t) => now - t < throttle.windowMs);
     this.failures.push(now);
     this.logger.warn({ slotId: this.slotId, failures: this.failures.length }, "Slot %s: C_Login refused the PIN", this.slotId);
-    if (this.failures.length >= this.throttle.limit) {
-      this.cooldownUntil = now + this.throttle.cooldownMs;
+    if (this.failures.length >= throttle.limit) {
+      this.cooldownUntil = now + throttle.cooldownMs;
       this.failures = [];
       this.logger.warn(
-        { slotId: this.slotId, cooldownMs: this.throttle.cooldownMs },
+        { slotId: this.slotId, cooldownMs: throttle.cooldownMs },
         "Slot %s: %d failed logins within %d ms; refusing logins for %d ms",
         this.slotId,
-        this.throttle.limit,
-        this.throttle.windowMs,
-        this.throttle.cooldownMs,
+        throttle.limit,
+        throttle.windowMs,
+        throttle.cooldownMs,
       );
     }
   }

@@ -40,8 +40,11 @@ export interface Pkcs11BackendOptions {
   quirks?: AttributeQuirkOptions;
   /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount and ulMaxRwSessionCount when non-zero. */
   maxSessionsPerSlot?: number;
-  /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
-  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number };
+  /**
+   * Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000).
+   * null: none here, because the relay throttles per client in its own process (src/server/login-throttle.ts), where a module restart does not reset it.
+   */
+  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number } | null;
 }
 
 const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
@@ -73,7 +76,7 @@ class Pkcs11Backend implements HsmBackend {
   private readonly slots: SlotDirectory;
   private readonly states = new Map<string, SlotState>();
   private readonly maxSessionsPerSlot: number;
-  private readonly throttle: LoginThrottle;
+  private readonly throttle: LoginThrottle | null;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -86,7 +89,7 @@ class Pkcs11Backend implements HsmBackend {
     this.p = loaded.pkcs11;
     this.slots = new SlotDirectory(this.p, aliases);
     this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
-    this.throttle = options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+    this.throttle = options.loginThrottle === null ? null : (options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   }
 
   get module(): ModuleInfo {

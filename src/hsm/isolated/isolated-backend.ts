@@ -286,8 +286,9 @@ class IsolatedBackend implements HsmBackend {
    * pkcs11-backend.ts) or PIN_LOCKED, and every digest is dropped when a
    * child fails, before a new one serves: the new child's first request
    * logs in again. A PIN whose digest differs always goes to the child,
-   * which applies the throttle. The digest is an HMAC under a key drawn per
-   * child, compared with timingSafeEqual; the PIN itself is not kept.
+   * which checks it (failures are throttled per client in the relay,
+   * src/server/login-throttle.ts). The digest is an HMAC under a key drawn
+   * per child, compared with timingSafeEqual; the PIN itself is not kept.
    *
    * One difference from the in-process backend: a child that loses its
    * login without any call noticing (its last session closed) keeps its
