@@ -5,6 +5,7 @@ import { createLogger, type RootLogger } from "../log/logger.js";
 import { inheritedListenFd } from "../server/listen-fds.js";
 import type { RelayHandle, StartOptions } from "../server/relay.js";
 import { applyOverrides, type CliOptions } from "./args.js";
+import { coreDumpWarning } from "./core-dumps.js";
 import { dropPrivileges, isDaemonChild, removePidFile, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
 
 export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
@@ -112,6 +113,8 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
   async function run(): Promise<number> {
     const pidFile = daemonChild ? config.daemon.pidFile : undefined;
     let handle: RelayHandle;
+    const coreDumps = coreDumpWarning();
+    if (coreDumps !== undefined) log.warn(coreDumps);
     try {
       if (pidFile !== undefined) await writePidFile(pidFile);
       handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });
