@@ -92,6 +92,18 @@ export class LoginGuard {
     return attempt;
   }
 
+  /**
+   * Records `pin` as the one the token is logged in with, without C_Login:
+   * the caller has verified it in another PKCS#11 application (a PIN changed
+   * on the token while this one stayed logged in). Not logged in: logs in.
+   */
+  async adopt(pin: string, login: LoginCall): Promise<void> {
+    if (this.pin === undefined) return this.authenticate(pin, login);
+    const key = randomBytes(32);
+    this.pin = { key, mac: pinDigest(key, pin) };
+    this.logger.info({ slotId: this.slotId }, "Slot %s: the token's PIN was changed; the new one is accepted from now on", this.slotId);
+  }
+
   /** Drops the record: the next request calls C_Login again. */
   forget(reason: string): void {
     if (this.pin === undefined) return;

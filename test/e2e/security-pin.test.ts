@@ -88,13 +88,13 @@ test("a wrong-PIN storm before any login reaches C_Login at most login-failure-l
   }
 });
 
-test("once logged in, wrong PINs are refused without calling C_Login, and the right PIN keeps working", async () => {
+test("once logged in, wrong PINs reach C_Login only within the throttle (a PIN check of its own, for PIN changes), and the right PIN keeps working", async () => {
   const client = await connect(PIN);
   try {
     await client.discoverVersions();
     const before = refusedLogins();
     await wrongPinStorm();
-    assert.equal(refusedLogins(), before, "no wrong PIN reached C_Login");
+    assert.ok(refusedLogins() - before <= LOGIN_FAILURE_LIMIT, `${refusedLogins() - before} wrong PINs reached C_Login`);
     // Signing proves the session is still logged in for private keys.
     const keys = await client.createKeyPair({
       commonTemplateAttribute: {
@@ -125,7 +125,8 @@ test("the throttle lives in the relay: a module restart resets nothing, and the 
     process.kill(modulePid!, "SIGKILL");
     await relay.waitForOutput(new RegExp(`(?:is serving again[^]*?){${restarts + 1}}`));
     await wrongPinStorm();
-    assert.equal(refusedLogins(), before, "no wrong PIN reached C_Login after the restart");
+    // The count went on across the restart: at most one client's share (its cool-down is short here).
+    assert.ok(refusedLogins() - before <= LOGIN_FAILURE_LIMIT, `${refusedLogins() - before} wrong PINs reached C_Login after the restart`);
     // The right PIN, from the same (cooling-down) address, logs the new module process in.
     await client.discoverVersions();
   } finally {

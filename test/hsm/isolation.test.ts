@@ -12,7 +12,7 @@ import pino from "pino";
 import { HsmError, type HsmBackend, type SignMechanism } from "../../src/hsm/backend.js";
 import { openIsolatedBackend, type IsolatedBackendOptions } from "../../src/hsm/isolated/isolated-backend.js";
 import { buildFaultyModule, FAULT_EXIT_CODE, FaultLabel, INIT_FAULT_ENV } from "../helpers/faulty-module.js";
-import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
+import { createSoftHsmToken, pkcs11Tool, type SoftHsmToken } from "../helpers/softhsm.js";
 
 /** CKM_ECDSA (PKCS#11 v2.40 section 2.3.6): signs a digest, returns r || s. */
 const ECDSA: SignMechanism = { mechanism: 0x1041 };
@@ -434,6 +434,44 @@ describe("isolated backend, writes and queues", () => {
       assert.equal((await backend.sign(slotId, slowKey, ECDSA, DIGEST)).length, 64);
     } finally {
       await backend.close();
+    }
+  });
+});
+
+describe("isolated backend, a PIN changed on the token", () => {
+  const refused = (error: unknown) => {
+    assert.ok(error instanceof HsmError && error.code === "AUTH_FAILED", `expected AUTH_FAILED, got ${String(error)}`);
+    return true;
+  };
+
+  test("after pkcs11-tool --change-pin the new PIN works and the old one stops, without a restart", async () => {
+    const own = await createSoftHsmToken({ label: "pin-change", pin: "old-pin-1" });
+    const { logger, records } = captureLogger();
+    const backend = await openIsolatedBackend(options({ env: { SOFTHSM2_CONF: own.conf }, pinRecheckMs: 0 }), logger);
+    try {
+      const { slotId } = await backend.resolveSlot(own.label);
+      await backend.authenticate(slotId, "old-pin-1");
+      const { privateKeyId } = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
+      await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "old-pin-1", "--change-pin", "--new-pin", "new-pin-2"]);
+
+      // The old PIN, accepted by its digest once more, is checked again in the background and then refused.
+      await backend.authenticate(slotId, "old-pin-1");
+      await waitForLog(records, (record) => /no longer accepts the PIN it was logged in with/.test(record.msg));
+      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
+      await assert.rejects(backend.authenticate(slotId, "wrong-pin"), refused);
+
+      await backend.authenticate(slotId, "new-pin-2");
+      assert.equal((await backend.sign(slotId, privateKeyId, ECDSA, DIGEST)).length, 64);
+      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
+      await backend.authenticate(slotId, "new-pin-2");
+
+      // Changed again while logged in with the new one: the next one is taken when presented.
+      await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "new-pin-2", "--change-pin", "--new-pin", "third-pin-3"]);
+      await backend.authenticate(slotId, "third-pin-3");
+      assert.equal((await backend.sign(slotId, privateKeyId, ECDSA, DIGEST)).length, 64);
+    } finally {
+      await backend.close();
+      await own.cleanup();
     }
   });
 });

@@ -10,7 +10,7 @@ import pino from "pino";
 import type { HsmBackend } from "../backend.js";
 import { openPkcs11Backend } from "../pkcs11-backend.js";
 import { MessageBatcher } from "./batcher.js";
-import { serializeError, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
+import { serializeError, type BackendMethod, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
 
 const sendOnChannel = process.send?.bind(process);
 if (sendOnChannel === undefined) {
@@ -42,7 +42,8 @@ async function serve([id, method, args]: CallRequest): Promise<void> {
   inFlight++;
   let response: CallResponse;
   try {
-    response = [id, true, await (backend[method] as (...args: unknown[]) => Promise<unknown>).apply(backend, args)];
+    const fn = (backend as unknown as Record<BackendMethod, (...args: unknown[]) => Promise<unknown>>)[method];
+    response = [id, true, await fn.apply(backend, args)];
   } catch (error) {
     response = [id, false, serializeError(error)];
   }

@@ -44,6 +44,7 @@
 // The child processes themselves are module-process.ts; this file is the
 // supervisor that owns them, including killing them when the relay exits
 // without closing the backend.
+import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../../log/logger.js";
 import {
@@ -61,6 +62,7 @@ import {
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { CredentialCache } from "./credentials.js";
 import { ModuleProcess } from "./module-process.js";
+import { checkPin } from "./pin-check.js";
 import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
@@ -86,6 +88,12 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long a child may take to load the module and C_Initialize it. Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * How often a PIN accepted by its digest is checked again against the
+   * token, in a process of its own (pin-check.ts), so that a PIN changed on
+   * the token stops working within this long. Default DEFAULT_PIN_RECHECK_MS.
+   */
+  pinRecheckMs?: number;
   /** Called each time a restarted child serves again (for the module restarts metric). */
   onRestart?: () => void;
 }
@@ -95,19 +103,21 @@ const DEFAULT_START_TIMEOUT_MS = 30_000;
 export const DEFAULT_WRITE_TIMEOUT_MS = 600_000;
 export const DEFAULT_MAX_QUEUED_CALLS = 1024;
 export const DEFAULT_MAX_QUEUED_WRITES = 64;
+export const DEFAULT_PIN_RECHECK_MS = 300_000;
 
 /**
  * Calls that may write to the token: object files (C_GenerateKeyPair,
  * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
  * updates SoftHSM's token file, right PIN or wrong).
  */
-const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "generateKeyPair", "updateKey", "destroyKey"]);
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   listSlots: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   resolveSlot: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   authenticate: "C_OpenSession, C_Login",
+  adoptPin: "C_OpenSession, C_Login",
   mechanisms: "C_GetMechanismList",
   generateKeyPair: "C_GenerateKeyPair",
   describeKey: "C_FindObjects, C_GetAttributeValue",
@@ -166,6 +176,17 @@ class IsolatedBackend implements HsmBackend {
   private readonly pkcs11Options: Pkcs11BackendOptions;
   private readonly env: Record<string, string> | undefined;
   private readonly onRestart: (() => void) | undefined;
+  private readonly pinRecheckMs: number;
+  /** Per slot, performance.now() when the token last confirmed the PIN whose digest `credentials` holds. */
+  private readonly pinVerifiedAt = new Map<string, number>();
+  private readonly rechecking = new Set<string>();
+  /**
+   * Per slot, the digest of the PIN the child is logged in with once the
+   * token refused it in a recheck. The child itself cannot notice: a module
+   * may keep checking C_Login against the PIN it loaded at C_Initialize
+   * (SoftHSM does, until its process restarts), so this side refuses it.
+   */
+  private readonly refusedPins = new Map<string, Buffer>();
 
   /** The child serving calls; undefined while restarting. */
   private serving: ModuleProcess | undefined;
@@ -200,7 +221,8 @@ class IsolatedBackend implements HsmBackend {
     options: IsolatedBackendOptions,
     private readonly logger: Logger,
   ) {
-    const { callTimeoutMs, writeTimeoutMs, maxQueuedCalls, maxQueuedWrites, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    const { callTimeoutMs, writeTimeoutMs, maxQueuedCalls, maxQueuedWrites, pinRecheckMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    this.pinRecheckMs = pinRecheckMs ?? DEFAULT_PIN_RECHECK_MS;
     this.callTimeoutMs = callTimeoutMs;
     this.writeTimeoutMs = Math.max(writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS, callTimeoutMs);
     this.maxQueuedCalls = maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS;
@@ -299,9 +321,62 @@ class IsolatedBackend implements HsmBackend {
    */
   authenticate(slotId: string, pin: string): Promise<void> {
     const pinDigest = this.credentials.digest(pin);
-    if (this.credentials.accepts(slotId, pinDigest)) return Promise.resolve();
+    const refused = this.refusedPins.get(slotId);
+    if (refused !== undefined && timingSafeEqual(refused, pinDigest)) {
+      return Promise.reject(new HsmError("AUTH_FAILED", `slot ${slotId}: the token no longer accepts this PIN (changed on the token)`));
+    }
+    if (this.credentials.accepts(slotId, pinDigest)) {
+      this.recheckIfDue(slotId, pin);
+      return Promise.resolve();
+    }
     const ticket = this.credentials.checkSent(slotId);
-    return this.call("authenticate", [slotId, pin], () => this.credentials.rememberPin(slotId, ticket, pinDigest));
+    return this.call<void>("authenticate", [slotId, pin], () => {
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    }).catch((error: unknown) => this.perhapsChangedPin(error, slotId, pin, pinDigest));
+  }
+
+  /**
+   * PIN changes (pkcs11-tool --change-pin while the relay is logged in).
+   * A PIN other than the one the child is logged in with is refused by the
+   * child without C_Login: it is then checked in a process of its own
+   * (pin-check.ts; the relay's login throttle admitted this request), and
+   * when the token accepts it, the child takes it as the PIN from now on.
+   */
+  private async perhapsChangedPin(error: unknown, slotId: string, pin: string, pinDigest: Buffer): Promise<void> {
+    const differs = error instanceof HsmError && error.code === "AUTH_FAILED" && error.ckr === undefined && /does not match the one the token is logged in with/.test(error.message);
+    if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin))) throw error;
+    const ticket = this.credentials.checkSent(slotId);
+    await this.call("adoptPin", [slotId, pin], () => {
+      this.refusedPins.delete(slotId);
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    });
+  }
+
+  /**
+   * The old PIN after a change: answered here by its digest, it would work
+   * for as long as the child stays logged in. So at most every pinRecheckMs
+   * per slot, a request accepted by digest has its PIN checked again in a
+   * process of its own, in the background; when the token refuses it, it is
+   * refused here from then on (refusedPins) until the child is replaced.
+   */
+  private recheckIfDue(slotId: string, pin: string): void {
+    const now = performance.now();
+    if (now - (this.pinVerifiedAt.get(slotId) ?? now) < this.pinRecheckMs || this.rechecking.has(slotId)) return;
+    this.rechecking.add(slotId);
+    this.pinVerifiedAt.set(slotId, now);
+    const pinDigest = this.credentials.digest(pin);
+    void checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin)
+      .then((accepted) => {
+        // Only while the digest is still the accepted one (no new child, no adopted PIN meanwhile).
+        if (accepted || !this.credentials.accepts(slotId, pinDigest)) return;
+        this.logger.warn({ slotId }, `Slot ${slotId}: the token no longer accepts the PIN it was logged in with (changed?); requests with it are refused from now on`);
+        this.credentials.forgetPin(slotId);
+        this.refusedPins.set(slotId, pinDigest);
+      })
+      .catch((error: unknown) => this.logger.warn({ slotId, err: error }, `Slot ${slotId}: the PIN could not be checked again: ${(error as Error).message}`))
+      .finally(() => this.rechecking.delete(slotId));
   }
   mechanisms(slotId: string): Promise<number[]> {
     return this.call("mechanisms", [slotId]);
@@ -471,6 +546,8 @@ class IsolatedBackend implements HsmBackend {
   private childFailed(child: ModuleProcess, reason: string): void {
     this.serving = undefined;
     this.credentials.clear();
+    this.pinVerifiedAt.clear();
+    this.refusedPins.clear();
     const calls = this.pending.size;
     this.failPending(new HsmError("MODULE_FAILED", `the HSM module failed: ${reason}`));
     if (this.closing !== undefined) return;
