@@ -127,7 +127,7 @@ export class Dispatcher {
     let context: OperationContext;
     try {
       const slot = await this.options.backend.resolveSlot(credential.username);
-      const attempt = this.options.loginThrottle?.admit(slot.slotId, client, credential.password);
+      const attempt = await this.options.loginThrottle?.admit(slot.slotId, client, credential.password);
       try {
         await this.options.backend.authenticate(slot.slotId, credential.password);
         attempt?.succeeded();

@@ -7,7 +7,8 @@
 // `limit` failed authentications within `windowMs` refuse that client's
 // further attempts for `cooldownMs`, without asking the module. Per slot,
 // all clients together, at most `budgetPerHour` failures in the last hour
-// (attempts in flight count as failures until they are answered), so that
+// (attempts in flight with other PINs count as failures until they are
+// answered; concurrent requests with one PIN share one C_Login), so that
 // clients at many addresses still cannot use up a token's own PIN retry
 // counter (an HSM that locks the user PIN after N failures locks it for
 // good): once the budget is spent, only the PIN that last authenticated on
@@ -42,14 +43,17 @@ const MAX_CLIENTS = 10_000;
 
 interface ClientState {
   failures: number[];
-  inFlight: number;
+  /** Attempts in flight per distinct PIN (keyed digest, hex): concurrent requests with one PIN make one C_Login. */
+  readonly inFlight: Map<string, number>;
   cooldownUntil: number;
 }
 
 interface SlotState {
   accepted: Buffer | undefined;
   failures: number[];
-  inFlight: number;
+  readonly inFlight: Map<string, number>;
+  /** Per PIN (keyed digest, hex) with an attempt in flight: settles when it ends. */
+  readonly ongoing: Map<string, Promise<void>>;
   readonly clients: Map<string, ClientState>;
 }
 
@@ -75,10 +79,15 @@ export class ClientLoginThrottle {
    * Admits an authentication of `client` on `slotId` with `pin`, or throws
    * LOGIN_COOLDOWN. The caller reports the outcome on the returned attempt.
    */
-  admit(slotId: string, client: string, pin: string): LoginAttempt {
+  async admit(slotId: string, client: string, pin: string): Promise<LoginAttempt> {
     const slot = this.slot(slotId);
     const digest = pinDigest(this.key, pin);
-    const known = slot.accepted !== undefined && timingSafeEqual(slot.accepted, digest);
+    // Requests with a PIN whose check is in flight wait for its outcome: the
+    // right PIN is then known and passes; a wrong one has been counted.
+    const isKnown = (): boolean => slot.accepted !== undefined && timingSafeEqual(slot.accepted, digest);
+    const id = digest.toString("hex");
+    while (!isKnown() && slot.ongoing.has(id)) await slot.ongoing.get(id);
+    const known = isKnown();
     const now = this.now();
     const state = this.client(slot, client);
     if (!known) {
@@ -87,21 +96,25 @@ export class ClientLoginThrottle {
       if (now < state.cooldownUntil) {
         throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: client ${client} is refused for another ${Math.ceil((state.cooldownUntil - now) / 1000)} s after ${this.settings.limit} failed logins`);
       }
-      if (state.failures.length + state.inFlight >= this.settings.limit) {
+      if (state.failures.length + pendingOther(state.inFlight, id) >= this.settings.limit) {
         throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: client ${client} has ${this.settings.limit} failed or pending logins within ${this.settings.windowMs} ms`);
       }
-      if (slot.failures.length + slot.inFlight >= this.settings.budgetPerHour) {
+      if (slot.failures.length + pendingOther(slot.inFlight, id) >= this.settings.budgetPerHour) {
         throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: ${this.settings.budgetPerHour} failed logins within the last hour; only the PIN last accepted is let through`);
       }
     }
-    state.inFlight++;
-    slot.inFlight++;
+    add(state.inFlight, id, 1);
+    add(slot.inFlight, id, 1);
+    let ended = (): void => {};
+    if (!known) slot.ongoing.set(id, new Promise<void>((resolve) => (ended = resolve)));
     let done = false;
     const settle = (): boolean => {
       if (done) return false;
       done = true;
-      state.inFlight--;
-      slot.inFlight--;
+      if (!known) slot.ongoing.delete(id);
+      ended();
+      add(state.inFlight, id, -1);
+      add(slot.inFlight, id, -1);
       return true;
     };
     return {
@@ -129,7 +142,7 @@ export class ClientLoginThrottle {
   private slot(slotId: string): SlotState {
     let slot = this.slots.get(slotId);
     if (slot === undefined) {
-      slot = { accepted: undefined, failures: [], inFlight: 0, clients: new Map() };
+      slot = { accepted: undefined, failures: [], inFlight: new Map(), ongoing: new Map(), clients: new Map() };
       this.slots.set(slotId, slot);
     }
     return slot;
@@ -141,10 +154,10 @@ export class ClientLoginThrottle {
       // Most recently seen last, for the eviction below.
       slot.clients.delete(client);
     } else {
-      state = { failures: [], inFlight: 0, cooldownUntil: 0 };
+      state = { failures: [], inFlight: new Map(), cooldownUntil: 0 };
       if (slot.clients.size >= MAX_CLIENTS) {
         for (const [id, old] of slot.clients) {
-          if (old.inFlight === 0) {
+          if (old.inFlight.size === 0) {
             slot.clients.delete(id);
             break;
           }
@@ -154,4 +167,15 @@ export class ClientLoginThrottle {
     slot.clients.set(client, state);
     return state;
   }
+}
+
+function add(counts: Map<string, number>, id: string, delta: number): void {
+  const n = (counts.get(id) ?? 0) + delta;
+  if (n === 0) counts.delete(id);
+  else counts.set(id, n);
+}
+
+/** Distinct PINs in flight other than `id`, which, pending already, would share its C_Login. */
+function pendingOther(counts: Map<string, number>, id: string): number {
+  return counts.size - (counts.has(id) ? 1 : 0);
 }

@@ -17,52 +17,54 @@ function cooled(error: unknown): boolean {
 function setUp() {
   let now = 1_000_000;
   const throttle = new ClientLoginThrottle(SETTINGS, () => now);
-  const fail = (client: string, pin = "wrong") => throttle.admit("1", client, pin).failed();
+  const fail = async (client: string, pin = "wrong") => (await throttle.admit("1", client, pin)).failed();
   return { throttle, fail, advance: (ms: number) => (now += ms) };
 }
 
 describe("ClientLoginThrottle", () => {
-  test("a client's failures cool down that client only", () => {
+  test("a client's failures cool down that client only", async () => {
     const { throttle, fail, advance } = setUp();
-    for (let i = 0; i < SETTINGS.limit; i++) fail("attacker");
-    assert.throws(() => throttle.admit("1", "attacker", "guess"), cooled);
+    for (let i = 0; i < SETTINGS.limit; i++) await fail("attacker");
+    await assert.rejects(throttle.admit("1", "attacker", "guess"), cooled);
     // Another client, with the right PIN or a wrong one, is still asked about.
-    throttle.admit("1", "signer", "1234").succeeded();
-    throttle.admit("1", "other", "wrong").failed();
+    (await throttle.admit("1", "signer", "1234")).succeeded();
+    (await throttle.admit("1", "other", "wrong")).failed();
     advance(SETTINGS.cooldownMs);
-    throttle.admit("1", "attacker", "guess").failed();
+    (await throttle.admit("1", "attacker", "guess")).failed();
   });
 
-  test("attempts in flight count: concurrent wrong PINs stop at the limit", () => {
+  test("attempts in flight count: concurrent wrong PINs stop at the limit; concurrent requests with one PIN are one attempt", async () => {
     const { throttle } = setUp();
-    const attempts = Array.from({ length: SETTINGS.limit }, () => throttle.admit("1", "c", "wrong"));
-    assert.throws(() => throttle.admit("1", "c", "wrong"), cooled);
+    // Ten at once with one PIN: the first is checked, the others wait for it and then pass as known.
+    await Promise.all(Array.from({ length: 10 }, () => throttle.admit("1", "c", "1234").then((attempt) => attempt.succeeded())));
+    const attempts = await Promise.all(Array.from({ length: SETTINGS.limit }, (_, i) => throttle.admit("1", "c", `wrong-${i}`)));
+    await assert.rejects(throttle.admit("1", "c", "wrong"), cooled);
     for (const attempt of attempts) attempt.abandoned();
-    throttle.admit("1", "c", "wrong").abandoned();
+    (await throttle.admit("1", "c", "wrong")).abandoned();
   });
 
-  test("the slot's budget bounds all clients together; the PIN last accepted still passes", () => {
+  test("the slot's budget bounds all clients together; the PIN last accepted still passes", async () => {
     const { throttle, fail, advance } = setUp();
-    throttle.admit("1", "signer", "1234").succeeded();
+    (await throttle.admit("1", "signer", "1234")).succeeded();
     // The signer's own address is cooled down too (a typo, or someone behind the same NAT).
-    for (let i = 0; i < SETTINGS.limit; i++) fail("signer");
-    for (let i = SETTINGS.limit; i < SETTINGS.budgetPerHour; i++) fail(`address-${i}`);
-    assert.throws(() => throttle.admit("1", "fresh-address", "guess"), cooled);
-    assert.throws(() => throttle.admit("1", "signer", "guess"), cooled);
+    for (let i = 0; i < SETTINGS.limit; i++) await fail("signer");
+    for (let i = SETTINGS.limit; i < SETTINGS.budgetPerHour; i++) await fail(`address-${i}`);
+    await assert.rejects(throttle.admit("1", "fresh-address", "guess"), cooled);
+    await assert.rejects(throttle.admit("1", "signer", "guess"), cooled);
     // The right PIN passes all the same.
-    throttle.admit("1", "signer", "1234").succeeded();
-    throttle.admit("1", "anyone", "1234").succeeded();
+    (await throttle.admit("1", "signer", "1234")).succeeded();
+    (await throttle.admit("1", "anyone", "1234")).succeeded();
     // Another slot has its own budget.
-    throttle.admit("2", "fresh-address", "guess").failed();
+    (await throttle.admit("2", "fresh-address", "guess")).failed();
     advance(3_600_000);
-    throttle.admit("1", "fresh-address", "guess").failed();
+    (await throttle.admit("1", "fresh-address", "guess")).failed();
   });
 
-  test("the accepted PIN refused later (changed on the token) is no longer let through", () => {
+  test("the accepted PIN refused later (changed on the token) is no longer let through", async () => {
     const { throttle, fail } = setUp();
-    throttle.admit("1", "signer", "old").succeeded();
-    for (let i = 0; i < SETTINGS.budgetPerHour; i++) fail(`address-${i}`);
-    throttle.admit("1", "signer", "old").failed();
-    assert.throws(() => throttle.admit("1", "signer", "old"), cooled);
+    (await throttle.admit("1", "signer", "old")).succeeded();
+    for (let i = 0; i < SETTINGS.budgetPerHour; i++) await fail(`address-${i}`);
+    (await throttle.admit("1", "signer", "old")).failed();
+    await assert.rejects(throttle.admit("1", "signer", "old"), cooled);
   });
 });
