@@ -11,6 +11,7 @@ import { Report } from "./report.js";
 import { notifySystemd, takeNotifySocket } from "./sd-notify.js";
 import { handOverFiles, resolveRunAs } from "./run-as.js";
 import { dropPrivileges, isDaemonChild, removePidFile, removePidFileAtExit, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
+import { coreDumpWarning } from "./core-dumps.js";
 
 export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
 
@@ -127,6 +128,8 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
   async function run(): Promise<number> {
     const pidFile = daemonChild ? config.daemon.pidFile : undefined;
     let handle: RelayHandle;
+    const coreDumps = coreDumpWarning();
+    if (coreDumps !== undefined) log.warn(coreDumps);
     try {
       if (pidFile !== undefined) await writePidFile(pidFile);
       handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });

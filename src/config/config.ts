@@ -27,11 +27,15 @@ export const DEFAULTS = {
   pkcs11: {
     isolation: "process" as Isolation,
     callTimeout: 60,
+    writeTimeout: 600,
+    maxQueuedCalls: 1024,
+    maxQueuedWrites: 64,
     startTimeout: 30,
     maxSessions: 16,
     loginFailureLimit: 5,
     loginFailureWindow: 60,
     loginCooldown: 300,
+    loginFailureBudget: 20,
     quirks: { omitAttributes: [] as readonly QuirkAttributeName[], skipAttributes: [] as readonly QuirkAttributeName[] },
   },
   server: {
@@ -56,18 +60,26 @@ export interface Pkcs11Config {
   /** Absolute path, or a bare file name left to the dynamic linker's search. */
   readonly libPath: string;
   readonly isolation: Isolation;
-  /** Seconds one PKCS#11 call may take before it is given up on. */
+  /** Seconds the module may answer nothing while calls wait, before its process is restarted ("process" isolation). */
   readonly callTimeout: number;
+  /** The same while a write (key generation, attribute change, destroy, login) waits. */
+  readonly writeTimeout: number;
+  /** Calls per slot waiting for the module process; more are refused at once. */
+  readonly maxQueuedCalls: number;
+  /** Writes per slot among them. */
+  readonly maxQueuedWrites: number;
   /** Seconds the module's process may take to load and C_Initialize the module ("process" isolation). */
   readonly startTimeout: number;
   /** Open sessions per slot. */
   readonly maxSessions: number;
-  /** Failed logins per slot within loginFailureWindow that start a cooldown. */
+  /** Failed logins of one client on a slot within loginFailureWindow that start its cooldown. */
   readonly loginFailureLimit: number;
   /** Seconds. */
   readonly loginFailureWindow: number;
-  /** Seconds during which logins to the slot are refused. */
+  /** Seconds during which the client's logins to the slot are refused. */
   readonly loginCooldown: number;
+  /** Failed logins per slot per hour, all clients together (src/server/login-throttle.ts). */
+  readonly loginFailureBudget: number;
   /** C_Initialize pReserved (some vendor modules take their settings there). */
   readonly initArgs?: string;
   /** Environment variables for the module (vendor config locations etc.). */
@@ -216,11 +228,15 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     libPath: libPath.includes("/") ? resolve(libPath) : libPath,
     isolation: t.oneOf("isolation", ISOLATION_MODES) ?? d.isolation,
     callTimeout: t.seconds("call-timeout") ?? d.callTimeout,
+    writeTimeout: t.seconds("write-timeout") ?? d.writeTimeout,
+    maxQueuedCalls: t.integer("max-queued-calls", 1, 1_000_000) ?? d.maxQueuedCalls,
+    maxQueuedWrites: t.integer("max-queued-writes", 1, 1_000_000) ?? d.maxQueuedWrites,
     startTimeout: t.seconds("start-timeout") ?? d.startTimeout,
     maxSessions: t.integer("max-sessions", 1, 65536) ?? d.maxSessions,
     loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,
     loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
     loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
+    loginFailureBudget: t.integer("login-failure-budget", 1, 1_000_000) ?? d.loginFailureBudget,
     initArgs: t.string("init-args"),
     env,
     quirks: readQuirks(t.table("quirks")),

@@ -188,6 +188,8 @@ export type HsmErrorCode =
   | "UNSUPPORTED"
   /** Arguments the module refused (bad sizes, bad data length, ...). */
   | "INVALID_ARGUMENT"
+  /** Too many calls are waiting for this slot's module; try again later. */
+  | "BUSY"
   /** The module process crashed or a call timed out. */
   | "MODULE_FAILED"
   /** Any other PKCS#11 failure. */

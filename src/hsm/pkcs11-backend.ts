@@ -45,8 +45,11 @@ export interface Pkcs11BackendOptions {
   quirks?: AttributeQuirkOptions;
   /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount and ulMaxRwSessionCount when non-zero. */
   maxSessionsPerSlot?: number;
-  /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
-  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number };
+  /**
+   * Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000).
+   * null: none here, because the relay throttles per client in its own process (src/server/login-throttle.ts), where a module restart does not reset it.
+   */
+  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number } | null;
 }
 
 const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
@@ -78,7 +81,7 @@ class Pkcs11Backend implements HsmBackend {
   private readonly slots: SlotDirectory;
   private readonly states = new Map<string, SlotState>();
   private readonly maxSessionsPerSlot: number;
-  private readonly throttle: LoginThrottle;
+  private readonly throttle: LoginThrottle | null;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -91,7 +94,7 @@ class Pkcs11Backend implements HsmBackend {
     this.p = loaded.pkcs11;
     this.slots = new SlotDirectory(this.p, aliases);
     this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
-    this.throttle = options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+    this.throttle = options.loginThrottle === null ? null : (options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   }
 
   get module(): ModuleInfo {
@@ -113,11 +116,31 @@ class Pkcs11Backend implements HsmBackend {
     await state.login.authenticate(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
   }
 
+  /** See LoginGuard.adopt; used by the isolated backend after a PIN change (isolated/pin-check.ts). */
+  async adoptPin(slotId: string, pin: string): Promise<void> {
+    const state = this.state(slotId);
+    await state.login.adopt(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
+  }
+
   async mechanisms(slotId: string): Promise<number[]> {
     const { entry } = this.state(slotId);
     return p11("C_GetMechanismList", () => this.p.C_GetMechanismList(entry.handle));
   }
 
+  /**
+   * Half pairs. The ids go to the client only once C_GenerateKeyPair has
+   * returned both handles, so no client is ever told of half a pair. A half
+   * pair can still be left on the token by a process killed inside
+   * C_GenerateKeyPair, but the relay no longer does that (the isolated
+   * backend never kills a module process during a write it progresses on,
+   * and one whose relay is gone finishes its calls first): only a crash
+   * beyond the relay's control (the module's own, the OOM killer, power).
+   * Such leftovers are not cleaned up on sight: a lone half is also what a
+   * client leaves by destroying the other one (KMIP Destroy acts on one
+   * object), and on a token shared by several relays a pair that another
+   * relay is generating looks the same for a moment. `kmip2pkcs11 keys`
+   * lists them for the operator.
+   */
   async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {

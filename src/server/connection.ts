@@ -37,6 +37,8 @@ export class Connection {
   private closing = false;
   private readonly idleTimer: NodeJS.Timeout;
   readonly closed: Promise<void>;
+  /** Who the login throttle counts failures against: the address, and the certificate when there is one. */
+  private readonly client: string;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -50,6 +52,8 @@ export class Connection {
       onOversized: (length) => this.refuseOversized(length),
     });
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    const fingerprint = socket.authorized ? socket.getPeerCertificate().fingerprint256 : undefined;
+    this.client = fingerprint === undefined ? String(socket.remoteAddress) : `${socket.remoteAddress} ${fingerprint}`;
     socket.setNoDelay(true);
     this.idleTimer = setTimeout(() => this.onIdle(), limits.idleTimeoutMs);
     socket.on("data", (chunk: Buffer) => this.framer.push(chunk));
@@ -73,7 +77,7 @@ export class Connection {
     this.queue.push(slot);
     this.inFlight++;
     this.updateReading();
-    this.dispatcher.handle(message, this.logger).then(
+    this.dispatcher.handle(message, this.logger, this.client).then(
       (answer) => {
         slot.answer = answer;
         this.inFlight--;

@@ -24,6 +24,7 @@ import { ItemType, type TtlvItem } from "../ttlv/item.js";
 import { enumerationName } from "../ttlv/names.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 import { Tag } from "../ttlv/tags.js";
+import type { ClientLoginThrottle } from "./login-throttle.js";
 import { describeFailure } from "./result.js";
 
 export interface DispatcherOptions {
@@ -34,9 +35,20 @@ export interface DispatcherOptions {
   /** Largest request accepted, in bytes (the framing layer enforces it first). */
   readonly maxMessageSize: number;
   readonly maxBatchCount: number;
+  /** Failed logins counted per client (login-throttle.ts); absent: not throttled here. */
+  readonly loginThrottle?: ClientLoginThrottle;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
+
+/**
+ * What a client is told for every refused PIN, cool-down and locked PIN
+ * alike: a different text would tell an attacker whether the token is logged
+ * in (the PIN compared with a digest) or not (C_Login called), and so when a
+ * wrong PIN reaches the token. The log keeps the reason.
+ */
+const AUTHENTICATION_FAILED = "authentication failed: wrong username or password, or too many failed attempts";
+const AUTHENTICATION_CODES: ReadonlySet<string> = new Set(["AUTH_FAILED", "LOGIN_COOLDOWN", "PIN_LOCKED"]);
 
 /** Version used to answer a message whose own version cannot be read. */
 const FALLBACK_VERSION: ProtocolVersion = { major: 1, minor: 2 };
@@ -48,8 +60,11 @@ export class Dispatcher {
     this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
   }
 
-  /** Answers one framed request message. Never throws. */
-  async handle(bytes: Uint8Array, logger: Logger): Promise<Buffer> {
+  /**
+   * Answers one framed request message. Never throws. `client` names the peer
+   * for the login throttle (address, and certificate fingerprint when it has one).
+   */
+  async handle(bytes: Uint8Array, logger: Logger, client = "unknown"): Promise<Buffer> {
     let tree: TtlvItem;
     let request: RequestMessage;
     try {
@@ -79,11 +94,11 @@ export class Dispatcher {
       return this.messageFailure(version.major === 1 ? NEWEST_VERSION : FALLBACK_VERSION, ResultReason.InvalidMessage, text);
     }
 
-    const items = await this.processBatch(request, logger);
+    const items = await this.processBatch(request, logger, client);
     return this.encodeResponse(request, items, logger);
   }
 
-  private async processBatch(request: RequestMessage, logger: Logger): Promise<ResponseBatchItem[]> {
+  private async processBatch(request: RequestMessage, logger: Logger, client: string): Promise<ResponseBatchItem[]> {
     const { header, batchItems } = request;
     if (batchItems.length > this.options.maxBatchCount) {
       const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
@@ -115,7 +130,15 @@ export class Dispatcher {
     let context: OperationContext;
     try {
       const slot = await this.options.backend.resolveSlot(credential.username);
-      await this.options.backend.authenticate(slot.slotId, credential.password);
+      const attempt = await this.options.loginThrottle?.admit(slot.slotId, client, credential.password);
+      try {
+        await this.options.backend.authenticate(slot.slotId, credential.password);
+        attempt?.succeeded();
+      } catch (error) {
+        if (error instanceof HsmError && (error.code === "AUTH_FAILED" || error.code === "PIN_LOCKED")) attempt?.failed();
+        else attempt?.abandoned();
+        throw error;
+      }
       context = {
         backend: this.options.backend,
         slot,
@@ -128,8 +151,9 @@ export class Dispatcher {
       const { resultReason, resultMessage } = describeFailure(error);
       // A username that selects no usable token is not a failed login.
       const what = error instanceof HsmError && error.code === "SLOT_NOT_FOUND" ? "no token for this username" : "authentication failed";
-      logger.info({ username: credential.username }, `${what}: ${resultMessage}`);
-      return batchItems.map((item) => failure(item, resultReason, resultMessage));
+      logger.info({ username: credential.username, client }, `${what}: ${resultMessage}`);
+      const told = error instanceof HsmError && AUTHENTICATION_CODES.has(error.code) ? AUTHENTICATION_FAILED : resultMessage;
+      return batchItems.map((item) => failure(item, resultReason, told));
     }
 
     // Items run in order. Consecutive read-only items run concurrently (a

@@ -11,6 +11,7 @@ import type { Logger } from "../log/logger.js";
 import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
 import { Connection } from "./connection.js";
+import { ClientLoginThrottle } from "./login-throttle.js";
 import { Dispatcher } from "./dispatch.js";
 import { listenBacklog } from "./listen-fds.js";
 import { RelayMetrics, serveMetrics, type MetricsServer } from "./metrics.js";
@@ -43,7 +44,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   const clientCa = s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
   // [metrics] addr: every backend call and batch item is counted; absent, nothing is.
   const metrics = config.metrics.addr === undefined ? undefined : new RelayMetrics();
-  const opened = await openBackend(config, logger, metrics && (() => metrics.countModuleRestart()));
+  const opened = await openBackend(config, logger, metrics && (() => metrics.countModuleRestart()), true);
   const backend = metrics === undefined ? opened : metrics.instrument(opened);
 
   const dispatcher = new Dispatcher({
@@ -53,6 +54,12 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     logger,
     maxMessageSize: s.maxMessageSize,
     maxBatchCount: s.maxBatchCount,
+    loginThrottle: new ClientLoginThrottle({
+      limit: config.pkcs11.loginFailureLimit,
+      windowMs: config.pkcs11.loginFailureWindow * 1000,
+      cooldownMs: config.pkcs11.loginCooldown * 1000,
+      budgetPerHour: config.pkcs11.loginFailureBudget,
+    }),
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
   });
   const limits = { maxMessageSize: s.maxMessageSize, maxRequestsInFlight: s.maxRequestsInFlight, idleTimeoutMs: s.idleTimeout * 1000 };

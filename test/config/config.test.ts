@@ -66,11 +66,15 @@ describe("parseConfig", () => {
     const c = parseConfig(
       `${MINIMAL}isolation = "in-process"
 call-timeout = 1.5
+write-timeout = 120
+max-queued-calls = 100
+max-queued-writes = 8
 start-timeout = 90
 max-sessions = 4
 login-failure-limit = 3
 login-failure-window = 30
 login-cooldown = 600
+login-failure-budget = 50
 init-args = "configdir=/etc/vendor"
 env = { VENDOR_CONF = "/etc/vendor.conf" }
 quirks = { omit-attributes = ["CKA_WRAP"], skip-attributes = ["CKA_UNWRAP", "CKA_DERIVE"] }
@@ -97,11 +101,15 @@ addr = "127.0.0.1:9696"
       libPath: "/usr/lib/softhsm/libsofthsm2.so",
       isolation: "in-process",
       callTimeout: 1.5,
+      writeTimeout: 120,
+      maxQueuedCalls: 100,
+      maxQueuedWrites: 8,
       startTimeout: 90,
       maxSessions: 4,
       loginFailureLimit: 3,
       loginFailureWindow: 30,
       loginCooldown: 600,
+      loginFailureBudget: 50,
       initArgs: "configdir=/etc/vendor",
       env: { VENDOR_CONF: "/etc/vendor.conf" },
       quirks: { omitAttributes: ["CKA_WRAP"], skipAttributes: ["CKA_UNWRAP", "CKA_DERIVE"] },

@@ -15,7 +15,7 @@ import { decodeSignResponse, encodeSignRequest } from "../../src/kmip/payloads/s
 import type { OperationContext } from "../../src/operations/operation.js";
 import { sign } from "../../src/operations/sign.js";
 import { buildFaultyModule, FAULT_EXIT_CODE, FaultLabel, INIT_FAULT_ENV } from "../helpers/faulty-module.js";
-import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
+import { createSoftHsmToken, pkcs11Tool, type SoftHsmToken } from "../helpers/softhsm.js";
 
 /** CKM_ECDSA (PKCS#11 v2.40 section 2.3.6): signs a digest, returns r || s. */
 const ECDSA: SignMechanism = { mechanism: 0x1041 };
@@ -414,20 +414,115 @@ describe("isolated backend, credentials answered on the relay side", () => {
 });
 
 describe("isolated backend, a hanging module", () => {
-  test("a call past callTimeoutMs kills the child; the next calls succeed", async () => {
+  test("a read with no answer for callTimeoutMs kills the child; the next calls succeed", async () => {
     const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 2000 });
     try {
       const hangingKey = await generate(FaultLabel.hang);
       await assert.rejects(
         backend.sign(slotId, hangingKey, SIGN_DIGEST),
-        isModuleFailure(/timeout in sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
+        isModuleFailure(/timeout: no answer for \d+ ms with a call in flight, the oldest sign \(C_SignInit, C_Sign\) after \d+ ms \(limit 2000 ms\)/),
       );
-      assert.ok(records.some((record) => record.level === 50 && /timeout in sign/.test(record.msg)));
+      assert.ok(records.some((record) => record.level === 50 && /timeout: .* sign/.test(record.msg)));
       // The short timeout also bounds waiting for the restart: let it finish first.
       await waitForLog(records, (record) => /is serving again/.test(record.msg));
       await assertServesAgain(backend, slotId, normalKey);
     } finally {
       await backend.close();
+    }
+  });
+});
+
+describe("isolated backend, writes and queues", () => {
+  const killed = (records: LogRecord[]) => records.some((record) => /failed: .*restarting it/.test(record.msg));
+
+  test("a write slower than callTimeoutMs, and the calls queued behind it, are not killed", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 1000, writeTimeoutMs: 60_000 });
+    try {
+      const key = await generate("slow write target");
+      // C_SetAttributeValue sleeps 3 s in the module, on the child's event loop: nothing else is answered meanwhile.
+      const write = backend.updateKey(slotId, key, { label: FaultLabel.slow });
+      const reads = Array.from({ length: 4 }, () => backend.sign(slotId, normalKey, SIGN_DIGEST));
+      await write;
+      for (const signature of await Promise.all(reads)) assert.equal(signature.signature.length, 64);
+      assert.equal((await backend.describeKey(slotId, key)).label, FaultLabel.slow);
+      assert.ok(!killed(records), "the module process was not killed");
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("a write that hangs past writeTimeoutMs is killed, and the log names the key it may have damaged", async () => {
+    const { backend, records, slotId, normalKey, generate } = await openWithKeys({ callTimeoutMs: 500, writeTimeoutMs: 2000 });
+    try {
+      const key = await generate("hung write target");
+      await assert.rejects(backend.updateKey(slotId, key, { label: FaultLabel.hang }), isModuleFailure(/no answer for \d+ ms with a write in flight.*limit 2000 ms/));
+      const named = records.find((record) => record.level === 50 && /killing it may damage/.test(record.msg));
+      assert.ok(named !== undefined, "the kill was announced");
+      assert.match(named.msg, new RegExp(`slot ${slotId}: key ${key} \\(C_SetAttributeValue\\)`));
+      await waitForLog(records, (record) => /is serving again/.test(record.msg));
+      await assertServesAgain(backend, slotId, normalKey);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("calls beyond a slot's queue bounds fail at once with BUSY; the others complete", async () => {
+    const { backend, slotId, normalKey, generate } = await openWithKeys({ maxQueuedCalls: 3, maxQueuedWrites: 1 });
+    try {
+      const slowKey = await generate(FaultLabel.slow);
+      const busy = (error: unknown) => {
+        assert.ok(error instanceof HsmError && error.code === "BUSY", `expected BUSY, got ${String(error)}`);
+        assert.match(error.message, new RegExp(`queued for slot ${slotId}`));
+        return true;
+      };
+      const write = backend.updateKey(slotId, normalKey, { label: "renamed" });
+      await assert.rejects(backend.updateKey(slotId, normalKey, { label: "renamed again" }), busy);
+      const reads = [backend.sign(slotId, slowKey, SIGN_DIGEST), backend.sign(slotId, slowKey, SIGN_DIGEST)];
+      await assert.rejects(backend.sign(slotId, slowKey, SIGN_DIGEST), busy);
+      await write;
+      await Promise.all(reads);
+      // Answered calls no longer count.
+      assert.equal((await backend.sign(slotId, slowKey, SIGN_DIGEST)).signature.length, 64);
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
+describe("isolated backend, a PIN changed on the token", () => {
+  const refused = (error: unknown) => {
+    assert.ok(error instanceof HsmError && error.code === "AUTH_FAILED", `expected AUTH_FAILED, got ${String(error)}`);
+    return true;
+  };
+
+  test("after pkcs11-tool --change-pin the new PIN works and the old one stops, without a restart", async () => {
+    const own = await createSoftHsmToken({ label: "pin-change", pin: "old-pin-1" });
+    const { logger, records } = captureLogger();
+    const backend = await openIsolatedBackend(options({ env: { SOFTHSM2_CONF: own.conf }, pinRecheckMs: 0 }), logger);
+    try {
+      const { slotId } = await backend.resolveSlot(own.label);
+      await backend.authenticate(slotId, "old-pin-1");
+      const { privateKeyId } = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
+      await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "old-pin-1", "--change-pin", "--new-pin", "new-pin-2"]);
+
+      // The old PIN, accepted by its digest once more, is checked again in the background and then refused.
+      await backend.authenticate(slotId, "old-pin-1");
+      await waitForLog(records, (record) => /no longer accepts the PIN it was logged in with/.test(record.msg));
+      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
+      await assert.rejects(backend.authenticate(slotId, "wrong-pin"), refused);
+
+      await backend.authenticate(slotId, "new-pin-2");
+      assert.equal((await backend.sign(slotId, privateKeyId, SIGN_DIGEST)).signature.length, 64);
+      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
+      await backend.authenticate(slotId, "new-pin-2");
+
+      // Changed again while logged in with the new one: the next one is taken when presented.
+      await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "new-pin-2", "--change-pin", "--new-pin", "third-pin-3"]);
+      await backend.authenticate(slotId, "third-pin-3");
+      assert.equal((await backend.sign(slotId, privateKeyId, SIGN_DIGEST)).signature.length, 64);
+    } finally {
+      await backend.close();
+      await own.cleanup();
     }
   });
 });

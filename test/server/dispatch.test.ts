@@ -264,6 +264,7 @@ describe("failures of an item", () => {
       PERMISSION_DENIED: ["PermissionDenied", false],
       UNSUPPORTED: ["CryptographicFailure", false],
       INVALID_ARGUMENT: ["InvalidField", false],
+      BUSY: ["GeneralFailure", false],
       MODULE_FAILED: ["GeneralFailure", true],
       PKCS11_ERROR: ["GeneralFailure", true],
     };

@@ -3,22 +3,48 @@
 // Vendor PKCS#11 libraries are untrusted code: they crash, hang and print to
 // stdout. Here the module runs in a child process (child.ts) that serves the
 // in-process backend over IPC, and this side implements HsmBackend by
-// forwarding each call. When the child dies or a call outlives callTimeoutMs,
-// the calls in flight fail with MODULE_FAILED, the failure is logged, and a new
-// child is started with exponential backoff; calls that arrive meanwhile wait
-// for it. The module's stdout and stderr are logged with a prefix (see
-// module-output.ts), never mixed into the relay's own output.
+// forwarding each call. When the child dies or stops answering (see "When a
+// module counts as hung" below), the calls in flight fail with MODULE_FAILED,
+// the failure is logged, and a new child is started with exponential backoff;
+// calls that arrive meanwhile wait for it. The module's stdout and stderr are
+// logged with a prefix (see module-output.ts), never mixed into the relay's
+// own output.
+//
+// When a module counts as hung. Killing the module in the middle of a write
+// destroys data: SoftHSM rewrites object files in place (on
+// C_SetAttributeValue, C_DestroyObject, and its token file on every
+// C_Login), so a kill there leaves a truncated key or a whole token
+// unreadable, of whichever token was writing, not only the one whose call was
+// slow. Hence:
+// - A call is timed from when it can have started, not from when it was
+//   queued: the module runs the calls it has in some order, on a few sessions
+//   and threads, so a call waiting behind others has not started. What this
+//   side can see is progress: the clock runs from the later of the oldest
+//   unanswered call's sending and the module's last answer. A module that
+//   answers something at least every callTimeoutMs is working through its
+//   queue, however long the queue is.
+// - While any write (WRITES) is unanswered, the limit is writeTimeoutMs, much
+//   longer: the module is killed only when even a write has made no progress
+//   for that long, and the log then names every write in flight and the
+//   objects it may have damaged.
+// - Each slot has at most maxQueuedCalls unanswered calls, of which at most
+//   maxQueuedWrites writes; beyond that a call fails at once with BUSY, so
+//   a client flooding one token cannot make the queue, and with it every
+//   other token's wait, arbitrarily long.
+// - When the relay exits without closing the backend, a child with a write
+//   in flight is not killed: it notices the relay is gone, finishes its calls
+//   and exits by itself (child.ts).
 //
 // A new child has no session and no login. What this side keeps to answer
 // resolveSlot() and authenticate() without a round trip (credentials.ts) is
 // dropped when a child fails, so the next authenticate() reaches the new
 // child, which logs the token in with that request's PIN, exactly as after
-// the relay's own start. (Login throttling state lives in the child, so it
-// starts afresh.)
+// the relay's own start.
 //
 // The child processes themselves are module-process.ts; this file is the
 // supervisor that owns them, including killing them when the relay exits
 // without closing the backend.
+import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../../log/logger.js";
 import {
@@ -38,11 +64,21 @@ import {
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { CredentialCache } from "./credentials.js";
 import { ModuleProcess } from "./module-process.js";
+import { checkPin } from "./pin-check.js";
 import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
-  /** A call that takes longer: the child is killed (SIGKILL) and restarted. */
+  /**
+   * The module answering nothing for this long while calls are waiting, none
+   * of them a write: the child is killed (SIGKILL) and restarted.
+   */
   callTimeoutMs: number;
+  /** The same while a write is waiting (WRITES). Default DEFAULT_WRITE_TIMEOUT_MS. */
+  writeTimeoutMs?: number;
+  /** Unanswered calls per slot; more fail at once with BUSY. Default DEFAULT_MAX_QUEUED_CALLS. */
+  maxQueuedCalls?: number;
+  /** Unanswered writes per slot, among maxQueuedCalls. Default DEFAULT_MAX_QUEUED_WRITES. */
+  maxQueuedWrites?: number;
   /** Extra environment for the module's process only (vendor variables). */
   env?: Record<string, string>;
   /**
@@ -54,18 +90,36 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long a child may take to load the module and C_Initialize it. Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * How often a PIN accepted by its digest is checked again against the
+   * token, in a process of its own (pin-check.ts), so that a PIN changed on
+   * the token stops working within this long. Default DEFAULT_PIN_RECHECK_MS.
+   */
+  pinRecheckMs?: number;
   /** Called each time a restarted child serves again (for the module restarts metric). */
   onRestart?: () => void;
 }
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 const DEFAULT_START_TIMEOUT_MS = 30_000;
+export const DEFAULT_WRITE_TIMEOUT_MS = 600_000;
+export const DEFAULT_MAX_QUEUED_CALLS = 1024;
+export const DEFAULT_MAX_QUEUED_WRITES = 64;
+export const DEFAULT_PIN_RECHECK_MS = 300_000;
+
+/**
+ * Calls that may write to the token: object files (C_GenerateKeyPair,
+ * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
+ * updates SoftHSM's token file, right PIN or wrong).
+ */
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   listSlots: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   resolveSlot: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   authenticate: "C_OpenSession, C_Login",
+  adoptPin: "C_OpenSession, C_Login",
   mechanisms: "C_GetMechanismList",
   generateKeyPair: "C_GenerateKeyPair",
   describeKey: "C_FindObjects, C_GetAttributeValue",
@@ -93,7 +147,10 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: Error): void;
   readonly method: BackendMethod;
+  readonly args: unknown[];
+  /** performance.now() when the call was sent to the child. */
   readonly startedAt: number;
+  readonly write: boolean;
   /** The slot the call is about; undefined for listSlots, resolveSlot and ping. */
   readonly slotId: string | undefined;
   /** Runs when the call succeeds, in the order the child answered, before the caller resumes. */
@@ -113,11 +170,25 @@ class IsolatedBackend implements HsmBackend {
   module!: ModuleInfo;
 
   private readonly callTimeoutMs: number;
+  private readonly writeTimeoutMs: number;
+  private readonly maxQueuedCalls: number;
+  private readonly maxQueuedWrites: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly startTimeoutMs: number;
   private readonly pkcs11Options: Pkcs11BackendOptions;
   private readonly env: Record<string, string> | undefined;
   private readonly onRestart: (() => void) | undefined;
+  private readonly pinRecheckMs: number;
+  /** Per slot, performance.now() when the token last confirmed the PIN whose digest `credentials` holds. */
+  private readonly pinVerifiedAt = new Map<string, number>();
+  private readonly rechecking = new Set<string>();
+  /**
+   * Per slot, the digest of the PIN the child is logged in with once the
+   * token refused it in a recheck. The child itself cannot notice: a module
+   * may keep checking C_Login against the PIN it loaded at C_Initialize
+   * (SoftHSM does, until its process restarts), so this side refuses it.
+   */
+  private readonly refusedPins = new Map<string, Buffer>();
 
   /** The child serving calls; undefined while restarting. */
   private serving: ModuleProcess | undefined;
@@ -131,6 +202,12 @@ class IsolatedBackend implements HsmBackend {
   /** Calls sent to `serving`, oldest first (Map keeps insertion order). */
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
+  /** Unanswered calls and writes per slot, for maxQueuedCalls and maxQueuedWrites. */
+  private readonly queued = new Map<string, { calls: number; writes: number }>();
+  /** Unanswered writes of all slots: while there is one, writeTimeoutMs applies. */
+  private writesPending = 0;
+  /** performance.now() of the serving child's last answer (or of its start). */
+  private lastAnswerAt = 0;
   /** One timer for all calls: it checks the oldest pending call. */
   private watchdog: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<RestartWaiter>();
@@ -146,8 +223,12 @@ class IsolatedBackend implements HsmBackend {
     options: IsolatedBackendOptions,
     private readonly logger: Logger,
   ) {
-    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    const { callTimeoutMs, writeTimeoutMs, maxQueuedCalls, maxQueuedWrites, pinRecheckMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    this.pinRecheckMs = pinRecheckMs ?? DEFAULT_PIN_RECHECK_MS;
     this.callTimeoutMs = callTimeoutMs;
+    this.writeTimeoutMs = Math.max(writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS, callTimeoutMs);
+    this.maxQueuedCalls = maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS;
+    this.maxQueuedWrites = maxQueuedWrites ?? DEFAULT_MAX_QUEUED_WRITES;
     this.env = env;
     this.onRestart = onRestart;
     this.backoff = restartBackoff ?? DEFAULT_RESTART_BACKOFF;
@@ -164,6 +245,7 @@ class IsolatedBackend implements HsmBackend {
       process.off("exit", this.killOnExit);
       throw error;
     }
+    this.lastAnswerAt = performance.now();
     this.module = this.serving.module;
   }
 
@@ -174,7 +256,12 @@ class IsolatedBackend implements HsmBackend {
    * relay is gone and would linger. ("exit" listeners must be synchronous.)
    */
   private readonly killOnExit = (): void => {
-    for (const child of this.live) child.kill();
+    for (const child of this.live) {
+      // A write may be under way: the child finishes it and exits by itself
+      // once it sees the relay gone (child.ts), rather than leave a damaged file.
+      if (child === this.serving && this.writesPending > 0) continue;
+      child.kill();
+    }
   };
 
   /**
@@ -223,8 +310,9 @@ class IsolatedBackend implements HsmBackend {
    * pkcs11-backend.ts) or PIN_LOCKED, and every digest is dropped when a
    * child fails, before a new one serves: the new child's first request
    * logs in again. A PIN whose digest differs always goes to the child,
-   * which applies the throttle. The digest is an HMAC under a key drawn per
-   * child, compared with timingSafeEqual; the PIN itself is not kept.
+   * which checks it (failures are throttled per client in the relay,
+   * src/server/login-throttle.ts). The digest is an HMAC under a key drawn
+   * per child, compared with timingSafeEqual; the PIN itself is not kept.
    *
    * One difference from the in-process backend: a child that loses its
    * login without any call noticing (its last session closed) keeps its
@@ -235,9 +323,62 @@ class IsolatedBackend implements HsmBackend {
    */
   authenticate(slotId: string, pin: string): Promise<void> {
     const pinDigest = this.credentials.digest(pin);
-    if (this.credentials.accepts(slotId, pinDigest)) return Promise.resolve();
+    const refused = this.refusedPins.get(slotId);
+    if (refused !== undefined && timingSafeEqual(refused, pinDigest)) {
+      return Promise.reject(new HsmError("AUTH_FAILED", `slot ${slotId}: the token no longer accepts this PIN (changed on the token)`));
+    }
+    if (this.credentials.accepts(slotId, pinDigest)) {
+      this.recheckIfDue(slotId, pin);
+      return Promise.resolve();
+    }
     const ticket = this.credentials.checkSent(slotId);
-    return this.call("authenticate", [slotId, pin], () => this.credentials.rememberPin(slotId, ticket, pinDigest));
+    return this.call<void>("authenticate", [slotId, pin], () => {
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    }).catch((error: unknown) => this.perhapsChangedPin(error, slotId, pin, pinDigest));
+  }
+
+  /**
+   * PIN changes (pkcs11-tool --change-pin while the relay is logged in).
+   * A PIN other than the one the child is logged in with is refused by the
+   * child without C_Login: it is then checked in a process of its own
+   * (pin-check.ts; the relay's login throttle admitted this request), and
+   * when the token accepts it, the child takes it as the PIN from now on.
+   */
+  private async perhapsChangedPin(error: unknown, slotId: string, pin: string, pinDigest: Buffer): Promise<void> {
+    const differs = error instanceof HsmError && error.code === "AUTH_FAILED" && error.ckr === undefined && /does not match the one the token is logged in with/.test(error.message);
+    if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin))) throw error;
+    const ticket = this.credentials.checkSent(slotId);
+    await this.call("adoptPin", [slotId, pin], () => {
+      this.refusedPins.delete(slotId);
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    });
+  }
+
+  /**
+   * The old PIN after a change: answered here by its digest, it would work
+   * for as long as the child stays logged in. So at most every pinRecheckMs
+   * per slot, a request accepted by digest has its PIN checked again in a
+   * process of its own, in the background; when the token refuses it, it is
+   * refused here from then on (refusedPins) until the child is replaced.
+   */
+  private recheckIfDue(slotId: string, pin: string): void {
+    const now = performance.now();
+    if (now - (this.pinVerifiedAt.get(slotId) ?? now) < this.pinRecheckMs || this.rechecking.has(slotId)) return;
+    this.rechecking.add(slotId);
+    this.pinVerifiedAt.set(slotId, now);
+    const pinDigest = this.credentials.digest(pin);
+    void checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin)
+      .then((accepted) => {
+        // Only while the digest is still the accepted one (no new child, no adopted PIN meanwhile).
+        if (accepted || !this.credentials.accepts(slotId, pinDigest)) return;
+        this.logger.warn({ slotId }, `Slot ${slotId}: the token no longer accepts the PIN it was logged in with (changed?); requests with it are refused from now on`);
+        this.credentials.forgetPin(slotId);
+        this.refusedPins.set(slotId, pinDigest);
+      })
+      .catch((error: unknown) => this.logger.warn({ slotId, err: error }, `Slot ${slotId}: the PIN could not be checked again: ${(error as Error).message}`))
+      .finally(() => this.rechecking.delete(slotId));
   }
   mechanisms(slotId: string): Promise<number[]> {
     return this.call("mechanisms", [slotId]);
@@ -287,13 +428,37 @@ class IsolatedBackend implements HsmBackend {
   private call<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
     const child = this.serving;
     if (child === undefined) return this.callAfterRestart(method, args, onSuccess);
+    const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
+    const write = WRITES.has(method);
+    if (slotId !== undefined) {
+      const queued = this.queued.get(slotId) ?? { calls: 0, writes: 0 };
+      if (queued.calls >= this.maxQueuedCalls || (write && queued.writes >= this.maxQueuedWrites)) {
+        const what = write ? `${queued.writes} writes` : `${queued.calls} calls`;
+        return Promise.reject(new HsmError("BUSY", `busy: ${what} queued for slot ${slotId}; try again later`));
+      }
+      queued.calls++;
+      if (write) queued.writes++;
+      this.queued.set(slotId, queued);
+    }
+    if (write) this.writesPending++;
+    if (this.pending.size === 0) this.lastAnswerAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
-      const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now(), slotId, onSuccess });
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, args, startedAt: performance.now(), write, slotId, onSuccess });
       child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
+  }
+
+  /** A call left `pending`: it no longer counts against its slot's queue. */
+  private settled(call: PendingCall): void {
+    if (call.write) this.writesPending--;
+    if (call.slotId === undefined) return;
+    const queued = this.queued.get(call.slotId);
+    if (queued === undefined) return;
+    queued.calls--;
+    if (call.write) queued.writes--;
+    if (queued.calls === 0) this.queued.delete(call.slotId);
   }
 
   private async callAfterRestart<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
@@ -321,17 +486,27 @@ class IsolatedBackend implements HsmBackend {
     });
   }
 
+  /** See "When a module counts as hung" at the top of this file. */
   private readonly checkTimeouts = (): void => {
     this.watchdog = undefined;
     const oldest = this.pending.values().next().value;
     if (oldest === undefined || this.serving === undefined) return;
-    const age = performance.now() - oldest.startedAt;
-    if (age < this.callTimeoutMs) {
-      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(this.callTimeoutMs - age));
+    const limit = this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs;
+    const silent = performance.now() - Math.max(oldest.startedAt, this.lastAnswerAt);
+    if (silent < limit) {
+      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(Math.min(limit - silent, this.callTimeoutMs)));
       return;
     }
     const failed = this.serving;
-    this.childFailed(failed, `timeout in ${describeCall(oldest)} (limit ${this.callTimeoutMs} ms)`);
+    const writes = [...this.pending.values()].filter((call) => call.write);
+    const kind = writes.length > 0 ? "a write" : "a call";
+    if (writes.length > 0) {
+      this.logger.error(
+        { modulePid: failed.pid, writes: writes.map(describeWrite) },
+        `the HSM module has answered nothing for ${Math.round(silent)} ms with ${writes.length} write${writes.length === 1 ? "" : "s"} in flight; killing it may damage: ${writes.map(describeWrite).join("; ")}`,
+      );
+    }
+    this.childFailed(failed, `timeout: no answer for ${Math.round(silent)} ms with ${kind} in flight, the oldest ${describeCall(oldest)} (limit ${limit} ms)`);
     failed.kill();
   };
 
@@ -341,6 +516,8 @@ class IsolatedBackend implements HsmBackend {
     // Absent: the call already failed (timeout, crash) and was answered.
     if (call === undefined) return;
     this.pending.delete(id);
+    this.settled(call);
+    this.lastAnswerAt = performance.now();
     if (message[1]) {
       call.onSuccess?.(message[2]);
       call.resolve(message[2]);
@@ -371,6 +548,8 @@ class IsolatedBackend implements HsmBackend {
   private childFailed(child: ModuleProcess, reason: string): void {
     this.serving = undefined;
     this.credentials.clear();
+    this.pinVerifiedAt.clear();
+    this.refusedPins.clear();
     const calls = this.pending.size;
     this.failPending(new HsmError("MODULE_FAILED", `the HSM module failed: ${reason}`));
     if (this.closing !== undefined) return;
@@ -388,7 +567,10 @@ class IsolatedBackend implements HsmBackend {
   private failPending(error: HsmError): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    for (const call of calls) call.reject(error);
+    for (const call of calls) {
+      this.settled(call);
+      call.reject(error);
+    }
   }
 
   private nextRestartDelay(): number {
@@ -422,6 +604,7 @@ class IsolatedBackend implements HsmBackend {
       return;
     }
     this.serving = child;
+    this.lastAnswerAt = performance.now();
     this.logger.info(
       { modulePid: child.pid },
       `the HSM module process ${child.pid} is serving again, ${Math.round(performance.now() - this.failedAt)} ms after the failure`,
@@ -466,7 +649,7 @@ class IsolatedBackend implements HsmBackend {
     const child = this.serving;
     this.serving = undefined;
     this.credentials.clear();
-    await child?.stop(this.callTimeoutMs);
+    await child?.stop(this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs);
     clearTimeout(this.watchdog);
     this.failPending(closedError());
     // A child killed just before (a timeout, a failed start) may not have
@@ -477,6 +660,23 @@ class IsolatedBackend implements HsmBackend {
 
 function describeCall(call: PendingCall): string {
   return `${call.method} (${PKCS11_FUNCTIONS[call.method]}) after ${Math.round(performance.now() - call.startedAt)} ms`;
+}
+
+/** What a write in flight may have left damaged, for the log line before a kill. */
+function describeWrite(call: PendingCall): string {
+  const slot = `slot ${call.slotId}`;
+  switch (call.method) {
+    case "authenticate":
+      return `${slot}: the token's own file (C_Login)`;
+    case "generateKeyPair":
+      return `${slot}: a key pair being generated (C_GenerateKeyPair); its ids were not returned to any client`;
+    case "updateKey":
+      return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
+    case "destroyKey":
+      return `${slot}: key ${String(call.args[1])} (C_DestroyObject)`;
+    default:
+      return `${slot}: ${call.method}`;
+  }
 }
 
 function closedError(): HsmError {
