@@ -14,9 +14,9 @@ export interface Algorithm {
   /** Create Key Pair common template: Cryptographic Algorithm and Length. */
   readonly cryptographicAlgorithm: number;
   readonly cryptographicLength?: number;
-  /** The Cryptographic Parameters of each Sign request, as Cascade sends them (compat.md). */
+  /** The Cryptographic Parameters of each Sign request, as Cascade sends them (doc/compatibility.md#what-cascade-sends). */
   readonly parameters: CryptographicParameters;
-  /** The PKCS#11 mechanism the relay uses for it (compat.md "Sign"), which the direct path uses too. */
+  /** The PKCS#11 mechanism the relay uses for it (doc/compatibility.md#sign), which the direct path uses too. */
   readonly mechanism: number;
   /** How the relay turns Data into what the mechanism signs. */
   readonly prepare: "sha256" | "sha256-digest-info" | "message";

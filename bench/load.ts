@@ -1,18 +1,16 @@
 // The KMIP load generator: a process of its own that drives the relay with
-// the product's own client (src/client/kmip-client.ts). Sign requests are
-// encoded once per scenario (a few distinct messages, cycled) and sent with
+// the product's own client and Sign load generator (src/client/sign-load.ts,
+// also behind `kmip2pkcs11 client sign --count`). Sign requests are encoded
+// once per scenario (a few distinct messages, cycled) and sent with
 // KmipClient.sendRaw, so that the generator spends its CPU on TLS and on
-// checking replies, not on building requests; every reply is decoded and
-// every batch item must be Success.
+// checking replies, not on building requests; every batch item must be
+// Success with Signature Data.
 import { randomBytes } from "node:crypto";
 import { KmipClient, type KmipClientOptions } from "../src/client/kmip-client.js";
-import { decodeResponseMessage, encodeRequestMessage, type RequestHeader } from "../src/kmip/message.js";
-import { encodeSignRequest } from "../src/kmip/payloads/sign.js";
+import { checkSignReply, encodeSignMessage, signLoop } from "../src/client/sign-load.js";
+import { decodeResponseMessage } from "../src/kmip/message.js";
 import { decodeTtlv } from "../src/ttlv/decode.js";
-import { encodeTtlv } from "../src/ttlv/encode.js";
-import { CredentialType, Operation, ResultStatus } from "../src/ttlv/enums.js";
-import { ItemType, type TtlvItem } from "../src/ttlv/item.js";
-import { Tag } from "../src/ttlv/tags.js";
+import { ResultStatus } from "../src/ttlv/enums.js";
 import {
   ALGORITHMS,
   DATA_LENGTH,
@@ -144,55 +142,13 @@ function createKeyPair(client: KmipClient, rsaBits: number | undefined, name: Al
 
 /** DISTINCT_MESSAGES encoded Request Messages of `batch` Sign items each, with fresh random Data. */
 function signMessages(algorithmName: AlgorithmName, keyId: string, batch: number): Buffer[] {
-  const { username, password } = options();
-  const header: RequestHeader = {
-    protocolVersion: { major: 1, minor: 2 },
-    authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, username, password } },
-    batchCount: batch,
-  };
-  const parameters = ALGORITHMS[algorithmName].parameters;
+  const cryptographicParameters = ALGORITHMS[algorithmName].parameters;
   return Array.from({ length: DISTINCT_MESSAGES }, () =>
-    encodeTtlv(
-      encodeRequestMessage({
-        header,
-        batchItems: Array.from({ length: batch }, (_, i) => ({
-          operation: Operation.Sign,
-          uniqueBatchItemId: Uint8Array.of(i >> 8, i & 0xff),
-          requestPayload: encodeSignRequest({ uniqueIdentifier: keyId, cryptographicParameters: parameters, data: randomBytes(DATA_LENGTH) }),
-        })),
-      }),
+    encodeSignMessage(
+      options(),
+      Array.from({ length: batch }, () => ({ uniqueIdentifier: keyId, cryptographicParameters, data: randomBytes(DATA_LENGTH) })),
     ),
   );
-}
-
-/**
- * Checks a Response Message with `expected` batch items, all Success, each
- * with Signature Data, walking the TTLV tree rather than building typed
- * objects (cheap enough to do for every reply). A failure is reported with
- * the relay's own Result Message.
- */
-function checkReply(reply: Uint8Array, expected: number): void {
-  const tree = decodeTtlv(reply);
-  let good = 0;
-  if (tree.type === ItemType.Structure) {
-    for (const item of tree.value) {
-      if (item.tag === Tag.BatchItem && item.type === ItemType.Structure && isSignSuccess(item.value)) good++;
-    }
-  }
-  if (good !== expected) {
-    const failed = decodeResponseMessage(tree).batchItems.find((item) => item.resultStatus !== ResultStatus.Success);
-    throw new Error(`${expected - good} of ${expected} Sign items failed: ${failed?.resultMessage ?? "no Signature Data"}`);
-  }
-}
-
-function isSignSuccess(fields: readonly TtlvItem[]): boolean {
-  let success = false;
-  let signed = false;
-  for (const field of fields) {
-    if (field.tag === Tag.ResultStatus) success = field.value === ResultStatus.Success;
-    else if (field.tag === Tag.ResponsePayload && field.type === ItemType.Structure) signed = field.value.some((f) => f.tag === Tag.SignatureData);
-  }
-  return success && signed;
 }
 
 export interface SampleArgs {
@@ -204,7 +160,7 @@ export interface SampleArgs {
 async function sample(args: SampleArgs): Promise<Uint8Array> {
   if (clients.length === 0) clients.push(...(await openClients(1)));
   const reply = await clients[0]!.sendRaw(signMessages(args.scenario.algorithm, args.keyId, args.scenario.batch)[0]!);
-  checkReply(reply, args.scenario.batch);
+  checkSignReply(reply, args.scenario.batch);
   return reply;
 }
 
@@ -219,15 +175,9 @@ async function run(args: RunArgs): Promise<RelayResult> {
   if (failed !== undefined) throw new Error(`Sign with ${scenario.algorithm} failed: ${failed.resultMessage}`);
 
   const window = new Window(args, args.warmupMs, args.measureMs);
-  const loop = async (client: KmipClient, offset: number) => {
-    for (let i = offset; !window.stopped; i++) {
-      const started = process.hrtime.bigint();
-      const reply = await client.sendRaw(messages[i % messages.length]!);
-      checkReply(reply, scenario.batch);
-      window.record(started, scenario.batch);
-    }
-  };
-  await Promise.all([window.done, ...clients.slice(0, scenario.connections).map((client, i) => loop(client, i))]);
+  const more = () => !window.stopped;
+  const done = (started: bigint) => window.record(started, scenario.batch);
+  await Promise.all([window.done, ...clients.slice(0, scenario.connections).map((client, i) => signLoop(client, messages, scenario.batch, i, more, done))]);
   return window.result();
 }
 
@@ -252,7 +202,7 @@ async function fairness(args: FairnessArgs): Promise<FairnessResult> {
       const wait = Number(next - process.hrtime.bigint()) / 1e6;
       if (wait > 0) await sleep(wait);
       const started = process.hrtime.bigint();
-      checkReply(await client.sendRaw(messages[i % messages.length]!), 1);
+      checkSignReply(await client.sendRaw(messages[i % messages.length]!), 1);
       window.record(started, 1);
       next += intervalNs;
       if (next < started) next = started; // fell behind: do not burst to catch up

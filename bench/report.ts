@@ -4,7 +4,7 @@
 // (no chart dependency).
 import { median, type DirectResult, type RelayResult, type Scenario } from "./common.js";
 import type { FairnessResult } from "./load.js";
-import type { BenchResults, ModeResults } from "./run.js";
+import type { BenchResults, ModeResults } from "./results-format.js";
 
 /** The targets (benchmarks, not tests). */
 export const TARGETS = {

@@ -17,67 +17,17 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createSoftHsmToken, type SoftHsmToken } from "../test/helpers/softhsm.js";
 import { startRelayProcess, type RunningRelay } from "../test/helpers/relay.js";
-import { ALGORITHM_NAMES, childPids, type AlgorithmName, type DirectResult, type MeasuredPids, type RelayResult, type Scenario } from "./common.js";
+import { ALGORITHM_NAMES, childPids, type AlgorithmName, type MeasuredPids, type Scenario } from "./common.js";
 import type { DirectMethods } from "./direct.js";
 import type { FloorMethods } from "./floor.js";
-import type { FairnessResult, IdleResult, LoadMethods } from "./load.js";
+import type { IdleResult, LoadMethods } from "./load.js";
 import { formatProfileSummary, summarizeCpuProfile } from "./profile.js";
 import { markdownReport, svgChart } from "./report.js";
+import { ISOLATIONS, type BenchResults, type Isolation, type MachineFacts, type ModeResults, type Settings } from "./results-format.js";
 import { startWorker, type Worker } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, "../..");
-const ISOLATIONS = ["in-process", "process"] as const;
-export type Isolation = (typeof ISOLATIONS)[number];
-
-export interface Settings {
-  readonly warmupMs: number;
-  readonly measureMs: number;
-  readonly algorithms: AlgorithmName[];
-  readonly connections: number[];
-  readonly batches: number[];
-  readonly isolations: Isolation[];
-  readonly fairness: { connections: number; ratePerConnection: number; keyGenerationBits: number; rounds: number };
-  readonly idleConnections: number;
-  /** Extra lines for the relays' [pkcs11] table (--pkcs11, repeatable), e.g. `sign-threads = 0`. */
-  readonly pkcs11: string[];
-}
-
-export interface MachineFacts {
-  readonly cpuModel: string;
-  readonly cores: number;
-  readonly memoryGiB: number;
-  readonly kernel: string;
-  readonly node: string;
-  readonly softhsm: string;
-  readonly pkcs11js: string;
-  readonly commit: string;
-  readonly uvThreadpoolSize: string;
-  readonly loadAverageBefore: number[];
-  loadAverageAfter: number[];
-}
-
-export interface ModeResults {
-  readonly isolation: Isolation;
-  readonly rows: { scenario: Scenario; relay: RelayResult }[];
-  readonly fairness: FairnessResult;
-  readonly idle: IdleResult;
-}
-
-export interface BenchResults {
-  readonly command: string;
-  readonly startedAt: string;
-  durationSeconds: number;
-  readonly quick: boolean;
-  readonly settings: Settings;
-  readonly machine: MachineFacts;
-  readonly direct: { scenario: Scenario; result: DirectResult }[];
-  /** The floor server (floor.ts) per scenario: the process boundary, TLS and the client, no KMIP work. */
-  readonly floor: { scenario: Scenario; result: RelayResult }[];
-  readonly modes: ModeResults[];
-  /** The codec benchmark's table (bench/codec.ts), when it ran. */
-  codec?: string;
-}
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] | undefined {
   if (value === undefined) return undefined;

@@ -66,7 +66,7 @@ function findPrivateKey(keyId: string): pkcs11js.Handle {
   return handles[0]!;
 }
 
-/** What the mechanism signs, as the relay prepares it (docs/compat.md "Sign"). */
+/** What the mechanism signs, as the relay prepares it (doc/compatibility.md#sign). */
 function toBeSigned(algorithm: Algorithm, data: Buffer): Buffer {
   switch (algorithm.prepare) {
     case "message":

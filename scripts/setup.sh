@@ -25,12 +25,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# npm packages: a clean install from the lock file when node_modules is absent
-# or older than the lock file.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm packages" >&2
-  npm ci --no-audit --no-fund >&2
-fi
-
-echo "setup: building" >&2
-npm run --silent build >&2
+# npm packages and the build.
+bash scripts/build.sh

@@ -4,6 +4,8 @@
 # localhost, and the KMIP port 5696 on 127.0.0.1 (override with
 # KMIP2PKCS11_ADDR). Extra arguments go to the relay (e.g. --log-level debug).
 set -euo pipefail
+# No core dumps: one would hold PINs (Node cannot lower the limit itself).
+ulimit -c 0
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 

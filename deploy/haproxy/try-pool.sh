@@ -11,7 +11,7 @@
 # build of this checkout (`npx tsc -p tsconfig.json`), or set KMIP2PKCS11 to
 # the relay command. HAProxy listens on KMIP2PKCS11_LISTEN (127.0.0.1:5696),
 # relay i on the port i above it, with its [metrics] address (/healthz, which
-# HAProxy checks) on port 9100 + i. KMIP2PKCS11_HEALTH_CHECK=kmip has HAProxy
+# HAProxy checks) on port 9696 + i. KMIP2PKCS11_HEALTH_CHECK=kmip has HAProxy
 # check with a KMIP request instead, and the relays run without [metrics].
 set -euo pipefail
 
@@ -74,8 +74,8 @@ for ((i = 1; i <= count; i++)); do
   metrics=""
   check_port=""
   if [[ "$health_check" == healthz ]]; then
-    metrics=$'[metrics]\naddr = "127.0.0.1:'$((9100 + i))$'"'
-    check_port=" port $((9100 + i))"
+    metrics=$'[metrics]\naddr = "127.0.0.1:'$((9696 + i))$'"'
+    check_port=" port $((9696 + i))"
   fi
   cat >"$dir/relay$i.toml" <<EOF
 version = "v1"

@@ -1,9 +1,9 @@
-// The relay's command line (compat.md "Command line"), parsed with node's
+// The relay's command line (doc/compatibility.md#command-line), parsed with node's
 // util.parseArgs in strict mode.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_CONFIG_PATH, type Config } from "../config/config.js";
-import { LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
+import { LOG_LEVEL_ALIASES, LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
 
 export interface CliOptions {
   readonly configPath: string;
@@ -27,9 +27,10 @@ Serves KMIP over TLS and executes the requests on a PKCS#11 module (HSM).
 
 Options:
   -c, --config <PATH>      Config file (default: ${DEFAULT_CONFIG_PATH})
-      --check-config       Load and validate the config file, then exit with
-                           status 0 if it is valid, 1 if not
-      --log-level <LEVEL>  trace, debug, info, warning or error
+      --check-config       Validate the config file and run start-up's checks
+                           (certificates, identity, directories, ports) without
+                           loading the module; exit 0 if all is well, 1 if not
+      --log-level <LEVEL>  trace, debug, info, warning (or warn) or error
                            (overrides [daemon] log-level)
   -l, --log <TARGET>       stderr, file:<PATH> or syslog
                            (overrides [daemon] log-target)
@@ -69,7 +70,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
   }
   const v = parsed.values;
   if (v.config === "") throw new UsageError("--config needs a file name");
-  const logLevel = v["log-level"];
+  const logLevel = v["log-level"] !== undefined && Object.hasOwn(LOG_LEVEL_ALIASES, v["log-level"]) ? LOG_LEVEL_ALIASES[v["log-level"]] : v["log-level"];
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got '${logLevel}'`);
   }

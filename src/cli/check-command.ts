@@ -13,7 +13,9 @@ import {
   CKM_RSA_PKCS_PSS,
 } from "../hsm/mechanisms.js";
 import type { Config } from "../config/config.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
+import { preflight } from "./preflight.js";
+import { Report } from "./report.js";
 import {
   CONFIG_OPTION,
   EXIT_FAILED,
@@ -32,8 +34,10 @@ import {
 
 export const CHECK_USAGE = `Usage: kmip2pkcs11 check [-c CONFIG] [--slot NAME] [--pin-file FILE | --pin-env VARIABLE]
 
-Checks that the relay can work with this config: loads the config file and the
-PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
+Checks that the relay can work with this config: loads the config file, runs
+the checks of start-up (TLS certificate and key, client CA file, [daemon]
+identity, state directory and log file writable by the user the relay runs
+as, listening ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
 mechanisms the relay uses and whether the token has them), and, when a PIN is
 given, logs in. Says what is wrong and how to fix it.
 
@@ -67,12 +71,6 @@ const CAPABILITIES: readonly { readonly what: string; readonly mechanisms: reado
   },
 ];
 
-interface Finding {
-  readonly problem: boolean;
-  readonly message: string;
-  readonly fix?: string;
-}
-
 export async function runCheckCommand(argv: string[], io: CliIo): Promise<number> {
   return runTool("check", io, async () => {
     const { values } = parseToolArgs({
@@ -88,6 +86,8 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
     try {
       const { config, path } = await loadToolConfig(values.config);
       report.line("config", `${path}: valid`);
+      // What start-up checks before it loads the module, in the same order.
+      await preflight(config, report, { libPath: false });
       const { backend, logger } = await openToolBackend(config);
       try {
         await checkModule(backend, config, path, report, values.slot, pin);
@@ -172,6 +172,14 @@ async function describeSlot(
     );
   }
 
+  // [tokens] aliases, resolved by the relay's own rule.
+  const aliases: string[] = [];
+  for (const alias of Object.keys(config.tokens)) {
+    const target = await backend.resolveSlot(alias).catch(() => undefined);
+    if (target?.slotId === slot.slotId) aliases.push(`"${alias}"`);
+  }
+  if (aliases.length > 0) report.line("  aliases", `[tokens] ${aliases.join(", ")}: usernames that select this token too`);
+
   let offered: Set<number>;
   try {
     offered = new Set(await backend.mechanisms(slot.slotId));
@@ -207,34 +215,4 @@ async function checkLogin(backend: HsmBackend, slot: SlotSummary, pin: string, c
     "login",
     `slot ${slot.index} ("${slot.tokenLabel}"): PIN accepted; ${keys.length} key object${keys.length === 1 ? "" : "s"} (${privateKeys} private); list them with: kmip2pkcs11 keys list -c ${configPath} --slot "${slot.tokenLabel}"`,
   );
-}
-
-/** The report on stdout: aligned lines, then the problems and warnings with their fixes. */
-class Report {
-  private readonly findings: Finding[] = [];
-
-  constructor(private readonly out: NodeJS.WritableStream) {}
-
-  line(label: string, text: string): void {
-    this.out.write(`${label.padEnd(12)} ${text}\n`);
-  }
-
-  problem(message: string, fix?: string): void {
-    this.findings.push({ problem: true, message, fix });
-  }
-
-  warning(message: string, fix?: string): void {
-    this.findings.push({ problem: false, message, fix });
-  }
-
-  /** Prints the findings; true when there is no problem (warnings allowed). */
-  finish(): boolean {
-    for (const f of this.findings) {
-      this.line(f.problem ? "PROBLEM" : "warning", f.message);
-      if (f.fix !== undefined) this.line("  fix", f.fix);
-    }
-    const problems = this.findings.filter((f) => f.problem).length;
-    this.line("result", problems === 0 ? "no problems found" : `${problems} problem${problems === 1 ? "" : "s"} found`);
-    return problems === 0;
-  }
 }

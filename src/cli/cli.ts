@@ -4,12 +4,7 @@
 import { parseCliArgs, UsageError, USAGE } from "./args.js";
 import { serve, type ServeDeps } from "./serve.js";
 import { relayVersion } from "../version.js";
-
-export interface CliIo {
-  readonly stdin: NodeJS.ReadableStream;
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-}
+import type { CliIo } from "./io.js";
 
 /** A command: its arguments (after its name) in, the exit status out. */
 type Command = (argv: string[], io: CliIo) => Promise<number>;

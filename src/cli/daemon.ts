@@ -1,16 +1,17 @@
-// Daemon mode (compat.md `-d/--daemonize`, `[daemon]`): the command re-runs
+// Daemon mode (doc/compatibility.md#daemon-mode): the command re-runs
 // itself as a detached child in a new session, with no terminal, and waits
 // until the child reports over IPC that it is listening (exit 0) or that it
 // failed (its message, exit 1). So `kmip2pkcs11 -d && next-step` only goes on
 // once the relay accepts connections, and start-up errors still reach the
 // operator's terminal.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
 import type { RunAs } from "../config/config.js";
 import { writeFileAtomically } from "../config/state-files.js";
-import { dropModulePrivileges } from "../hsm/isolated/isolated-backend.js";
 import type { Logger } from "../log/logger.js";
+import { resolveRunAs } from "./run-as.js";
 
 /** Set in the environment of the detached child. */
 const DAEMON_CHILD_ENV = "KMIP2PKCS11_DAEMON_CHILD";
@@ -135,18 +136,12 @@ function isAlive(pid: number): boolean {
 
 /**
  * Switches to `identity` (`[daemon] identity`): supplementary groups, then
- * group, then user, so that no step is taken without the privilege it needs.
- * A no-op when already running as that user and group.
+ * group, then user, so that no step is taken without the privilege it needs;
+ * then the module processes the relay started follow. A no-op when already
+ * running as that user and group.
  */
-export function dropPrivileges(identity: RunAs, logger: Logger): void {
-  const name = identity.group === undefined ? identity.user : `${identity.user}:${identity.group}`;
-  const uid = lookUpId(["id", "-u", "--", identity.user], `unknown user '${identity.user}'`);
-  const gid =
-    identity.group === undefined
-      ? lookUpId(["id", "-g", "--", identity.user], `unknown user '${identity.user}'`)
-      : /^\d+$/.test(identity.group)
-        ? Number(identity.group)
-        : lookUpId(["getent", "group", "--", identity.group], `unknown group '${identity.group}'`, 2);
+export function dropPrivileges(identity: RunAs, relay: { followCredentials(): void }, logger: Logger): void {
+  const { name, uid, gid } = resolveRunAs(identity);
   const current = { uid: process.getuid?.(), gid: process.getgid?.() };
   if (current.uid === uid && current.gid === gid) return;
   if (current.uid !== 0) {
@@ -160,19 +155,21 @@ export function dropPrivileges(identity: RunAs, logger: Logger): void {
   } catch (err) {
     throw new Error(`daemon.identity = "${name}": cannot switch: ${(err as Error).message}`);
   }
-  dropModulePrivileges();
+  relay.followCredentials();
   logger.info({ uid, gid }, `Running as ${name}`);
 }
 
-/** Runs id(1) or getent(1) (both consult NSS) and takes a numeric field. */
-function lookUpId(command: string[], notFound: string, field = 0): number {
-  let output: string;
-  try {
-    output = execFileSync(command[0] as string, command.slice(1), { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    throw new Error(`daemon.identity: ${notFound}`);
-  }
-  const value = output.trim().split(":")[field];
-  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`daemon.identity: ${notFound}`);
-  return Number(value);
+/**
+ * Once the relay has switched to a user that may not write the pid file's
+ * directory (/run is root's), it cannot remove its pid file on exit. A small
+ * shell, started as root before the switch and no child of the relay, waits
+ * for the relay's end of a socket pair to close (at any exit, SIGKILL
+ * included) and then removes the file if it still names the relay.
+ */
+export function removePidFileAtExit(path: string): void {
+  const script = '(read -r _ <&3; [ "$(cat -- "$1" 2>/dev/null)" = "$2" ] && rm -f -- "$1") 3<&3 >/dev/null 2>&1 &';
+  const shell = spawn("/bin/sh", ["-c", script, "sh", path, String(process.pid)], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+  // Our end stays open, unread and unreferenced, until this process ends.
+  (shell.stdio[3] as Socket).unref();
+  shell.unref();
 }

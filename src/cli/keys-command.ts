@@ -1,12 +1,12 @@
 // `kmip2pkcs11 keys list`: the keys on a token as the relay sees them, with
 // the KMIP Unique Identifiers clients use for them. Answers the operator's
 // question "where are the keys made through KMIP?": in the token, as PKCS#11
-// objects whose CKA_ID is the hex part of the KMIP id (compat.md "Object
-// identity"), so other PKCS#11 tools find them by that id.
+// objects whose CKA_ID is the hex part of the KMIP id (doc/compatibility.md#key-identifiers),
+// so other PKCS#11 tools find them by that id.
 import type { HsmBackend, KeyDescription, KeyFilter, KeyType, ObjectClass, SlotSummary } from "../hsm/backend.js";
 import { HsmError } from "../hsm/backend.js";
 import { UsageError } from "./args.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 import {
   CONFIG_OPTION,
   EXIT_OK,

@@ -1,11 +1,17 @@
 // Running the relay: config, logger, start, privilege drop, signals, shutdown.
 import { constants } from "node:os";
+import { join } from "node:path";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { inheritedListenFd } from "../server/listen-fds.js";
 import type { RelayHandle, StartOptions } from "../server/relay.js";
 import { applyOverrides, type CliOptions } from "./args.js";
-import { dropPrivileges, isDaemonChild, removePidFile, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
+import { preflight } from "./preflight.js";
+import { Report } from "./report.js";
+import { notifySystemd, takeNotifySocket } from "./sd-notify.js";
+import { handOverFiles, resolveRunAs } from "./run-as.js";
+import { dropPrivileges, isDaemonChild, removePidFile, removePidFileAtExit, reportToParent, spawnDaemon, writePidFile } from "./daemon.js";
+import { coreDumpWarning } from "./core-dumps.js";
 
 export type StartRelay = (config: Config, logger: RootLogger, options?: StartOptions) => Promise<RelayHandle>;
 
@@ -42,12 +48,19 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     return 1;
   }
   if (options.checkConfig) {
-    stderr.write(`kmip2pkcs11: ${options.configPath}: configuration is valid\n`);
-    return 0;
+    // Every check of start-up that needs no module, so that a config that
+    // passes here is one the relay starts with.
+    const report = new Report(stderr, false);
+    await preflight(config, report, { libPath: true });
+    report.printFindings();
+    const problems = report.problems;
+    stderr.write(`kmip2pkcs11: ${options.configPath}: ${problems === 0 ? "configuration is valid" : `${problems} problem${problems === 1 ? "" : "s"} found`}\n`);
+    return problems === 0 ? 0 : 1;
   }
 
   // Taken before anything else, in the process systemd started (LISTEN_PID).
   const listenFd = inheritedListenFd();
+  takeNotifySocket();
   if (config.daemon.daemonize && !daemonChild) {
     if (listenFd !== undefined) {
       stderr.write("kmip2pkcs11: a socket-activated relay cannot daemonize: systemd already runs it in the background; remove -d / daemonize\n");
@@ -101,7 +114,10 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     stopping = true;
     stopRequested?.(signal);
   };
-  const onHangUp = () => log.reopen();
+  const onHangUp = () => {
+    log.reopen();
+    if (config.daemon.logTarget.type === "file") log.info("log file reopened (SIGHUP)");
+  };
   for (const s of STOP_SIGNALS) deps.signals.on(s, onStop);
   deps.signals.on("SIGHUP", onHangUp);
   const status = await run();
@@ -112,6 +128,8 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
   async function run(): Promise<number> {
     const pidFile = daemonChild ? config.daemon.pidFile : undefined;
     let handle: RelayHandle;
+    const coreDumps = coreDumpWarning();
+    if (coreDumps !== undefined) log.warn(coreDumps);
     try {
       if (pidFile !== undefined) await writePidFile(pidFile);
       handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });
@@ -121,18 +139,38 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     }
     try {
       // Only once the port is bound and the module loaded (both may need root).
-      if (config.daemon.identity !== undefined) dropPrivileges(config.daemon.identity, log);
+      if (config.daemon.identity !== undefined) {
+        if (process.getuid?.() === 0) {
+          handOverFiles(filesMadeAtStart(config), resolveRunAs(config.daemon.identity));
+          if (pidFile !== undefined) removePidFileAtExit(pidFile);
+        }
+        dropPrivileges(config.daemon.identity, handle, log);
+      }
     } catch (err) {
       await handle.close("start-up failed");
       if (pidFile !== undefined) await removePidFile(pidFile);
       return fatal(err);
     }
     if (daemonChild) await reportToParent({ type: "ready", address: handle.address });
+    // Type=notify: `systemctl start` returns now, not before the relay listens.
+    const notified = await notifySystemd(["READY=1", `STATUS=Listening on ${handle.address}`]);
+    if (notified !== undefined) log.warn(notified);
 
     const signal = await stopSignal;
+    void notifySystemd(["STOPPING=1"]);
     await handle.close(signal);
     if (pidFile !== undefined) await removePidFile(pidFile);
     await log.close();
     return 0;
   }
+}
+
+/** What start-up may have made as root: the log file and the generated TLS identity. */
+function filesMadeAtStart(config: Config): string[] {
+  const files = config.daemon.logTarget.type === "file" ? [config.daemon.logTarget.path] : [];
+  if (config.server.identity === undefined) {
+    const tls = join(config.server.stateDir, "tls");
+    files.push(tls, join(tls, "cert.pem"), join(tls, "key.pem"));
+  }
+  return files;
 }

@@ -9,7 +9,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type Config } from "../co
 import { HsmError, type HsmBackend, type SlotSummary } from "../hsm/backend.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { describeParseError, UsageError } from "./args.js";
-import type { CliIo } from "./cli.js";
+import type { CliIo } from "./io.js";
 
 /** Exit statuses of the commands: like the relay's own, so that scripts can tell them apart. */
 export const EXIT_OK = 0;
@@ -83,7 +83,7 @@ export async function loadToolConfig(path: string | undefined): Promise<{ config
  */
 export async function openToolBackend(config: Config): Promise<{ backend: HsmBackend; logger: RootLogger }> {
   const logger = createLogger({ level: "error", target: { type: "stderr" } });
-  const { openBackend } = await import("../server/relay.js");
+  const { openBackend } = await import("../hsm/open-backend.js");
   try {
     const backend = await openBackend({ ...config, pkcs11: { ...config.pkcs11, isolation: "in-process" } }, logger);
     return { backend, logger };

@@ -6,7 +6,7 @@ import { decodeTtlv } from "../ttlv/decode.js";
 import { encodeTtlv } from "../ttlv/encode.js";
 import { TtlvError } from "../ttlv/errors.js";
 import { parseHex, toHex } from "../ttlv/hex.js";
-import { fromJson } from "../ttlv/json.js";
+import { fromJson, toJson } from "../ttlv/json.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 
 export interface TtlvCommandIo {
@@ -18,12 +18,15 @@ export interface TtlvCommandIo {
 const USAGE = `Usage: kmip2pkcs11 ttlv <command> [options] [FILE]
 
 Commands:
-  decode [--raw] [--no-redact] [FILE]
-      Print the TTLV message in FILE (or standard input) as a tree. The input
-      is hex digits (whitespace allowed) unless --raw is given or it is not
-      hex, in which case it is raw TTLV bytes. Passwords and key material are
-      redacted unless --no-redact is given. Malformed input prints the error
-      and its byte offset, and exits with status 1.
+  decode [--raw] [--json] [--no-redact] [FILE]
+      Print the TTLV message in FILE (or standard input) as a tree, or with
+      --json in the JSON form that encode reads. The input is hex digits
+      (whitespace allowed) unless --raw is given or it is not hex, in which
+      case it is raw TTLV bytes. Passwords and key material are redacted
+      unless --no-redact is given; with --json --no-redact everything is
+      kept, so \`decode --json --no-redact | encode\` gives the same bytes.
+      Malformed input prints the error and its byte offset, and exits with
+      status 1.
   encode [--raw] [FILE]
       Read one item in the JSON form from FILE (or standard input) and print
       its TTLV encoding as hex (or as raw bytes with --raw). The form:
@@ -56,7 +59,7 @@ export async function runTtlvCommand(argv: string[], io: TtlvCommandIo): Promise
     if (arg.startsWith("--")) flags.add(arg);
     else files.push(arg);
   }
-  const allowed = command === "decode" ? ["--raw", "--no-redact"] : ["--raw"];
+  const allowed = command === "decode" ? ["--raw", "--json", "--no-redact"] : ["--raw"];
   const unknown = [...flags].find((f) => !allowed.includes(f));
   if (unknown !== undefined) return usageError(io, `unknown option ${unknown} for ${command}`);
   if (files.length > 1) return usageError(io, `${command} takes at most one FILE`);
@@ -72,7 +75,9 @@ export async function runTtlvCommand(argv: string[], io: TtlvCommandIo): Promise
   try {
     if (command === "decode") {
       const bytes = flags.has("--raw") || !isHexText(input) ? input : parseHex(input.toString("latin1"));
-      io.stdout.write(formatTtlv(decodeTtlv(bytes), { redact: !flags.has("--no-redact") }) + "\n");
+      const item = decodeTtlv(bytes);
+      const redact = !flags.has("--no-redact");
+      io.stdout.write((flags.has("--json") ? JSON.stringify(toJson(item, { redact }), null, 2) : formatTtlv(item, { redact })) + "\n");
     } else {
       const encoded = encodeTtlv(fromJson(JSON.parse(input.toString("utf8"))));
       io.stdout.write(flags.has("--raw") ? encoded : toHex(encoded) + "\n");

@@ -19,7 +19,7 @@ import * as payloads from "../kmip/payloads/index.js";
 import { decodeTtlv } from "../ttlv/decode.js";
 import { encodeTtlv } from "../ttlv/encode.js";
 import { CredentialType, Operation, ResultReason, ResultStatus } from "../ttlv/enums.js";
-import { messageLength } from "../ttlv/framing.js";
+import { MessageFramer } from "../ttlv/framing.js";
 import type { StructureItem } from "../ttlv/item.js";
 import { enumerationName } from "../ttlv/names.js";
 import { Tag } from "../ttlv/tags.js";
@@ -113,11 +113,8 @@ export class KmipClient {
   /** Pending replies, oldest at `head`; the consumed prefix is dropped now and then. */
   private readonly pending: (Pending | undefined)[] = [];
   private head = 0;
-  /** Received bytes not yet framed into a reply. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Bytes needed before framing can progress: a header, or the whole reply. */
-  private needed = 8;
+  /** Replies out of the byte stream; refuses any over MAX_RESPONSE_SIZE. */
+  private readonly framer: MessageFramer;
   /** Set once the connection is unusable; later requests are rejected with it. */
   private failure: Error | undefined;
   private readonly closed: Promise<void>;
@@ -139,7 +136,15 @@ export class KmipClient {
           : { credential: { credentialType: CredentialType.UsernameAndPassword, username: options.username, password: options.password } },
       batchCount: 1,
     };
-    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    this.framer = new MessageFramer({
+      maxMessageSize: MAX_RESPONSE_SIZE,
+      onMessage: (reply) => this.deliver(reply),
+      onOversized: (length) =>
+        socket.destroy(
+          new KmipConnectionError("RESPONSE_TOO_LARGE", `a reply from ${this.peer} of ${length} bytes exceeds the limit of ${MAX_RESPONSE_SIZE}`),
+        ),
+    });
+    socket.on("data", (chunk: Buffer) => this.framer.push(chunk));
     socket.on("timeout", () => {
       if (this.inFlight > 0) {
         socket.destroy(new KmipConnectionError("TIMEOUT", `no reply from ${this.peer} within ${this.timeoutMs} ms`));
@@ -300,39 +305,6 @@ export class KmipClient {
       });
     }
     return codecs.decodeResponse(item.responsePayload);
-  }
-
-  /** Frames replies out of the byte stream; see framing.ts for the length rule. */
-  private receive(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered < this.needed) return;
-    // One copy per reply at most: a reply split over chunks is joined once it is complete.
-    let buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
-    let offset = 0;
-    for (;;) {
-      const length = messageLength(buffer, offset);
-      if (length === undefined) {
-        this.needed = 8;
-        break;
-      }
-      if (length > MAX_RESPONSE_SIZE) {
-        this.socket.destroy(
-          new KmipConnectionError("RESPONSE_TOO_LARGE", `a reply from ${this.peer} of ${length} bytes exceeds the limit of ${MAX_RESPONSE_SIZE}`),
-        );
-        return;
-      }
-      if (buffer.length - offset < length) {
-        this.needed = length;
-        break;
-      }
-      const reply = buffer.subarray(offset, offset + length);
-      offset += length;
-      if (!this.deliver(reply)) return;
-    }
-    buffer = buffer.subarray(offset);
-    this.chunks = buffer.length === 0 ? [] : [buffer];
-    this.buffered = buffer.length;
   }
 
   private deliver(reply: Uint8Array): boolean {

@@ -1,4 +1,4 @@
-// The TOML configuration file, format "v1" (docs/compat.md "Config file").
+// The TOML configuration file, format "v1" (doc/compatibility.md#config-file).
 //
 // The keys of the original Rust relay keep their meaning; every other key is
 // an addition with a default, so an existing config file keeps working.
@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import { parse, TomlDate, TomlError, type TomlTable, type TomlValue } from "smol-toml";
 import { OMITTABLE_ATTRIBUTES, SKIPPABLE_ATTRIBUTES, type QuirkAttributeName } from "../hsm/quirks.js";
 import { aliasProblem, type TokenSelector } from "../hsm/token-aliases.js";
-import { LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
+import { LOG_LEVEL_ALIASES, LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
 
@@ -27,11 +27,15 @@ export const DEFAULTS = {
   pkcs11: {
     isolation: "process" as Isolation,
     callTimeout: 60,
+    writeTimeout: 600,
+    maxQueuedCalls: 1024,
+    maxQueuedWrites: 64,
     startTimeout: 30,
     maxSessions: 16,
     loginFailureLimit: 5,
     loginFailureWindow: 60,
     loginCooldown: 300,
+    loginFailureBudget: 20,
     quirks: { omitAttributes: [] as readonly QuirkAttributeName[], skipAttributes: [] as readonly QuirkAttributeName[] },
   },
   server: {
@@ -60,18 +64,26 @@ export interface Pkcs11Config {
   /** Absolute path, or a bare file name left to the dynamic linker's search. */
   readonly libPath: string;
   readonly isolation: Isolation;
-  /** Seconds one PKCS#11 call may take before it is given up on. */
+  /** Seconds the module may answer nothing while calls wait, before its process is restarted ("process" isolation). */
   readonly callTimeout: number;
+  /** The same while a write (key generation, attribute change, destroy, login) waits. */
+  readonly writeTimeout: number;
+  /** Calls per slot waiting for the module process; more are refused at once. */
+  readonly maxQueuedCalls: number;
+  /** Writes per slot among them. */
+  readonly maxQueuedWrites: number;
   /** Seconds the module's process may take to load and C_Initialize the module ("process" isolation). */
   readonly startTimeout: number;
   /** Open sessions per slot. */
   readonly maxSessions: number;
-  /** Failed logins per slot within loginFailureWindow that start a cooldown. */
+  /** Failed logins of one client on a slot within loginFailureWindow that start its cooldown. */
   readonly loginFailureLimit: number;
   /** Seconds. */
   readonly loginFailureWindow: number;
-  /** Seconds during which logins to the slot are refused. */
+  /** Seconds during which the client's logins to the slot are refused. */
   readonly loginCooldown: number;
+  /** Failed logins per slot per hour, all clients together (src/server/login-throttle.ts). */
+  readonly loginFailureBudget: number;
   /** C_Initialize pReserved (some vendor modules take their settings there). */
   readonly initArgs?: string;
   /** Environment variables for the module (vendor config locations etc.). */
@@ -181,7 +193,7 @@ export async function loadConfig(path: string): Promise<Config> {
 /**
  * Parses and validates a config file's text. `path` names the file in error
  * messages; relative paths inside the file are resolved against the current
- * working directory (compat.md), now, because daemonizing changes it to "/".
+ * working directory (doc/compatibility.md#config-file), now, because daemonizing changes it to "/".
  */
 export function parseConfig(text: string, path: string): Config {
   let doc: TomlTable;
@@ -228,11 +240,15 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     libPath: libPath.includes("/") ? resolve(libPath) : libPath,
     isolation: t.oneOf("isolation", ISOLATION_MODES) ?? d.isolation,
     callTimeout: t.seconds("call-timeout") ?? d.callTimeout,
+    writeTimeout: t.seconds("write-timeout") ?? d.writeTimeout,
+    maxQueuedCalls: t.integer("max-queued-calls", 1, 1_000_000) ?? d.maxQueuedCalls,
+    maxQueuedWrites: t.integer("max-queued-writes", 1, 1_000_000) ?? d.maxQueuedWrites,
     startTimeout: t.seconds("start-timeout") ?? d.startTimeout,
     maxSessions: t.integer("max-sessions", 1, 65536) ?? d.maxSessions,
     loginFailureLimit: t.integer("login-failure-limit", 1, 1_000_000) ?? d.loginFailureLimit,
     loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
     loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
+    loginFailureBudget: t.integer("login-failure-budget", 1, 1_000_000) ?? d.loginFailureBudget,
     initArgs: t.string("init-args"),
     env,
     quirks: readQuirks(t.table("quirks")),
@@ -302,7 +318,7 @@ function readIdentity(t: TableReader): TlsIdentityPaths | undefined {
 function readDaemon(t: TableReader): DaemonConfig {
   const d = DEFAULTS.daemon;
   const config: DaemonConfig = {
-    logLevel: t.oneOf("log-level", LOG_LEVELS) ?? d.logLevel,
+    logLevel: t.oneOf("log-level", LOG_LEVELS, LOG_LEVEL_ALIASES) ?? d.logLevel,
     logTarget: readLogTarget(t, "log-target") ?? d.logTarget,
     daemonize: t.boolean("daemonize") ?? d.daemonize,
     pidFile: t.path("pid-file"),
@@ -312,8 +328,20 @@ function readDaemon(t: TableReader): DaemonConfig {
   return config;
 }
 
+/** What `log-target` may look like, for error messages. */
+const LOG_TARGET_FORMS = '"stderr", "syslog", "file:/var/log/kmip2pkcs11.log", or a table such as { type = "file", path = "/var/log/kmip2pkcs11.log" }';
+
 function readLogTarget(parent: TableReader, key: string): LogTarget | undefined {
   if (!parent.has(key)) return undefined;
+  // The command line's form (-l) is taken too: "stderr", "syslog", "file:PATH".
+  const text = parent.raw(key);
+  if (typeof text === "string") {
+    const path = text.startsWith("file:") ? text.slice("file:".length) : undefined;
+    if (text === "stderr" || text === "syslog") return { type: text };
+    if (path !== undefined && path !== "") return { type: "file", path: resolve(path) };
+    return parent.fail(key, `expected ${LOG_TARGET_FORMS}, got ${JSON.stringify(text)}`);
+  }
+  if (text !== undefined && tomlType(text) !== "table") return parent.fail(key, `expected ${LOG_TARGET_FORMS}, got ${tomlType(text)}`);
   const t = parent.table(key);
   const type = t.oneOf("type", ["stderr", "syslog", "file"] as const);
   let target: LogTarget;
@@ -401,6 +429,12 @@ class TableReader {
     return Object.hasOwn(this.values, key);
   }
 
+  /** The value as written, marking the key as seen (for keys that take several forms). */
+  raw(key: string): TomlValue | undefined {
+    this.seen.add(key);
+    return this.values[key];
+  }
+
   keys(): string[] {
     return Object.keys(this.values);
   }
@@ -408,7 +442,12 @@ class TableReader {
   private get(key: string, expected: string, required: boolean): TomlValue | undefined {
     this.seen.add(key);
     if (!this.has(key)) {
-      if (required) this.fail(key, `missing: expected ${expected}`);
+      if (required) {
+        // "lib_path" for "lib-path": the key the operator wrote is the one to name.
+        const misspelt = this.keys().find((k) => !this.seen.has(k) && suggestion(k, [key]) !== "");
+        if (misspelt !== undefined) this.fail(misspelt, `unknown key${suggestion(misspelt, [key])}`);
+        this.fail(key, `missing: expected ${expected}`);
+      }
       return undefined;
     }
     return this.values[key];
@@ -417,7 +456,7 @@ class TableReader {
   private typed<T>(key: string, expected: string, required: boolean, check: (v: TomlValue) => v is TomlValue & T): T | undefined {
     const v = this.get(key, expected, required);
     if (v === undefined) return undefined;
-    if (!check(v)) this.fail(key, `expected ${expected}, got ${tomlType(v)}`);
+    if (!check(v)) this.fail(key, `expected ${expected}, got ${tomlType(v)}${example(key, expected, v)}`);
     return v;
   }
 
@@ -458,9 +497,11 @@ class TableReader {
     return [...seen] as T[];
   }
 
-  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+  /** `aliases`: other names operators use for an allowed value ("warn" for "warning"). */
+  oneOf<T extends string>(key: string, allowed: readonly T[], aliases: Readonly<Record<string, T>> = {}): T | undefined {
     const v = this.string(key);
     if (v === undefined) return undefined;
+    if (Object.hasOwn(aliases, v)) return aliases[v];
     if (!(allowed as readonly string[]).includes(v)) {
       this.fail(key, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`);
     }
@@ -507,15 +548,34 @@ class TableReader {
   }
 }
 
-/** ", did you mean ...?" for a key within edit distance 2 of a known one. */
+/** Keys that are short for a word operators spell out (and then misspell). */
+const SPELLED_OUT: Readonly<Record<string, string>> = { addr: "address" };
+
+/**
+ * ", did you mean ...?" for a key within edit distance 2 of a known one
+ * (or of the word it abbreviates), compared without case and with "_" as "-".
+ */
 function suggestion(key: string, known: string[]): string {
+  const written = key.toLowerCase().replaceAll("_", "-");
   let best: string | undefined;
   let bestDistance = 3;
   for (const k of known) {
-    const d = editDistance(key, k);
+    const d = Math.min(...[k, SPELLED_OUT[k] ?? k].map((form) => editDistance(written, form)));
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   return best === undefined ? "" : ` (did you mean "${best}"?)`;
+}
+
+/** ` (e.g. key = ...)`: the value written the way the key takes it, where that can be told. */
+function example(key: string, expected: string, v: TomlValue): string {
+  const scalar = typeof v === "string" || typeof v === "bigint" || typeof v === "number" || typeof v === "boolean";
+  if (expected === "a string" && scalar && typeof v !== "string") return ` (write it in quotes: ${key} = ${JSON.stringify(String(v))})`;
+  if (expected !== "a string" && typeof v === "string") {
+    const number = /^\s*(\d+(?:\.\d+)?)\s*s?\s*$/.exec(v)?.[1];
+    if (number !== undefined && /integer|seconds/.test(expected)) return ` (write it without quotes: ${key} = ${number})`;
+    if (/^(true|false|yes|no)$/i.test(v) && expected === "a boolean") return ` (write it without quotes: ${key} = ${/^(true|yes)$/i.test(v)})`;
+  }
+  return "";
 }
 
 function editDistance(a: string, b: string): number {

@@ -8,7 +8,7 @@
 // one as absent. Attributes a module cannot read at all are its quirks
 // (quirks.ts): not asked for, and taken as absent.
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyDescription, type KeyType, type ObjectClass } from "./backend.js";
+import { HsmError, type KeyDescription, type KeyFacts, type KeyType, type ObjectClass } from "./backend.js";
 import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
 import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
@@ -67,7 +67,7 @@ export function readAttributes(
  * length other than 8, including the empty value PKCS#11 uses for "no date"
  * (v2.40 section 4.7.2), so dates are read alone and that error means null.
  */
-export function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number, quirks?: AttributeQuirks): string | null {
+function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, type: number, quirks?: AttributeQuirks): string | null {
   if (quirks?.isSkipped(type)) return null;
   let value: Buffer | undefined;
   try {
@@ -125,6 +125,25 @@ const MATERIAL: Readonly<Record<ObjectClass, Readonly<Record<"RSA" | "EC", reado
   public: { RSA: [A.CKA_MODULUS, A.CKA_PUBLIC_EXPONENT], EC: [A.CKA_EC_PARAMS, A.CKA_EC_POINT] },
   private: { RSA: [A.CKA_MODULUS], EC: [A.CKA_EC_PARAMS] },
 };
+
+/**
+ * Reads what decides what a key may do (signature.ts): its type, and its
+ * size or curve. `objectClass` is what it was found by. Two reads: the type
+ * says which material to read.
+ */
+export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, objectClass: ObjectClass, quirks: AttributeQuirks): KeyFacts {
+  const keyType = keyTypeOf(readUlong(readAttributes(p, session, handle, [A.CKA_KEY_TYPE], quirks).get(A.CKA_KEY_TYPE)));
+  if (keyType === "RSA") {
+    const modulus = readAttributes(p, session, handle, [A.CKA_MODULUS]).get(A.CKA_MODULUS);
+    return { objectClass, keyType, bits: modulus === undefined ? 0 : bitLength(modulus) };
+  }
+  if (keyType === "EC" || keyType === "EdDSA") {
+    const ecParams = readAttributes(p, session, handle, [A.CKA_EC_PARAMS]).get(A.CKA_EC_PARAMS);
+    const curve = ecParams === undefined ? undefined : curveOfParams(ecParams);
+    return curve === undefined ? { objectClass, keyType, bits: 0 } : { objectClass, keyType, bits: curve.bits, curve: curve.curve };
+  }
+  return { objectClass, keyType, bits: 0 };
+}
 
 /** Reads a key object's description; `id` and `objectClass` are what it was found by. */
 export function describeObject(

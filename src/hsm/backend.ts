@@ -113,6 +113,55 @@ export interface KeyFilter {
   readonly bits?: number;
 }
 
+/** What the relay knows of a key object to decide what it may do: learned once, when the key is first used. */
+export interface KeyFacts {
+  readonly objectClass: ObjectClass;
+  readonly keyType: KeyType;
+  /** Modulus bits for RSA, field size for EC (256/384/521), 255 for Ed25519; 0 when unknown. */
+  readonly bits: number;
+  readonly curve?: Curve;
+}
+
+export type SignatureFamily = "RSA-PKCS1" | "RSA-PSS" | "ECDSA" | "EdDSA";
+export type HashName = "sha256" | "sha384" | "sha512";
+
+/**
+ * A value a request named that the relay cannot use, with the reason to give.
+ * It is refused only where it matters for the key (signature.ts): a padding
+ * is refused for an RSA signature, not for an ECDSA one.
+ */
+export interface Refused {
+  readonly refused: string;
+}
+
+/**
+ * The signature a request asks for, before the key is known; the key's facts
+ * decide the rest (signature.ts). Absent fields: the key's default.
+ */
+export interface SignatureRequest {
+  /** The family the request names. */
+  readonly family?: SignatureFamily | Refused;
+  /** For a PKCS#1 v1.5 RSA signature: PSS padding instead, or a padding the relay cannot use. */
+  readonly padding?: "PSS" | Refused;
+  /** The hash the request names. */
+  readonly hash?: HashName | Refused;
+  /** RSA-PSS: a mask generator other than MGF1. */
+  readonly maskGenerator?: Refused;
+  /** RSA-PSS: the MGF1 hash; absent: the signature's hash. */
+  readonly maskGeneratorHash?: HashName | Refused;
+  /** RSA-PSS: absent: the length of the hash. */
+  readonly saltLength?: number;
+  /** What is signed: exactly one of the message and its digest (computed by the client). */
+  readonly data?: Uint8Array;
+  readonly digest?: Uint8Array;
+}
+
+/** A signature and the family it is of (ECDSA signatures are r || s). */
+export interface Signature {
+  readonly signature: Uint8Array;
+  readonly family: SignatureFamily;
+}
+
 /** A signing mechanism: a CKM_* value and, for RSA-PSS, its parameters. */
 export interface SignMechanism {
   /** CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_EDDSA (0x1057), ... */
@@ -139,6 +188,8 @@ export type HsmErrorCode =
   | "UNSUPPORTED"
   /** Arguments the module refused (bad sizes, bad data length, ...). */
   | "INVALID_ARGUMENT"
+  /** Too many calls are waiting for this slot's module; try again later. */
+  | "BUSY"
   /** The module process crashed or a call timed out. */
   | "MODULE_FAILED"
   /** Any other PKCS#11 failure. */
@@ -199,8 +250,14 @@ export interface HsmBackend {
 
   destroyKey(slotId: string, keyId: string): Promise<void>;
 
-  /** C_SignInit + C_Sign; `data` is exactly what the mechanism signs. */
-  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * C_SignInit + C_Sign with the mechanism the request and the key select,
+   * on the bytes that mechanism signs (signature.ts). The key's facts are
+   * learned in the same call when it is first used, so a first signature
+   * costs no more calls than any other. Throws PERMISSION_DENIED for a key
+   * that may not sign, INVALID_ARGUMENT for a request the key cannot do.
+   */
+  sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature>;
 
   /** C_VerifyInit + C_Verify; false for CKR_SIGNATURE_INVALID/LEN_RANGE. */
   verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
@@ -213,4 +270,11 @@ export interface HsmBackend {
 
   /** Closes sessions and calls C_Finalize. */
   close(): Promise<void>;
+
+  /**
+   * After this process switched user and group ([daemon] identity): the
+   * processes the backend started before, as root, switch too. Only a
+   * backend that runs the module in other processes has it.
+   */
+  followCredentials?(): void;
 }

@@ -1,4 +1,4 @@
-// KMIP Unique Identifiers of keys (compat.md "Object identity"): the upper-case
+// KMIP Unique Identifiers of keys (doc/compatibility.md#key-identifiers): the upper-case
 // hex of the object's CKA_ID followed by `_pub` (CKO_PUBLIC_KEY) or `_priv`
 // (CKO_PRIVATE_KEY). The original relay made these; keys already in HSMs are
 // known to clients by them, so the scheme is fixed.

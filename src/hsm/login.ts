@@ -37,12 +37,9 @@ interface PinDigest {
 
 /**
  * SHA-256(key || PIN), the digest a PIN is recorded and compared by. Every
- * KMIP request pays for one (compat.md: each carries the PIN), so it is the
- * one-shot `crypto.hash` over one buffer rather than an HMAC. Measured on the
- * project's 2-core machine: 1.3-1.9 us per digest against 2.6-3.5 us for
- * createHmac in a tight loop (300,000 calls), and the backend's authenticate
- * in the relay's own request path (Dispatcher on SoftHSM, medians of 5
- * alternating runs of 20,000 requests) 6.3 us before, 4.1 us after.
+ * KMIP request pays for one (doc/compatibility.md#credentials: each carries the PIN), so it is the
+ * one-shot `crypto.hash` over one buffer rather than an HMAC, which costs
+ * about twice as much (bench/README.md#the-pin-digest).
  * As a keyed digest it is sound here: the key is secret, fixed-length and
  * fresh per login, and the digest never leaves the process, so length
  * extension (the reason for HMAC's construction) gives nobody anything. The
@@ -72,7 +69,8 @@ export class LoginGuard {
 
   constructor(
     private readonly slotId: string,
-    private readonly throttle: LoginThrottle,
+    /** null: the relay throttles per client, above the backend (src/server/login-throttle.ts). */
+    private readonly throttle: LoginThrottle | null,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -91,6 +89,18 @@ export class LoginGuard {
     return attempt;
   }
 
+  /**
+   * Records `pin` as the one the token is logged in with, without C_Login:
+   * the caller has verified it in another PKCS#11 application (a PIN changed
+   * on the token while this one stayed logged in). Not logged in: logs in.
+   */
+  async adopt(pin: string, login: LoginCall): Promise<void> {
+    if (this.pin === undefined) return this.authenticate(pin, login);
+    const key = randomBytes(32);
+    this.pin = { key, mac: pinDigest(key, pin) };
+    this.logger.info({ slotId: this.slotId }, "Slot %s: the token's PIN was changed; the new one is accepted from now on", this.slotId);
+  }
+
   /** Drops the record: the next request calls C_Login again. */
   forget(reason: string): void {
     if (this.pin === undefined) return;
@@ -106,7 +116,7 @@ export class LoginGuard {
 
   private async logIn(pin: string, login: LoginCall): Promise<void> {
     const now = this.now();
-    if (now < this.cooldownUntil) {
+    if (this.throttle !== null && now < this.cooldownUntil) {
       const seconds = Math.ceil((this.cooldownUntil - now) / 1000);
       throw new HsmError(
         "LOGIN_COOLDOWN",
@@ -127,19 +137,25 @@ export class LoginGuard {
   }
 
   private recordFailure(now: number): void {
-    this.failures = this.failures.filter((t) => now - t < this.throttle.windowMs);
+    const throttle = this.throttle;
+    if (throttle === null) {
+      this.logger.warn({ slotId: this.slotId }, "Slot %s: C_Login refused the PIN", this.slotId);
+      return;
+    }
+    this.failures = this.failures.filter((t) => now - t < throttle.windowMs);
     this.failures.push(now);
     this.logger.warn({ slotId: this.slotId, failures: this.failures.length }, "Slot %s: C_Login refused the PIN", this.slotId);
-    if (this.failures.length >= this.throttle.limit) {
-      this.cooldownUntil = now + this.throttle.cooldownMs;
+    if (this.failures.length >= throttle.limit) {
+      this.cooldownUntil = now + throttle.cooldownMs;
       this.failures = [];
+      // In seconds, the unit of pkcs11.login-failure-window and pkcs11.login-cooldown.
       this.logger.warn(
-        { slotId: this.slotId, cooldownMs: this.throttle.cooldownMs },
-        "Slot %s: %d failed logins within %d ms; refusing logins for %d ms",
+        { slotId: this.slotId, cooldownSeconds: throttle.cooldownMs / 1000 },
+        "Slot %s: %d failed logins within %d s; refusing logins for %d s (pkcs11.login-cooldown)",
         this.slotId,
-        this.throttle.limit,
-        this.throttle.windowMs,
-        this.throttle.cooldownMs,
+        throttle.limit,
+        throttle.windowMs / 1000,
+        throttle.cooldownMs / 1000,
       );
     }
   }

@@ -10,14 +10,7 @@ export const CKM_RSA_PKCS_KEY_PAIR_GEN = 0x0;
 export const CKM_RSA_PKCS = 0x1;
 /** RSA-PSS on a digest computed by the caller; takes CK_RSA_PKCS_PSS_PARAMS. */
 export const CKM_RSA_PKCS_PSS = 0xd;
-export const CKM_SHA256_RSA_PKCS = 0x40;
-export const CKM_SHA384_RSA_PKCS = 0x41;
-export const CKM_SHA512_RSA_PKCS = 0x42;
-export const CKM_SHA256_RSA_PKCS_PSS = 0x43;
-export const CKM_SHA384_RSA_PKCS_PSS = 0x44;
-export const CKM_SHA512_RSA_PKCS_PSS = 0x45;
 
-export const CKM_SHA_1 = 0x220;
 export const CKM_SHA256 = 0x250;
 export const CKM_SHA384 = 0x260;
 export const CKM_SHA512 = 0x270;
@@ -25,16 +18,12 @@ export const CKM_SHA512 = 0x270;
 export const CKM_EC_KEY_PAIR_GEN = 0x1040;
 /** ECDSA on a digest computed by the caller; the signature is r || s. */
 export const CKM_ECDSA = 0x1041;
-export const CKM_ECDSA_SHA256 = 0x1044;
-export const CKM_ECDSA_SHA384 = 0x1045;
-export const CKM_ECDSA_SHA512 = 0x1046;
 /** PKCS#11 v3.0: Edwards-curve key pair generation. */
 export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 /** PKCS#11 v3.0: pure EdDSA over the whole message. */
 export const CKM_EDDSA = 0x1057;
 
 /** MGF1 variants for CK_RSA_PKCS_PSS_PARAMS.mgf. */
-export const CKG_MGF1_SHA1 = 0x1;
 export const CKG_MGF1_SHA256 = 0x2;
 export const CKG_MGF1_SHA384 = 0x3;
 export const CKG_MGF1_SHA512 = 0x4;

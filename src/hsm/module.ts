@@ -1,4 +1,4 @@
-// Loading and initialising the PKCS#11 module (compat.md "Start-up").
+// Loading and initialising the PKCS#11 module (doc/compatibility.md#start-up).
 // Failures here are start-up errors: plain Errors whose message names the
 // module path and says what to check, for the CLI to print and exit.
 import pkcs11js from "pkcs11js";
@@ -59,7 +59,7 @@ const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
  * pkcs11js 2.1.7 copies libraryParameters into a buffer of strlen bytes, so
  * the terminating NUL takes the place of the last character (src/pkcs11.cpp,
  * C_Initialize). One ASCII character appended is what gets cut, and the
- * module receives the configured string exactly (test/hsm/quirks.test.ts
+ * module receives the configured string exactly (test/hsm/quirks.e2e.test.ts
  * checks this byte for byte).
  */
 const LIBRARY_PARAMETERS_SENTINEL = " ";

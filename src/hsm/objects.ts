@@ -1,4 +1,4 @@
-// Finding key objects, and the per-slot cache of their handles.
+// Finding key objects, and the per-slot cache of their handles and facts.
 //
 // All key state lives on the token; another process (another relay, an admin
 // with pkcs11-tool) may create or destroy objects at any time. The cache is
@@ -6,7 +6,7 @@
 // knows (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is dropped, the
 // id looked up again once, and the call retried once.
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyDescription, type KeyFilter, type ObjectClass } from "./backend.js";
+import { HsmError, type KeyDescription, type KeyFacts, type KeyFilter, type ObjectClass } from "./backend.js";
 import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
@@ -19,7 +19,7 @@ const FIND_BATCH = 256;
 /** Cached handles per slot; the oldest entry goes first beyond this. */
 const MAX_CACHED_HANDLES = 4096;
 
-export const CKO_OF: Readonly<Record<ObjectClass, number>> = {
+const CKO_OF: Readonly<Record<ObjectClass, number>> = {
   public: pkcs11js.CKO_PUBLIC_KEY,
   private: pkcs11js.CKO_PRIVATE_KEY,
 };
@@ -50,8 +50,12 @@ export interface KeyObject {
   readonly id: string;
   readonly objectClass: ObjectClass;
   readonly handle: pkcs11js.Handle;
-  /** Whether C_Sign may run on the event loop; decided on first use (see sign.ts). */
-  signOnLoop?: boolean;
+  /**
+   * What the key is (signature.ts decides from it what it may do): read
+   * once, when first needed, and kept with the handle; known from the
+   * template for a key the relay just made.
+   */
+  facts?: KeyFacts;
 }
 
 const STALE_HANDLE: ReadonlySet<string> = new Set(["CKR_OBJECT_HANDLE_INVALID", "CKR_KEY_HANDLE_INVALID"]);
@@ -102,7 +106,7 @@ export class KeyHandles {
     this.entries.clear();
   }
 
-  /** compat.md "Object identity": CKA_ID + CKA_CLASS, exactly one match. `id` is canonical. */
+  /** doc/compatibility.md#key-identifiers: CKA_ID + CKA_CLASS, exactly one match. `id` is canonical. */
   private lookUp(session: Session, id: string): KeyObject {
     const { ckaId, objectClass } = parseKeyId(id)!;
     const template = [

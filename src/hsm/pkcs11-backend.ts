@@ -9,23 +9,28 @@ import {
   HsmError,
   type HsmBackend,
   type KeyDescription,
+  type KeyFacts,
   type KeyFilter,
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
   type ModuleInfo,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "./backend.js";
-import { describeObject } from "./attributes.js";
+import { describeObject, readKeyFacts } from "./attributes.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
-import { formatKeyId, parseKeyId } from "./key-id.js";
+import { CURVES } from "./ec.js";
+import { formatKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
 import { loadModule, type LoadedModule } from "./module.js";
 import { AttributeQuirks, type AttributeQuirkOptions } from "./quirks.js";
 import { KeyHandles, describeKeys, findKeyIds, findObjects, type KeyObject } from "./objects.js";
 import { SessionPool, type Session } from "./session-pool.js";
 import { signData, toBuffer, toPkcs11Mechanism, verifyData } from "./sign.js";
+import { resolveSignature, signNotPermitted } from "./signature.js";
 import { SlotDirectory, type SlotEntry } from "./slots.js";
 import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
@@ -34,22 +39,25 @@ export interface Pkcs11BackendOptions {
   libPath: string;
   /** Passed to C_Initialize in CK_C_INITIALIZE_ARGS.pReserved (NSS softokn's settings, some vendor modules'); see module.ts. */
   initArgs?: string;
-  /** Names that select a token by label and/or serial number, ahead of the compat.md rule (see slots.ts). */
+  /** Names that select a token by label and/or serial number, ahead of the rule of doc/compatibility.md#username-rule (see slots.ts). */
   tokens?: Readonly<Record<string, TokenSelector>>;
   /** Attribute quirks known in advance (see quirks.ts); more are learned while running. */
   quirks?: AttributeQuirkOptions;
   /** Cap on open sessions per slot (default 16); also bounded by the token's ulMaxSessionCount and ulMaxRwSessionCount when non-zero. */
   maxSessionsPerSlot?: number;
-  /** Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000). */
-  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number };
+  /**
+   * Failed-login throttle per slot: after `limit` failures within `windowMs`, refuse logins for `cooldownMs` without calling C_Login (defaults 5, 60_000, 300_000).
+   * null: none here, because the relay throttles per client in its own process (src/server/login-throttle.ts), where a module restart does not reset it.
+   */
+  loginThrottle?: { limit: number; windowMs: number; cooldownMs: number } | null;
 }
 
 const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
-/** compat.md "Object identity": a random 20-byte CKA_ID, checked unused, a few retries. */
+/** doc/compatibility.md#key-identifiers: a random 20-byte CKA_ID, checked unused, a few retries. */
 const CKA_ID_LENGTH = 20;
 const CKA_ID_ATTEMPTS = 5;
 /** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */
-export const MAX_RANDOM_LENGTH = 65_536;
+const MAX_RANDOM_LENGTH = 65_536;
 /** CKA_START_DATE / CKA_END_DATE as KeyUpdate carries them (CK_DATE, PKCS#11 v2.40 section 3.3). */
 const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
 
@@ -73,7 +81,7 @@ class Pkcs11Backend implements HsmBackend {
   private readonly slots: SlotDirectory;
   private readonly states = new Map<string, SlotState>();
   private readonly maxSessionsPerSlot: number;
-  private readonly throttle: LoginThrottle;
+  private readonly throttle: LoginThrottle | null;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -86,7 +94,7 @@ class Pkcs11Backend implements HsmBackend {
     this.p = loaded.pkcs11;
     this.slots = new SlotDirectory(this.p, aliases);
     this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
-    this.throttle = options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+    this.throttle = options.loginThrottle === null ? null : (options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   }
 
   get module(): ModuleInfo {
@@ -108,11 +116,31 @@ class Pkcs11Backend implements HsmBackend {
     await state.login.authenticate(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
   }
 
+  /** See LoginGuard.adopt; used by the isolated backend after a PIN change (isolated/pin-check.ts). */
+  async adoptPin(slotId: string, pin: string): Promise<void> {
+    const state = this.state(slotId);
+    await state.login.adopt(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
+  }
+
   async mechanisms(slotId: string): Promise<number[]> {
     const { entry } = this.state(slotId);
     return p11("C_GetMechanismList", () => this.p.C_GetMechanismList(entry.handle));
   }
 
+  /**
+   * Half pairs. The ids go to the client only once C_GenerateKeyPair has
+   * returned both handles, so no client is ever told of half a pair. A half
+   * pair can still be left on the token by a process killed inside
+   * C_GenerateKeyPair, but the relay no longer does that (the isolated
+   * backend never kills a module process during a write it progresses on,
+   * and one whose relay is gone finishes its calls first): only a crash
+   * beyond the relay's control (the module's own, the OOM killer, power).
+   * Such leftovers are not cleaned up on sight: a lone half is also what a
+   * client leaves by destroying the other one (KMIP Destroy acts on one
+   * object), and on a token shared by several relays a pair that another
+   * relay is generating looks the same for a moment. `kmip2pkcs11 keys`
+   * lists them for the operator.
+   */
   async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {
@@ -125,8 +153,9 @@ class Pkcs11Backend implements HsmBackend {
       );
       const publicKeyId = formatKeyId(ckaId, "public");
       const privateKeyId = formatKeyId(ckaId, "private");
-      state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey });
-      state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey });
+      const facts = factsOfSpec(request);
+      state.keys.remember({ id: publicKeyId, objectClass: "public", handle: pair.publicKey, facts: { ...facts, objectClass: "public" } });
+      state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey, facts: { ...facts, objectClass: "private" } });
       this.logger.info({ slotId, keyType: request.spec.keyType, publicKeyId, privateKeyId }, "Generated key pair");
       return { publicKeyId, privateKeyId };
     });
@@ -164,15 +193,19 @@ class Pkcs11Backend implements HsmBackend {
     });
   }
 
-  async sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    // A public key's id ends in "_pub" (key-id.ts); no need to parse the whole id on every signature.
-    if (keyId.endsWith("_pub") && parseKeyId(keyId)?.objectClass === "public") {
-      throw new HsmError("PERMISSION_DENIED", `C_SignInit: ${keyId} is a public key, which cannot sign`);
-    }
-    const m = toPkcs11Mechanism(mechanism);
-    const input = toBuffer(data);
+  async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     const state = this.state(slotId);
-    return this.withKey(state, keyId, (session, key) => signData(this.p, session, key, m, input));
+    // No await of its own: every promise hop on this path costs CPU per signature.
+    return this.withKey(state, keyId, (session, key) => {
+      key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+      const { family, mechanism, input } = resolveSignature(key.facts, keyId, request, "sign");
+      return signData(this.p, session, key, toPkcs11Mechanism(mechanism), toBuffer(input)).then(
+        (signature) => ({ signature, family }),
+        (error: unknown) => {
+          throw signNotPermitted(keyId, error);
+        },
+      );
+    });
   }
 
   async verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
@@ -354,6 +387,18 @@ class Pkcs11Backend implements HsmBackend {
       if (findObjects(this.p, session, [{ type: pkcs11js.CKA_ID, value: ckaId }], 1).length === 0) return ckaId;
     }
     throw new HsmError("PKCS11_ERROR", `C_FindObjects: no unused random CKA_ID after ${CKA_ID_ATTEMPTS} attempts`, "C_FindObjects");
+  }
+}
+
+/** What a key made from `request` is, but for its class. */
+function factsOfSpec({ spec }: KeyPairRequest): Omit<KeyFacts, "objectClass"> {
+  switch (spec.keyType) {
+    case "RSA":
+      return { keyType: "RSA", bits: spec.modulusBits };
+    case "EC":
+      return { keyType: "EC", bits: CURVES[spec.curve].bits, curve: spec.curve };
+    case "EdDSA":
+      return { keyType: "EdDSA", bits: CURVES[spec.curve].bits, curve: spec.curve };
   }
 }
 

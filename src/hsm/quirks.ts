@@ -7,7 +7,7 @@
 // needs few attributes to work; the others it can do without:
 //   - in C_GenerateKeyPair templates, the usage restrictions that only repeat
 //     what the relay never asks of a key (CKA_ENCRYPT, CKA_WRAP, CKA_DECRYPT,
-//     CKA_UNWRAP, CKA_DERIVE, CKA_EXTRACTABLE false; templates.ts). A module that refuses a template
+//     CKA_UNWRAP, CKA_DERIVE, CKA_EXTRACTABLE false; doc/compatibility.md#create-key-pair, templates.ts). A module that refuses a template
 //     gets it again without as few of them as make it succeed (tpm2-pkcs11
 //     1.9 refuses CKA_ENCRYPT and CKA_DECRYPT false: a TPM key both signs
 //     and decrypts); those are left out from then on.

@@ -1,32 +1,16 @@
 // C_SignInit + C_Sign and C_VerifyInit + C_Verify on one borrowed session.
 //
-// Synchronous or asynchronous C_Sign? Measured with SoftHSM 2.6.1 and pkcs11js
-// 2.1.7 on the project's shared 2-core machine; sync = C_SignInit + C_Sign in
-// one loop, async = C_SignAsync with 4 sessions in flight. CPU time per
-// signature (process.cpuUsage, steady under load from other processes) with
-// token keys as the relay makes them, and signatures/s from the quietest run
-// (session-object keys, which SoftHSM signs with 20-30% less CPU than token
-// objects):
-//
-//   key        CPU/sign sync   CPU/sign async   signs/s sync   signs/s async
-//   P-256          70 us           84 us           20,900         18,100
-//   Ed25519       195 us          198-237 us        6,050          5,500
-//   P-384         880 us          880-910 us        1,210          1,490
-//   RSA-2048      600-630 us      610-660 us        1,720          1,940
-//
-// A synchronous call blocks the event loop for its whole CPU time. For P-256
-// that is tens of microseconds, and the asynchronous form would cost 15-20%
-// more CPU per signature, so P-256 keys sign on the event loop. Every other
-// key spends 175 us or more per signature: those sign on libuv's thread pool,
-// leaving the loop to serve other connections. C_SignInit and C_VerifyInit
-// have no asynchronous form in pkcs11js; they do no cryptography.
+// P-256 keys sign synchronously on the event loop, every other key on libuv's
+// thread pool: a P-256 signature takes tens of microseconds, for which the
+// asynchronous form costs 15-20 % more CPU, while every other key takes long
+// enough to delay other connections (measured in
+// bench/README.md#synchronous-or-asynchronous-c_sign). C_SignInit and
+// C_VerifyInit have no asynchronous form in pkcs11js; they do no cryptography.
 import pkcs11js from "pkcs11js";
 import { HsmError, type SignMechanism } from "./backend.js";
 import { p11, p11Async } from "./ckr.js";
-import { CURVES, curveOfParams } from "./ec.js";
-import { CKK_EC, CKM_RSA_PKCS_PSS } from "./mechanisms.js";
+import { CKM_RSA_PKCS_PSS } from "./mechanisms.js";
 import type { KeyObject } from "./objects.js";
-import { readAttributes, readUlong } from "./attributes.js";
 import type { Session } from "./session-pool.js";
 
 /**
@@ -66,18 +50,13 @@ export function toPkcs11Mechanism(mechanism: SignMechanism): pkcs11js.Mechanism 
   return { mechanism: mechanism.mechanism, parameter };
 }
 
-/** P-256 private keys sign on the event loop (see the table above); decided once per cached handle. */
-function signsOnLoop(p: pkcs11js.PKCS11, session: Session, key: KeyObject): boolean {
-  if (key.signOnLoop === undefined) {
-    const keyType = readUlong(readAttributes(p, session, key.handle, [pkcs11js.CKA_KEY_TYPE]).get(pkcs11js.CKA_KEY_TYPE));
-    const params = keyType === CKK_EC ? readAttributes(p, session, key.handle, [pkcs11js.CKA_EC_PARAMS]).get(pkcs11js.CKA_EC_PARAMS) : undefined;
-    key.signOnLoop = params !== undefined && curveOfParams(params) === CURVES["P-256"];
-  }
-  return key.signOnLoop;
+/** P-256 keys sign on the event loop (see the top of this file). `key.facts` are known. */
+function signsOnLoop(key: KeyObject): boolean {
+  return key.facts?.keyType === "EC" && key.facts.curve === "P-256";
 }
 
 export async function signData(p: pkcs11js.PKCS11, session: Session, key: KeyObject, mechanism: pkcs11js.Mechanism, data: Buffer): Promise<Buffer> {
-  const onLoop = signsOnLoop(p, session, key);
+  const onLoop = signsOnLoop(key);
   p11("C_SignInit", () => p.C_SignInit(session, mechanism, key.handle));
   const output = Buffer.allocUnsafe(SIGNATURE_BUFFER);
   const signature = onLoop

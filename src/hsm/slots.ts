@@ -1,6 +1,6 @@
 // The slots with a token present, and which one a KMIP username selects.
 //
-// compat.md "Protocol" is the default rule: a token whose label (trailing
+// doc/compatibility.md#username-rule is the default rule: a token whose label (trailing
 // spaces trimmed) equals the username, then a slot whose id equals it, then
 // the slot at that index in the slot list. Labels are not unique and slot
 // ids and indexes are not stable (SoftHSM numbers slots after its tokens'
@@ -38,7 +38,7 @@ export interface SlotEntry {
 }
 
 /** A CK_ULONG handle (slot id) as a decimal string; it may exceed 2^53. */
-export function handleToString(handle: pkcs11js.Handle): string {
+function handleToString(handle: pkcs11js.Handle): string {
   return (handle.length === 8 ? handle.readBigUInt64LE(0) : BigInt(handle.readUInt32LE(0))).toString();
 }
 
@@ -90,11 +90,22 @@ export class SlotDirectory {
   resolve(username: string): SlotEntry {
     const known = this.fresh ? this.resolved.get(username) : undefined;
     if (known !== undefined) return known;
-    const { matches, what } = this.lookUp((entries) => this.select(entries, username));
+    const { matches, what, uninitialised } = this.lookUp((entries) => {
+      // A slot whose token is not initialised is no match (a fresh list may show it initialised), but is named.
+      const selection = this.select(entries, username);
+      const usable = selection.matches.filter((e) => e.summary.tokenInitialized);
+      if (usable.length === selection.matches.length) return selection;
+      return { matches: usable, what: selection.what, uninitialised: selection.matches.filter((e) => !e.summary.tokenInitialized) };
+    });
     if (matches.length === 1) {
       if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear();
       this.resolved.set(username, matches[0]!);
       return matches[0]!;
+    }
+    if (matches.length === 0 && uninitialised !== undefined && uninitialised.length > 0) {
+      // C_OpenSession would answer CKR_TOKEN_NOT_RECOGNIZED: not a login failure, and not one a PIN mends.
+      const slots = uninitialised.map((e) => `slot ${e.summary.slotId}`).join(", ");
+      return notFound(`username "${username}" (${what}) selects ${slots}: token not initialised (initialise it with the vendor's tool, or use another username)`);
     }
     if (matches.length === 0) return notFound(`no token matches username "${username}" (${what})`);
     const list = matches.map(describeEntry).join("; ");
@@ -201,10 +212,12 @@ export class SlotDirectory {
 interface Selection {
   readonly matches: SlotEntry[];
   readonly what: string;
+  /** Slots the username named whose token is not initialised (left out of matches). */
+  readonly uninitialised?: SlotEntry[];
 }
 
 /**
- * compat.md: label first, then slot id, then index; then, so that every
+ * doc/compatibility.md#username-rule: label first, then slot id, then index; then, so that every
  * username that selected a token before still selects the same one, a label
  * with a suffix.
  */

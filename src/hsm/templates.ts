@@ -1,4 +1,4 @@
-// C_GenerateKeyPair templates (compat.md "Create Key Pair"). Keys made by the
+// C_GenerateKeyPair templates (doc/compatibility.md#create-key-pair). Keys made by the
 // original relay carry these attributes, and tools that look at the token
 // expect them, so they are not to be "improved" in passing. One addition: a
 // private key says outright that it cannot be extracted (CKA_EXTRACTABLE

@@ -107,7 +107,7 @@ export const protocolVersionCodec = structure<ProtocolVersion>(
 /**
  * Username and Password credential value (2.1.2). The spec requires the
  * Username; it is optional here so that a credential lacking it reaches the
- * server's own check, which answers each batch item (compat.md: General
+ * server's own check, which answers each batch item (doc/compatibility.md#credentials: General
  * Failure) instead of refusing the whole message.
  */
 const usernameAndPassword = structure<{ username?: string; password?: string }>(

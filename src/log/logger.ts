@@ -3,7 +3,8 @@
 //
 // pino writes JSON; each record is rendered by format.ts into one readable
 // line and handed to the configured target:
-//   stderr  one line per record (synchronous, so nothing is lost at exit)
+//   stderr  one line per record (synchronous, so nothing is lost at exit);
+//           under systemd each line starts with its journal priority "<N>"
 //   file    the same lines, appended (O_APPEND, so several writers and
 //           logrotate's copytruncate are safe); reopen() opens the path anew,
 //           for logrotate's create mode on SIGHUP
@@ -11,16 +12,18 @@
 // The file target uses the human-readable lines rather than JSON because the
 // original relay wrote text logs and operators read and grep them; a log
 // collector wanting structure can use syslog.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import { pino, type Logger as PinoLogger } from "pino";
 import { formatRecord, type FormatOptions, type LogRecord } from "./format.js";
-import { SyslogSink } from "./syslog.js";
+import { SyslogSink, syslogSeverity } from "./syslog.js";
 
 export type Logger = PinoLogger;
 
-/** The level names of the config file and the command line (compat.md). */
+/** The level names of the config file and the command line (doc/compatibility.md#command-line). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Other names for a level that operators write out of habit (pino and many tools say "warn"). */
+export const LOG_LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = { warn: "warning" };
 
 /** Where log lines go: `[daemon] log-target` in the config file. */
 export type LogTarget =
@@ -46,7 +49,7 @@ export type RootLogger = Logger & {
 
 /**
  * Keys whose values never reach a log, as a second line of defence behind the
- * code that should not log them in the first place (architecture.md).
+ * code that should not log them in the first place (doc/architecture.md#secrets).
  */
 const REDACTED_KEYS = ["password", "pin", "userPin", "soPin", "newPin", "oldPin", "secret", "privateKey"];
 const REDACT_PATHS = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
@@ -81,6 +84,15 @@ export function createLogger(options: LoggerOptions): RootLogger {
 function openSink(target: LogTarget, stacks: boolean, reportError: (m: string) => void): { sink: Sink; format: FormatOptions } {
   switch (target.type) {
     case "stderr":
+      if (stderrIsJournal()) {
+        // sd-daemon(3): a "<N>" prefix on each line gives journald its
+        // priority (SyslogLevelPrefix=, on by default); the journal keeps the time.
+        const write = (line: string, pinoLevel: number) => {
+          const prefix = `<${syslogSeverity(pinoLevel)}>`;
+          process.stderr.write(`${prefix}${line.replaceAll("\n", `\n${prefix}`)}\n`);
+        };
+        return { sink: { write, reopen: () => {}, close: async () => {} }, format: { time: false, level: true, stacks } };
+      }
       return {
         sink: { write: (line) => void process.stderr.write(`${line}\n`), reopen: () => {}, close: async () => {} },
         format: { time: true, level: true, stacks },
@@ -92,6 +104,22 @@ function openSink(target: LogTarget, stacks: boolean, reportError: (m: string) =
         sink: new SyslogSink({ socket: target.socket, reportError }),
         format: { time: false, level: false, stacks },
       };
+  }
+}
+
+/**
+ * systemd.exec(5): JOURNAL_STREAM holds "device:inode" of the stream stderr
+ * was connected to; stderr is the journal while fd 2 is still that stream
+ * (not redirected since, by a shell or a test).
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? "");
+  if (m === null) return false;
+  try {
+    const st = fstatSync(2, { bigint: true });
+    return st.dev === BigInt(m[1] as string) && st.ino === BigInt(m[2] as string);
+  } catch {
+    return false;
   }
 }
 

@@ -2,7 +2,7 @@
 // records it as CKA_START_DATE (today, UTC) on the public key of the pair
 // (lifecycle.ts says why not on the private key), where the token allows
 // that attribute to change, and succeeds for any existing key that is not
-// revoked (compat.md; keys count as Active from their creation). A revoked
+// revoked (doc/compatibility.md#activate; keys count as Active from their creation). A revoked
 // (Deactivated) key cannot become Active again (3.22): Permission Denied (11.20).
 import { HsmError } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";

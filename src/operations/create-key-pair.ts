@@ -1,5 +1,5 @@
 // Create Key Pair (KMIP 1.x section 4.2): C_GenerateKeyPair with the
-// templates of compat.md. The key type comes from Cryptographic Algorithm,
+// templates of doc/compatibility.md#create-key-pair. The key type comes from Cryptographic Algorithm,
 // Cryptographic Length and, where sent, the Recommended Curve of the
 // Cryptographic Domain Parameters; Name attributes become CKA_LABEL.
 import type { KeyPairSpec } from "../hsm/backend.js";
@@ -78,7 +78,7 @@ export function keyPairSpec(common: readonly Attribute[], priv: readonly Attribu
   }
 }
 
-/** CKA_LABEL from the Name attributes (Uninterpreted Text String only, compat.md). */
+/** CKA_LABEL from the Name attributes (Uninterpreted Text String only, doc/compatibility.md#create-key-pair). */
 function label(attributes: readonly Attribute[], which: string): string | undefined {
   const names = attributeValues(attributes, "Name");
   if (names.length > 1) throw invalid(`the ${which} template has ${names.length} Names; a PKCS#11 object has one label`);

@@ -3,7 +3,7 @@
 import { decodeDiscoverVersionsRequest, encodeDiscoverVersionsResponse } from "../kmip/payloads/discover-versions.js";
 import { Operation } from "../ttlv/enums.js";
 import type { OperationHandler } from "./operation.js";
-import { SUPPORTED_VERSIONS } from "./versions.js";
+import { SUPPORTED_VERSIONS } from "../kmip/versions.js";
 
 export const discoverVersions: OperationHandler = {
   operation: Operation.DiscoverVersions,

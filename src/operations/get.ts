@@ -1,7 +1,7 @@
 // Get (KMIP 1.x section 4.11): a public key's material in the Key Format
 // Type asked for. Private keys never leave the token (CKA_SENSITIVE).
 //
-// Without a Key Format Type (compat.md): RSA as PKCS#1 RSAPublicKey (the
+// Without a Key Format Type (doc/compatibility.md#get): RSA as PKCS#1 RSAPublicKey (the
 // original answered Transparent RSA Public Key, which PyKMIP cannot parse;
 // Cascade takes both), EC as Raw holding the DER SubjectPublicKeyInfo,
 // Ed25519 as Raw holding the 32-byte key (RFC 8032 encoding).

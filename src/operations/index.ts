@@ -11,17 +11,16 @@ import { discoverVersions } from "./discover-versions.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
-import { SigningKeyCache } from "./keys.js";
 import { locate } from "./locate.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
 import { queryHandler } from "./query.js";
 import { revoke } from "./revoke.js";
 import { rngRetrieve } from "./rng-retrieve.js";
-import { signHandler } from "./sign.js";
+import { sign } from "./sign.js";
 import { signatureVerify } from "./signature-verify.js";
 
-/** A fresh set of handlers (with their own caches) for one relay. */
+/** A fresh set of handlers for one relay. */
 export function createOperations(): OperationHandler[] {
   const handlers: OperationHandler[] = [];
   handlers.push(
@@ -39,7 +38,7 @@ export function createOperations(): OperationHandler[] {
     destroy,
     queryHandler(() => handlers),
     discoverVersions,
-    signHandler(new SigningKeyCache()),
+    sign,
     signatureVerify,
     rngRetrieve,
   );

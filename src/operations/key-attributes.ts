@@ -9,7 +9,7 @@ import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
 import { dateTimeOf, type KeyLifecycle } from "./lifecycle.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 
 /** PKCS#11 usage flags and the Cryptographic Usage Mask bits (KMIP 1.x 3.19) they grant. */
 const USAGE_BITS: readonly (readonly [keyof KeyDescription["usage"], number])[] = [

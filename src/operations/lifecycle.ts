@@ -19,7 +19,7 @@
 // without a public key (made by another tool) is dated by itself.
 //
 // Pre-Active is never reported: the original relay signed with keys it had
-// just made, before any Activate (compat.md), and keys made by other tools
+// just made, before any Activate (doc/compatibility.md#activate), and keys made by other tools
 // carry no dates, so both count as Active. Compromised is not reported
 // either: no PKCS#11 attribute can record a revocation reason, so Revoke
 // records every reason alike.

@@ -17,7 +17,7 @@ import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, 
 import { partnerId } from "./keys.js";
 import { lifecycleOf } from "./lifecycle.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 import { paddedLength } from "../ttlv/item.js";
 
 /** What to look for: a backend filter and, optionally, a State to check per key. */

@@ -1,5 +1,5 @@
 // Modify Attribute (KMIP 1.x section 4.15): only Name, an Uninterpreted Text
-// String, which is the key's CKA_LABEL (compat.md).
+// String, which is the key's CKA_LABEL (doc/compatibility.md#modify-attribute).
 import { KmipError } from "../kmip/errors.js";
 import { decodeModifyAttributeRequest, encodeModifyAttributeResponse } from "../kmip/payloads/modify-attribute.js";
 import { Operation, ResultReason } from "../ttlv/enums.js";

@@ -1,7 +1,7 @@
 // Query (KMIP 1.x section 4.25): the operations (straight from the dispatch
 // table, so the answer cannot disagree with what is served), the object
 // types (Public Key, Private Key) and the server's identification: the relay
-// and its version, the token, the slot and the module (compat.md).
+// and its version, the token, the slot and the module (doc/compatibility.md#query).
 import { basename } from "node:path";
 import { decodeQueryRequest, encodeQueryResponse, type QueryResponsePayload } from "../kmip/payloads/query.js";
 import { ObjectType, Operation, QueryFunction } from "../ttlv/enums.js";

@@ -1,16 +1,17 @@
 // Signature Verify (KMIP 1.2+ section 4.32): C_VerifyInit + C_Verify with the
-// public key, the scheme chosen as for Sign (signing.ts), Data hashed by the
-// relay or Digested Data (1.4) as sent. ECDSA signatures arrive DER-encoded,
+// public key, the scheme chosen as for Sign (hsm/signature.ts decides what the
+// key may do), Data hashed by the relay or Digested Data (1.4) as sent. ECDSA signatures arrive DER-encoded,
 // as Sign returns them. A signature that does not verify, or cannot be
 // parsed, is answered with Validity Indicator Invalid, not a failure.
 // Revoked (Deactivated) keys still verify: their public key keeps
 // CKA_VERIFY, since KMIP 3.22 lets a Deactivated key process what it protected.
+import { resolveSignature } from "../hsm/signature.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeSignatureVerifyRequest, encodeSignatureVerifyResponse } from "../kmip/payloads/signature-verify.js";
 import { Operation, ResultReason, ValidityIndicator } from "../ttlv/enums.js";
-import { partnerId, requireId } from "./keys.js";
+import { requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
-import { checkSigningFields, chooseScheme, ecdsaDerToRaw, toBeSigned } from "./signing.js";
+import { checkSigningFields, ecdsaDerToRaw, signatureRequest } from "./signing.js";
 
 export const signatureVerify: OperationHandler = {
   operation: Operation.SignatureVerify,
@@ -22,18 +23,14 @@ export const signatureVerify: OperationHandler = {
     const id = requireId(context, request.uniqueIdentifier);
     if (request.signatureData === undefined) throw new KmipError(ResultReason.MissingData, "Signature Verify needs the Signature Data to verify");
     const key = await context.backend.describeKey(context.slot.slotId, id);
-    if (key.objectClass !== "public") {
-      throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key, which cannot verify; verify with the public key, ${partnerId(id)}`);
-    }
-    const scheme = chooseScheme(request.cryptographicParameters, key);
-    const data = toBeSigned(scheme, request.data, request.digestedData);
+    const scheme = resolveSignature(key, id, signatureRequest(request.cryptographicParameters, request.data, request.digestedData), "verify");
     let signature: Uint8Array;
     try {
       signature = scheme.family === "ECDSA" ? ecdsaDerToRaw(request.signatureData, key.bits) : request.signatureData;
     } catch {
       return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: ValidityIndicator.Invalid });
     }
-    const valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, data, signature);
+    const valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
     return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: valid ? ValidityIndicator.Valid : ValidityIndicator.Invalid });
   },
 };

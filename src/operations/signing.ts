@@ -1,25 +1,11 @@
-// Choosing and preparing a signature: from the request's Cryptographic
-// Parameters (KMIP 1.x 3.6) and the key's type to a PKCS#11 mechanism and the
-// exact bytes it signs. Shared by Sign and Signature Verify.
-//
-// The relay hashes the data itself (compat.md) and asks the token for the raw
-// mechanisms (CKM_RSA_PKCS on a DigestInfo, CKM_RSA_PKCS_PSS and CKM_ECDSA on
-// a digest, CKM_EDDSA on the message), so one mechanism per key type serves
-// every hash, and Digested Data (1.4) needs no special case.
-import { hash as digestOf } from "node:crypto";
-import type { KeyType, SignMechanism } from "../hsm/backend.js";
-import {
-  CKG_MGF1_SHA256,
-  CKG_MGF1_SHA384,
-  CKG_MGF1_SHA512,
-  CKM_ECDSA,
-  CKM_EDDSA,
-  CKM_RSA_PKCS,
-  CKM_RSA_PKCS_PSS,
-  CKM_SHA256,
-  CKM_SHA384,
-  CKM_SHA512,
-} from "../hsm/mechanisms.js";
+// Turning a Sign or Signature Verify request's Cryptographic Parameters (KMIP
+// 1.x 3.6) and Data or Digested Data into the SignatureRequest the HSM layer
+// resolves against the key (hsm/signature.ts decides what the key may do).
+// The relay hashes the data itself; Digested Data (1.4) is a digest the
+// client computed. Values the relay does not support travel as refusals,
+// raised only where the key makes them matter (a Padding Method means
+// nothing to an ECDSA key).
+import type { HashName, Refused, SignatureFamily, SignatureRequest } from "../hsm/backend.js";
 import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import type { ProtocolVersion } from "../kmip/message.js";
@@ -31,36 +17,13 @@ import {
   PaddingMethod,
   ResultReason,
 } from "../ttlv/enums.js";
-import { atLeast } from "./versions.js";
+import { atLeast } from "../kmip/versions.js";
 
-export type SignatureFamily = "RSA-PKCS1" | "RSA-PSS" | "ECDSA" | "EdDSA";
-export type HashName = "sha256" | "sha384" | "sha512";
-
-export interface SignatureScheme {
-  readonly family: SignatureFamily;
-  /** The digest signed (absent for EdDSA, which signs the message itself). */
-  readonly hash?: HashName;
-  readonly mechanism: SignMechanism;
-}
-
-interface HashInfo {
-  readonly name: HashName;
-  readonly kmip: number;
-  readonly length: number;
-  readonly ckm: number;
-  readonly mgf: number;
-  /** DER of DigestInfo (RFC 8017 section 9.2, note 1) up to the digest itself. */
-  readonly digestInfoPrefix: Buffer;
-}
-
-const HASHES: readonly HashInfo[] = [
-  { name: "sha256", kmip: HashingAlgorithm.SHA256, length: 32, ckm: CKM_SHA256, mgf: CKG_MGF1_SHA256, digestInfoPrefix: Buffer.from("3031300d060960864801650304020105000420", "hex") },
-  { name: "sha384", kmip: HashingAlgorithm.SHA384, length: 48, ckm: CKM_SHA384, mgf: CKG_MGF1_SHA384, digestInfoPrefix: Buffer.from("3041300d060960864801650304020205000430", "hex") },
-  { name: "sha512", kmip: HashingAlgorithm.SHA512, length: 64, ckm: CKM_SHA512, mgf: CKG_MGF1_SHA512, digestInfoPrefix: Buffer.from("3051300d060960864801650304020305000440", "hex") },
-];
-
-const hashByKmip = new Map(HASHES.map((h) => [h.kmip, h]));
-const hashByName = new Map(HASHES.map((h) => [h.name, h]));
+const HASHES = new Map<number, HashName>([
+  [HashingAlgorithm.SHA256, "sha256"],
+  [HashingAlgorithm.SHA384, "sha384"],
+  [HashingAlgorithm.SHA512, "sha512"],
+]);
 
 /** Digital Signature Algorithm values (1.2+) the relay implements: family and hash. */
 const DIGITAL_SIGNATURE_ALGORITHMS = new Map<number, { family: SignatureFamily; hash?: HashName }>([
@@ -73,86 +36,56 @@ const DIGITAL_SIGNATURE_ALGORITHMS = new Map<number, { family: SignatureFamily; 
   [DigitalSignatureAlgorithm.ECDSAWithSHA512, { family: "ECDSA", hash: "sha512" }],
 ]);
 
-/** The key a signature is made with, as far as the scheme depends on it. */
-export interface SigningKey {
-  readonly keyType: KeyType;
-  readonly bits: number;
-}
-
 function invalid(message: string): KmipError {
   return new KmipError(ResultReason.InvalidField, message);
 }
 
-function familyOfKey(keyType: KeyType): SignatureFamily {
-  switch (keyType) {
-    case "RSA":
-      return "RSA-PKCS1";
-    case "EC":
-      return "ECDSA";
-    case "EdDSA":
-      return "EdDSA";
-    default:
-      throw new KmipError(ResultReason.CryptographicFailure, "the key is of a type the relay cannot sign with (RSA, EC and Ed25519 keys only)");
-  }
-}
+const refused = (reason: string): Refused => ({ refused: reason });
 
-/** The hash a key signs with when the request names none: SHA-256, or the curve's size for P-384 and P-521 (RFC 5656 section 6.2.1). */
-function defaultHash(family: SignatureFamily, key: SigningKey): HashName {
-  if (family === "ECDSA") {
-    if (key.bits > 384) return "sha512";
-    if (key.bits > 256) return "sha384";
-  }
-  return "sha256";
-}
-
-/**
- * The signature scheme a request asks for, checked against the key. The key
- * is always consulted: the parameters may name a scheme the key cannot do,
- * and a module need not refuse that cleanly (SoftHSM 2.6 crashes on
- * C_SignInit with CKM_RSA_PKCS_PSS and an EC key).
- */
-export function chooseScheme(params: CryptographicParameters | undefined, key: SigningKey): SignatureScheme {
+/** The signature a request asks for, in the HSM layer's terms; `data` and `digested` as the request carries them. */
+export function signatureRequest(
+  params: CryptographicParameters | undefined,
+  data: Uint8Array | undefined,
+  digested: Uint8Array | undefined,
+): SignatureRequest {
   const dsa = params?.digitalSignatureAlgorithm;
   const named = dsa === undefined ? undefined : DIGITAL_SIGNATURE_ALGORITHMS.get(dsa);
-  if (dsa !== undefined && named === undefined) {
-    throw invalid(`Digital Signature Algorithm ${dsa} is not supported (RSA PKCS#1 v1.5 or PSS, or ECDSA, with SHA-256/384/512)`);
+  const family =
+    dsa !== undefined && named === undefined
+      ? refused(`Digital Signature Algorithm ${dsa} is not supported (RSA PKCS#1 v1.5 or PSS, or ECDSA, with SHA-256/384/512)`)
+      : (named?.family ?? familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod));
+
+  const paddingMethod = params?.paddingMethod;
+  const padding =
+    paddingMethod === undefined || paddingMethod === PaddingMethod.Pkcs1v15
+      ? undefined
+      : paddingMethod === PaddingMethod.PSS
+        ? "PSS"
+        : refused(`Padding Method ${paddingMethod} is not supported for RSA signatures (PKCS1 v1.5 or PSS)`);
+
+  const fieldHash = hashOf(params?.hashingAlgorithm, (value) => `Hashing Algorithm ${value} is not supported for signatures (SHA-256, SHA-384 or SHA-512)`);
+  let hash = fieldHash;
+  if (named?.hash !== undefined) {
+    if (fieldHash === undefined) hash = named.hash;
+    else if (typeof fieldHash === "string" && fieldHash !== named.hash) hash = refused("the Hashing Algorithm contradicts the Digital Signature Algorithm");
   }
 
-  const keyFamily = familyOfKey(key.keyType);
-  let family = named?.family ?? familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod) ?? keyFamily;
-  const compatible = keyFamily === family || (keyFamily === "RSA-PKCS1" && family === "RSA-PSS");
-  if (!compatible) throw invalid(`a ${describeFamily(family)} signature was asked for, but the key is an ${key.keyType} key`);
-  if (family === "RSA-PKCS1" && params?.paddingMethod !== undefined && params.paddingMethod !== PaddingMethod.Pkcs1v15) {
-    if (params.paddingMethod === PaddingMethod.PSS) family = "RSA-PSS";
-    else throw invalid(`Padding Method ${params.paddingMethod} is not supported for RSA signatures (PKCS1 v1.5 or PSS)`);
-  }
-
-  if (family === "EdDSA") {
-    if (params?.hashingAlgorithm !== undefined) throw invalid("Ed25519 signs the message itself: the request must not name a Hashing Algorithm");
-    return { family, mechanism: { mechanism: CKM_EDDSA } };
-  }
-
-  const hashName = named?.hash ?? hashFromKmip(params?.hashingAlgorithm) ?? defaultHash(family, key);
-  if (named?.hash !== undefined && params?.hashingAlgorithm !== undefined && hashFromKmip(params.hashingAlgorithm) !== named.hash) {
-    throw invalid("the Hashing Algorithm contradicts the Digital Signature Algorithm");
-  }
-  const hash = hashByName.get(hashName)!;
-  switch (family) {
-    case "RSA-PKCS1":
-      return { family, hash: hashName, mechanism: { mechanism: CKM_RSA_PKCS } };
-    case "ECDSA":
-      return { family, hash: hashName, mechanism: { mechanism: CKM_ECDSA } };
-    case "RSA-PSS": {
-      if (params?.maskGenerator !== undefined && params.maskGenerator !== MaskGenerator.MGF1) throw invalid("only the MGF1 Mask Generator is supported");
-      const mgfHash = params?.maskGeneratorHashingAlgorithm === undefined ? hash : hashByKmip.get(params.maskGeneratorHashingAlgorithm);
-      if (mgfHash === undefined) throw invalid(`Mask Generator Hashing Algorithm ${params?.maskGeneratorHashingAlgorithm} is not supported (SHA-256/384/512)`);
-      const saltLength = params?.saltLength ?? hash.length;
-      return { family, hash: hashName, mechanism: { mechanism: CKM_RSA_PKCS_PSS, pss: { hashAlg: hash.ckm, mgf: mgfHash.mgf, saltLength } } };
-    }
-  }
+  const maskGenerator = params?.maskGenerator;
+  return {
+    ...(family !== undefined && { family }),
+    ...(padding !== undefined && { padding }),
+    ...(hash !== undefined && { hash }),
+    ...(maskGenerator !== undefined && maskGenerator !== MaskGenerator.MGF1 && { maskGenerator: refused("only the MGF1 Mask Generator is supported") }),
+    ...(params?.maskGeneratorHashingAlgorithm !== undefined && {
+      maskGeneratorHash: hashOf(params.maskGeneratorHashingAlgorithm, (value) => `Mask Generator Hashing Algorithm ${value} is not supported (SHA-256/384/512)`)!,
+    }),
+    ...(params?.saltLength !== undefined && { saltLength: params.saltLength }),
+    ...(data !== undefined && { data }),
+    ...(digested !== undefined && { digest: digested }),
+  };
 }
 
-function familyOfAlgorithm(algorithm: number | undefined, padding: number | undefined): SignatureFamily | undefined {
+function familyOfAlgorithm(algorithm: number | undefined, padding: number | undefined): SignatureFamily | Refused | undefined {
   switch (algorithm) {
     case undefined:
       return undefined;
@@ -164,44 +97,13 @@ function familyOfAlgorithm(algorithm: number | undefined, padding: number | unde
     case CryptographicAlgorithm.Ed25519:
       return "EdDSA";
     default:
-      throw invalid(`Cryptographic Algorithm ${algorithm} cannot sign here (RSA, ECDSA, EC or Ed25519)`);
+      return refused(`Cryptographic Algorithm ${algorithm} cannot sign here (RSA, ECDSA, EC or Ed25519)`);
   }
 }
 
-function hashFromKmip(value: number | undefined): HashName | undefined {
+function hashOf(value: number | undefined, unsupported: (value: number) => string): HashName | Refused | undefined {
   if (value === undefined) return undefined;
-  const hash = hashByKmip.get(value);
-  if (hash === undefined) throw invalid(`Hashing Algorithm ${value} is not supported for signatures (SHA-256, SHA-384 or SHA-512)`);
-  return hash.name;
-}
-
-function describeFamily(family: SignatureFamily): string {
-  return { "RSA-PKCS1": "RSA", "RSA-PSS": "RSA-PSS", ECDSA: "ECDSA", EdDSA: "Ed25519" }[family];
-}
-
-/**
- * What the mechanism signs: the DigestInfo (RSA PKCS#1 v1.5), the digest
- * (RSA-PSS, ECDSA) or the message (EdDSA). `digested` is the 1.4 Digested
- * Data, already hashed by the client.
- */
-export function toBeSigned(scheme: SignatureScheme, data: Uint8Array | undefined, digested: Uint8Array | undefined): Uint8Array {
-  if ((data === undefined) === (digested === undefined)) {
-    throw new KmipError(ResultReason.InvalidField, data === undefined ? "the request carries neither Data nor Digested Data" : "the request carries both Data and Digested Data");
-  }
-  if (scheme.hash === undefined) {
-    if (data === undefined) throw invalid("Ed25519 signs the message itself: send Data, not Digested Data");
-    return data;
-  }
-  const hash = hashByName.get(scheme.hash)!;
-  let digest: Uint8Array;
-  if (digested !== undefined) {
-    if (digested.length !== hash.length) throw invalid(`Digested Data is ${digested.length} bytes; a ${scheme.hash.toUpperCase()} digest is ${hash.length}`);
-    digest = digested;
-  } else {
-    // The one-shot form: no Hash object per item (every Sign item passes here).
-    digest = digestOf(scheme.hash, data!, "buffer");
-  }
-  return scheme.family === "RSA-PKCS1" ? Buffer.concat([hash.digestInfoPrefix, digest]) : digest;
+  return HASHES.get(value) ?? refused(unsupported(value));
 }
 
 /**

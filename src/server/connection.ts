@@ -19,8 +19,7 @@
 //   (RequestScope.signal).
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
-import { messageLength, requestHeaderProblem } from "../ttlv/framing.js";
-import { HEADER_LENGTH } from "../ttlv/item.js";
+import { MessageFramer, requestHeaderProblem } from "../ttlv/framing.js";
 import type { Dispatcher } from "./dispatch.js";
 
 export interface ConnectionLimits {
@@ -38,11 +37,7 @@ export interface ConnectionLimits {
 const LINGER_MS = 5_000;
 
 export class Connection {
-  /** Received chunks that do not yet form a whole message; joined once they do. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Bytes needed before framing can progress: a header, or the whole message. */
-  private needed = HEADER_LENGTH;
+  private readonly framer: MessageFramer;
   /** Answers in request order; the head is written as soon as it is ready. */
   private readonly queue: { answer: Buffer | undefined }[] = [];
   private inFlight = 0;
@@ -55,6 +50,8 @@ export class Connection {
   /** The peer's address, kept: the socket forgets it once closed. */
   private readonly peer: string | undefined;
   readonly closed: Promise<void>;
+  /** Who the login throttle counts failures against: the address, and the certificate when there is one. */
+  private readonly client: string;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -62,11 +59,20 @@ export class Connection {
     private readonly limits: ConnectionLimits,
     readonly logger: Logger,
   ) {
+    this.framer = new MessageFramer({
+      maxMessageSize: limits.maxMessageSize,
+      onMessage: (message) => this.startRequest(message),
+      onOversized: (length) => this.refuse(`a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`),
+      checkHeader: requestHeaderProblem,
+      onRefused: (problem) => this.refuse(`${problem}: not a KMIP request message`),
+    });
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    const fingerprint = socket.authorized ? socket.getPeerCertificate().fingerprint256 : undefined;
+    this.client = fingerprint === undefined ? String(socket.remoteAddress) : `${socket.remoteAddress} ${fingerprint}`;
     socket.setNoDelay(true);
     this.peer = socket.remoteAddress;
     this.idleTimer = setTimeout(() => this.onIdle(), limits.firstRequestTimeoutMs ?? limits.idleTimeoutMs);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.framer.push(chunk));
     socket.on("drain", () => this.updateReading());
     // The server allows half-open connections: a client may send its
     // requests, end its side, and still read the answers.
@@ -83,45 +89,6 @@ export class Connection {
     });
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.closing) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered < this.needed) return;
-    // Chunks are joined only when a message is complete (or a header is
-    // needed), so a message sent a byte at a time costs one copy, not one
-    // copy per byte.
-    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
-    let offset = 0;
-    for (;;) {
-      const length = messageLength(buffer, offset);
-      if (length === undefined) {
-        this.needed = HEADER_LENGTH;
-        break;
-      }
-      const problem = requestHeaderProblem(buffer, offset);
-      if (problem !== undefined) {
-        this.refuse(`${problem}: not a KMIP request message`);
-        return;
-      }
-      if (length > this.limits.maxMessageSize) {
-        this.refuse(`a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`);
-        return;
-      }
-      if (offset + length > buffer.length) {
-        this.needed = length;
-        break;
-      }
-      this.startRequest(buffer.subarray(offset, offset + length));
-      offset += length;
-    }
-    // Keep only the unread tail; copy it when it is small so that a large
-    // chunk is not kept alive by a few bytes of the next message.
-    const rest = buffer.length - offset;
-    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
-    this.buffered = rest;
-  }
-
   private startRequest(message: Buffer): void {
     const slot: { answer: Buffer | undefined } = { answer: undefined };
     this.queue.push(slot);
@@ -134,7 +101,7 @@ export class Connection {
       }
     }
     this.updateReading();
-    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer }).then(
+    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer, client: this.client }).then(
       (answer) => {
         slot.answer = answer;
         this.inFlight--;
@@ -192,15 +159,15 @@ export class Connection {
   private onIdle(): void {
     if (this.closing || this.queue.length > 0) return;
     if (!this.started && this.limits.firstRequestTimeoutMs !== undefined) {
-      const what = this.buffered > 0 ? `${this.buffered} bytes of a request message but no whole message` : "no request";
+      const what = this.framer.buffered > 0 ? `${this.framer.buffered} bytes of a request message but no whole message` : "no request";
       this.logger.info(`closing connection: ${what} within ${this.limits.firstRequestTimeoutMs / 1000} s of the handshake (server.first-request-timeout)`);
       this.close();
       return;
     }
     const seconds = this.limits.idleTimeoutMs / 1000;
-    if (this.buffered > 0) {
+    if (this.framer.buffered > 0) {
       this.logger.info(
-        `closing connection: ${this.buffered} bytes of a request message but no whole message within ${seconds} s (server.idle-timeout)`,
+        `closing connection: ${this.framer.buffered} bytes of a request message but no whole message within ${seconds} s (server.idle-timeout)`,
       );
     } else {
       this.logger.info(`closing connection idle for ${seconds} s (server.idle-timeout)`);
@@ -211,8 +178,7 @@ export class Connection {
   /** Reads no more requests; the connection ends once the answers in progress are written (flush). */
   private close(): void {
     this.closing = true;
-    this.chunks = [];
-    this.buffered = 0;
+    this.framer.stop();
     this.updateReading();
     if (this.queue.length === 0) this.finish();
   }

@@ -21,7 +21,7 @@ import {
 import type { Logger } from "../log/logger.js";
 import { PeerLogLimiter } from "../log/rate-limit.js";
 import { ResponseBudget, type OperationContext, type OperationHandler, type ServerInfo } from "../operations/operation.js";
-import { isSupportedVersion, NEWEST_VERSION } from "../operations/versions.js";
+import { isSupportedVersion, NEWEST_VERSION } from "../kmip/versions.js";
 import { child } from "../ttlv/build.js";
 import { decodeTtlv } from "../ttlv/decode.js";
 import { encodeTtlv } from "../ttlv/encode.js";
@@ -31,6 +31,7 @@ import { ItemType, type TtlvItem } from "../ttlv/item.js";
 import { enumerationName } from "../ttlv/names.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 import { Tag } from "../ttlv/tags.js";
+import type { ClientLoginThrottle } from "./login-throttle.js";
 import { describeFailure } from "./result.js";
 
 export interface DispatcherOptions {
@@ -43,6 +44,8 @@ export interface DispatcherOptions {
   readonly maxBatchCount: number;
   /** Largest response message sent, in bytes (server.max-response-size); absent: no limit but the request's own. */
   readonly maxResponseSize?: number;
+  /** Failed logins counted per client (login-throttle.ts); absent: not throttled here. */
+  readonly loginThrottle?: ClientLoginThrottle;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
@@ -53,7 +56,18 @@ export interface RequestScope {
   readonly signal?: AbortSignal;
   /** The client's address, which rate-limited log lines are counted by. */
   readonly peer?: string;
+  /** Who the login throttle counts failures against: the address, and the certificate fingerprint when there is one. */
+  readonly client?: string;
 }
+
+/**
+ * What a client is told for every refused PIN, cool-down and locked PIN
+ * alike: a different text would tell an attacker whether the token is logged
+ * in (the PIN compared with a digest) or not (C_Login called), and so when a
+ * wrong PIN reaches the token. The log keeps the reason.
+ */
+const AUTHENTICATION_FAILED = "authentication failed: wrong username or password, or too many failed attempts";
+const AUTHENTICATION_CODES: ReadonlySet<string> = new Set(["AUTH_FAILED", "LOGIN_COOLDOWN", "PIN_LOCKED"]);
 
 /** Version used to answer a message whose own version cannot be read. */
 const FALLBACK_VERSION: ProtocolVersion = { major: 1, minor: 2 };
@@ -67,9 +81,6 @@ const CONTINUATION_OPTIONS: ReadonlySet<number> = new Set(Object.values(BatchErr
  */
 const REFUSED_CREDENTIAL: Readonly<Record<string, string>> = {
   SLOT_NOT_FOUND: "no single token matches the username; the relay's log says why",
-  AUTH_FAILED: "the PIN was refused",
-  LOGIN_COOLDOWN: "the PIN was refused",
-  PIN_LOCKED: "the token has locked the PIN",
 };
 
 export class Dispatcher {
@@ -125,7 +136,7 @@ export class Dispatcher {
   }
 
   private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget): Promise<ResponseBatchItem[]> {
-        const { header, batchItems } = request;
+    const { header, batchItems } = request;
     if (batchItems.length > this.options.maxBatchCount) {
       const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
       logger.info(text);
@@ -152,14 +163,25 @@ export class Dispatcher {
       credential.username === undefined ||
       credential.password === undefined
     ) {
+      // Authentication Not Successful (KMIP 1.x 11, Result Reason), not
+      // General Failure: it is the reason a client acts on by sending a
+      // credential, whether none came or one the relay cannot use.
       const text = "the request carries no Username and Password credential (username: token label, password: user PIN)";
       this.refusalLog.take(scope.peer, logger)?.info(text);
-      return batchItems.map((item) => failure(item, ResultReason.GeneralFailure, text));
+      return batchItems.map((item) => failure(item, ResultReason.AuthenticationNotSuccessful, text));
     }
     let context: OperationContext;
     try {
       const slot = await this.options.backend.resolveSlot(credential.username);
-      await this.options.backend.authenticate(slot.slotId, credential.password);
+      const attempt = await this.options.loginThrottle?.admit(slot.slotId, scope.client ?? "unknown", credential.password);
+      try {
+        await this.options.backend.authenticate(slot.slotId, credential.password);
+        attempt?.succeeded();
+      } catch (error) {
+        if (error instanceof HsmError && (error.code === "AUTH_FAILED" || error.code === "PIN_LOCKED")) attempt?.failed();
+        else attempt?.abandoned();
+        throw error;
+      }
       context = {
         backend: this.options.backend,
         slot,
@@ -172,8 +194,15 @@ export class Dispatcher {
       };
     } catch (error) {
       const { resultReason, resultMessage } = describeFailure(error);
-      this.refusalLog.take(scope.peer, logger)?.info({ username: credential.username }, `authentication failed: ${resultMessage}`);
-      const told = error instanceof HsmError ? (REFUSED_CREDENTIAL[error.code] ?? resultMessage) : resultMessage;
+      // A username that selects no usable token is not a failed login.
+      const what = error instanceof HsmError && error.code === "SLOT_NOT_FOUND" ? "no token for this username" : "authentication failed";
+      this.refusalLog.take(scope.peer, logger)?.info({ username: credential.username, client: scope.client }, `${what}: ${resultMessage}`);
+      const told =
+        error instanceof HsmError
+          ? AUTHENTICATION_CODES.has(error.code)
+            ? AUTHENTICATION_FAILED
+            : (REFUSED_CREDENTIAL[error.code] ?? resultMessage)
+          : resultMessage;
       return batchItems.map((item) => failure(item, resultReason, told));
     }
 
@@ -230,7 +259,8 @@ export class Dispatcher {
         result = { operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, resultStatus: ResultStatus.Success, responsePayload };
       } catch (error) {
         const { resultReason, resultMessage, internal } = describeFailure(error);
-        const fields = { operation: handler.name, reason: resultReason };
+        // The reason by name, as clients and the spec say it, not its number.
+        const fields = { operation: handler.name, reason: enumerationName(Tag.ResultReason, resultReason) ?? resultReason };
         if (internal) context.logger.warn({ ...fields, err: error }, `${handler.name} failed: ${resultMessage}`);
         else context.logger.info(fields, `${handler.name} failed: ${resultMessage}`);
         result = failure(item, resultReason, resultMessage);

@@ -21,6 +21,8 @@ const hsmReasons: Record<HsmErrorCode, number> = {
   PERMISSION_DENIED: ResultReason.PermissionDenied,
   UNSUPPORTED: ResultReason.CryptographicFailure,
   INVALID_ARGUMENT: ResultReason.InvalidField,
+  // KMIP 1.4 section 11 has no "busy" reason: the message says it.
+  BUSY: ResultReason.GeneralFailure,
   MODULE_FAILED: ResultReason.GeneralFailure,
   PKCS11_ERROR: ResultReason.GeneralFailure,
 };

@@ -1,7 +1,7 @@
 // The relay's TLS certificate and private key.
 //
 // With [server.identity] they come from the configured PEM files. Without it
-// (compat.md "Config file"), the relay uses a self-signed certificate for
+// (doc/compatibility.md#config-file), the relay uses a self-signed certificate for
 // "localhost": generated on the first start into <state-dir>/tls/ and reused
 // afterwards, so that a client that pinned or trusted it keeps working across
 // restarts. Either way the SHA-256 fingerprint is logged, for pinning.
@@ -79,7 +79,7 @@ async function readPem(path: string, what: string): Promise<string> {
 }
 
 /** Reads a certificate and key and checks that they belong together. */
-async function readIdentity(certPath: string, keyPath: string, generated: boolean): Promise<TlsIdentity> {
+export async function readIdentity(certPath: string, keyPath: string, generated: boolean): Promise<TlsIdentity> {
   const cert = await readPem(certPath, "certificate");
   const key = await readPem(keyPath, "private key");
   let certificate: X509Certificate;

@@ -37,3 +37,96 @@ export function requestHeaderProblem(buffer: Uint8Array, offset = 0): string | u
   if (length % 8 !== 0) return `the Request Message declares ${length} bytes, not a multiple of 8`;
   return undefined;
 }
+
+export interface MessageFramerOptions {
+  /** Largest message accepted, header included; a longer one is refused from its header alone. */
+  readonly maxMessageSize: number;
+  /** Called with each whole message, in stream order; returning false stops the framer. */
+  readonly onMessage: (message: Buffer) => boolean | void;
+  /**
+   * Called with the declared length of a message over maxMessageSize; the
+   * framer has stopped, since the stream cannot be resynchronised after an
+   * unread message.
+   */
+  readonly onOversized: (length: number) => void;
+  /**
+   * Checks each header before its message is awaited (the relay passes
+   * requestHeaderProblem); a problem stops the framer and is handed to
+   * onRefused, so an impossible header is refused at once.
+   */
+  readonly checkHeader?: (buffer: Uint8Array, offset: number) => string | undefined;
+  readonly onRefused?: (problem: string) => void;
+}
+
+/**
+ * Cuts a byte stream into whole messages (messageLength). Used by both ends:
+ * the relay's connections and the client. Chunks are joined only when a
+ * message is complete (or a header is needed), so a message sent a byte at a
+ * time costs one copy, not one copy per byte. Once stopped (by onMessage,
+ * an over-size message or stop()), it holds nothing and ignores further input.
+ */
+export class MessageFramer {
+  /** Received chunks that do not yet form a whole message. */
+  private chunks: Buffer[] = [];
+  private held = 0;
+  /** Bytes needed before framing can progress: a header, or the whole message. */
+  private needed = HEADER_LENGTH;
+  private stopped = false;
+
+  constructor(private readonly options: MessageFramerOptions) {}
+
+  /** Bytes received that do not yet form a whole message. */
+  get buffered(): number {
+    return this.held;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.stopped) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    if (this.held < this.needed) return;
+    const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.held);
+    let offset = 0;
+    for (;;) {
+      const length = messageLength(buffer, offset);
+      if (length === undefined) {
+        this.needed = HEADER_LENGTH;
+        break;
+      }
+      const problem = this.options.checkHeader?.(buffer, offset);
+      if (problem !== undefined) {
+        this.stop();
+        this.options.onRefused?.(problem);
+        return;
+      }
+      if (length > this.options.maxMessageSize) {
+        this.stop();
+        this.options.onOversized(length);
+        return;
+      }
+      if (offset + length > buffer.length) {
+        this.needed = length;
+        break;
+      }
+      const message = buffer.subarray(offset, offset + length);
+      offset += length;
+      if (this.options.onMessage(message) === false) {
+        this.stop();
+        return;
+      }
+      if (this.stopped) return;
+    }
+    // Keep only the unread tail; copy it when it is small so that a large
+    // chunk is not kept alive by a few bytes of the next message.
+    const rest = buffer.length - offset;
+    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
+    this.held = rest;
+  }
+
+  /** Drops what is held and ignores further input. */
+  stop(): void {
+    this.stopped = true;
+    this.chunks = [];
+    this.held = 0;
+  }
+}

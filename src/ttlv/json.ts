@@ -26,23 +26,35 @@ import { TtlvError } from "./errors.js";
 import { parseHex, toHex } from "./hex.js";
 import { ItemType, type TtlvItem } from "./item.js";
 import { enumerationByName, enumerationName, itemTypeByName, itemTypeName, tagByName, tagName, valueTag } from "./names.js";
+import { isSecret, redacted } from "./pretty.js";
 import { Tag } from "./tags.js";
 
 export type TtlvJson = { tag: string; type: string; value: TtlvJsonValue };
 export type TtlvJsonValue = TtlvJson[] | number | string | boolean;
 
-/** The JSON form of an item (see the top of this file). */
-export function toJson(item: TtlvItem): TtlvJson {
-  return itemToJson(item, undefined);
+export interface ToJsonOptions {
+  /**
+   * Replace passwords and key material by "<redacted N bytes>" (as
+   * `ttlv decode` does by default); such a form no longer encodes.
+   */
+  readonly redact?: boolean;
 }
 
-function itemToJson(item: TtlvItem, attributeName: string | undefined): TtlvJson {
+/** The JSON form of an item (see the top of this file). */
+export function toJson(item: TtlvItem, options: ToJsonOptions = {}): TtlvJson {
+  return itemToJson(item, undefined, options.redact === true ? false : undefined);
+}
+
+/** `inKeyMaterial`: undefined when not redacting, else whether the item is inside Key Material. */
+function itemToJson(item: TtlvItem, attributeName: string | undefined, inKeyMaterial: boolean | undefined): TtlvJson {
   const tag = tagName(item.tag);
   const type = itemTypeName(item.type);
+  if (inKeyMaterial !== undefined && isSecret(item, inKeyMaterial)) return { tag, type, value: redacted(item) };
   switch (item.type) {
     case ItemType.Structure: {
       const name = attributeNameOf(item.value, (c) => (c.type === ItemType.TextString ? c.value : undefined), (c) => c.tag);
-      return { tag, type, value: item.value.map((c) => itemToJson(c, name)) };
+      const inner = inKeyMaterial === undefined ? undefined : inKeyMaterial || item.tag === Tag.KeyMaterial;
+      return { tag, type, value: item.value.map((c) => itemToJson(c, name, inner)) };
     }
     case ItemType.Enumeration:
       return { tag, type, value: enumerationName(valueTag(item.tag, attributeName), item.value) ?? item.value };

@@ -63,12 +63,15 @@ function formatItem(item: TtlvItem, context: Context, lines: string[]): void {
   for (const c of item.value) formatItem(c, inner, lines);
 }
 
-function isSecret(item: TtlvItem, inKeyMaterial: boolean): boolean {
+/** A password or key material (under Key Material: byte strings and secret key parts). */
+export function isSecret(item: TtlvItem, inKeyMaterial: boolean): boolean {
   if (item.tag === Tag.Password || item.tag === Tag.KeyMaterial) return true;
   return inKeyMaterial && (item.type === ItemType.ByteString || secretKeyParts.has(item.tag));
 }
 
-function redacted(item: TtlvItem): string {
+export function redacted(item: TtlvItem): string {
+  // A PIN's length narrows a guess; a key's length is no secret.
+  if (item.tag === Tag.Password) return "<redacted>";
   return `<redacted ${valueLength(item)} bytes>`;
 }
 

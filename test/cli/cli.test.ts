@@ -67,7 +67,7 @@ describe("the kmip2pkcs11 binary", () => {
     const path = join(dir, "bad.toml");
     await writeFile(path, `${VALID}[server]\naddr = 5696\n`);
     const r = await runMain(["--check-config", "--config", path]);
-    assert.deepEqual(r, { status: 1, stdout: "", stderr: `kmip2pkcs11: ${path}: server.addr: expected a string, got integer\n` });
+    assert.deepEqual(r, { status: 1, stdout: "", stderr: `kmip2pkcs11: ${path}: server.addr: expected a string, got integer (write it in quotes: addr = "5696")\n` });
   });
 
   test("a missing config file exits 1", async () => {
@@ -81,7 +81,7 @@ describe("the kmip2pkcs11 binary", () => {
       [["-x"], "unknown option '-x'"],
       [["frobnicate"], "unknown command 'frobnicate'"],
       [["-c"], "Option '-c, --config <value>' argument missing"],
-      [["--log-level", "warn"], "--log-level: expected one of trace, debug, info, warning, error, got 'warn'"],
+      [["--log-level", "warnings"], "--log-level: expected one of trace, debug, info, warning, error, got 'warnings'"],
       [["-l", "journal"], "--log: expected stderr, file:<PATH> or syslog, got 'journal'"],
     ];
     for (const [args, message] of cases) {
@@ -121,6 +121,7 @@ function harness(startRelay?: (config: Config, logger: RootLogger, options?: Sta
       started();
       return {
         address: "127.0.0.1:1",
+        followCredentials: () => {},
         close: async (reason?: string) => {
           calls.closeReason = reason;
           logger.info(`stub closed (${reason})`);
@@ -164,7 +165,7 @@ describe("running the relay (stand-in startRelay)", () => {
       h.signals.emit("SIGINT", "SIGINT");
       assert.throws(() => h.signals.emit("SIGINT", "SIGINT"), (e: unknown) => e instanceof Exited && e.status === 130);
       assert.throws(() => h.signals.emit("SIGTERM", "SIGTERM"), (e: unknown) => e instanceof Exited && e.status === 143);
-      return { address: "x", close: async () => {} };
+      return { address: "x", followCredentials: () => {}, close: async () => {} };
     });
     // The first signal, during start-up, stops the relay as soon as it is up.
     assert.equal(await h.run(["-c", configPath(), "-l", `file:${join(dir, "second.log")}`]), 0);
@@ -180,7 +181,7 @@ describe("running the relay (stand-in startRelay)", () => {
     h.signals.emit("SIGTERM", "SIGTERM");
     assert.equal(await status, 0);
     assert.match(await readFile(`${log}.1`, "utf8"), /stub listening\n$/);
-    assert.match(await readFile(log, "utf8"), /^\S+ INFO {2}stub closed \(SIGTERM\)\n$/);
+    assert.match(await readFile(log, "utf8"), /^\S+ INFO {2}log file reopened \(SIGHUP\)\n\S+ INFO {2}stub closed \(SIGTERM\)\n$/);
   });
 
   test("a start-up failure: one line on stderr and in the log, exit 1, no stack trace", async () => {

@@ -112,3 +112,13 @@ test("runTool: a usage error exits 2 with a hint, a tool error 1 with its fix, o
   assert.equal(failed.text(), "kmip2pkcs11 check: broken\n  fix: mend it\n");
   await assert.rejects(runTool("check", io().io, async () => Promise.reject(new TypeError("bug"))), TypeError);
 });
+
+test("Report: a warning reached twice (once per token) is printed once", async () => {
+  const { Report } = await import("../../src/cli/report.js");
+  const out: string[] = [];
+  const report = new Report({ write: (text: string) => void out.push(text) } as unknown as NodeJS.WritableStream);
+  report.warning("2 tokens are labelled \"x\"", "fix it");
+  report.warning("2 tokens are labelled \"x\"", "fix it");
+  assert.equal(report.finish(), true);
+  assert.equal(out.filter((l) => l.startsWith("warning")).length, 1);
+});

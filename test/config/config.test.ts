@@ -1,5 +1,6 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,27 +9,19 @@ import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort } from ".
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';
 
-/** The example of docs/compat.md, verbatim. */
-const COMPAT_EXAMPLE = `version = "v1"                 # required; only "v1" exists
-
-[pkcs11]
-lib-path = "/usr/lib/softhsm/libsofthsm2.so"   # required
-
-[server]
-addr = "127.0.0.1:5696"        # default
-
-[server.identity]              # optional; when absent a self-signed
-cert-path = "/path/cert.pem"   # certificate for "localhost" is generated at
-key-path  = "/path/key.pem"    # start-up and a warning is logged
-
-[daemon]
-log-level  = "info"            # trace|debug|info|warning|error
-log-target = { type = "stderr" }   # or { type = "syslog" } or
-                                   # { type = "file", path = "/var/log/x.log" }
-daemonize  = false
-pid-file   = "/var/run/kmip2pkcs11.pid"   # only with daemonize
-identity   = "user:group"      # or "user"; drop privileges after start-up
-`;
+/**
+ * The Rust relay's config file as doc/compatibility.md#config-file shows it:
+ * the first TOML block of that section, read from the page, so the page and
+ * the parser cannot disagree.
+ */
+const COMPAT_EXAMPLE = (() => {
+  // Compiled to dist/test/config/: the project root is three levels up.
+  const page = readFileSync(new URL("../../../doc/compatibility.md", import.meta.url), "utf8");
+  const section = page.slice(page.indexOf("\n## Config file\n"));
+  const block = /```toml\n([^]*?)```/.exec(section);
+  assert.ok(block !== null, "doc/compatibility.md#config-file has no TOML block");
+  return block[1]!;
+})();
 
 /** Asserts that parsing `text` fails with exactly `message`. */
 function rejects(text: string, message: string): void {
@@ -43,7 +36,7 @@ function rejects(text: string, message: string): void {
 }
 
 describe("parseConfig", () => {
-  test("the compat.md example parses", () => {
+  test("the example of doc/compatibility.md#config-file parses", () => {
     const c = parseConfig(COMPAT_EXAMPLE, FILE);
     assert.equal(c.version, "v1");
     assert.equal(c.pkcs11.libPath, "/usr/lib/softhsm/libsofthsm2.so");
@@ -69,15 +62,19 @@ describe("parseConfig", () => {
     assert.deepEqual(c.metrics, { addr: undefined });
   });
 
-  test("every addition beyond compat.md is read", () => {
+  test("every addition beyond doc/compatibility.md#config-file is read", () => {
     const c = parseConfig(
       `${MINIMAL}isolation = "in-process"
 call-timeout = 1.5
+write-timeout = 120
+max-queued-calls = 100
+max-queued-writes = 8
 start-timeout = 90
 max-sessions = 4
 login-failure-limit = 3
 login-failure-window = 30
 login-cooldown = 600
+login-failure-budget = 50
 init-args = "configdir=/etc/vendor"
 env = { VENDOR_CONF = "/etc/vendor.conf" }
 quirks = { omit-attributes = ["CKA_WRAP"], skip-attributes = ["CKA_UNWRAP", "CKA_DERIVE"] }
@@ -108,11 +105,15 @@ addr = "127.0.0.1:9696"
       libPath: "/usr/lib/softhsm/libsofthsm2.so",
       isolation: "in-process",
       callTimeout: 1.5,
+      writeTimeout: 120,
+      maxQueuedCalls: 100,
+      maxQueuedWrites: 8,
       startTimeout: 90,
       maxSessions: 4,
       loginFailureLimit: 3,
       loginFailureWindow: 30,
       loginCooldown: 600,
+      loginFailureBudget: 50,
       initArgs: "configdir=/etc/vendor",
       env: { VENDOR_CONF: "/etc/vendor.conf" },
       quirks: { omitAttributes: ["CKA_WRAP"], skipAttributes: ["CKA_UNWRAP", "CKA_DERIVE"] },
@@ -170,6 +171,14 @@ pid-file = "run/relay.pid"
     assert.equal(c.pkcs11.libPath, "libsofthsm2.so");
   });
 
+  test("operators' other spellings: log-level \"warn\", log-target as on the command line", () => {
+    const c = (daemon: string) => parseConfig(`${MINIMAL}[daemon]\n${daemon}\n`, FILE).daemon;
+    assert.equal(c('log-level = "warn"').logLevel, "warning");
+    assert.deepEqual(c('log-target = "stderr"').logTarget, { type: "stderr" });
+    assert.deepEqual(c('log-target = "syslog"').logTarget, { type: "syslog" });
+    assert.deepEqual(c('log-target = "file:/var/log/kmip2pkcs11.log"').logTarget, { type: "file", path: "/var/log/kmip2pkcs11.log" });
+  });
+
   describe("errors name the file and the key", () => {
     test("syntax error with line and column", () => {
       rejects('version = "v1"\n[pkcs11\n', `${FILE}:2:8: TOML syntax error: illegal character in key`);
@@ -183,19 +192,33 @@ pid-file = "run/relay.pid"
       rejects('version = "v2"\n[pkcs11]\nlib-path = "x.so"\n', `${FILE}: version: unsupported version "v2", expected "v1"`);
     });
     test("wrong types", () => {
-      rejects(`${MINIMAL}[server]\naddr = 5696\n`, `${FILE}: server.addr: expected a string, got integer`);
+      rejects(`${MINIMAL}[server]\naddr = 5696\n`, `${FILE}: server.addr: expected a string, got integer (write it in quotes: addr = "5696")`);
       rejects(`${MINIMAL}[server]\nmax-connections = 1.5\n`, `${FILE}: server.max-connections: expected an integer, got float`);
-      rejects(`${MINIMAL}[daemon]\ndaemonize = "yes"\n`, `${FILE}: daemon.daemonize: expected a boolean, got string`);
-      rejects(`${MINIMAL}call-timeout = "60s"\n`, `${FILE}: pkcs11.call-timeout: expected a number of seconds, got string`);
-      rejects(`${MINIMAL}env = { A = 1 }\n`, `${FILE}: pkcs11.env.A: expected a string, got integer`);
+      rejects(`${MINIMAL}[daemon]\ndaemonize = "yes"\n`, `${FILE}: daemon.daemonize: expected a boolean, got string (write it without quotes: daemonize = true)`);
+      rejects(`${MINIMAL}call-timeout = "60s"\n`, `${FILE}: pkcs11.call-timeout: expected a number of seconds, got string (write it without quotes: call-timeout = 60)`);
+      rejects(`${MINIMAL}env = { A = 1 }\n`, `${FILE}: pkcs11.env.A: expected a string, got integer (write it in quotes: A = "1")`);
       rejects(`version = "v1"\npkcs11 = [1]\n`, `${FILE}: pkcs11: expected a table, got array`);
-      rejects(`${MINIMAL}[daemon]\nlog-target = "stderr"\n`, `${FILE}: daemon.log-target: expected a table, got string`);
+      rejects(
+        `${MINIMAL}[daemon]\nlog-target = 2\n`,
+        `${FILE}: daemon.log-target: expected "stderr", "syslog", "file:/var/log/kmip2pkcs11.log", or a table such as { type = "file", path = "/var/log/kmip2pkcs11.log" }, got integer`,
+      );
+      rejects(
+        `${MINIMAL}[daemon]\nlog-target = "journal"\n`,
+        `${FILE}: daemon.log-target: expected "stderr", "syslog", "file:/var/log/kmip2pkcs11.log", or a table such as { type = "file", path = "/var/log/kmip2pkcs11.log" }, got "journal"`,
+      );
       rejects(`${MINIMAL}[server]\naddr = 1979-05-27\n`, `${FILE}: server.addr: expected a string, got date-time`);
     });
     test("unknown keys, with a suggestion when one is close", () => {
       rejects(`${MINIMAL}[server]\nmax-conections = 1\n`, `${FILE}: server.max-conections: unknown key (did you mean "max-connections"?)`);
       rejects(`${MINIMAL}[bogus]\n`, `${FILE}: bogus: unknown key`);
       rejects(`${MINIMAL}[daemon]\nlog-target = { type = "file", path = "x", mode = 1 }\n`, `${FILE}: daemon.log-target.mode: unknown key`);
+      // The key as written is named, even where the key it stands for is required.
+      rejects('version = "v1"\n[pkcs11]\nlib_path = "x.so"\n', `${FILE}: pkcs11.lib_path: unknown key (did you mean "lib-path"?)`);
+      rejects('version = "v1"\n[pkcs11]\nlib-pth = "x.so"\n', `${FILE}: pkcs11.lib-pth: unknown key (did you mean "lib-path"?)`);
+      rejects('version = "v1"\n[pkcs11]\nLib-Path = "x.so"\n', `${FILE}: pkcs11.Lib-Path: unknown key (did you mean "lib-path"?)`);
+      rejects(`${MINIMAL}[server]\nadress = "127.0.0.1:5696"\n`, `${FILE}: server.adress: unknown key (did you mean "addr"?)`);
+      rejects(`${MINIMAL}[server]\naddress = "127.0.0.1:5696"\n`, `${FILE}: server.address: unknown key (did you mean "addr"?)`);
+      rejects(`${MINIMAL}[daemon]\nlog_level = "info"\n`, `${FILE}: daemon.log_level: unknown key (did you mean "log-level"?)`);
     });
     test("bad values", () => {
       const addrMsg = (v: string) => `${FILE}: server.addr: expected "host:port" (e.g. "127.0.0.1:5696" or "[::1]:5696"), got "${v}"`;
@@ -203,8 +226,8 @@ pid-file = "run/relay.pid"
         rejects(`${MINIMAL}[server]\naddr = "${bad}"\n`, addrMsg(bad));
       }
       rejects(
-        `${MINIMAL}[daemon]\nlog-level = "warn"\n`,
-        `${FILE}: daemon.log-level: expected one of "trace", "debug", "info", "warning", "error", got "warn"`,
+        `${MINIMAL}[daemon]\nlog-level = "warnings"\n`,
+        `${FILE}: daemon.log-level: expected one of "trace", "debug", "info", "warning", "error", got "warnings"`,
       );
       rejects(`${MINIMAL}isolation = "thread"\n`, `${FILE}: pkcs11.isolation: expected one of "process", "in-process", got "thread"`);
       rejects(`${MINIMAL}max-sessions = 0\n`, `${FILE}: pkcs11.max-sessions: must be between 1 and 65536, got 0`);

@@ -97,6 +97,6 @@ describe("[tokens]", () => {
       `${MINIMAL}[tokens."serial:1"]\nlabel = "a"\n`,
       `${FILE}: tokens.serial:1: the name starts like an explicit username form (label:, serial:, slot:), which the alias could never win over`,
     );
-    rejects(`${MINIMAL}[tokens.signer]\nlabel = 5\n`, `${FILE}: tokens.signer.label: expected a string, got integer`);
+    rejects(`${MINIMAL}[tokens.signer]\nlabel = 5\n`, `${FILE}: tokens.signer.label: expected a string, got integer (write it in quotes: label = "5")`);
   });
 });

@@ -22,7 +22,7 @@ import {
   ValidityIndicator,
 } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 /** A 1.2 client (what Cascade speaks) and a 1.4 client (Digested Data). */

@@ -23,7 +23,7 @@ import {
 import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 let client: KmipClient;

@@ -97,7 +97,7 @@ describe("a module that dies or hangs in C_SignInit", () => {
     ["segfault", FaultLabel.segv, /killed by SIGSEGV during sign/],
     ["abort", FaultLabel.abort, /killed by SIGABRT during sign/],
     ["exit", FaultLabel.exit, /exited with code 42 during sign/],
-    ["hang", FaultLabel.hang, /timeout in sign .*\(limit 2000 ms\)/],
+    ["hang", FaultLabel.hang, /timeout: no answer .* sign .*\(limit 2000 ms\)/],
   ];
   for (const [name, label, logged] of faults) {
     test(`${name}: the client gets Operation Failed, the module restarts, the next request succeeds on the same and on a new connection`, async () => {

@@ -17,7 +17,7 @@ import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
 import { HAPROXY_CONFIG, passedCheck, startHaproxy, startRelayPool, type RelayPool } from "../../bench/ha-pool.js";
 import { pkcs11Tool } from "../helpers/softhsm.js";
-import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
 const ECDSA_SHA256 = { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA256 };
@@ -32,6 +32,21 @@ test("the KMIP health check in haproxy.cfg sends a well-formed Discover Versions
     request.batchItems.map((item) => item.operation),
     [Operation.DiscoverVersions],
   );
+});
+
+test("the health port of haproxy.cfg and try-pool.sh is the [metrics] port of README and the sample config (9696)", async () => {
+  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+  const sample = await readFile(new URL("../../../etc/kmip2pkcs11.toml", import.meta.url), "utf8");
+  const port = /^\[metrics\]\naddr = "127\.0\.0\.1:(\d+)"$/m.exec(readme)?.[1];
+  assert.equal(port, "9696");
+  assert.match(sample, new RegExp(`^#addr = "127\\.0\\.0\\.1:${port}"$`, "m"));
+  const config = await readFile(HAPROXY_CONFIG, "utf8");
+  assert.match(config, new RegExp(`port "\\$\\{KMIP2PKCS11_HEALTH_PORT-${port}\\}"`));
+  const script = await readFile(new URL("../../../deploy/haproxy/try-pool.sh", import.meta.url), "utf8");
+  assert.match(script, new RegExp(`\\$\\(\\(${port} \\+ i\\)\\)`));
+  for (const text of [config, script, await readFile(new URL("../../../deploy/haproxy/README.md", import.meta.url), "utf8")]) {
+    assert.doesNotMatch(text, /\b9100\b/, "node_exporter's port");
+  }
 });
 
 let pool: RelayPool;

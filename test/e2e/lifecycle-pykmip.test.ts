@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import { ResultReason } from "../../src/ttlv/enums.js";
 import { pykmipTarget, runPyKmip } from "../helpers/pykmip.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { connect, rejectsWith } from "../operations/relay-client.js";
+import { connect, rejectsWith } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 before(async () => {

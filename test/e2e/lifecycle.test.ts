@@ -18,7 +18,7 @@ import {
 } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 const EC_P256 = [algorithm(CryptographicAlgorithm.ECDSA), length(256)];
 const ECDSA_SHA256 = { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA256 };
@@ -76,7 +76,7 @@ describe("lifecycle across two relays on one token", () => {
     await clients[0]!.activate({ uniqueIdentifier: pair.priv });
     // Recorded in the token, so the other relay sees it too.
     assert.equal((await attributesOf(clients[1]!, pair.priv)).get("Activation Date"), todayDateTime());
-    // Activating again keeps the date and succeeds (compat.md).
+    // Activating again keeps the date and succeeds (doc/compatibility.md#activate).
     await clients[1]!.activate({ uniqueIdentifier: pair.priv });
   });
 

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient, KmipResultError } from "../../src/client/kmip-client.js";
-import { keyPairRequest } from "../../src/cli/client-command.js";
+import { keyPairRequest } from "../../src/cli/client/keys.js";
 import { encodeSignRequest } from "../../src/kmip/payloads/index.js";
 import { Operation, QueryFunction, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
 import { buildFaultyModule, FaultLabel } from "../helpers/faulty-module.js";

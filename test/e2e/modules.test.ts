@@ -33,7 +33,7 @@ import { Tag } from "../../src/ttlv/tags.js";
 import { buildQuirkyModule, createTpm2Token, MODULES, Quirk, tpm2Unavailable, type ModuleSetUp } from "../helpers/modules.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf } from "../helpers/relay-client.js";
 
 interface AlgorithmCase {
   readonly name: string;

@@ -29,7 +29,7 @@ import {
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { pkcs11Tool } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, objectType, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 let client: KmipClient;
@@ -138,7 +138,7 @@ describe("Get Attributes and Get Attribute List", () => {
     assert.equal(byName.get("Cryptographic Length"), 256);
     assert.deepEqual(byName.get("Cryptographic Domain Parameters"), { recommendedCurve: RecommendedCurve.P256 });
     assert.deepEqual(byName.get("Name"), { nameValue: "ops-p256-pub", nameType: NameType.UninterpretedTextString });
-    assert.equal(byName.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify, "CKA_VERIFY only (compat.md template)");
+    assert.equal(byName.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify, "CKA_VERIFY only (doc/compatibility.md#create-key-pair)");
     assert.equal(byName.get("State"), State.Active);
     // Digest: SHA-256 of the Key Material that Get answers by default.
     const got = await client.get({ uniqueIdentifier: keys.p256.pub });
@@ -159,7 +159,7 @@ describe("Get Attributes and Get Attribute List", () => {
     assert.deepEqual([...byName.keys()], ["Object Type", "Cryptographic Usage Mask"]);
     assert.equal(byName.get("Object Type"), ObjectType.PrivateKey);
     assert.equal((byName.get("Cryptographic Usage Mask") as number) & CryptographicUsageMask.Sign, CryptographicUsageMask.Sign);
-    assert.equal((byName.get("Cryptographic Usage Mask") as number) & CryptographicUsageMask.Decrypt, 0, "CKA_DECRYPT false (compat.md template)");
+    assert.equal((byName.get("Cryptographic Usage Mask") as number) & CryptographicUsageMask.Decrypt, 0, "CKA_DECRYPT false (doc/compatibility.md#create-key-pair)");
   });
 
   test("a KMIP 1.0 request gets the Digest without its 1.1 Key Format Type field", async () => {

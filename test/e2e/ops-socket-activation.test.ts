@@ -5,14 +5,15 @@
 // process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KmipClient } from "../../src/client/kmip-client.js";
-import { keyPairRequest } from "../../src/cli/client-command.js";
+import { keyPairRequest } from "../../src/cli/client/keys.js";
 import { MAIN } from "../helpers/relay.js";
 import { createSoftHsmToken } from "../helpers/softhsm.js";
 
@@ -20,8 +21,9 @@ test("a relay started with a listening socket as fd 3 serves KMIP on it", async 
   const token = await createSoftHsmToken({ label: "activated" });
   const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-activation-"));
   // What systemd's .socket unit does: bind and listen before the service starts.
+  // A backlog of its own (Backlog=), which the relay must keep.
   const listener = createServer();
-  listener.listen(0, "127.0.0.1");
+  listener.listen({ port: 0, host: "127.0.0.1", backlog: 37 });
   await once(listener, "listening");
   const { port } = listener.address() as AddressInfo;
   const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
@@ -44,7 +46,11 @@ test("a relay started with a listening socket as fd 3 serves KMIP on it", async 
   const exited = once(relay, "exit");
   try {
     for (let i = 0; i < 400 && !/Listening on /.test(output) && relay.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.match(output, /INFO {2}Listening on fd:3\n/);
+    // The address the socket is bound to, not just the descriptor.
+    assert.match(output, new RegExp(`INFO {2}Listening on 127\\.0\\.0\\.1:${port} \\(socket from systemd, fd 3\\)\n`));
+    // ss(8) shows a listener's backlog as Send-Q.
+    const ss = await promisify(execFile)("ss", ["-Hltn", `sport = :${port}`]);
+    assert.equal(ss.stdout.trim().split(/\s+/)[2], "37", ss.stdout);
 
     const client = await KmipClient.connect({
       host: "127.0.0.1",

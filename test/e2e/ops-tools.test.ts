@@ -5,7 +5,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createPublicKey, verify } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MAIN, startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 
@@ -41,6 +41,13 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promi
 const WRONG_PIN = { KMIP2PKCS11_PIN: "0000", KMIP2PKCS11_PASSWORD: "0000" };
 
 describe("kmip2pkcs11 check", () => {
+  test("shows the [tokens] aliases that select a token", async () => {
+    const config = join(relay.dir, "aliases.toml");
+    await writeFile(config, `${await readFile(relay.configPath, "utf8")}\n[tokens.signer]\nlabel = ${JSON.stringify(relay.token.label)}\n[tokens.elsewhere]\nlabel = "no-such-token"\n`);
+    const r = await run(["check", "-c", config, "--slot", "signer"]);
+    assert.match(r.stdout, /^ {2}aliases +\[tokens\] "signer": usernames that select this token too$/m);
+  });
+
   test("a working setup: module, token, mechanisms and login; exit 0", async () => {
     const r = await run(["check", "-c", relay.configPath, "--slot", relay.token.label, "--pin-file", pinFile]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -160,6 +167,24 @@ describe("kmip2pkcs11 client and keys list", () => {
     const r = await client(["sign", priv, "--data", "x", "--count", "40", "--connections", "2", "--in-flight", "2", "--batch", "4"]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^40 signatures in [\d.]+ s over 2 connections \(2 in flight each, 4 per request\): \d+ signatures\/s\nlatency per request: p50 /);
+  });
+
+  test("Permission Denied: the server's message, and a fix only where it fits the command", async () => {
+    const created = await client(["create", "--algorithm", "ec"]);
+    const [, priv, pub] = /^Private key: (\S+)\nPublic key: {2}(\S+)\n$/.exec(created.stdout) ?? [];
+    assert.ok(priv !== undefined && pub !== undefined, created.stdout);
+
+    // The Result Message says what to do; a hint about signing would mislead.
+    const destroyActive = await client(["destroy", priv]);
+    assert.equal(destroyActive.status, 1);
+    assert.match(destroyActive.stderr, /^kmip2pkcs11 client: Destroy: \w+, PermissionDenied: \S+_priv is Active and cannot be destroyed; revoke it first[^\n]*\n$/);
+    const getPrivate = await client(["get", priv]);
+    assert.equal(getPrivate.status, 1);
+    assert.match(getPrivate.stderr, /^kmip2pkcs11 client: Get: \w+, PermissionDenied: \S+_priv is a private key; private keys never leave the HSM[^\n]*\n$/);
+
+    const signPublic = await client(["sign", pub, "--data", "x"]);
+    assert.equal(signPublic.status, 1);
+    assert.match(signPublic.stderr, /^kmip2pkcs11 client: Sign: \w+, PermissionDenied: [^\n]*public key[^\n]*\n {2}fix: the key may not do this \(a public key cannot sign/);
   });
 
   test("a wrong password and an unknown token: Authentication Not Successful, exit 1", async () => {

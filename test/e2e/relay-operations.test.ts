@@ -1,6 +1,6 @@
 // The relay's original seven operations end to end (issue #3), as a user runs
 // it: its own process on a real SoftHSM token, spoken to over TLS. Each
-// operation's success path and its error paths; the attributes compat.md
+// operation's success path and its error paths; the attributes doc/compatibility.md#create-key-pair
 // promises, read back from the token with pkcs11js; signatures checked with
 // node:crypto against the public key Get returns; keys found again after a
 // restart. Authentication and the server's protocol behaviour are in
@@ -30,9 +30,9 @@ import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf, rejectsWith } from "../operations/relay-client.js";
+import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
 
-/** Cascade's Sign parameters (compat.md "What the real client sends"). */
+/** Cascade's Sign parameters (doc/compatibility.md#what-cascade-sends). */
 const RSA_PKCS1_SHA256: CryptographicParameters = {
   hashingAlgorithm: HashingAlgorithm.SHA256,
   cryptographicAlgorithm: CryptographicAlgorithm.RSA,
@@ -79,7 +79,7 @@ class TokenReader {
     }
   }
 
-  /** The attributes of the one key object a KMIP id names (upper-case hex CKA_ID plus _pub or _priv, compat.md). */
+  /** The attributes of the one key object a KMIP id names (upper-case hex CKA_ID plus _pub or _priv, doc/compatibility.md#key-identifiers). */
   key(id: string, types: number[]): Map<number, Buffer> {
     const match = /^([0-9A-F]+)_(pub|priv)$/.exec(id);
     assert.ok(match, `${id} is a relay key id`);
@@ -166,7 +166,7 @@ describe("Query", () => {
     const seven = [Operation.DiscoverVersions, Operation.Query, Operation.CreateKeyPair, Operation.Get, Operation.Activate, Operation.ModifyAttribute, Operation.Sign];
     for (const operation of seven) assert.ok(answer.operations.includes(operation), `Query lists ${enumerationName(Tag.Operation, operation)}`);
     assert.deepEqual(answer.objectTypes, [ObjectType.PublicKey, ObjectType.PrivateKey]);
-    // compat.md: the relay and its version, the token label, the slot description, the module file name.
+    // doc/compatibility.md#query: the relay and its version, the token label, the slot description, the module file name.
     assert.match(answer.vendorIdentification ?? "", /^kmip2pkcs11 \d+\.\d+\.\d+\S*; /);
     assert.match(answer.vendorIdentification ?? "", new RegExp(`token "${token.label}"`));
     assert.match(answer.vendorIdentification ?? "", /slot "SoftHSM slot ID 0x[0-9a-f]+"/);
@@ -206,7 +206,7 @@ describe("Create Key Pair", () => {
     // RSA-4096, the largest size, is made in relay-protocol.test.ts (it is the slow request there).
   });
 
-  test("the RSA key pair carries the attributes of compat.md on the token", () => {
+  test("the RSA key pair carries the attributes of doc/compatibility.md#create-key-pair on the token", () => {
     const pub = reader.key(rsa.publicKeyUniqueIdentifier, [
       pkcs11js.CKA_TOKEN, pkcs11js.CKA_ID, pkcs11js.CKA_LABEL, pkcs11js.CKA_KEY_TYPE, pkcs11js.CKA_VERIFY, pkcs11js.CKA_ENCRYPT,
       pkcs11js.CKA_WRAP, pkcs11js.CKA_MODULUS_BITS, pkcs11js.CKA_PUBLIC_EXPONENT,
@@ -239,7 +239,7 @@ describe("Create Key Pair", () => {
     );
   });
 
-  test("the ECDSA key pair is a P-256 pair with the attributes of compat.md on the token", () => {
+  test("the ECDSA key pair is a P-256 pair with the attributes of doc/compatibility.md#create-key-pair on the token", () => {
     const pub = reader.key(ec.publicKeyUniqueIdentifier, [
       pkcs11js.CKA_TOKEN, pkcs11js.CKA_ID, pkcs11js.CKA_LABEL, pkcs11js.CKA_KEY_TYPE, pkcs11js.CKA_EC_PARAMS, pkcs11js.CKA_VERIFY,
       pkcs11js.CKA_ENCRYPT, pkcs11js.CKA_WRAP,

@@ -1,4 +1,4 @@
-// The relay's server behaviour end to end (compat.md "Protocol", issue #3
+// The relay's server behaviour end to end (doc/compatibility.md#protocol, issue #3
 // "Connections"), against the relay as its own process on real SoftHSM
 // tokens: requests in flight answered in order, the message size limit,
 // messages that cannot be served at all, batch items and the response header,
@@ -44,7 +44,7 @@ import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, pkcs11Tool, type SoftHsmToken } from "../helpers/softhsm.js";
-import { connect, DATA } from "../operations/relay-client.js";
+import { connect, DATA } from "../helpers/relay-client.js";
 
 /** server.max-message-size of the relay under test: a multiple of 8, so that a message can be exactly this long. */
 const MAX_MESSAGE_SIZE = 8192;
@@ -132,7 +132,7 @@ function assertFailure(item: ResponseBatchItem | undefined, reason: number, mess
   if (message !== undefined) assert.match(item.resultMessage ?? "", message);
 }
 
-/** compat.md: a message that cannot be served at all is answered by one batch item with no Operation, Operation Failed. */
+/** doc/compatibility.md#protocol: a message that cannot be served at all is answered by one batch item with no Operation, Operation Failed. */
 function assertMessageFailure(response: ResponseMessage, message: RegExp): void {
   assert.equal(response.header.batchCount, 1);
   assert.equal(response.batchItems.length, 1);
@@ -299,7 +299,7 @@ describe("batch items and the response header", () => {
 });
 
 describe("credentials", () => {
-  test("a request without a Username and Password gets Operation Failed, General Failure for every item", async () => {
+  test("a request without a Username and Password gets Operation Failed, Authentication Not Successful for every item", async () => {
     const batchItems = [items.discoverVersions(), { ...items.queryServer(), uniqueBatchItemId: batchId("q") }];
     const credential = (fields: { username?: string; password?: string }) => ({
       authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, ...fields } },
@@ -309,14 +309,14 @@ describe("credentials", () => {
       assert.equal(response.batchItems.length, 2);
       response.batchItems.forEach((item, n) => {
         assert.equal(item.operation, batchItems[n]!.operation);
-        assertFailure(item, ResultReason.GeneralFailure, /Username and Password/);
+        assertFailure(item, ResultReason.AuthenticationNotSuccessful, /Username and Password/);
       });
       assert.deepEqual(response.batchItems[1]!.uniqueBatchItemId, batchId("q"));
     }
   });
 
   test(
-    "a credential without a Username gets General Failure too",
+    "a credential without a Username gets Authentication Not Successful too",
     async () => {
       const credential = ttlv.structure(Tag.Credential, [
         ttlv.enumeration(Tag.CredentialType, CredentialType.UsernameAndPassword),
@@ -332,7 +332,7 @@ describe("credentials", () => {
       ]);
       const response = decodeReply(await client.sendRaw(encodeTtlv(message)));
       assert.equal(response.batchItems[0]!.operation, Operation.DiscoverVersions);
-      assertFailure(response.batchItems[0], ResultReason.GeneralFailure);
+      assertFailure(response.batchItems[0], ResultReason.AuthenticationNotSuccessful);
     },
   );
 
@@ -342,6 +342,18 @@ describe("credentials", () => {
       assert.equal(response.batchItems.length, 2);
       for (const item of response.batchItems) assertFailure(item, ResultReason.AuthenticationNotSuccessful, /no single token matches the username/);
     }
+  });
+
+  test("a username selecting a slot without an initialised token gets Authentication Not Successful saying so, and the log says so too", async () => {
+    // SoftHSM always offers one more slot, with an uninitialised token.
+    const listing = await pkcs11Tool(tokens, ["-L"]);
+    const spare = /^Slot (\d+) \(0x([0-9a-f]+)\): .*\n\s+token state:\s+uninitialized/m.exec(listing);
+    assert.ok(spare, listing);
+    const slotId = BigInt(`0x${spare[2]}`).toString();
+    const response = await withConnection({ username: `slot:${slotId}` }, (c) => c.batch([items.queryServer()]));
+    assertFailure(response.batchItems[0], ResultReason.AuthenticationNotSuccessful, /token not initialised/);
+    const line = await relay.waitForOutput(new RegExp(`INFO .*token not initialised.*\n`));
+    assert.doesNotMatch(line, /authentication failed/);
   });
 
   test("the username selects the token by label, by slot id or by slot index", async () => {
@@ -412,7 +424,7 @@ test("Create Key Pair of RSA-4096 does not stall a Sign on another connection", 
     }
     const response = await created;
     assert.deepEqual(order, ["sign 0", "sign 1", "sign 2", "create"]);
-    // The largest RSA size of compat.md is made, and is what it says.
+    // The largest RSA size of doc/compatibility.md#create-key-pair is made, and is what it says.
     assertSuccess(response.batchItems[0], Operation.CreateKeyPair);
     const pair = decodeCreateKeyPairResponse(response.batchItems[0]!.responsePayload!);
     const got = await generating.get({ uniqueIdentifier: pair.publicKeyUniqueIdentifier });

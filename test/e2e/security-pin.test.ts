@@ -20,6 +20,7 @@ const PIN = "pin-5e1f-83ac";
 const WRONG_PINS = ["wrong-9c2d-44be", "wrong-0b7a-e31f"];
 const LOGIN_FAILURE_LIMIT = 5;
 const COOLDOWN_S = 2;
+const AUTHENTICATION_FAILED = "authentication failed: wrong username or password, or too many failed attempts";
 
 let token: SoftHsmToken;
 let relay: RunningRelay;
@@ -58,6 +59,8 @@ async function wrongPinStorm(): Promise<void> {
           await assert.rejects(client.discoverVersions(), (error: unknown) => {
             assert.ok(error instanceof KmipResultError, String(error));
             assert.equal(error.resultReason, ResultReason.AuthenticationNotSuccessful);
+            // One text for a refused PIN, a cool-down, logged in or not: nothing tells an attacker when C_Login is called.
+            assert.equal(error.resultMessage, AUTHENTICATION_FAILED);
             return true;
           });
         }
@@ -71,7 +74,7 @@ async function wrongPinStorm(): Promise<void> {
 test("a wrong-PIN storm before any login reaches C_Login at most login-failure-limit times; the right PIN works after the cool-down", async () => {
   await wrongPinStorm();
   assert.ok(refusedLogins() <= LOGIN_FAILURE_LIMIT, `${refusedLogins()} C_Login calls refused a PIN`);
-  await relay.waitForOutput(/failed logins within \d+ ms; refusing logins for 2000 ms/);
+  await relay.waitForOutput(/client 127\.0\.0\.1 (?:is refused for another \d+ s|has 5 failed or pending logins)/);
 
   // The token itself is not locked: SoftHSM reports no lock in its flags.
   assert.doesNotMatch(await pkcs11Tool(token, ["--list-token-slots"]), /locked/i);
@@ -85,13 +88,13 @@ test("a wrong-PIN storm before any login reaches C_Login at most login-failure-l
   }
 });
 
-test("once logged in, wrong PINs are refused without calling C_Login, and the right PIN keeps working", async () => {
+test("once logged in, wrong PINs reach C_Login only within the throttle (a PIN check of its own, for PIN changes), and the right PIN keeps working", async () => {
   const client = await connect(PIN);
   try {
     await client.discoverVersions();
     const before = refusedLogins();
     await wrongPinStorm();
-    assert.equal(refusedLogins(), before, "no wrong PIN reached C_Login");
+    assert.ok(refusedLogins() - before <= LOGIN_FAILURE_LIMIT, `${refusedLogins() - before} wrong PINs reached C_Login`);
     // Signing proves the session is still logged in for private keys.
     const keys = await client.createKeyPair({
       commonTemplateAttribute: {
@@ -109,11 +112,34 @@ test("once logged in, wrong PINs are refused without calling C_Login, and the ri
   }
 });
 
+test("the throttle lives in the relay: a module restart resets nothing, and the right PIN works at once while its address is cooling down", async () => {
+  const client = await connect(PIN);
+  try {
+    await client.discoverVersions();
+    await wrongPinStorm();
+    const before = refusedLogins();
+    // Kill the idle module process; the relay restarts it, and the new one is not logged in.
+    const relayPid = relay.process.pid!;
+    const [modulePid] = (await readFile(`/proc/${relayPid}/task/${relayPid}/children`, "utf8")).split(/\s+/).filter(Boolean).map(Number);
+    const restarts = (relay.output().match(/is serving again/g) ?? []).length;
+    process.kill(modulePid!, "SIGKILL");
+    await relay.waitForOutput(new RegExp(`(?:is serving again[^]*?){${restarts + 1}}`));
+    await wrongPinStorm();
+    // The count went on across the restart: at most one client's share (its cool-down is short here).
+    assert.ok(refusedLogins() - before <= LOGIN_FAILURE_LIMIT, `${refusedLogins() - before} wrong PINs reached C_Login after the restart`);
+    // The right PIN, from the same (cooling-down) address, logs the new module process in.
+    await client.discoverVersions();
+  } finally {
+    await client.close();
+  }
+});
+
 test("no PIN appears in the relay's trace-level output, in any encoding", async () => {
   const output = relay.output();
   // The request dumps are there, with the Password redacted.
   assert.match(output, /request message \(\d+ bytes\)/);
-  assert.match(output, /Password.*<redacted \d+ bytes>/);
+  assert.match(output, /Password \(TextString\): <redacted>/);
+  assert.doesNotMatch(output, /Password \(TextString\): <redacted \d/, "not even the PIN's length");
   for (const pin of [PIN, ...WRONG_PINS]) {
     const bytes = Buffer.from(pin, "utf8");
     for (const form of [pin, bytes.toString("hex"), bytes.toString("hex").toUpperCase(), bytes.toString("base64")]) {

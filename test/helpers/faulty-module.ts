@@ -10,11 +10,14 @@ export const FaultLabel = {
   abort: "fault:abort",
   /** exit(FAULT_EXIT_CODE) */
   exit: "fault:exit",
+  /** Also as a new label: C_SetAttributeValue never returns. */
   hang: "fault:hang",
   /** Prints to stdout and stderr (one line of 20,000 characters among them), then signs. */
   stdout: "fault:stdout",
   /** Prints 5,000 lines to stdout, then signs. */
   flood: "fault:flood",
+  /** Sleeps 300 ms, then signs; as a new label (C_SetAttributeValue), sleeps 3 s, then sets it. */
+  slow: "fault:slow",
 } as const;
 
 /** The exit code of the "fault:exit" fault. */

@@ -42,7 +42,8 @@ const built = new Map<string, Promise<string>>();
 
 /**
  * Compiles a PKCS#11 module from a C file of the test sources (a path
- * relative to the repository) once per test process; resolves to the shared
+ * relative to the repository), with the forwarding base of
+ * test/fixtures/pkcs11-shim, once per test process; resolves to the shared
  * object, in a temp dir removed when the process exits.
  */
 export function buildModule(source: string): Promise<string> {
@@ -54,6 +55,9 @@ export function buildModule(source: string): Promise<string> {
   return module;
 }
 
+/** The forwarding base every test module is built with (shim.h, shim.c). */
+const SHIM_DIR = fileURLToPath(new URL("../../../test/fixtures/pkcs11-shim/", import.meta.url));
+
 async function compile(source: string): Promise<string> {
   // From dist/test/helpers/ back to the sources, which tsc does not copy.
   const path = fileURLToPath(new URL(`../../../${source}`, import.meta.url));
@@ -62,7 +66,7 @@ async function compile(source: string): Promise<string> {
   const output = join(dir, "module.so");
   const flags = ["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1", "-shared", "-fPIC"];
   try {
-    await execFileAsync("gcc", [...flags, "-o", output, path, "-ldl"]);
+    await execFileAsync("gcc", [...flags, "-I", SHIM_DIR, "-o", output, path, join(SHIM_DIR, "shim.c"), "-ldl"]);
   } catch (error) {
     throw new Error(`cannot build the PKCS#11 module ${source}: ${(error as Error).message}`);
   }

@@ -1,5 +1,5 @@
 // The login guard with a fake C_Login and a fake clock: the PIN record, the
-// throttle and its cooldown. (authenticate.test.ts runs the same against SoftHSM.)
+// throttle and its cooldown. (authenticate.e2e.test.ts runs the same against SoftHSM.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -122,4 +122,13 @@ test("a refused PIN never appears in an error message or a log line", async () =
   await guard.authenticate("correct-horse", token.login).catch((err: Error) => messages.push(err.message));
   for (const text of [...messages, ...lines]) assert.doesNotMatch(text, /secret|correct-horse/);
   assert.ok(lines.length > 0);
+});
+
+test("the cooldown is logged in seconds, the unit it is configured in", async () => {
+  const lines: string[] = [];
+  const capture = pino({ level: "warn" }, { write: (json: string) => void lines.push((JSON.parse(json) as { msg: string }).msg) });
+  const token = fakeToken();
+  const guard = new LoginGuard("1", { limit: 1, windowMs: 60_000, cooldownMs: 300_000 }, capture, () => 0);
+  await assert.rejects(guard.authenticate("0000", token.login), code("AUTH_FAILED"));
+  assert.ok(lines.includes("Slot 1: 1 failed logins within 60 s; refusing logins for 300 s (pkcs11.login-cooldown)"), lines.join("\n"));
 });

@@ -20,21 +20,15 @@
  *       as CK_UNAVAILABLE_INFORMATION with CKR_ATTRIBUTE_TYPE_INVALID, as a
  *       module that does not implement it (PKCS#11 v2.40 section 5.7).
  *
- * No PKCS#11 header is installed on Debian by default, so the few types used
- * here are declared below.
+ * The loading and forwarding are shim.c's (test/fixtures/pkcs11-shim).
  */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-typedef unsigned long CK_ULONG;
-typedef CK_ULONG CK_RV;
-typedef CK_ULONG CK_SESSION_HANDLE;
-typedef CK_ULONG CK_OBJECT_HANDLE;
-typedef struct { unsigned char major, minor; } CK_VERSION;
-typedef struct { CK_ULONG type; void *pValue; CK_ULONG ulValueLen; } CK_ATTRIBUTE;
+#include "shim.h"
+
 /* PKCS#11 v2.40 section 3.6: CK_C_INITIALIZE_ARGS. */
 typedef struct {
   void *CreateMutex, *DestroyMutex, *LockMutex, *UnlockMutex;
@@ -42,29 +36,18 @@ typedef struct {
   void *pReserved;
 } CK_C_INITIALIZE_ARGS;
 
-#define CKR_OK 0x0UL
-#define CKR_GENERAL_ERROR 0x5UL
 #define CKR_ARGUMENTS_BAD 0x7UL
 #define CKR_ATTRIBUTE_TYPE_INVALID 0x12UL
 #define CKR_DEVICE_ERROR 0x30UL
 #define CK_UNAVAILABLE_INFORMATION (~0UL)
 
-/* Positions in CK_FUNCTION_LIST (PKCS#11 v2.40 pkcs11f.h order). */
-enum { C_INITIALIZE = 0, C_GET_FUNCTION_LIST = 3, C_GET_ATTRIBUTE_VALUE = 24, C_GENERATE_KEY_PAIR = 59, FUNCTIONS = 68 };
-
-typedef struct {
-  CK_VERSION version;
-  void *functions[FUNCTIONS];
-} function_list;
-
 typedef CK_RV (*initialize_fn)(void *);
-typedef CK_RV (*get_function_list_fn)(function_list **);
 typedef CK_RV (*get_attribute_value_fn)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE *, CK_ULONG);
 typedef CK_RV (*generate_key_pair_fn)(CK_SESSION_HANDLE, void *, CK_ATTRIBUTE *, CK_ULONG, CK_ATTRIBUTE *, CK_ULONG,
                                       CK_OBJECT_HANDLE *, CK_OBJECT_HANDLE *);
 
-static function_list *target;
-static function_list quirky;
+const char shim_name[] = "quirky-pkcs11";
+const char shim_target_env[] = "QUIRKY_PKCS11_TARGET";
 
 /* The attribute type an environment variable names, or -1 when unset. */
 static long attribute_env(const char *name) {
@@ -104,15 +87,15 @@ static CK_RV quirky_initialize(void *init_args) {
     fprintf(stderr, "quirky-pkcs11: C_Initialize pReserved is not \"%s\"\n", expected);
     return CKR_ARGUMENTS_BAD;
   }
-  if (args == NULL) return ((initialize_fn)target->functions[C_INITIALIZE])(NULL);
+  if (args == NULL) return ((initialize_fn)shim_target->functions[C_INITIALIZE])(NULL);
   CK_C_INITIALIZE_ARGS copy = *args;
   copy.pReserved = NULL;
-  return ((initialize_fn)target->functions[C_INITIALIZE])(&copy);
+  return ((initialize_fn)shim_target->functions[C_INITIALIZE])(&copy);
 }
 
 static CK_RV quirky_get_attribute_value(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE *template, CK_ULONG count) {
   if (holds(template, count, attribute_env("QUIRKY_PKCS11_FAIL_READ"))) return CKR_DEVICE_ERROR;
-  CK_RV rv = ((get_attribute_value_fn)target->functions[C_GET_ATTRIBUTE_VALUE])(session, object, template, count);
+  CK_RV rv = ((get_attribute_value_fn)shim_target->functions[C_GET_ATTRIBUTE_VALUE])(session, object, template, count);
   long lacking = attribute_env("QUIRKY_PKCS11_LACK");
   if (!holds(template, count, lacking)) return rv;
   for (CK_ULONG i = 0; i < count; i++) {
@@ -126,27 +109,12 @@ static CK_RV quirky_generate_key_pair(CK_SESSION_HANDLE session, void *mechanism
                                       CK_OBJECT_HANDLE *private_key) {
   const char *refused = getenv("QUIRKY_PKCS11_REFUSE_TEMPLATE");
   if (holds_any(public_template, public_count, refused) || holds_any(private_template, private_count, refused)) return CKR_DEVICE_ERROR;
-  return ((generate_key_pair_fn)target->functions[C_GENERATE_KEY_PAIR])(session, mechanism, public_template, public_count, private_template,
+  return ((generate_key_pair_fn)shim_target->functions[C_GENERATE_KEY_PAIR])(session, mechanism, public_template, public_count, private_template,
                                                                         private_count, public_key, private_key);
 }
 
-CK_RV C_GetFunctionList(function_list **list) {
-  if (target == NULL) {
-    const char *path = getenv("QUIRKY_PKCS11_TARGET");
-    void *module = dlopen(path != NULL ? path : "/usr/lib/softhsm/libsofthsm2.so", RTLD_NOW | RTLD_LOCAL);
-    get_function_list_fn get = module != NULL ? (get_function_list_fn)dlsym(module, "C_GetFunctionList") : NULL;
-    if (get == NULL) {
-      fprintf(stderr, "quirky-pkcs11: cannot load the target module: %s\n", dlerror());
-      return CKR_GENERAL_ERROR;
-    }
-    CK_RV rv = get(&target);
-    if (rv != CKR_OK) return rv;
-    quirky = *target;
-    quirky.functions[C_INITIALIZE] = (void *)quirky_initialize;
-    quirky.functions[C_GET_FUNCTION_LIST] = (void *)C_GetFunctionList;
-    quirky.functions[C_GET_ATTRIBUTE_VALUE] = (void *)quirky_get_attribute_value;
-    quirky.functions[C_GENERATE_KEY_PAIR] = (void *)quirky_generate_key_pair;
-  }
-  *list = &quirky;
-  return CKR_OK;
+void shim_override(function_list *list) {
+  list->functions[C_INITIALIZE] = (void *)quirky_initialize;
+  list->functions[C_GET_ATTRIBUTE_VALUE] = (void *)quirky_get_attribute_value;
+  list->functions[C_GENERATE_KEY_PAIR] = (void *)quirky_generate_key_pair;
 }

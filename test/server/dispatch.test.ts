@@ -268,6 +268,15 @@ describe("failures of an item", () => {
     assert.equal(response.batchItems[2]!.resultMessage, "internal error: x is undefined");
   });
 
+  test("the log line of a failed item names its Result Reason, not its number", async () => {
+    const records: Record<string, unknown>[] = [];
+    const capture = pino({ level: "info" }, { write: (json: string) => void records.push(JSON.parse(json) as Record<string, unknown>) });
+    const bytes = encodeTtlv(encodeRequestMessage({ header: header(), batchItems: [item(Operation.Get, "missing")] }));
+    await dispatcher().handle(bytes, capture);
+    const line = records.find((r) => r.msg === "Get failed: no key missing");
+    assert.equal(line?.reason, "ItemNotFound");
+  });
+
   test("describeFailure maps every HSM error code", () => {
     const expected: Record<HsmErrorCode, [string, boolean]> = {
       SLOT_NOT_FOUND: ["AuthenticationNotSuccessful", false],
@@ -278,6 +287,7 @@ describe("failures of an item", () => {
       PERMISSION_DENIED: ["PermissionDenied", false],
       UNSUPPORTED: ["CryptographicFailure", false],
       INVALID_ARGUMENT: ["InvalidField", false],
+      BUSY: ["GeneralFailure", false],
       MODULE_FAILED: ["GeneralFailure", true],
       PKCS11_ERROR: ["GeneralFailure", true],
     };
@@ -347,18 +357,18 @@ describe("limits", () => {
 });
 
 describe("credentials", () => {
-  test("checked once per message: a missing credential is General Failure for every item", async () => {
+  test("checked once per message: a missing credential is Authentication Not Successful for every item", async () => {
     const calls: string[] = [];
     const d = dispatcher({ calls });
     const response = await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b")], { authentication: undefined });
-    assert.deepEqual(reasons(response), ["GeneralFailure", "GeneralFailure"]);
+    assert.deepEqual(reasons(response), ["AuthenticationNotSuccessful", "AuthenticationNotSuccessful"]);
     assert.deepEqual(ids(response), ["#a", "#b"]);
     assert.deepEqual(calls, []);
     await handle(d, [item(Operation.Get, "a"), item(Operation.Get, "b"), item(Operation.Sign, "c")]);
     assert.deepEqual(calls, ["resolveSlot token", "authenticate 7"]);
   });
 
-  test("a credential of another type is General Failure", async () => {
+  test("a credential of another type is Authentication Not Successful", async () => {
     // The message encoder writes Username and Password credentials only, so this one is built by hand.
     const message = ttlv.structure(Tag.RequestMessage, [
       ttlv.structure(Tag.RequestHeader, [
@@ -374,7 +384,7 @@ describe("credentials", () => {
       encodeRequestMessage({ header: header(), batchItems: [item(Operation.Get, "a")] }).value[1]!,
     ]);
     const response = decodeResponseMessage(decodeTtlv(await dispatcher().handle(encodeTtlv(message), logger)));
-    assert.deepEqual(reasons(response), ["GeneralFailure"]);
+    assert.deepEqual(reasons(response), ["AuthenticationNotSuccessful"]);
   });
 
   test("an unknown username or a wrong PIN is Authentication Not Successful for every item", async () => {

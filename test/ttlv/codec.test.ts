@@ -260,7 +260,7 @@ describe("pretty printer", () => {
         "    Credential (Structure)",
         "      CredentialValue (Structure)",
         '        Username (TextString): "token"',
-        "        Password (TextString): <redacted 4 bytes>",
+        "        Password (TextString): <redacted>",
         "  Operation (Enumeration): Sign",
         "  Operation (Enumeration): 0x00000099",
         "  CryptographicUsageMask (Integer): 3 (Sign|Verify)",

@@ -5,9 +5,9 @@ import { test } from "node:test";
 import { PassThrough } from "node:stream";
 import { runTtlvCommand } from "../../src/cli/ttlv-command.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
-import { parseHex } from "../../src/ttlv/hex.js";
+import { parseHex, toHex } from "../../src/ttlv/hex.js";
 import { toJson } from "../../src/ttlv/json.js";
-import { vectorDirectory } from "../helpers/vectors.js";
+import { loadVectors, vectorDirectory, VENDOR_EXTENSION_VECTOR } from "../helpers/vectors.js";
 
 async function run(argv: string[], stdin: string | Uint8Array = ""): Promise<{ status: number; stdout: string; stderr: string }> {
   const input = new PassThrough();
@@ -101,4 +101,43 @@ test("help, usage errors and unreadable files", async () => {
   const missing = await run(["decode", "/nonexistent/file.hex"]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /cannot read \/nonexistent\/file\.hex/);
+});
+
+test("decode --json --no-redact prints the form encode turns back into the same bytes, for every vector", async () => {
+  const vectors = loadVectors().filter((v) => v.name !== VENDOR_EXTENSION_VECTOR);
+  assert.ok(vectors.length > 80);
+  for (const v of vectors) {
+    const decoded = await run(["decode", "--json", "--no-redact", `${vectorDirectory}${v.file}`]);
+    assert.equal(decoded.status, 0, `${v.name}: ${decoded.stderr}`);
+    const encoded = await run(["encode"], decoded.stdout);
+    assert.equal(encoded.status, 0, `${v.name}: ${encoded.stderr}`);
+    assert.equal(encoded.stdout, `${toHex(v.bytes)}\n`, v.name);
+  }
+});
+
+test("decode --json redacts the password and key material unless --no-redact", async () => {
+  const redacted = await run(["decode", "--json", REGISTER_REQUEST]);
+  assert.equal(redacted.status, 0);
+  assert.match(redacted.stdout, /"tag": "KeyMaterial",\n\s+"type": "ByteString",\n\s+"value": "<redacted 1193 bytes>"/);
+  assert.doesNotMatch(redacted.stdout, /308204A5/);
+  const plain = await run(["decode", "--json", "--no-redact", REGISTER_REQUEST]);
+  assert.match(plain.stdout, /"value": "308204A5/);
+  // A redacted form does not encode: the value is no longer there.
+  const refused = await run(["encode"], redacted.stdout);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /KeyMaterial|a ByteString value must be hex digits/);
+});
+
+test("decode redacts a password without telling its length", async () => {
+  const password = (text: string) => {
+    const bytes = Buffer.from(text);
+    const padded = Buffer.concat([bytes, Buffer.alloc((8 - (bytes.length % 8)) % 8)]);
+    return `4200A107${bytes.length.toString(16).padStart(8, "0")}${padded.toString("hex")}`;
+  };
+  for (const pin of ["1234", "a much longer PIN"]) {
+    const tree = await run(["decode"], password(pin));
+    assert.equal(tree.stdout, "Password (TextString): <redacted>\n");
+    const json = await run(["decode", "--json"], password(pin));
+    assert.match(json.stdout, /"value": "<redacted>"/);
+  }
 });

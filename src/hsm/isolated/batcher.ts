@@ -2,21 +2,17 @@
 // the isolated backend into one IPC message per turn of the event loop.
 //
 // Each process.send / child.send is a V8 serialisation and a write(2), and
-// each message received is a read and an event: per message, not per byte.
-// A batch of 32 Sign items, or requests from 16 connections read in one poll
-// phase, otherwise cost 32 or 16 messages each way. Measured with bench/
-// (ECDSA P-256, 16 connections x 32 items, CPU per signature): relay
-// 44 -> 17 us, module process 114 -> 83 us.
+// each message received is a read and an event: the cost is per message, not
+// per byte, so a batch of 32 Sign items, or requests from 16 connections read
+// in one poll phase, would otherwise cost 32 or 16 messages each way
+// (measured in bench/README.md#one-ipc-message-per-turn-of-the-event-loop).
 //
 // Why setImmediate: it runs in the check phase, after the poll phase has
 // handled every socket that was readable and after all microtasks, so by
 // construction it gathers whatever that turn produced (every connection's
 // requests; every P-256 signature of a batch, which the module process makes
 // synchronously in microtasks), and it adds no timer delay. process.nextTick
-// and queueMicrotask run before the poll phase reaches the next socket; in
-// the same benchmark they measured within the noise of setImmediate (a
-// batch's calls are made in one synchronous stretch anyway), so the one that
-// does not depend on that is used.
+// and queueMicrotask run before the poll phase reaches the next socket.
 export class MessageBatcher<T> {
   private queue: T[] = [];
   private immediate: NodeJS.Immediate | undefined;

@@ -1,6 +1,6 @@
 // The child process of the isolated backend: loads the PKCS#11 module through
 // the in-process backend and serves its methods over the IPC channel (see
-// protocol.ts). Started by isolated-backend.ts with child_process.fork; never
+// protocol.ts). Started by module-process.ts with child_process.fork; never
 // run by hand.
 //
 // Stdout and stderr belong to the module: the relay logs whatever appears
@@ -10,25 +10,29 @@ import pino from "pino";
 import type { HsmBackend } from "../backend.js";
 import { openPkcs11Backend } from "../pkcs11-backend.js";
 import { MessageBatcher } from "./batcher.js";
-import { serializeError, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
+import { serializeError, type BackendMethod, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
 
-const send = process.send?.bind(process);
-if (send === undefined) {
+const sendOnChannel = process.send?.bind(process);
+if (sendOnChannel === undefined) {
   process.stderr.write("kmip2pkcs11: src/hsm/isolated/child.js is started by the relay with an IPC channel, not by hand\n");
   process.exit(2);
 }
+/** Nothing goes out once the relay is gone (the calls still finish, see "disconnect" below). */
+const send = (message: ChildMessage, sent?: () => void): void => {
+  if (process.connected) sendOnChannel(message, undefined, undefined, sent);
+};
 /** Answers to calls go out together, once per turn of the event loop. */
 const answers = new MessageBatcher<CallResponse>((batch) => send(batch));
 /** Sends a message other than an answer, after the answers queued before it. */
 const post = (message: Exclude<ChildMessage, CallResponse[]>, sent?: () => void): void => {
   answers.flush();
-  send(message, undefined, undefined, sent);
+  send(message, sent);
 };
 
 let logger: pino.Logger | undefined;
 let backend: HsmBackend | undefined;
 let inFlight = 0;
-let drained: (() => void) | undefined;
+let drained: (() => void)[] = [];
 
 async function serve([id, method, args]: CallRequest): Promise<void> {
   if (backend === undefined) {
@@ -38,12 +42,16 @@ async function serve([id, method, args]: CallRequest): Promise<void> {
   inFlight++;
   let response: CallResponse;
   try {
-    response = [id, true, await (backend[method] as (...args: unknown[]) => Promise<unknown>).apply(backend, args)];
+    const fn = (backend as unknown as Record<BackendMethod, (...args: unknown[]) => Promise<unknown>>)[method];
+    response = [id, true, await fn.apply(backend, args)];
   } catch (error) {
     response = [id, false, serializeError(error)];
   }
   answers.push(response);
-  if (--inFlight === 0) drained?.();
+  if (--inFlight === 0) {
+    for (const resolve of drained) resolve();
+    drained = [];
+  }
 }
 
 async function open(options: Extract<ParentMessage, { kind: "open" }>): Promise<void> {
@@ -63,7 +71,7 @@ async function open(options: Extract<ParentMessage, { kind: "open" }>): Promise<
 }
 
 async function close(): Promise<void> {
-  if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+  await drain();
   try {
     await backend?.close();
   } catch (error) {
@@ -71,6 +79,11 @@ async function close(): Promise<void> {
   }
   // Exit once every message before this one has been written to the channel.
   post({ kind: "closed" }, () => process.exit(0));
+}
+
+/** Resolves once no call is running. */
+async function drain(): Promise<void> {
+  if (inFlight > 0) await new Promise<void>((resolve) => drained.push(resolve));
 }
 
 /**
@@ -97,8 +110,16 @@ process.on("message", (message: ParentMessage) => {
   else if (message.kind === "set-credentials") setCredentials(message);
   else void close();
 });
-// The relay is gone (it exited or crashed): there is nobody left to serve.
-process.on("disconnect", () => process.exit(0));
+// The relay is gone (it exited or was killed): there is nobody left to
+// serve, but the calls already running finish first, since a module killed
+// in the middle of a write can leave an object file or the token's own file
+// truncated. Then the module is finalised and the process exits.
+process.on("disconnect", () => {
+  void drain()
+    .then(() => backend?.close())
+    .catch(() => undefined)
+    .finally(() => process.exit(0));
+});
 // Ctrl-C in a terminal and systemd's stop (KillMode=control-group) signal the
 // whole process group; the relay then closes this process itself, after
 // answering the calls in flight.

@@ -1,6 +1,6 @@
 // What the relay side of the isolated backend answers without a round trip
 // to the module process. The relay resolves the username and authenticates
-// the PIN before every KMIP request (compat.md "Protocol"); through the
+// the PIN before every KMIP request (doc/compatibility.md#credentials); through the
 // module process that made three sequential round trips per request where
 // one does the work.
 //

@@ -3,22 +3,49 @@
 // Vendor PKCS#11 libraries are untrusted code: they crash, hang and print to
 // stdout. Here the module runs in a child process (child.ts) that serves the
 // in-process backend over IPC, and this side implements HsmBackend by
-// forwarding each call. When the child dies or a call outlives callTimeoutMs,
-// the calls in flight fail with MODULE_FAILED, the failure is logged, and a new
-// child is started with exponential backoff; calls that arrive meanwhile wait
-// for it. The module's stdout and stderr are logged with a prefix (see
-// module-output.ts), never mixed into the relay's own output.
+// forwarding each call. When the child dies or stops answering (see "When a
+// module counts as hung" below), the calls in flight fail with MODULE_FAILED,
+// the failure is logged, and a new child is started with exponential backoff;
+// calls that arrive meanwhile wait for it. The module's stdout and stderr are
+// logged with a prefix (see module-output.ts), never mixed into the relay's
+// own output.
+//
+// When a module counts as hung. Killing the module in the middle of a write
+// destroys data: SoftHSM rewrites object files in place (on
+// C_SetAttributeValue, C_DestroyObject, and its token file on every
+// C_Login), so a kill there leaves a truncated key or a whole token
+// unreadable, of whichever token was writing, not only the one whose call was
+// slow. Hence:
+// - A call is timed from when it can have started, not from when it was
+//   queued: the module runs the calls it has in some order, on a few sessions
+//   and threads, so a call waiting behind others has not started. What this
+//   side can see is progress: the clock runs from the later of the oldest
+//   unanswered call's sending and the module's last answer. A module that
+//   answers something at least every callTimeoutMs is working through its
+//   queue, however long the queue is.
+// - While any write (WRITES) is unanswered, the limit is writeTimeoutMs, much
+//   longer: the module is killed only when even a write has made no progress
+//   for that long, and the log then names every write in flight and the
+//   objects it may have damaged.
+// - Each slot has at most maxQueuedCalls unanswered calls, of which at most
+//   maxQueuedWrites writes; beyond that a call fails at once with BUSY, so
+//   a client flooding one token cannot make the queue, and with it every
+//   other token's wait, arbitrarily long.
+// - When the relay exits without closing the backend, a child with a write
+//   in flight is not killed: it notices the relay is gone, finishes its calls
+//   and exits by itself (child.ts).
 //
 // A new child has no session and no login. What this side keeps to answer
 // resolveSlot() and authenticate() without a round trip (credentials.ts) is
 // dropped when a child fails, so the next authenticate() reaches the new
 // child, which logs the token in with that request's PIN, exactly as after
-// the relay's own start. (Login throttling state lives in the child, so it
-// starts afresh.)
-import { fork, type ChildProcess } from "node:child_process";
+// the relay's own start.
+//
+// The child processes themselves are module-process.ts; this file is the
+// supervisor that owns them, including killing them when the relay exits
+// without closing the backend.
+import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import type { Level } from "pino";
 import type { Logger } from "../../log/logger.js";
 import {
   HsmError,
@@ -29,26 +56,29 @@ import {
   type KeyPairRequest,
   type KeyUpdate,
   type ModuleInfo,
+  type Signature,
+  type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
 } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
-import { MessageBatcher } from "./batcher.js";
 import { CredentialCache } from "./credentials.js";
-import { logModuleOutput } from "./module-output.js";
-import {
-  deserializeError,
-  type BackendMethod,
-  type SerializedError,
-  type CallRequest,
-  type CallResponse,
-  type ChildMessage,
-  type ParentMessage,
-} from "./protocol.js";
+import { ModuleProcess } from "./module-process.js";
+import { checkPin } from "./pin-check.js";
+import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
-  /** A call that takes longer: the child is killed (SIGKILL) and restarted. */
+  /**
+   * The module answering nothing for this long while calls are waiting, none
+   * of them a write: the child is killed (SIGKILL) and restarted.
+   */
   callTimeoutMs: number;
+  /** The same while a write is waiting (WRITES). Default DEFAULT_WRITE_TIMEOUT_MS. */
+  writeTimeoutMs?: number;
+  /** Unanswered calls per slot; more fail at once with BUSY. Default DEFAULT_MAX_QUEUED_CALLS. */
+  maxQueuedCalls?: number;
+  /** Unanswered writes per slot, among maxQueuedCalls. Default DEFAULT_MAX_QUEUED_WRITES. */
+  maxQueuedWrites?: number;
   /** Extra environment for the module's process only (vendor variables). */
   env?: Record<string, string>;
   /**
@@ -60,39 +90,36 @@ export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long a child may take to load the module and C_Initialize it. Default 30000. */
   startTimeoutMs?: number;
+  /**
+   * How often a PIN accepted by its digest is checked again against the
+   * token, in a process of its own (pin-check.ts), so that a PIN changed on
+   * the token stops working within this long. Default DEFAULT_PIN_RECHECK_MS.
+   */
+  pinRecheckMs?: number;
   /** Called each time a restarted child serves again (for the module restarts metric). */
   onRestart?: () => void;
 }
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 const DEFAULT_START_TIMEOUT_MS = 30_000;
-
-const PINO_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace"]);
-
-/** After the child exited, how long its IPC channel may take to deliver the last messages. */
-const CHANNEL_DRAIN_MS = 1000;
-
-const CHILD_PATH = fileURLToPath(new URL("./child.js", import.meta.url));
-
-/** The backends of this process that are not closed, for dropModulePrivileges(). */
-const openBackends = new Set<IsolatedBackend>();
+export const DEFAULT_WRITE_TIMEOUT_MS = 600_000;
+export const DEFAULT_MAX_QUEUED_CALLS = 1024;
+export const DEFAULT_MAX_QUEUED_WRITES = 64;
+export const DEFAULT_PIN_RECHECK_MS = 300_000;
 
 /**
- * Called once the relay has switched user and group ([daemon] identity): the
- * module processes it started before, as root, switch to the relay's new
- * credentials. (Processes started afterwards inherit them.) The message goes
- * ahead of any later call on the same channel, so no call runs with the old
- * credentials.
+ * Calls that may write to the token: object files (C_GenerateKeyPair,
+ * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
+ * updates SoftHSM's token file, right PIN or wrong).
  */
-export function dropModulePrivileges(): void {
-  for (const backend of openBackends) backend.followCredentials();
-}
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   listSlots: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   resolveSlot: "C_GetSlotList, C_GetSlotInfo, C_GetTokenInfo",
   authenticate: "C_OpenSession, C_Login",
+  adoptPin: "C_OpenSession, C_Login",
   mechanisms: "C_GetMechanismList",
   generateKeyPair: "C_GenerateKeyPair",
   describeKey: "C_FindObjects, C_GetAttributeValue",
@@ -121,7 +148,10 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: Error): void;
   readonly method: BackendMethod;
+  readonly args: unknown[];
+  /** performance.now() when the call was sent to the child. */
   readonly startedAt: number;
+  readonly write: boolean;
   /** The slot the call is about; undefined for listSlots, resolveSlot and ping. */
   readonly slotId: string | undefined;
   /** Runs when the call succeeds, in the order the child answered, before the caller resumes. */
@@ -141,19 +171,44 @@ class IsolatedBackend implements HsmBackend {
   module!: ModuleInfo;
 
   private readonly callTimeoutMs: number;
+  private readonly writeTimeoutMs: number;
+  private readonly maxQueuedCalls: number;
+  private readonly maxQueuedWrites: number;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly startTimeoutMs: number;
   private readonly pkcs11Options: Pkcs11BackendOptions;
   private readonly env: Record<string, string> | undefined;
   private readonly onRestart: (() => void) | undefined;
+  private readonly pinRecheckMs: number;
+  /** Per slot, performance.now() when the token last confirmed the PIN whose digest `credentials` holds. */
+  private readonly pinVerifiedAt = new Map<string, number>();
+  private readonly rechecking = new Set<string>();
+  /**
+   * Per slot, the digest of the PIN the child is logged in with once the
+   * token refused it in a recheck. The child itself cannot notice: a module
+   * may keep checking C_Login against the PIN it loaded at C_Initialize
+   * (SoftHSM does, until its process restarts), so this side refuses it.
+   */
+  private readonly refusedPins = new Map<string, Buffer>();
 
   /** The child serving calls; undefined while restarting. */
   private serving: ModuleProcess | undefined;
   /** A child being started, not yet serving. */
   private starting: ModuleProcess | undefined;
+  /**
+   * Every child of this backend that has not exited, for killOnExit: one
+   * that failed or is stopping may still be running.
+   */
+  private readonly live = new Set<ModuleProcess>();
   /** Calls sent to `serving`, oldest first (Map keeps insertion order). */
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
+  /** Unanswered calls and writes per slot, for maxQueuedCalls and maxQueuedWrites. */
+  private readonly queued = new Map<string, { calls: number; writes: number }>();
+  /** Unanswered writes of all slots: while there is one, writeTimeoutMs applies. */
+  private writesPending = 0;
+  /** performance.now() of the serving child's last answer (or of its start). */
+  private lastAnswerAt = 0;
   /** One timer for all calls: it checks the oldest pending call. */
   private watchdog: NodeJS.Timeout | undefined;
   private readonly waiters = new Set<RestartWaiter>();
@@ -169,8 +224,12 @@ class IsolatedBackend implements HsmBackend {
     options: IsolatedBackendOptions,
     private readonly logger: Logger,
   ) {
-    const { callTimeoutMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    const { callTimeoutMs, writeTimeoutMs, maxQueuedCalls, maxQueuedWrites, pinRecheckMs, env, restartBackoff, startTimeoutMs, onRestart, ...pkcs11Options } = options;
+    this.pinRecheckMs = pinRecheckMs ?? DEFAULT_PIN_RECHECK_MS;
     this.callTimeoutMs = callTimeoutMs;
+    this.writeTimeoutMs = Math.max(writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS, callTimeoutMs);
+    this.maxQueuedCalls = maxQueuedCalls ?? DEFAULT_MAX_QUEUED_CALLS;
+    this.maxQueuedWrites = maxQueuedWrites ?? DEFAULT_MAX_QUEUED_WRITES;
     this.env = env;
     this.onRestart = onRestart;
     this.backoff = restartBackoff ?? DEFAULT_RESTART_BACKOFF;
@@ -180,11 +239,39 @@ class IsolatedBackend implements HsmBackend {
   }
 
   async start(): Promise<void> {
-    this.serving = await this.startProcess();
+    process.on("exit", this.killOnExit);
+    try {
+      this.serving = await this.startProcess();
+    } catch (error) {
+      process.off("exit", this.killOnExit);
+      throw error;
+    }
+    this.lastAnswerAt = performance.now();
     this.module = this.serving.module;
-    openBackends.add(this);
   }
 
+  /**
+   * When the relay exits without closing the backend (a second stop signal,
+   * a crash), its module processes are killed: a module hung inside a call
+   * blocks its process's event loop, so it would never notice that the
+   * relay is gone and would linger. ("exit" listeners must be synchronous.)
+   */
+  private readonly killOnExit = (): void => {
+    for (const child of this.live) {
+      // A write may be under way: the child finishes it and exits by itself
+      // once it sees the relay gone (child.ts), rather than leave a damaged file.
+      if (child === this.serving && this.writesPending > 0) continue;
+      child.kill();
+    }
+  };
+
+  /**
+   * Called once the relay has switched user and group ([daemon] identity): the
+   * module processes started before, as root, switch to the relay's new
+   * credentials. (Processes started afterwards inherit them.) The message goes
+   * ahead of any later call on the same channel, so no call runs with the old
+   * credentials.
+   */
   followCredentials(): void {
     const message: ParentMessage = {
       kind: "set-credentials",
@@ -224,8 +311,9 @@ class IsolatedBackend implements HsmBackend {
    * pkcs11-backend.ts) or PIN_LOCKED, and every digest is dropped when a
    * child fails, before a new one serves: the new child's first request
    * logs in again. A PIN whose digest differs always goes to the child,
-   * which applies the throttle. The digest is an HMAC under a key drawn per
-   * child, compared with timingSafeEqual; the PIN itself is not kept.
+   * which checks it (failures are throttled per client in the relay,
+   * src/server/login-throttle.ts). The digest is an HMAC under a key drawn
+   * per child, compared with timingSafeEqual; the PIN itself is not kept.
    *
    * One difference from the in-process backend: a child that loses its
    * login without any call noticing (its last session closed) keeps its
@@ -236,9 +324,62 @@ class IsolatedBackend implements HsmBackend {
    */
   authenticate(slotId: string, pin: string): Promise<void> {
     const pinDigest = this.credentials.digest(pin);
-    if (this.credentials.accepts(slotId, pinDigest)) return Promise.resolve();
+    const refused = this.refusedPins.get(slotId);
+    if (refused !== undefined && timingSafeEqual(refused, pinDigest)) {
+      return Promise.reject(new HsmError("AUTH_FAILED", `slot ${slotId}: the token no longer accepts this PIN (changed on the token)`));
+    }
+    if (this.credentials.accepts(slotId, pinDigest)) {
+      this.recheckIfDue(slotId, pin);
+      return Promise.resolve();
+    }
     const ticket = this.credentials.checkSent(slotId);
-    return this.call("authenticate", [slotId, pin], () => this.credentials.rememberPin(slotId, ticket, pinDigest));
+    return this.call<void>("authenticate", [slotId, pin], () => {
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    }).catch((error: unknown) => this.perhapsChangedPin(error, slotId, pin, pinDigest));
+  }
+
+  /**
+   * PIN changes (pkcs11-tool --change-pin while the relay is logged in).
+   * A PIN other than the one the child is logged in with is refused by the
+   * child without C_Login: it is then checked in a process of its own
+   * (pin-check.ts; the relay's login throttle admitted this request), and
+   * when the token accepts it, the child takes it as the PIN from now on.
+   */
+  private async perhapsChangedPin(error: unknown, slotId: string, pin: string, pinDigest: Buffer): Promise<void> {
+    const differs = error instanceof HsmError && error.code === "AUTH_FAILED" && error.ckr === undefined && /does not match the one the token is logged in with/.test(error.message);
+    if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin))) throw error;
+    const ticket = this.credentials.checkSent(slotId);
+    await this.call("adoptPin", [slotId, pin], () => {
+      this.refusedPins.delete(slotId);
+      this.credentials.rememberPin(slotId, ticket, pinDigest);
+      this.pinVerifiedAt.set(slotId, performance.now());
+    });
+  }
+
+  /**
+   * The old PIN after a change: answered here by its digest, it would work
+   * for as long as the child stays logged in. So at most every pinRecheckMs
+   * per slot, a request accepted by digest has its PIN checked again in a
+   * process of its own, in the background; when the token refuses it, it is
+   * refused here from then on (refusedPins) until the child is replaced.
+   */
+  private recheckIfDue(slotId: string, pin: string): void {
+    const now = performance.now();
+    if (now - (this.pinVerifiedAt.get(slotId) ?? now) < this.pinRecheckMs || this.rechecking.has(slotId)) return;
+    this.rechecking.add(slotId);
+    this.pinVerifiedAt.set(slotId, now);
+    const pinDigest = this.credentials.digest(pin);
+    void checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin)
+      .then((accepted) => {
+        // Only while the digest is still the accepted one (no new child, no adopted PIN meanwhile).
+        if (accepted || !this.credentials.accepts(slotId, pinDigest)) return;
+        this.logger.warn({ slotId }, `Slot ${slotId}: the token no longer accepts the PIN it was logged in with (changed?); requests with it are refused from now on`);
+        this.credentials.forgetPin(slotId);
+        this.refusedPins.set(slotId, pinDigest);
+      })
+      .catch((error: unknown) => this.logger.warn({ slotId, err: error }, `Slot ${slotId}: the PIN could not be checked again: ${(error as Error).message}`))
+      .finally(() => this.rechecking.delete(slotId));
   }
   mechanisms(slotId: string): Promise<number[]> {
     return this.call("mechanisms", [slotId]);
@@ -261,8 +402,8 @@ class IsolatedBackend implements HsmBackend {
   destroyKey(slotId: string, keyId: string): Promise<void> {
     return this.call("destroyKey", [slotId, keyId]);
   }
-  sign(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array): Promise<Uint8Array> {
-    return this.call("sign", [slotId, keyId, mechanism, data]);
+  sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
+    return this.call("sign", [slotId, keyId, request]);
   }
   verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return this.call("verify", [slotId, keyId, mechanism, data, signature]);
@@ -291,13 +432,37 @@ class IsolatedBackend implements HsmBackend {
   private call<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
     const child = this.serving;
     if (child === undefined) return this.callAfterRestart(method, args, onSuccess);
+    const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
+    const write = WRITES.has(method);
+    if (slotId !== undefined) {
+      const queued = this.queued.get(slotId) ?? { calls: 0, writes: 0 };
+      if (queued.calls >= this.maxQueuedCalls || (write && queued.writes >= this.maxQueuedWrites)) {
+        const what = write ? `${queued.writes} writes` : `${queued.calls} calls`;
+        return Promise.reject(new HsmError("BUSY", `busy: ${what} queued for slot ${slotId}; try again later`));
+      }
+      queued.calls++;
+      if (write) queued.writes++;
+      this.queued.set(slotId, queued);
+    }
+    if (write) this.writesPending++;
+    if (this.pending.size === 0) this.lastAnswerAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
-      const slotId = SLOTLESS.has(method) ? undefined : (args[0] as string);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, startedAt: performance.now(), slotId, onSuccess });
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, args, startedAt: performance.now(), write, slotId, onSuccess });
       child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
+  }
+
+  /** A call left `pending`: it no longer counts against its slot's queue. */
+  private settled(call: PendingCall): void {
+    if (call.write) this.writesPending--;
+    if (call.slotId === undefined) return;
+    const queued = this.queued.get(call.slotId);
+    if (queued === undefined) return;
+    queued.calls--;
+    if (call.write) queued.writes--;
+    if (queued.calls === 0) this.queued.delete(call.slotId);
   }
 
   private async callAfterRestart<T>(method: BackendMethod, args: unknown[], onSuccess?: (value: unknown) => void): Promise<T> {
@@ -325,17 +490,27 @@ class IsolatedBackend implements HsmBackend {
     });
   }
 
+  /** See "When a module counts as hung" at the top of this file. */
   private readonly checkTimeouts = (): void => {
     this.watchdog = undefined;
     const oldest = this.pending.values().next().value;
     if (oldest === undefined || this.serving === undefined) return;
-    const age = performance.now() - oldest.startedAt;
-    if (age < this.callTimeoutMs) {
-      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(this.callTimeoutMs - age));
+    const limit = this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs;
+    const silent = performance.now() - Math.max(oldest.startedAt, this.lastAnswerAt);
+    if (silent < limit) {
+      this.watchdog = setTimeout(this.checkTimeouts, Math.ceil(Math.min(limit - silent, this.callTimeoutMs)));
       return;
     }
     const failed = this.serving;
-    this.childFailed(failed, `timeout in ${describeCall(oldest)} (limit ${this.callTimeoutMs} ms)`);
+    const writes = [...this.pending.values()].filter((call) => call.write);
+    const kind = writes.length > 0 ? "a write" : "a call";
+    if (writes.length > 0) {
+      this.logger.error(
+        { modulePid: failed.pid, writes: writes.map(describeWrite) },
+        `the HSM module has answered nothing for ${Math.round(silent)} ms with ${writes.length} write${writes.length === 1 ? "" : "s"} in flight; killing it may damage: ${writes.map(describeWrite).join("; ")}`,
+      );
+    }
+    this.childFailed(failed, `timeout: no answer for ${Math.round(silent)} ms with ${kind} in flight, the oldest ${describeCall(oldest)} (limit ${limit} ms)`);
     failed.kill();
   };
 
@@ -345,6 +520,8 @@ class IsolatedBackend implements HsmBackend {
     // Absent: the call already failed (timeout, crash) and was answered.
     if (call === undefined) return;
     this.pending.delete(id);
+    this.settled(call);
+    this.lastAnswerAt = performance.now();
     if (message[1]) {
       call.onSuccess?.(message[2]);
       call.resolve(message[2]);
@@ -363,6 +540,8 @@ class IsolatedBackend implements HsmBackend {
   }
 
   private readonly onExit = (child: ModuleProcess, how: string): void => {
+    this.live.delete(child);
+    if (this.closing !== undefined && this.live.size === 0) process.off("exit", this.killOnExit);
     if (child !== this.serving) return;
     const oldest = this.pending.values().next().value;
     const during = oldest === undefined ? "while no call was in flight" : `during ${describeCall(oldest)}`;
@@ -373,6 +552,8 @@ class IsolatedBackend implements HsmBackend {
   private childFailed(child: ModuleProcess, reason: string): void {
     this.serving = undefined;
     this.credentials.clear();
+    this.pinVerifiedAt.clear();
+    this.refusedPins.clear();
     const calls = this.pending.size;
     this.failPending(new HsmError("MODULE_FAILED", `the HSM module failed: ${reason}`));
     if (this.closing !== undefined) return;
@@ -390,7 +571,10 @@ class IsolatedBackend implements HsmBackend {
   private failPending(error: HsmError): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    for (const call of calls) call.reject(error);
+    for (const call of calls) {
+      this.settled(call);
+      call.reject(error);
+    }
   }
 
   private nextRestartDelay(): number {
@@ -424,6 +608,7 @@ class IsolatedBackend implements HsmBackend {
       return;
     }
     this.serving = child;
+    this.lastAnswerAt = performance.now();
     this.logger.info(
       { modulePid: child.pid },
       `the HSM module process ${child.pid} is serving again, ${Math.round(performance.now() - this.failedAt)} ms after the failure`,
@@ -439,6 +624,7 @@ class IsolatedBackend implements HsmBackend {
   /** Forks a child and resolves once it has opened the module. */
   private async startProcess(): Promise<ModuleProcess> {
     const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit);
+    this.live.add(child);
     this.starting = child;
     const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`;
     const timer = setTimeout(() => child.failStart(new HsmError("MODULE_FAILED", tooSlow)), this.startTimeoutMs);
@@ -456,7 +642,6 @@ class IsolatedBackend implements HsmBackend {
   }
 
   private async shutDown(): Promise<void> {
-    openBackends.delete(this);
     clearTimeout(this.restartTimer);
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);
@@ -468,9 +653,12 @@ class IsolatedBackend implements HsmBackend {
     const child = this.serving;
     this.serving = undefined;
     this.credentials.clear();
-    await child?.stop(this.callTimeoutMs);
+    await child?.stop(this.writesPending > 0 ? this.writeTimeoutMs : this.callTimeoutMs);
     clearTimeout(this.watchdog);
     this.failPending(closedError());
+    // A child killed just before (a timeout, a failed start) may not have
+    // exited yet: the hook stays until none is left.
+    if (this.live.size === 0) process.off("exit", this.killOnExit);
   }
 }
 
@@ -478,153 +666,23 @@ function describeCall(call: PendingCall): string {
   return `${call.method} (${PKCS11_FUNCTIONS[call.method]}) after ${Math.round(performance.now() - call.startedAt)} ms`;
 }
 
+/** What a write in flight may have left damaged, for the log line before a kill. */
+function describeWrite(call: PendingCall): string {
+  const slot = `slot ${call.slotId}`;
+  switch (call.method) {
+    case "authenticate":
+      return `${slot}: the token's own file (C_Login)`;
+    case "generateKeyPair":
+      return `${slot}: a key pair being generated (C_GenerateKeyPair); its ids were not returned to any client`;
+    case "updateKey":
+      return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
+    case "destroyKey":
+      return `${slot}: key ${String(call.args[1])} (C_DestroyObject)`;
+    default:
+      return `${slot}: ${call.method}`;
+  }
+}
+
 function closedError(): HsmError {
   return new HsmError("MODULE_FAILED", "the HSM backend is closed");
-}
-
-/**
- * Module processes still running. When the relay exits without closing them
- * (a second stop signal, a crash), they are killed: a module hung inside a
- * call blocks its process's event loop, so it would never notice that the
- * relay is gone and would linger.
- */
-const liveModuleProcesses = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function killOnExit(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once("exit", () => {
-      for (const running of liveModuleProcesses) running.kill("SIGKILL");
-    });
-  }
-  liveModuleProcesses.add(child);
-  child.once("exit", () => liveModuleProcesses.delete(child));
-}
-
-/** One child process running the module. */
-class ModuleProcess {
-  readonly pid: number | undefined;
-  /** Resolves once the child has loaded and initialised the module. */
-  readonly opened: Promise<void>;
-  module!: ModuleInfo;
-  /** performance.now() when the child became ready. */
-  readyAt = Number.POSITIVE_INFINITY;
-  private readonly child: ChildProcess;
-  private readonly logger: Logger;
-  private readonly exited: Promise<void>;
-  private settleOpen!: (error?: Error) => void;
-  /** Calls go out together, once per turn of the event loop. */
-  private readonly calls = new MessageBatcher<CallRequest>((batch) => this.write(batch));
-
-  constructor(
-    env: Record<string, string> | undefined,
-    parentLogger: Logger,
-    onResponse: (message: CallResponse) => void,
-    onExit: (child: ModuleProcess, how: string) => void,
-  ) {
-    this.opened = new Promise<void>((resolve, reject) => {
-      this.settleOpen = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    this.child = fork(CHILD_PATH, [], {
-      serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      env: env === undefined ? process.env : { ...process.env, ...env },
-      // The relay's own node flags (inspector, test runner, ...) are not for the child.
-      execArgv: [],
-    });
-    killOnExit(this.child);
-    this.pid = this.child.pid;
-    this.logger = parentLogger.child({ modulePid: this.pid });
-    logModuleOutput(this.child.stdout!, "stdout", "info", this.logger);
-    logModuleOutput(this.child.stderr!, "stderr", "warn", this.logger);
-    this.child.on("message", (message: ChildMessage) => {
-      if (Array.isArray(message)) for (const response of message) onResponse(response);
-      else this.onControl(message);
-    });
-    // Sending to a child that just died: the exit event reports the failure.
-    this.child.on("error", (error) => this.logger.debug({ err: error }, "HSM module process channel error"));
-    this.exited = new Promise((resolve) => {
-      this.child.on("exit", (code, signal) => {
-        const how = signal === null ? `exited with code ${code}` : `killed by ${signal}`;
-        const ended = (): void => {
-          this.settleOpen(new HsmError("MODULE_FAILED", `the HSM module process ${how} while loading the module`));
-          onExit(this, how);
-          resolve();
-        };
-        // Answers the child wrote just before it ended may still be in the
-        // channel, which closes after its last message: let them arrive
-        // first. A process the module spawned may hold the channel open, so
-        // the wait is bounded.
-        if (!this.child.connected) return ended();
-        const timer = setTimeout(() => {
-          this.child.removeListener("disconnect", drained);
-          ended();
-        }, CHANNEL_DRAIN_MS);
-        const drained = (): void => {
-          clearTimeout(timer);
-          ended();
-        };
-        this.child.once("disconnect", drained);
-      });
-    });
-  }
-
-  /** Queues a call; see batcher.ts. */
-  call(request: CallRequest): void {
-    this.calls.push(request);
-  }
-
-  /** Sends a control message, after the calls queued before it. */
-  send(message: Exclude<ParentMessage, CallRequest[]>): void {
-    this.calls.flush();
-    this.write(message);
-  }
-
-  private write(message: ParentMessage): void {
-    if (this.child.connected) this.child.send(message);
-  }
-
-  /** Ends a start that has not completed (timeout, close). */
-  failStart(error: Error): void {
-    this.settleOpen(error);
-    this.kill();
-  }
-
-  kill(): void {
-    this.child.kill("SIGKILL");
-  }
-
-  /** Asks the child to close the module and exit; kills it after graceMs. */
-  async stop(graceMs: number): Promise<void> {
-    this.send({ kind: "close" });
-    const timer = setTimeout(() => this.kill(), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  private onControl(message: Exclude<ChildMessage, unknown[]>): void {
-    switch (message.kind) {
-      case "ready":
-        this.module = message.module;
-        this.readyAt = performance.now();
-        this.settleOpen();
-        break;
-      case "open-failed":
-        this.settleOpen(deserializeError(message.error));
-        break;
-      case "log":
-        this.relayLog(message.line);
-        break;
-      case "closed":
-        this.logger.debug("the HSM module process closed the module and exits");
-        break;
-    }
-  }
-
-  /** Logs a record of the child's pino logger through the relay's logger. */
-  private relayLog(line: string): void {
-    const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string };
-    const label = this.logger.levels.labels[level];
-    this.logger[label !== undefined && PINO_LEVELS.has(label) ? (label as Level) : "info"](fields, msg);
-  }
 }

@@ -15,7 +15,7 @@ export interface ModuleOutputLimits {
   readonly maxLinesPerSecond: number;
 }
 
-export const DEFAULT_MODULE_OUTPUT_LIMITS: ModuleOutputLimits = { maxLineChars: 1000, maxLinesPerSecond: 50 };
+const DEFAULT_MODULE_OUTPUT_LIMITS: ModuleOutputLimits = { maxLineChars: 1000, maxLinesPerSecond: 50 };
 
 const WINDOW_MS = 1000;
 

@@ -8,8 +8,12 @@
 import { HsmError, type HsmBackend, type HsmErrorCode, type ModuleInfo } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 
-/** The backend methods the child serves; `module` and `close` are handled apart. */
-export type BackendMethod = Exclude<keyof HsmBackend, "module" | "close">;
+/**
+ * The backend methods the child serves; `module`, `close` and
+ * `followCredentials` are handled apart. `adoptPin` is the in-process
+ * backend's own, for a PIN changed on the token (pin-check.ts).
+ */
+export type BackendMethod = Exclude<keyof HsmBackend, "module" | "close" | "followCredentials"> | "adoptPin";
 
 /** Relay -> child: call `method` with `args`; the answer carries the same id. */
 export type CallRequest = [id: number, method: BackendMethod, args: unknown[]];

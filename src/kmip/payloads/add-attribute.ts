@@ -15,9 +15,4 @@ export const addAttributePayloads = operationPayloads<AddAttributeRequestPayload
   attributeRequestFields,
   attributeResponseFields,
 );
-export const {
-  decodeRequest: decodeAddAttributeRequest,
-  encodeRequest: encodeAddAttributeRequest,
-  decodeResponse: decodeAddAttributeResponse,
-  encodeResponse: encodeAddAttributeResponse,
-} = addAttributePayloads;
+export const { decodeRequest: decodeAddAttributeRequest, encodeResponse: encodeAddAttributeResponse } = addAttributePayloads;

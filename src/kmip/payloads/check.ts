@@ -30,9 +30,4 @@ export const checkPayloads = operationPayloads<CheckRequestPayload, CheckRespons
   { uniqueIdentifier: optional(Tag.UniqueIdentifier, textString), ...checkFields },
   { uniqueIdentifier: required(Tag.UniqueIdentifier, textString), ...checkFields },
 );
-export const {
-  decodeRequest: decodeCheckRequest,
-  encodeRequest: encodeCheckRequest,
-  decodeResponse: decodeCheckResponse,
-  encodeResponse: encodeCheckResponse,
-} = checkPayloads;
+export const { decodeRequest: decodeCheckRequest, encodeResponse: encodeCheckResponse } = checkPayloads;

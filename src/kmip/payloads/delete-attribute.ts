@@ -21,9 +21,4 @@ export const deleteAttributePayloads = operationPayloads<DeleteAttributeRequestP
   },
   attributeResponseFields,
 );
-export const {
-  decodeRequest: decodeDeleteAttributeRequest,
-  encodeRequest: encodeDeleteAttributeRequest,
-  decodeResponse: decodeDeleteAttributeResponse,
-  encodeResponse: encodeDeleteAttributeResponse,
-} = deleteAttributePayloads;
+export const { decodeRequest: decodeDeleteAttributeRequest, encodeResponse: encodeDeleteAttributeResponse } = deleteAttributePayloads;

@@ -15,9 +15,4 @@ export const destroyPayloads = operationPayloads<DestroyRequestPayload, DestroyR
   identifierRequestFields,
   identifierResponseFields,
 );
-export const {
-  decodeRequest: decodeDestroyRequest,
-  encodeRequest: encodeDestroyRequest,
-  decodeResponse: decodeDestroyResponse,
-  encodeResponse: encodeDestroyResponse,
-} = destroyPayloads;
+export const { decodeRequest: decodeDestroyRequest, encodeResponse: encodeDestroyResponse } = destroyPayloads;

@@ -20,9 +20,4 @@ export const getAttributeListPayloads = operationPayloads<GetAttributeListReques
     attributeNames: repeated(Tag.AttributeName, textString),
   },
 );
-export const {
-  decodeRequest: decodeGetAttributeListRequest,
-  encodeRequest: encodeGetAttributeListRequest,
-  decodeResponse: decodeGetAttributeListResponse,
-  encodeResponse: encodeGetAttributeListResponse,
-} = getAttributeListPayloads;
+export const { decodeRequest: decodeGetAttributeListRequest, encodeResponse: encodeGetAttributeListResponse } = getAttributeListPayloads;

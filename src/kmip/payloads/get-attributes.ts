@@ -26,9 +26,4 @@ export const getAttributesPayloads = operationPayloads<GetAttributesRequestPaylo
     attributes: repeated(Tag.Attribute, attributeCodec),
   },
 );
-export const {
-  decodeRequest: decodeGetAttributesRequest,
-  encodeRequest: encodeGetAttributesRequest,
-  decodeResponse: decodeGetAttributesResponse,
-  encodeResponse: encodeGetAttributesResponse,
-} = getAttributesPayloads;
+export const { decodeRequest: decodeGetAttributesRequest, encodeResponse: encodeGetAttributesResponse } = getAttributesPayloads;

@@ -15,9 +15,4 @@ export const modifyAttributePayloads = operationPayloads<ModifyAttributeRequestP
   attributeRequestFields,
   attributeResponseFields,
 );
-export const {
-  decodeRequest: decodeModifyAttributeRequest,
-  encodeRequest: encodeModifyAttributeRequest,
-  decodeResponse: decodeModifyAttributeResponse,
-  encodeResponse: encodeModifyAttributeResponse,
-} = modifyAttributePayloads;
+export const { decodeRequest: decodeModifyAttributeRequest, encodeResponse: encodeModifyAttributeResponse } = modifyAttributePayloads;

@@ -23,9 +23,4 @@ export const revokePayloads = operationPayloads<RevokeRequestPayload, RevokeResp
   },
   identifierResponseFields,
 );
-export const {
-  decodeRequest: decodeRevokeRequest,
-  encodeRequest: encodeRevokeRequest,
-  decodeResponse: decodeRevokeResponse,
-  encodeResponse: encodeRevokeResponse,
-} = revokePayloads;
+export const { decodeRequest: decodeRevokeRequest, encodeResponse: encodeRevokeResponse } = revokePayloads;

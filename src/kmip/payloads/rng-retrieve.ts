@@ -16,9 +16,4 @@ export const rngRetrievePayloads = operationPayloads<RngRetrieveRequestPayload, 
   { dataLength: required(Tag.DataLength, integer) },
   { data: required(Tag.Data, byteString) },
 );
-export const {
-  decodeRequest: decodeRngRetrieveRequest,
-  encodeRequest: encodeRngRetrieveRequest,
-  decodeResponse: decodeRngRetrieveResponse,
-  encodeResponse: encodeRngRetrieveResponse,
-} = rngRetrievePayloads;
+export const { decodeRequest: decodeRngRetrieveRequest, encodeResponse: encodeRngRetrieveResponse } = rngRetrievePayloads;

@@ -51,7 +51,6 @@ export const signatureVerifyPayloads = operationPayloads<SignatureVerifyRequestP
 );
 export const {
   decodeRequest: decodeSignatureVerifyRequest,
-  encodeRequest: encodeSignatureVerifyRequest,
   decodeResponse: decodeSignatureVerifyResponse,
   encodeResponse: encodeSignatureVerifyResponse,
 } = signatureVerifyPayloads;

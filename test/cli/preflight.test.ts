@@ -1,0 +1,142 @@
+// `kmip2pkcs11 --check-config` and `check` run start-up's checks before the
+// module is touched: each broken setup the relay would refuse gets one
+// PROBLEM line with a fix and exit status 1.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeTestCertificate, type TestCertificate } from "../helpers/tls-certificate.js";
+
+const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
+const SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so";
+const root = process.getuid?.() === 0;
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, SOFTHSM2_CONF: "/nonexistent", ...env } }, (err, stdout, stderr) => {
+      resolve({ status: err === null ? 0 : Number(err.code), stdout, stderr });
+    });
+  });
+}
+
+let dir: string;
+let good: TestCertificate;
+let other: TestCertificate;
+let n = 0;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-preflight-"));
+  [good, other] = await Promise.all([makeTestCertificate(), makeTestCertificate()]);
+  await writeFile(join(dir, "cert.pem"), good.cert);
+  await writeFile(join(dir, "key.pem"), good.key);
+  await writeFile(join(dir, "other-key.pem"), other.key);
+  await writeFile(join(dir, "garbage.pem"), "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+/** A config file with a free port, its own state-dir and the given extra tables; returns its path. */
+async function config(tables: { server?: string; identity?: { cert: string; key: string } | false; daemon?: string; stateDir?: string } = {}): Promise<string> {
+  const path = join(dir, `config-${++n}.toml`);
+  const identity = tables.identity === undefined ? { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") } : tables.identity;
+  await writeFile(
+    path,
+    [
+      'version = "v1"',
+      "[pkcs11]",
+      `lib-path = "${SOFTHSM}"`,
+      "[server]",
+      'addr = "127.0.0.1:0"',
+      `state-dir = ${JSON.stringify(tables.stateDir ?? join(dir, `state-${n}`))}`,
+      tables.server ?? "",
+      ...(identity === false ? [] : ["[server.identity]", `cert-path = ${JSON.stringify(identity.cert)}`, `key-path = ${JSON.stringify(identity.key)}`]),
+      "[daemon]",
+      tables.daemon ?? "",
+    ].join("\n"),
+  );
+  return path;
+}
+
+/** Both commands find exactly one problem, matching `problem`, with a fix; neither gets as far as the module for --check-config. */
+async function assertOneProblem(path: string, problem: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const quick = await run(["--check-config", "-c", path], env);
+  assert.equal(quick.status, 1, quick.stderr);
+  assert.equal(quick.stdout, "");
+  const lines = quick.stderr.split("\n");
+  assert.equal(lines.filter((l) => l.startsWith("PROBLEM")).length, 1, quick.stderr);
+  assert.match(quick.stderr, problem);
+  assert.match(quick.stderr, /^ {2}fix +\S/m);
+  assert.match(quick.stderr, new RegExp(`^kmip2pkcs11: ${path}: 1 problem found$`, "m"));
+
+  const full = await run(["check", "-c", path], env);
+  assert.equal(full.status, 1, full.stdout);
+  assert.match(full.stdout, problem);
+  // The module is loaded after the preflight lines (SoftHSM sees no token here: one more problem).
+  assert.ok(full.stdout.indexOf("PROBLEM") > full.stdout.indexOf("config "), full.stdout);
+}
+
+describe("preflight: --check-config and check", () => {
+  test("a good config passes --check-config", async () => {
+    const r = await run(["--check-config", "-c", await config()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /configuration is valid\n$/);
+  });
+
+  test("a missing certificate", async () => {
+    await assertOneProblem(await config({ identity: { cert: join(dir, "absent.pem"), key: join(dir, "key.pem") } }), /^PROBLEM +cannot read TLS certificate .*absent\.pem: ENOENT/m);
+  });
+
+  test("a garbage certificate", async () => {
+    await assertOneProblem(await config({ identity: { cert: join(dir, "garbage.pem"), key: join(dir, "key.pem") } }), /^PROBLEM +.*garbage\.pem: not a PEM certificate/m);
+  });
+
+  test("a certificate with the wrong key", async () => {
+    await assertOneProblem(await config({ identity: { cert: join(dir, "cert.pem"), key: join(dir, "other-key.pem") } }), /^PROBLEM +TLS certificate .*cert\.pem does not match private key .*other-key\.pem/m);
+  });
+
+  test("an identity that does not exist", async () => {
+    await assertOneProblem(await config({ daemon: 'identity = "nosuchuser"' }), /^PROBLEM +daemon\.identity: unknown user 'nosuchuser'/m);
+  });
+
+  test("a state-dir the service user cannot write", { skip: !root && "needs root to check as another user" }, async () => {
+    const stateDir = join(dir, "root-only");
+    await mkdir(stateDir, { mode: 0o700 });
+    await chmod(dir, 0o755);
+    const path = await config({ identity: false, stateDir, daemon: 'identity = "nobody:nogroup"' });
+    await assertOneProblem(path, /^PROBLEM +server\.state-dir: .*root-only is not writable by nobody \(EACCES\)/m);
+    // As root alone the same directory is fine: the check ran as nobody.
+    const asRoot = await run(["--check-config", "-c", await config({ identity: false, stateDir })]);
+    assert.equal(asRoot.status, 0, asRoot.stderr);
+  });
+
+  test("a log file in a directory that does not exist", async () => {
+    const path = await config({ daemon: `log-target = { type = "file", path = ${JSON.stringify(join(dir, "no", "such", "dir", "relay.log"))} }` });
+    // The nearest existing parent is writable: the directory is not made by the relay, so it is looked at itself.
+    const r = await run(["--check-config", "-c", path]);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  test("a port in use by another process", async () => {
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const path = await config({ server: "" });
+      const text = (await import("node:fs/promises")).readFile;
+      await writeFile(path, (await text(path, "utf8")).replace('addr = "127.0.0.1:0"', `addr = "127.0.0.1:${port}"`));
+      await assertOneProblem(path, new RegExp(`^PROBLEM +server\\.addr 127\\.0\\.0\\.1:${port} is in use by another process`, "m"));
+      // Under socket activation systemd holds the port: not a problem.
+      const activated = await run(["--check-config", "-c", path], { KMIP2PKCS11_SOCKET_ACTIVATION: "1" });
+      assert.equal(activated.status, 0, activated.stderr);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,336 @@
+// An HsmBackend that keeps its keys in memory, for the unit tests of the
+// operations layer (test/operations/). It behaves as the PKCS#11 backend does
+// on SoftHSM where an operation can tell: the key id scheme and templates of
+// doc/compatibility.md#key-identifiers and #create-key-pair, the HsmError
+// codes and CKR names of each failure, CKA_SIGN enforced by the "token".
+// The end-to-end tests run the same operations against real SoftHSM.
+//
+// Key material is real (node:crypto), so Get answers real public keys. RSA
+// PKCS#1 v1.5 and Ed25519 signatures are real too. node:crypto cannot sign a
+// digest with ECDSA or RSA-PSS without hashing it again, so for those two the
+// "signature" is a keyed digest of what was to be signed, of the right
+// length, which only this backend's verify accepts: enough to test what the
+// relay asks the token to sign and what it does with the answer, not the
+// cryptography (that is the token's job, tested end to end).
+import { constants, createHash, generateKeyPairSync, privateEncrypt, publicDecrypt, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import {
+  type Curve,
+  type HsmBackend,
+  HsmError,
+  type KeyDescription,
+  type KeyFilter,
+  type KeyPairIds,
+  type KeyPairRequest,
+  type KeyType,
+  type KeyUpdate,
+  type ObjectClass,
+  type Signature,
+  type SignatureRequest,
+  type SignMechanism,
+  type SlotSummary,
+} from "../../src/hsm/backend.js";
+import { resolveSignature, signNotPermitted } from "../../src/hsm/signature.js";
+import { CURVES } from "../../src/hsm/ec.js";
+import { formatKeyId } from "../../src/hsm/key-id.js";
+import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
+
+type Usage = { -readonly [K in keyof KeyDescription["usage"]]: boolean };
+
+/** One key object in memory. */
+interface MemoryKey {
+  id: string;
+  objectClass: ObjectClass;
+  keyType: KeyType;
+  bits: number;
+  curve?: Curve;
+  label: string | null;
+  usage: Usage;
+  startDate: string | null;
+  endDate: string | null;
+  /** The pair's private key, for signing (private) and for the stand-in signatures (both). */
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** A backend call as the operation made it, for tests that check what the relay asked the token. */
+export interface BackendCall {
+  readonly fn: string;
+  readonly keyId?: string;
+  readonly mechanism?: SignMechanism;
+  readonly data?: Uint8Array;
+}
+
+export interface MemoryBackendOptions {
+  /** The token's label; the slot id is "1", its index 0. */
+  readonly label?: string;
+  readonly pin?: string;
+  /** Attributes the token refuses to change (C_SetAttributeValue: CKR_ATTRIBUTE_READ_ONLY), as some modules refuse dates. */
+  readonly readOnly?: readonly (keyof KeyUpdate)[];
+}
+
+const NO_USAGE: Usage = { sign: false, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false };
+const MAX_RANDOM_LENGTH = 65536;
+
+const b64 = (text: string) => Buffer.from(text, "base64url");
+
+export class MemoryBackend implements HsmBackend {
+  readonly module = { path: "/usr/lib/memory/libmemory.so", manufacturer: "test", libraryDescription: "in-memory token", libraryVersion: "1.0", cryptokiVersion: "2.40" };
+  readonly slot: SlotSummary;
+  /** Every call an operation made, in order. */
+  readonly calls: BackendCall[] = [];
+  private readonly keys = new Map<string, MemoryKey>();
+  private readonly pin: string;
+  private readonly readOnly: ReadonlySet<string>;
+  /** Failures to throw from the next call of a function, as a module fault would. */
+  private readonly faults = new Map<string, HsmError>();
+
+  constructor(options: MemoryBackendOptions = {}) {
+    const label = options.label ?? "token";
+    this.pin = options.pin ?? "1234";
+    this.readOnly = new Set(options.readOnly ?? []);
+    this.slot = {
+      slotId: "1",
+      index: 0,
+      slotDescription: "memory slot",
+      tokenLabel: label,
+      tokenSerial: "0123456789abcdef",
+      tokenManufacturer: "test",
+      tokenModel: "memory",
+      maxSessionCount: 0,
+      maxRwSessionCount: 0,
+      tokenInitialized: true,
+      userPinInitialized: true,
+      loginRequired: true,
+    };
+  }
+
+  /** The next call of `fn` fails with `error` (a module crash, a timeout: faults a unit test cannot cause otherwise). */
+  failNext(fn: keyof HsmBackend, error: HsmError): void {
+    this.faults.set(fn, error);
+  }
+
+  /** A key object as the token holds it, for assertions; undefined when it does not exist. */
+  object(id: string): Readonly<MemoryKey> | undefined {
+    return this.keys.get(id);
+  }
+
+  /** Adds a key pair as another tool would make it: `usage` and dates as given, no label unless given. */
+  addKeyPair(spec: KeyPairRequest["spec"], ckaId: Buffer = randomBytes(16), fields: Partial<Pick<MemoryKey, "label" | "startDate" | "endDate">> = {}): KeyPairIds {
+    const ids = this.makePair({ spec }, ckaId);
+    for (const id of [ids.privateKeyId, ids.publicKeyId]) Object.assign(this.keys.get(id)!, fields);
+    return ids;
+  }
+
+  async listSlots(): Promise<SlotSummary[]> {
+    this.record({ fn: "listSlots" });
+    return [this.slot];
+  }
+
+  async resolveSlot(username: string): Promise<SlotSummary> {
+    this.record({ fn: "resolveSlot" });
+    if (username === this.slot.tokenLabel || username === this.slot.slotId || username === String(this.slot.index)) return this.slot;
+    throw new HsmError("SLOT_NOT_FOUND", `no token matches username "${username}" (token label, slot id or slot index)`);
+  }
+
+  async authenticate(slotId: string, pin: string): Promise<void> {
+    this.record({ fn: "authenticate" });
+    this.checkSlot(slotId);
+    if (pin !== this.pin) throw new HsmError("AUTH_FAILED", "C_Login: CKR_PIN_INCORRECT", "C_Login", "CKR_PIN_INCORRECT");
+  }
+
+  async mechanisms(slotId: string): Promise<number[]> {
+    this.record({ fn: "mechanisms" });
+    this.checkSlot(slotId);
+    return [CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_EDDSA];
+  }
+
+  async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
+    this.record({ fn: "generateKeyPair" });
+    this.checkSlot(slotId);
+    return this.makePair(request, randomBytes(20));
+  }
+
+  async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
+    this.record({ fn: "describeKey", keyId });
+    const key = this.find(slotId, keyId, "C_GetAttributeValue");
+    const description: KeyDescription = {
+      id: key.id,
+      objectClass: key.objectClass,
+      keyType: key.keyType,
+      bits: key.bits,
+      ...(key.curve === undefined ? {} : { curve: key.curve }),
+      label: key.label,
+      usage: { ...key.usage },
+      startDate: key.startDate,
+      endDate: key.endDate,
+    };
+    if (key.objectClass === "private") return description;
+    const jwk = key.publicKey.export({ format: "jwk" });
+    if (key.keyType === "RSA") return { ...description, modulus: b64(jwk.n!), publicExponent: b64(jwk.e!) };
+    const ecParams = CURVES[key.curve!].oid;
+    const ecPoint = key.keyType === "EdDSA" ? b64(jwk.x!) : Buffer.concat([Buffer.from([4]), b64(jwk.x!), b64(jwk.y!)]);
+    return { ...description, ecParams, ecPoint };
+  }
+
+  async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
+    this.record({ fn: "findKeys" });
+    this.checkSlot(slotId);
+    return [...this.keys.values()]
+      .filter(
+        (k) =>
+          (filter.objectClass === undefined || k.objectClass === filter.objectClass) &&
+          (filter.keyType === undefined || k.keyType === filter.keyType) &&
+          (filter.label === undefined || k.label === filter.label) &&
+          (filter.bits === undefined || k.bits === filter.bits),
+      )
+      .map((k) => k.id);
+  }
+
+  async describeKeys(slotId: string, filter: KeyFilter): Promise<KeyDescription[]> {
+    const ids = await this.findKeys(slotId, filter);
+    return Promise.all(ids.map((id) => this.describeKey(slotId, id)));
+  }
+
+  async updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
+    this.record({ fn: "updateKey", keyId });
+    const key = this.find(slotId, keyId, "C_SetAttributeValue");
+    const refused = Object.keys(update).filter((name) => this.readOnly.has(name));
+    if (refused.length > 0) {
+      throw new HsmError("PERMISSION_DENIED", "C_SetAttributeValue: CKR_ATTRIBUTE_READ_ONLY", "C_SetAttributeValue", "CKR_ATTRIBUTE_READ_ONLY");
+    }
+    if (update.label !== undefined) key.label = update.label === "" ? null : update.label;
+    if (update.startDate !== undefined) key.startDate = update.startDate;
+    if (update.endDate !== undefined) key.endDate = update.endDate;
+    if (update.sign !== undefined) key.usage.sign = update.sign;
+    if (update.verify !== undefined) key.usage.verify = update.verify;
+  }
+
+  async destroyKey(slotId: string, keyId: string): Promise<void> {
+    this.record({ fn: "destroyKey", keyId });
+    this.find(slotId, keyId, "C_DestroyObject");
+    this.keys.delete(keyId);
+  }
+
+  async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
+    const key = this.find(slotId, keyId, "C_SignInit");
+    // The same decision the real backends make: hsm/signature.ts.
+    const { family, mechanism, input } = resolveSignature(key, keyId, request, "sign");
+    this.record({ fn: "sign", keyId, mechanism, data: Buffer.from(input) });
+    if (!key.usage.sign) {
+      throw signNotPermitted(keyId, new HsmError("PERMISSION_DENIED", "C_SignInit: CKR_KEY_FUNCTION_NOT_PERMITTED", "C_SignInit", "CKR_KEY_FUNCTION_NOT_PERMITTED"));
+    }
+    this.checkMechanism(key, mechanism);
+    switch (mechanism.mechanism) {
+      case CKM_RSA_PKCS:
+        return { family, signature: privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, input) };
+      case CKM_EDDSA:
+        return { family, signature: sign(null, input, key.privateKey) };
+      default:
+        return { family, signature: standIn(key, mechanism, input) };
+    }
+  }
+
+  async verify(slotId: string, keyId: string, mechanism: SignMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    this.record({ fn: "verify", keyId, mechanism, data: Buffer.from(data) });
+    const key = this.find(slotId, keyId, "C_VerifyInit");
+    if (!key.usage.verify) {
+      throw new HsmError("PERMISSION_DENIED", "C_VerifyInit: CKR_KEY_FUNCTION_NOT_PERMITTED", "C_VerifyInit", "CKR_KEY_FUNCTION_NOT_PERMITTED");
+    }
+    this.checkMechanism(key, mechanism);
+    switch (mechanism.mechanism) {
+      case CKM_RSA_PKCS:
+        try {
+          return publicDecrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_PADDING }, signature).equals(Buffer.from(data));
+        } catch {
+          return false;
+        }
+      case CKM_EDDSA:
+        return verify(null, data, key.publicKey, signature);
+      default:
+        return standIn(key, mechanism, data).equals(Buffer.from(signature));
+    }
+  }
+
+  async generateRandom(slotId: string, length: number): Promise<Uint8Array> {
+    this.record({ fn: "generateRandom" });
+    this.checkSlot(slotId);
+    if (!Number.isInteger(length) || length < 1 || length > MAX_RANDOM_LENGTH) {
+      throw new HsmError("INVALID_ARGUMENT", `C_GenerateRandom: length ${length} is outside 1..${MAX_RANDOM_LENGTH}`);
+    }
+    return randomBytes(length);
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+
+  private record(call: BackendCall): void {
+    this.calls.push(call);
+    const fault = this.faults.get(call.fn);
+    if (fault !== undefined) {
+      this.faults.delete(call.fn);
+      throw fault;
+    }
+  }
+
+  private checkSlot(slotId: string): void {
+    if (slotId !== this.slot.slotId) throw new HsmError("SLOT_NOT_FOUND", `no slot ${slotId}`);
+  }
+
+  private find(slotId: string, keyId: string, fn: string): MemoryKey {
+    this.checkSlot(slotId);
+    const key = this.keys.get(keyId);
+    if (key === undefined) throw new HsmError("ITEM_NOT_FOUND", `${fn}: no key object ${keyId} on the token`, fn);
+    return key;
+  }
+
+  private checkMechanism(key: MemoryKey, mechanism: SignMechanism): void {
+    const fits =
+      (key.keyType === "RSA" && (mechanism.mechanism === CKM_RSA_PKCS || mechanism.mechanism === CKM_RSA_PKCS_PSS)) ||
+      (key.keyType === "EC" && mechanism.mechanism === CKM_ECDSA) ||
+      (key.keyType === "EdDSA" && mechanism.mechanism === CKM_EDDSA);
+    if (!fits) throw new HsmError("INVALID_ARGUMENT", "C_SignInit: CKR_KEY_TYPE_INCONSISTENT", "C_SignInit", "CKR_KEY_TYPE_INCONSISTENT");
+  }
+
+  private makePair(request: Pick<KeyPairRequest, "spec" | "privateLabel" | "publicLabel">, ckaId: Buffer): KeyPairIds {
+    const { spec } = request;
+    let pair: { privateKey: KeyObject; publicKey: KeyObject };
+    let keyType: KeyType;
+    let bits: number;
+    let curve: Curve | undefined;
+    switch (spec.keyType) {
+      case "RSA":
+        pair = generateKeyPairSync("rsa", { modulusLength: spec.modulusBits, publicExponent: 65537 });
+        [keyType, bits] = ["RSA", spec.modulusBits];
+        break;
+      case "EC":
+        pair = generateKeyPairSync("ec", { namedCurve: spec.curve });
+        [keyType, bits, curve] = ["EC", CURVES[spec.curve].bits, spec.curve];
+        break;
+      case "EdDSA":
+        pair = generateKeyPairSync("ed25519");
+        [keyType, bits, curve] = ["EdDSA", 255, "Ed25519"];
+        break;
+    }
+    const common = { keyType, bits, ...(curve === undefined ? {} : { curve }), startDate: null, endDate: null, ...pair };
+    const privateKeyId = formatKeyId(ckaId, "private");
+    const publicKeyId = formatKeyId(ckaId, "public");
+    // The templates of doc/compatibility.md#create-key-pair.
+    this.keys.set(privateKeyId, { ...common, id: privateKeyId, objectClass: "private", label: request.privateLabel ?? null, usage: { ...NO_USAGE, sign: true } });
+    this.keys.set(publicKeyId, { ...common, id: publicKeyId, objectClass: "public", label: request.publicLabel ?? null, usage: { ...NO_USAGE, verify: true } });
+    return { privateKeyId, publicKeyId };
+  }
+}
+
+/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's private key, as long as a real one. */
+function standIn(key: MemoryKey, mechanism: SignMechanism, data: Uint8Array): Buffer {
+  const length = mechanism.mechanism === CKM_ECDSA ? 2 * Math.ceil(key.bits / 8) : key.bits / 8;
+  const secret = key.privateKey.export({ format: "der", type: "pkcs8" });
+  const out = Buffer.alloc(length);
+  for (let offset = 0, counter = 0; offset < length; counter++) {
+    offset += createHash("sha256").update(secret).update(String(counter)).update(data).digest().copy(out, offset);
+  }
+  return out;
+}

@@ -1,0 +1,230 @@
+// The key operations (Create Key Pair, Get, Locate, Check, Get Attributes,
+// Get Attribute List, Add / Modify / Delete Attribute, Activate, Revoke,
+// Destroy) run in process on an in-memory token (test/helpers/memory-backend.ts):
+// each one's success and its main failures, with the Result Reason a client
+// gets. The same operations against SoftHSM over TLS: test/e2e/.
+import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
+import { describe, test } from "node:test";
+import { HsmError } from "../../src/hsm/backend.js";
+import type { Attribute } from "../../src/kmip/attributes.js";
+import {
+  activatePayloads,
+  addAttributePayloads,
+  checkPayloads,
+  createKeyPairPayloads,
+  deleteAttributePayloads,
+  destroyPayloads,
+  getAttributeListPayloads,
+  getAttributesPayloads,
+  getPayloads,
+  locatePayloads,
+  modifyAttributePayloads,
+  revokePayloads,
+} from "../../src/kmip/payloads/index.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, NameType, ObjectType, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
+import { MemoryBackend } from "../helpers/memory-backend.js";
+import { OperationBench } from "../helpers/operation-context.js";
+
+const name = (nameValue: string, nameType: number = NameType.UninterpretedTextString): Attribute => ({ name: "Name", value: { nameValue, nameType } });
+const algorithm = (value: number): Attribute => ({ name: "Cryptographic Algorithm", value });
+const length = (value: number): Attribute => ({ name: "Cryptographic Length", value });
+const template = (attributes: Attribute[]) => ({ names: [], attributes });
+
+/** Create Key Pair as Cascade sends it (doc/compatibility.md#what-cascade-sends). */
+async function createPair(bench: OperationBench, common: Attribute[] = [algorithm(CryptographicAlgorithm.ECDSA), length(256)], label = "zone-1") {
+  return bench.run(Operation.CreateKeyPair, createKeyPairPayloads, {
+    commonTemplateAttribute: template(common),
+    privateKeyTemplateAttribute: template([name(`${label}-pri`), { name: "Cryptographic Usage Mask", value: CryptographicUsageMask.Sign }]),
+    publicKeyTemplateAttribute: template([name(`${label}-pub`), { name: "Cryptographic Usage Mask", value: CryptographicUsageMask.Verify }]),
+  });
+}
+
+async function attributesOf(bench: OperationBench, id: string): Promise<Map<string, unknown>> {
+  const { attributes } = await bench.run(Operation.GetAttributes, getAttributesPayloads, { uniqueIdentifier: id, attributeNames: [] });
+  return new Map(attributes.map((a) => [a.name, a.value]));
+}
+
+describe("Create Key Pair", () => {
+  test("makes a pair with one CKA_ID, the ids of the scheme, the templates and a label per key; sets the ID Placeholder", async () => {
+    const bench = new OperationBench();
+    const context = bench.context();
+    const ids = await bench.run(Operation.CreateKeyPair, createKeyPairPayloads, {
+      commonTemplateAttribute: template([algorithm(CryptographicAlgorithm.ECDSA), length(256)]),
+      privateKeyTemplateAttribute: template([name("k-pri")]),
+      publicKeyTemplateAttribute: template([name("k-pub")]),
+    }, context);
+    assert.match(ids.privateKeyUniqueIdentifier, /^[0-9A-F]{40}_priv$/);
+    assert.equal(ids.publicKeyUniqueIdentifier, ids.privateKeyUniqueIdentifier.replace(/_priv$/, "_pub"));
+    assert.equal(context.idPlaceholder, ids.privateKeyUniqueIdentifier);
+    const priv = bench.backend.object(ids.privateKeyUniqueIdentifier)!;
+    const pub = bench.backend.object(ids.publicKeyUniqueIdentifier)!;
+    assert.deepEqual([priv.label, priv.keyType, priv.curve, priv.usage.sign, priv.usage.decrypt], ["k-pri", "EC", "P-256", true, false]);
+    assert.deepEqual([pub.label, pub.usage.verify, pub.usage.encrypt, pub.usage.wrap], ["k-pub", true, false, false]);
+  });
+
+  test("a Name in the common template labels both keys", async () => {
+    const bench = new OperationBench();
+    const ids = await bench.run(Operation.CreateKeyPair, createKeyPairPayloads, {
+      commonTemplateAttribute: template([algorithm(CryptographicAlgorithm.RSA), length(1024), name("both")]),
+    });
+    assert.equal(bench.backend.object(ids.privateKeyUniqueIdentifier)!.label, "both");
+    assert.equal(bench.backend.object(ids.publicKeyUniqueIdentifier)!.label, "both");
+  });
+
+  test("refuses what it cannot make, with the reason", async () => {
+    const bench = new OperationBench();
+    const cases: [Attribute[], number, RegExp][] = [
+      [[length(2048)], ResultReason.MissingData, /Cryptographic Algorithm/],
+      [[algorithm(CryptographicAlgorithm.RSA)], ResultReason.MissingData, /Cryptographic Length/],
+      [[algorithm(CryptographicAlgorithm.RSA), length(512)], ResultReason.InvalidField, /1024 to 4096/],
+      [[algorithm(CryptographicAlgorithm.ECDSA), length(255)], ResultReason.InvalidField, /256, 384 or 521/],
+      [[algorithm(CryptographicAlgorithm.AES), length(256)], ResultReason.InvalidField, /cannot make a key pair/],
+      [[algorithm(CryptographicAlgorithm.ECDSA), length(256), name("x", NameType.URI)], ResultReason.InvalidField, /Uninterpreted Text String/],
+    ];
+    for (const [common, reason, message] of cases) {
+      await bench.fails(Operation.CreateKeyPair, createKeyPairPayloads, { commonTemplateAttribute: template(common) }, reason, message);
+    }
+    assert.equal((await bench.backend.findKeys("1", {})).length, 0, "nothing was made");
+  });
+});
+
+describe("Get", () => {
+  test("a public key: PKCS#1 for RSA by default, Transparent RSA when asked; the material is the token's key", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench, [algorithm(CryptographicAlgorithm.RSA), length(1024)]);
+    const id = ids.publicKeyUniqueIdentifier;
+    const plain = await bench.run(Operation.Get, getPayloads, { uniqueIdentifier: id });
+    assert.equal(plain.objectType, ObjectType.PublicKey);
+    const block = (plain.object as { keyBlock: { keyFormatType: number; cryptographicLength: number; keyValue: { keyMaterial: Uint8Array } } }).keyBlock;
+    assert.equal(block.keyFormatType, KeyFormatType.PKCS1);
+    assert.equal(block.cryptographicLength, 1024);
+    const der = createPublicKey({ key: Buffer.from(block.keyValue.keyMaterial), format: "der", type: "pkcs1" });
+    assert.ok(der.equals(bench.backend.object(id)!.publicKey));
+    const transparent = await bench.run(Operation.Get, getPayloads, { uniqueIdentifier: id, keyFormatType: KeyFormatType.TransparentRSAPublicKey });
+    const material = (transparent.object as { keyBlock: { keyValue: { keyMaterial: { publicExponent: bigint } } } }).keyBlock.keyValue.keyMaterial;
+    assert.equal(material.publicExponent, 65537n);
+  });
+
+  test("a private key is Permission Denied, an unknown id Item Not Found, an unsupported format Key Format Type Not Supported", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    await bench.fails(Operation.Get, getPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier }, ResultReason.PermissionDenied, /never leave/);
+    await bench.fails(Operation.Get, getPayloads, { uniqueIdentifier: "00_pub" }, ResultReason.ItemNotFound);
+    await bench.fails(Operation.Get, getPayloads, { uniqueIdentifier: ids.publicKeyUniqueIdentifier, keyFormatType: KeyFormatType.PKCS8 }, ResultReason.KeyFormatTypeNotSupported);
+  });
+
+  test("without an id and without an ID Placeholder: Missing Data", async () => {
+    await new OperationBench().fails(Operation.Get, getPayloads, {}, ResultReason.MissingData, /ID Placeholder/);
+  });
+});
+
+describe("Locate", () => {
+  test("finds by Name, Object Type and State; one hit becomes the ID Placeholder", async () => {
+    const bench = new OperationBench();
+    const a = await createPair(bench, undefined, "a");
+    await createPair(bench, undefined, "b");
+    const context = bench.context();
+    const byName = await bench.run(Operation.Locate, locatePayloads, { attributes: [name("a-pub")] }, context);
+    assert.deepEqual(byName.uniqueIdentifiers, [a.publicKeyUniqueIdentifier]);
+    assert.equal(context.idPlaceholder, a.publicKeyUniqueIdentifier);
+    const privates = await bench.run(Operation.Locate, locatePayloads, { attributes: [{ name: "Object Type", value: ObjectType.PrivateKey }] });
+    assert.equal(privates.uniqueIdentifiers.length, 2);
+    const deactivated = await bench.run(Operation.Locate, locatePayloads, { attributes: [{ name: "State", value: State.Deactivated }] });
+    assert.deepEqual(deactivated.uniqueIdentifiers, []);
+  });
+
+  test("an attribute it cannot match is Feature Not Supported", async () => {
+    await new OperationBench().fails(Operation.Locate, locatePayloads, { attributes: [{ name: "Object Group", value: "g" }] }, ResultReason.FeatureNotSupported);
+  });
+});
+
+describe("Check", () => {
+  test("a usage the key allows passes; one it lacks is Permission Denied naming it", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    const ok = await bench.run(Operation.Check, checkPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier, cryptographicUsageMask: CryptographicUsageMask.Sign });
+    assert.equal(ok.uniqueIdentifier, ids.privateKeyUniqueIdentifier);
+    await bench.fails(Operation.Check, checkPayloads, { uniqueIdentifier: ids.publicKeyUniqueIdentifier, cryptographicUsageMask: CryptographicUsageMask.Sign }, ResultReason.PermissionDenied, /does not allow Sign/);
+  });
+});
+
+describe("Get Attributes and Get Attribute List", () => {
+  test("report the key as the token describes it", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    const attributes = await attributesOf(bench, ids.publicKeyUniqueIdentifier);
+    assert.equal(attributes.get("Object Type"), ObjectType.PublicKey);
+    assert.equal(attributes.get("Cryptographic Algorithm"), CryptographicAlgorithm.ECDSA);
+    assert.equal(attributes.get("Cryptographic Length"), 256);
+    assert.deepEqual(attributes.get("Name"), { nameValue: "zone-1-pub", nameType: NameType.UninterpretedTextString });
+    assert.equal(attributes.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify);
+    assert.equal(attributes.get("State"), State.Active);
+    const list = await bench.run(Operation.GetAttributeList, getAttributeListPayloads, { uniqueIdentifier: ids.publicKeyUniqueIdentifier });
+    assert.deepEqual(list.attributeNames, [...attributes.keys()]);
+  });
+
+  test("an unknown key is Item Not Found", async () => {
+    const bench = new OperationBench();
+    await bench.fails(Operation.GetAttributes, getAttributesPayloads, { uniqueIdentifier: "AB_priv", attributeNames: [] }, ResultReason.ItemNotFound);
+    await bench.fails(Operation.GetAttributeList, getAttributeListPayloads, { uniqueIdentifier: "AB_priv" }, ResultReason.ItemNotFound);
+  });
+});
+
+describe("Add, Modify and Delete Attribute", () => {
+  test("Name is the CKA_LABEL: renamed, deleted, added again", async () => {
+    const bench = new OperationBench();
+    const id = (await createPair(bench)).publicKeyUniqueIdentifier;
+    await bench.run(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: name("example.org-12345-ksk-pub") });
+    assert.equal(bench.backend.object(id)!.label, "example.org-12345-ksk-pub");
+    await bench.fails(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: name("second") }, ResultReason.IndexOutOfBounds);
+    await bench.run(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "Name" });
+    assert.equal(bench.backend.object(id)!.label, null);
+    await bench.fails(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "Name" }, ResultReason.ItemNotFound);
+    await bench.run(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: name("again") });
+    assert.equal(bench.backend.object(id)!.label, "again");
+  });
+
+  test("other attributes are refused: Permission Denied for those read from the token", async () => {
+    const bench = new OperationBench();
+    const id = (await createPair(bench)).publicKeyUniqueIdentifier;
+    await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Contact Information", value: "x" } }, ResultReason.PermissionDenied, /only Name/);
+    await bench.fails(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "State" }, ResultReason.PermissionDenied);
+    await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: "CD_pub", attribute: name("x") }, ResultReason.ItemNotFound);
+  });
+});
+
+describe("Activate, Revoke and Destroy", () => {
+  test("Activate records the date on the public key; Revoke deactivates both and stops signing; then Destroy removes each", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    const priv = ids.privateKeyUniqueIdentifier;
+    const pub = ids.publicKeyUniqueIdentifier;
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: priv });
+    assert.match(bench.backend.object(pub)!.startDate ?? "", /^\d{8}$/);
+    await bench.fails(Operation.Destroy, destroyPayloads, { uniqueIdentifier: priv }, ResultReason.PermissionDenied, /revoke it first/);
+    await bench.run(Operation.Revoke, revokePayloads, { uniqueIdentifier: priv, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation } });
+    assert.equal(bench.backend.object(priv)!.usage.sign, false);
+    assert.equal((await attributesOf(bench, pub)).get("State"), State.Deactivated);
+    await bench.fails(Operation.Activate, activatePayloads, { uniqueIdentifier: priv }, ResultReason.PermissionDenied, /revoked/);
+    await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: priv });
+    await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: pub });
+    assert.equal(bench.backend.object(priv), undefined);
+    await bench.fails(Operation.Destroy, destroyPayloads, { uniqueIdentifier: pub }, ResultReason.ItemNotFound);
+  });
+
+  test("Activate succeeds on a token that refuses dates, and records none", async () => {
+    const bench = new OperationBench(new MemoryBackend({ readOnly: ["startDate"] }));
+    const ids = await createPair(bench);
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
+    assert.equal(bench.backend.object(ids.publicKeyUniqueIdentifier)!.startDate, null);
+  });
+
+  test("Revoke with an undefined reason is Invalid Field; a module failure is General Failure", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    await bench.fails(Operation.Revoke, revokePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier, revocationReason: { revocationReasonCode: 0x77 } }, ResultReason.InvalidField);
+    bench.backend.failNext("describeKey", new HsmError("MODULE_FAILED", "the HSM module failed: the module process exited"));
+    await bench.fails(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier }, ResultReason.GeneralFailure, /module failed/);
+  });
+});
