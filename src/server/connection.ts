@@ -138,6 +138,13 @@ export class Connection {
    * high-water mark); pauses otherwise.
    */
   private updateReading(): void {
+    // Once our side has ended, read on (the framer ignores what comes) so
+    // that the peer's own end is seen and the socket closes at once, instead
+    // of holding its place (server.max-connections-per-peer) until the linger.
+    if (this.socket.writableEnded) {
+      if (this.socket.isPaused()) this.socket.resume();
+      return;
+    }
     const read = !this.closing && this.inFlight < this.limits.maxRequestsInFlight && !this.socket.writableNeedDrain;
     if (read && this.socket.isPaused()) this.socket.resume();
     else if (!read && !this.socket.isPaused()) this.socket.pause();
@@ -188,6 +195,7 @@ export class Connection {
     if (this.socket.writableEnded) return;
     clearTimeout(this.idleTimer);
     this.socket.end();
+    this.updateReading();
     // A peer that does not read cannot hold the socket open forever.
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
