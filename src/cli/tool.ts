@@ -155,6 +155,8 @@ export function loginFix(err: HsmError): string | undefined {
       return "give the token's user PIN (the password KMIP clients send); tokens lock the PIN after a few wrong attempts, so check the PIN file or variable before trying again";
     case "PIN_LOCKED":
       return "the token has locked the user PIN: unblock it with the security officer PIN using the vendor's tool (e.g. pkcs11-tool --init-pin --login --login-type so)";
+    case "TOKEN_NOT_INITIALISED":
+      return "initialise the token with the vendor's tool (e.g. softhsm2-util --init-token), or name another token";
     case "SLOT_NOT_FOUND":
       return "name a token by its label, slot id or slot index; `kmip2pkcs11 check` lists them";
     default:

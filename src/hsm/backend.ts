@@ -174,6 +174,8 @@ export interface SignMechanism {
 export type HsmErrorCode =
   /** The username names no slot or token. */
   | "SLOT_NOT_FOUND"
+  /** The username selects a slot whose token is not initialised (CKR_TOKEN_NOT_RECOGNIZED): no PIN mends it. */
+  | "TOKEN_NOT_INITIALISED"
   /** The PIN was refused (C_Login said so, or it differs from the PIN that logged the token in). */
   | "AUTH_FAILED"
   /** Logins on this slot are refused for a while after repeated failures. */

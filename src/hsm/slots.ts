@@ -105,7 +105,10 @@ export class SlotDirectory {
     if (matches.length === 0 && uninitialised !== undefined && uninitialised.length > 0) {
       // C_OpenSession would answer CKR_TOKEN_NOT_RECOGNIZED: not a login failure, and not one a PIN mends.
       const slots = uninitialised.map((e) => `slot ${e.summary.slotId}`).join(", ");
-      return notFound(`username "${username}" (${what}) selects ${slots}: token not initialised (initialise it with the vendor's tool, or use another username)`);
+      throw new HsmError(
+        "TOKEN_NOT_INITIALISED",
+        `username "${username}" (${what}) selects ${slots}: token not initialised (initialise it with the vendor's tool, or use another username)`,
+      );
     }
     if (matches.length === 0) return notFound(`no token matches username "${username}" (${what})`);
     const list = matches.map(describeEntry).join("; ");

@@ -81,6 +81,7 @@ const CONTINUATION_OPTIONS: ReadonlySet<number> = new Set(Object.values(BatchErr
  */
 const REFUSED_CREDENTIAL: Readonly<Record<string, string>> = {
   SLOT_NOT_FOUND: "no single token matches the username; the relay's log says why",
+  TOKEN_NOT_INITIALISED: "the username selects a token not initialised (initialise it, or use another username); the relay's log says which",
 };
 
 export class Dispatcher {
@@ -195,7 +196,7 @@ export class Dispatcher {
     } catch (error) {
       const { resultReason, resultMessage } = describeFailure(error);
       // A username that selects no usable token is not a failed login.
-      const what = error instanceof HsmError && error.code === "SLOT_NOT_FOUND" ? "no token for this username" : "authentication failed";
+      const what = error instanceof HsmError && (error.code === "SLOT_NOT_FOUND" || error.code === "TOKEN_NOT_INITIALISED") ? "no token for this username" : "authentication failed";
       this.refusalLog.take(scope.peer, logger)?.info({ username: credential.username, client: scope.client }, `${what}: ${resultMessage}`);
       const told =
         error instanceof HsmError

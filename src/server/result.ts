@@ -14,6 +14,7 @@ export interface ItemFailure {
 
 const hsmReasons: Record<HsmErrorCode, number> = {
   SLOT_NOT_FOUND: ResultReason.AuthenticationNotSuccessful,
+  TOKEN_NOT_INITIALISED: ResultReason.AuthenticationNotSuccessful,
   AUTH_FAILED: ResultReason.AuthenticationNotSuccessful,
   LOGIN_COOLDOWN: ResultReason.AuthenticationNotSuccessful,
   PIN_LOCKED: ResultReason.AuthenticationNotSuccessful,

@@ -50,9 +50,10 @@ export interface MessageFramerOptions {
    */
   readonly onOversized: (length: number) => void;
   /**
-   * Checks each header before its message is awaited (the relay passes
-   * requestHeaderProblem); a problem stops the framer and is handed to
-   * onRefused, so an impossible header is refused at once.
+   * Checks the header of a message that has not fully arrived (the relay
+   * passes requestHeaderProblem); a problem stops the framer and is handed
+   * to onRefused, so an impossible header is refused at once instead of
+   * holding the connection until the rest comes or the idle timeout.
    */
   readonly checkHeader?: (buffer: Uint8Array, offset: number) => string | undefined;
   readonly onRefused?: (problem: string) => void;
@@ -93,7 +94,11 @@ export class MessageFramer {
         this.needed = HEADER_LENGTH;
         break;
       }
-      const problem = this.options.checkHeader?.(buffer, offset);
+      // A whole message is handed on whatever its header (the receiver
+      // answers what it cannot parse); an impossible header is refused only
+      // when the framer would otherwise wait for the rest of its message.
+      const incomplete = offset + length > buffer.length;
+      const problem = incomplete ? this.options.checkHeader?.(buffer, offset) : undefined;
       if (problem !== undefined) {
         this.stop();
         this.options.onRefused?.(problem);

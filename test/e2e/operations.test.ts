@@ -244,7 +244,7 @@ test("RNG Retrieve: Data Length bytes from C_GenerateRandom, bounded", async () 
   assert.notDeepEqual(a.data, b.data);
   assert.equal((await client.rngRetrieve({ dataLength: 1 })).data.length, 1);
   await rejectsWith(client.rngRetrieve({ dataLength: 0 }), ResultReason.InvalidField, /C_GenerateRandom: length 0 is outside 1\.\.65536/);
-  await rejectsWith(client.rngRetrieve({ dataLength: 1 << 20 }), ResultReason.InvalidField, /outside 1\.\.65536/);
+  await rejectsWith(client.rngRetrieve({ dataLength: 65_537 }), ResultReason.InvalidField, /outside 1\.\.65536/);
 });
 
 test("Signature Verify refuses a private key, a missing signature and streaming", async () => {

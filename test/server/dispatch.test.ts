@@ -280,6 +280,7 @@ describe("failures of an item", () => {
   test("describeFailure maps every HSM error code", () => {
     const expected: Record<HsmErrorCode, [string, boolean]> = {
       SLOT_NOT_FOUND: ["AuthenticationNotSuccessful", false],
+      TOKEN_NOT_INITIALISED: ["AuthenticationNotSuccessful", false],
       AUTH_FAILED: ["AuthenticationNotSuccessful", false],
       LOGIN_COOLDOWN: ["AuthenticationNotSuccessful", false],
       PIN_LOCKED: ["AuthenticationNotSuccessful", false],
