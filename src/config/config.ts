@@ -53,6 +53,9 @@ export const DEFAULTS = {
     maxBatchCount: 1024,
     shutdownTimeout: 10,
   },
+  lifecycle: {
+    strictDestroy: false,
+  },
   daemon: {
     logLevel: "info" as LogLevel,
     logTarget: { type: "stderr" } as LogTarget,
@@ -150,6 +153,12 @@ export interface DaemonConfig {
   readonly identity?: RunAs;
 }
 
+/** [lifecycle]: what KMIP leaves to the server about the object lifecycle (doc/object-model.md). */
+export interface LifecycleConfig {
+  /** Destroy of an Active object is refused (KMIP 1.x 4.21) instead of deactivating it first. */
+  readonly strictDestroy: boolean;
+}
+
 export interface MetricsConfig {
   /** "host:port" of the Prometheus endpoint; absent: no endpoint. */
   readonly addr?: string;
@@ -161,6 +170,7 @@ export interface Config {
   readonly server: ServerConfig;
   readonly daemon: DaemonConfig;
   readonly metrics: MetricsConfig;
+  readonly lifecycle: LifecycleConfig;
   /** [tokens]: names that select a token by label and/or serial number (src/hsm/slots.ts). */
   readonly tokens: Readonly<Record<string, TokenSelector>>;
 }
@@ -216,6 +226,7 @@ export function parseConfig(text: string, path: string): Config {
     server: readServer(root.table("server")),
     daemon: readDaemon(root.table("daemon")),
     metrics: readMetrics(root.table("metrics")),
+    lifecycle: readLifecycle(root.table("lifecycle")),
     tokens: readTokens(root.table("tokens")),
   };
   root.finish();
@@ -371,6 +382,12 @@ function readRunAs(t: TableReader, key: string): RunAs | undefined {
   if (m === null) return t.fail(key, `expected "user" or "user:group", got ${JSON.stringify(value)}`);
   const user = m[1] as string;
   return m[2] === undefined ? { user } : { user, group: m[2] };
+}
+
+function readLifecycle(t: TableReader): LifecycleConfig {
+  const config: LifecycleConfig = { strictDestroy: t.boolean("strict-destroy") ?? DEFAULTS.lifecycle.strictDestroy };
+  t.finish();
+  return config;
 }
 
 function readMetrics(t: TableReader): MetricsConfig {

@@ -145,6 +145,37 @@ export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs1
   return { objectClass, keyType, bits: 0 };
 }
 
+/**
+ * CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_EXTRACTABLE and
+ * CKA_NEVER_EXTRACTABLE of a private key (KMIP 1.4 reports them as Sensitive,
+ * Always Sensitive, Extractable and Never Extractable). Read apart from the
+ * rest, so that a module that fails them costs only these.
+ */
+function readProtection(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle): KeyDescription["protection"] {
+  let values: Map<number, Buffer>;
+  try {
+    values = readAttributes(p, session, handle, [A.CKA_SENSITIVE, A.CKA_ALWAYS_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_NEVER_EXTRACTABLE]);
+  } catch (err) {
+    if (mayBeAttributeRefusal(err)) return {};
+    throw err;
+  }
+  const flag = (type: number): boolean | undefined => {
+    const value = values.get(type);
+    return value === undefined || value.length === 0 ? undefined : value[0] !== 0;
+  };
+  const protection: { sensitive?: boolean; alwaysSensitive?: boolean; extractable?: boolean; neverExtractable?: boolean } = {};
+  for (const [name, type] of [
+    ["sensitive", A.CKA_SENSITIVE],
+    ["alwaysSensitive", A.CKA_ALWAYS_SENSITIVE],
+    ["extractable", A.CKA_EXTRACTABLE],
+    ["neverExtractable", A.CKA_NEVER_EXTRACTABLE],
+  ] as const) {
+    const value = flag(type);
+    if (value !== undefined) protection[name] = value;
+  }
+  return protection;
+}
+
 /** Reads a key object's description; `id` and `objectClass` are what it was found by. */
 export function describeObject(
   p: pkcs11js.PKCS11,
@@ -175,6 +206,7 @@ export function describeObject(
     },
     startDate: readDate(p, session, handle, A.CKA_START_DATE, quirks),
     endDate: readDate(p, session, handle, A.CKA_END_DATE, quirks),
+    ...(objectClass === "private" ? { protection: readProtection(p, session, handle) } : {}),
   };
 
   if (keyType === "RSA") {

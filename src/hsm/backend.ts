@@ -49,8 +49,21 @@ export type KeyPairSpec =
   | { readonly keyType: "EC"; readonly curve: "P-256" | "P-384" | "P-521" }
   | { readonly keyType: "EdDSA"; readonly curve: "Ed25519" };
 
+/** Usage flags to set on a key object (true or false); an absent flag is left to the template's default. */
+export type UsageFlags = Partial<KeyDescription["usage"]>;
+
 export interface KeyPairRequest {
   readonly spec: KeyPairSpec;
+  /**
+   * The CKA_ID both objects get, chosen by the caller so that it can record
+   * the pair before making it (doc/object-model.md#crash-safe-creation);
+   * absent: a random unused one. An id some object already has is refused.
+   */
+  readonly ckaId?: Uint8Array;
+  /** Usage flags of the private key, overriding the template's. */
+  readonly privateUsage?: UsageFlags;
+  /** Usage flags of the public key, overriding the template's. */
+  readonly publicUsage?: UsageFlags;
   /** CKA_LABEL of the private key; absent: no label. */
   readonly privateLabel?: string;
   /** CKA_LABEL of the public key; absent: no label. */
@@ -85,6 +98,13 @@ export interface KeyDescription {
   /** CKA_START_DATE / CKA_END_DATE as "YYYYMMDD", null when empty or absent. */
   readonly startDate: string | null;
   readonly endDate: string | null;
+  /** Private keys: CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE; absent when the token does not say. */
+  readonly protection?: {
+    readonly sensitive?: boolean;
+    readonly alwaysSensitive?: boolean;
+    readonly extractable?: boolean;
+    readonly neverExtractable?: boolean;
+  };
   /** Public material (public keys; absent for private keys). */
   readonly modulus?: Uint8Array;
   readonly publicExponent?: Uint8Array;
@@ -104,6 +124,22 @@ export interface KeyUpdate {
   readonly sign?: boolean;
   readonly verify?: boolean;
 }
+
+/**
+ * A metadata object: CKO_DATA, CKA_TOKEN and CKA_PRIVATE true, CKA_APPLICATION
+ * "kmip2pkcs11" (METADATA_APPLICATION). It holds what PKCS#11 has no place for
+ * of the key objects of one CKA_ID (doc/object-model.md); the backend stores
+ * its value and never reads it.
+ */
+export interface MetadataObject {
+  /** CKA_LABEL: the upper-case hex of the CKA_ID of the key objects it describes. */
+  readonly label: string;
+  /** CKA_VALUE, encoded by the operations layer (src/operations/managed-object.ts). */
+  readonly value: Uint8Array;
+}
+
+/** CKA_APPLICATION of the relay's metadata objects. */
+export const METADATA_APPLICATION = "kmip2pkcs11";
 
 /** Which keys to find with C_FindObjects. Absent fields do not filter. */
 export interface KeyFilter {
@@ -251,6 +287,18 @@ export interface HsmBackend {
   updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void>;
 
   destroyKey(slotId: string, keyId: string): Promise<void>;
+
+  /**
+   * The metadata objects with this CKA_LABEL, or all of the relay's when
+   * `label` is absent: one search, each object read once.
+   */
+  readMetadata(slotId: string, label?: string): Promise<MetadataObject[]>;
+
+  /** Sets the CKA_VALUE of the metadata object `label`, creating it when there is none. */
+  writeMetadata(slotId: string, label: string, value: Uint8Array): Promise<void>;
+
+  /** Destroys the metadata objects `label`; none is no error. */
+  destroyMetadata(slotId: string, label: string): Promise<void>;
 
   /**
    * C_SignInit + C_Sign with the mechanism the request and the key select,

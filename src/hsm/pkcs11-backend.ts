@@ -14,6 +14,7 @@ import {
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
+  type MetadataObject,
   type ModuleInfo,
   type Signature,
   type SignatureRequest,
@@ -34,6 +35,7 @@ import { resolveSignature, signNotPermitted } from "./signature.js";
 import { SlotDirectory, type SlotEntry } from "./slots.js";
 import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
+import { destroyMetadata, readMetadata, writeMetadata } from "./metadata.js";
 
 export interface Pkcs11BackendOptions {
   libPath: string;
@@ -144,7 +146,7 @@ class Pkcs11Backend implements HsmBackend {
   async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {
-      const ckaId = this.unusedCkaId(session);
+      const ckaId = request.ckaId === undefined ? this.unusedCkaId(session) : this.checkedCkaId(session, request.ckaId);
       const templates = keyPairTemplates(request, ckaId);
       const { mechanism } = templates;
       this.checkMechanism(state.entry.handle, mechanism.mechanism, request);
@@ -191,6 +193,21 @@ class Pkcs11Backend implements HsmBackend {
       state.keys.forget(key.id);
       this.logger.info({ slotId, keyId: key.id }, "Destroyed key object");
     });
+  }
+
+  async readMetadata(slotId: string, label?: string): Promise<MetadataObject[]> {
+    const state = this.state(slotId);
+    return this.withSession(state, (session) => readMetadata(this.p, session, label));
+  }
+
+  async writeMetadata(slotId: string, label: string, value: Uint8Array): Promise<void> {
+    const state = this.state(slotId);
+    await this.withSession(state, (session) => writeMetadata(this.p, session, label, value));
+  }
+
+  async destroyMetadata(slotId: string, label: string): Promise<void> {
+    const state = this.state(slotId);
+    await this.withSession(state, (session) => destroyMetadata(this.p, session, label));
   }
 
   async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
@@ -378,6 +395,16 @@ class Pkcs11Backend implements HsmBackend {
         "C_GetMechanismInfo",
       );
     }
+  }
+
+  /** A CKA_ID the caller chose: refused when some key object has it already. */
+  private checkedCkaId(session: Session, chosen: Uint8Array): Buffer {
+    const ckaId = Buffer.from(chosen);
+    if (ckaId.length === 0 || ckaId.length > 128) throw new HsmError("INVALID_ARGUMENT", `a CKA_ID of ${ckaId.length} bytes cannot be used`);
+    if (findObjects(this.p, session, [{ type: pkcs11js.CKA_ID, value: ckaId }], 1).length > 0) {
+      throw new HsmError("INVALID_ARGUMENT", `C_FindObjects: CKA_ID ${ckaId.toString("hex").toUpperCase()} is in use already`, "C_FindObjects");
+    }
+    return ckaId;
   }
 
   /** A random CKA_ID no object on the token has yet. */

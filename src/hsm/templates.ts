@@ -7,7 +7,7 @@
 // v2.40 section 4.9 leaves CKA_EXTRACTABLE, CKA_UNWRAP and CKA_DERIVE to the
 // token). A module that refuses one of them gets it left out (quirks.ts).
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyPairRequest } from "./backend.js";
+import { HsmError, type KeyPairRequest, type UsageFlags } from "./backend.js";
 import { CURVES } from "./ec.js";
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN } from "./mechanisms.js";
 
@@ -46,10 +46,33 @@ function invalid(message: string): never {
   throw new HsmError("INVALID_ARGUMENT", message);
 }
 
+const USAGE_TYPES: Readonly<Record<keyof UsageFlags, number>> = {
+  sign: pkcs11js.CKA_SIGN,
+  verify: pkcs11js.CKA_VERIFY,
+  encrypt: pkcs11js.CKA_ENCRYPT,
+  decrypt: pkcs11js.CKA_DECRYPT,
+  wrap: pkcs11js.CKA_WRAP,
+  unwrap: pkcs11js.CKA_UNWRAP,
+  derive: pkcs11js.CKA_DERIVE,
+};
+/** Flags each class may carry (PKCS#11 v2.40 sections 4.8, 4.9). */
+const CLASS_USAGE: Readonly<Record<"public" | "private", readonly (keyof UsageFlags)[]>> = {
+  public: ["verify", "encrypt", "wrap", "derive"],
+  private: ["sign", "decrypt", "unwrap", "derive"],
+};
+
+/** `template` with the usage flags of `usage` (those the class carries) set as given. */
+function withUsage(template: pkcs11js.Template, usage: UsageFlags | undefined, objectClass: "public" | "private"): pkcs11js.Template {
+  if (usage === undefined) return template;
+  const flags = CLASS_USAGE[objectClass].filter((flag) => usage[flag] !== undefined);
+  const types = new Set(flags.map((flag) => USAGE_TYPES[flag]));
+  return [...template.filter((attribute) => !types.has(attribute.type)), ...flags.map((flag) => ({ type: USAGE_TYPES[flag], value: usage[flag]! }))];
+}
+
 /** The mechanism and both templates for a key pair whose objects share `ckaId`. */
 export function keyPairTemplates(request: KeyPairRequest, ckaId: Buffer): KeyPairTemplates {
-  const publicTemplate: pkcs11js.Template = [...PUBLIC_COMMON, { type: pkcs11js.CKA_ID, value: ckaId }];
-  const privateTemplate: pkcs11js.Template = [...PRIVATE_COMMON, { type: pkcs11js.CKA_ID, value: ckaId }];
+  const publicTemplate: pkcs11js.Template = [...withUsage(PUBLIC_COMMON, request.publicUsage, "public"), { type: pkcs11js.CKA_ID, value: ckaId }];
+  const privateTemplate: pkcs11js.Template = [...withUsage(PRIVATE_COMMON, request.privateUsage, "private"), { type: pkcs11js.CKA_ID, value: ckaId }];
   if (request.publicLabel !== undefined) publicTemplate.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(request.publicLabel, "utf8") });
   if (request.privateLabel !== undefined) privateTemplate.push({ type: pkcs11js.CKA_LABEL, value: Buffer.from(request.privateLabel, "utf8") });
 

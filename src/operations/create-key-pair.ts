@@ -1,13 +1,25 @@
 // Create Key Pair (KMIP 1.x section 4.2): C_GenerateKeyPair with the
 // templates of doc/compatibility.md#create-key-pair. The key type comes from Cryptographic Algorithm,
 // Cryptographic Length and, where sent, the Recommended Curve of the
-// Cryptographic Domain Parameters; Name attributes become CKA_LABEL.
+// Cryptographic Domain Parameters; Name attributes become CKA_LABEL. Each key
+// is a managed object of its own (managed-object.ts): Pre-Active unless an
+// Activation Date now or past is given, its Cryptographic Usage Mask exactly
+// as asked (every CKA_ usage flag it does not grant false), linked to the
+// other key, its model written to the token around the generation so that a
+// crash leaves nothing half-made.
 import type { KeyPairSpec } from "../hsm/backend.js";
 import { type Attribute, attributeValue, attributeValues, type TemplateAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeCreateKeyPairRequest, encodeCreateKeyPairResponse } from "../kmip/payloads/create-key-pair.js";
 import { CryptographicAlgorithm, NameType, Operation, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
+import { createManagedObjects, newCkaId } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
+
+/** The common template's attributes, then the key's own, which win for single-valued ones (4.2). */
+function merged(common: readonly Attribute[], own: readonly Attribute[]): Attribute[] {
+  const ownNames = new Set(own.map((attribute) => attribute.name));
+  return [...common.filter((attribute) => !ownNames.has(attribute.name) || attribute.name === "Object Group" || attribute.name.startsWith("x-")), ...own];
+}
 
 const EC_CURVES: ReadonlyMap<number, "P-256" | "P-384" | "P-521"> = new Map([
   [256, "P-256"],
@@ -107,11 +119,17 @@ export const createKeyPair: OperationHandler = {
     const commonLabel = label(common, "common");
     const privateLabel = label(priv, "private key") ?? commonLabel;
     const publicLabel = label(pub, "public key") ?? commonLabel;
-    const ids = await context.backend.generateKeyPair(context.slot.slotId, {
-      spec,
-      ...(privateLabel === undefined ? {} : { privateLabel }),
-      ...(publicLabel === undefined ? {} : { publicLabel }),
-    });
+    const ckaId = newCkaId();
+    const ids = await createManagedObjects(context, ckaId, { private: merged(common, priv), public: merged(common, pub) }, (plans) =>
+      context.backend.generateKeyPair(context.slot.slotId, {
+        spec,
+        ckaId,
+        privateUsage: plans.private!.usage,
+        publicUsage: plans.public!.usage,
+        ...(privateLabel === undefined ? {} : { privateLabel }),
+        ...(publicLabel === undefined ? {} : { publicLabel }),
+      }),
+    );
     // The private key's id becomes the ID Placeholder (KMIP 1.x 4.2), so
     // Activate, Get or Sign later in the batch may omit it.
     context.idPlaceholder = ids.privateKeyId;

@@ -7,7 +7,7 @@ import { decodeDeleteAttributeRequest, encodeDeleteAttributeResponse } from "../
 import { Operation, ResultReason } from "../ttlv/enums.js";
 import { keyAttributes } from "./key-attributes.js";
 import { nameOfLabel, requireId } from "./keys.js";
-import { describeLifecycle } from "./lifecycle.js";
+import { describeManaged } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
 
 export const deleteAttribute: OperationHandler = {
@@ -19,9 +19,9 @@ export const deleteAttribute: OperationHandler = {
     const id = requireId(context, request.uniqueIdentifier);
     const { attributeName } = request;
     const index = request.attributeIndex ?? 0;
-    const { key, lifecycle } = await describeLifecycle(context, id);
+    const { key, attributes: model } = await describeManaged(context, id);
     if (attributeName !== "Name") {
-      if (keyAttributes(key, lifecycle, context.version).some((attribute) => attribute.name === attributeName)) {
+      if (keyAttributes(key, model, context.version).some((attribute) => attribute.name === attributeName)) {
         throw new KmipError(ResultReason.PermissionDenied, `attribute "${attributeName}" is read from the token and cannot be deleted; only Name can`);
       }
       throw new KmipError(ResultReason.ItemNotFound, `${id} has no attribute "${attributeName}"`);

@@ -4,7 +4,7 @@ import { decodeGetAttributeListRequest, encodeGetAttributeListResponse } from ".
 import { Operation } from "../ttlv/enums.js";
 import { keyAttributes } from "./key-attributes.js";
 import { requireId } from "./keys.js";
-import { describeLifecycle } from "./lifecycle.js";
+import { describeManaged } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
 
 export const getAttributeList: OperationHandler = {
@@ -13,8 +13,8 @@ export const getAttributeList: OperationHandler = {
   readOnly: true,
   async run(context, requestPayload) {
     const id = requireId(context, decodeGetAttributeListRequest(requestPayload).uniqueIdentifier);
-    const { key, lifecycle } = await describeLifecycle(context, id);
-    const attributeNames = keyAttributes(key, lifecycle, context.version).map((attribute) => attribute.name);
+    const { key, attributes: model } = await describeManaged(context, id);
+    const attributeNames = [...new Set(keyAttributes(key, model, context.version).map((attribute) => attribute.name))];
     return encodeGetAttributeListResponse({ uniqueIdentifier: id, attributeNames });
   },
 };

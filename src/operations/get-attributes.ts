@@ -5,7 +5,7 @@ import { decodeGetAttributesRequest, encodeGetAttributesResponse } from "../kmip
 import { Operation } from "../ttlv/enums.js";
 import { keyAttributes } from "./key-attributes.js";
 import { requireId } from "./keys.js";
-import { describeLifecycle } from "./lifecycle.js";
+import { describeManaged } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
 
 export const getAttributes: OperationHandler = {
@@ -15,8 +15,8 @@ export const getAttributes: OperationHandler = {
   async run(context, requestPayload) {
     const request = decodeGetAttributesRequest(requestPayload);
     const id = requireId(context, request.uniqueIdentifier);
-    const { key, lifecycle } = await describeLifecycle(context, id);
-    const all = keyAttributes(key, lifecycle, context.version);
+    const { key, attributes: model } = await describeManaged(context, id);
+    const all = keyAttributes(key, model, context.version);
     const wanted = new Set(request.attributeNames);
     const attributes = wanted.size === 0 ? all : all.filter((attribute) => wanted.has(attribute.name));
     return encodeGetAttributesResponse({ uniqueIdentifier: id, attributes });

@@ -1,14 +1,14 @@
 // The KMIP attributes of a token key, as Get Attributes and Get Attribute
-// List report them (KMIP 1.x section 3). Every value is read from the token
-// at the time of the request; the relay stores none of them.
+// List report them (KMIP 1.x section 3): those the key object's PKCS#11
+// attributes give, and those of its model (managed-object.ts). Every value is
+// read from the token at the time of the request; the relay keeps none.
 import { createHash } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
-import type { KnownAttribute } from "../kmip/attributes.js";
+import type { Attribute, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
-import { dateTimeOf, type KeyLifecycle } from "./lifecycle.js";
 import { atLeast } from "../kmip/versions.js";
 
 /** PKCS#11 usage flags and the Cryptographic Usage Mask bits (KMIP 1.x 3.19) they grant. */
@@ -50,16 +50,69 @@ function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute
   return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...keyFormatType } };
 }
 
+/** The model's attributes, in the order they are reported. */
+const MODEL_ORDER: readonly string[] = [
+  "State",
+  "Initial Date",
+  "Activation Date",
+  "Deactivation Date",
+  "Compromise Occurrence Date",
+  "Compromise Date",
+  "Revocation Reason",
+  "Link",
+  "Object Group",
+  "Contact Information",
+  "Last Change Date",
+];
+
+/** Attributes a KMIP version before this one does not know (KMIP 1.1 to 1.4, section 3). */
+const SINCE: Readonly<Record<string, readonly [number, number]>> = {
+  "Original Creation Date": [1, 3],
+  Sensitive: [1, 4],
+  "Always Sensitive": [1, 4],
+  Extractable: [1, 4],
+  "Never Extractable": [1, 4],
+};
+
+/** Attribute Index of each instance after the first of a multi-instance attribute (KMIP 1.x 2.1.1). */
+function indexed(attributes: readonly Attribute[]): Attribute[] {
+  const seen = new Map<string, number>();
+  return attributes.map((attribute) => {
+    const index = seen.get(attribute.name) ?? 0;
+    seen.set(attribute.name, index + 1);
+    return index === 0 ? { ...attribute } : { ...attribute, index };
+  });
+}
+
+/**
+ * Sensitive, Always Sensitive, Extractable and Never Extractable (KMIP 1.4
+ * 3.48-3.51) from CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_EXTRACTABLE and
+ * CKA_NEVER_EXTRACTABLE. A public key is neither sensitive nor protected from
+ * export (Get returns its material).
+ */
+function protectionOf(key: KeyDescription): KnownAttribute[] {
+  const p = key.objectClass === "public" ? { sensitive: false, alwaysSensitive: false, extractable: true, neverExtractable: false } : (key.protection ?? {});
+  const attributes: KnownAttribute[] = [];
+  if (p.sensitive !== undefined) attributes.push({ name: "Sensitive", value: p.sensitive });
+  if (p.alwaysSensitive !== undefined) attributes.push({ name: "Always Sensitive", value: p.alwaysSensitive });
+  if (p.extractable !== undefined) attributes.push({ name: "Extractable", value: p.extractable });
+  if (p.neverExtractable !== undefined) attributes.push({ name: "Never Extractable", value: p.neverExtractable });
+  return attributes;
+}
+
 /**
  * Every attribute the relay reports for a key, in a fixed order: Unique
  * Identifier, Object Type, Cryptographic Algorithm, Cryptographic Length,
  * Cryptographic Domain Parameters (EC), Name (when it has a CKA_LABEL),
- * Cryptographic Usage Mask, State, Activation Date, Deactivation Date,
- * Digest (public keys). Attributes without a value are left out, as KMIP
- * 1.x 4.12 leaves out attributes an object does not have.
+ * Cryptographic Usage Mask, the model's attributes (State, Initial Date,
+ * Activation Date, ..., Last Change Date, custom attributes), Digest (public
+ * keys), and in KMIP 1.4 Sensitive, Always Sensitive, Extractable and Never
+ * Extractable. Attributes without a value are left out, as KMIP 1.x 4.12
+ * leaves out attributes an object does not have; so are attributes the
+ * request's protocol version does not know.
  */
-export function keyAttributes(key: KeyDescription, lifecycle: KeyLifecycle, version: ProtocolVersion): KnownAttribute[] {
-  const attributes: KnownAttribute[] = [
+export function keyAttributes(key: KeyDescription, model: readonly Attribute[], version: ProtocolVersion): Attribute[] {
+  const attributes: Attribute[] = [
     { name: "Unique Identifier", value: key.id },
     { name: "Object Type", value: objectTypeOf(key) },
   ];
@@ -69,10 +122,19 @@ export function keyAttributes(key: KeyDescription, lifecycle: KeyLifecycle, vers
   const recommendedCurve = recommendedCurveOf(key.curve);
   if (recommendedCurve !== undefined) attributes.push({ name: "Cryptographic Domain Parameters", value: { recommendedCurve } });
   if (key.label !== null) attributes.push({ name: "Name", value: nameOfLabel(key.label) });
-  attributes.push({ name: "Cryptographic Usage Mask", value: usageMaskOf(key) }, { name: "State", value: lifecycle.state });
-  if (lifecycle.activationDate !== null) attributes.push({ name: "Activation Date", value: dateTimeOf(lifecycle.activationDate) });
-  if (lifecycle.deactivationDate !== null) attributes.push({ name: "Deactivation Date", value: dateTimeOf(lifecycle.deactivationDate) });
+  const mask = model.find((attribute) => attribute.name === "Cryptographic Usage Mask")?.value as number | undefined;
+  attributes.push({ name: "Cryptographic Usage Mask", value: mask ?? usageMaskOf(key) });
+  for (const name of MODEL_ORDER) attributes.push(...indexed(model.filter((attribute) => attribute.name === name)));
+  const initialDate = model.find((attribute) => attribute.name === "Initial Date");
+  // 1.3 3.55: the Original Creation Date of an object the server made is when it made it.
+  if (initialDate !== undefined) attributes.push({ name: "Original Creation Date", value: initialDate.value as bigint });
+  const custom = model.filter((attribute) => attribute.name.startsWith("x-") || attribute.name.startsWith("y-"));
+  for (const name of new Set(custom.map((attribute) => attribute.name))) attributes.push(...indexed(custom.filter((attribute) => attribute.name === name)));
   const digest = digestOf(key, version);
   if (digest !== undefined) attributes.push(digest);
-  return attributes;
+  attributes.push(...protectionOf(key));
+  return attributes.filter((attribute) => {
+    const since = SINCE[attribute.name];
+    return since === undefined || atLeast(version, since[0], since[1]);
+  });
 }

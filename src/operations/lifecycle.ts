@@ -1,100 +1,100 @@
-// The KMIP lifecycle kept in the token, never in the relay, so that every
-// relay instance serving the token and every restart agree (README "Key
-// lifecycle"). A key pair's dates live on its public key object:
+// The state machine of a managed object (KMIP 1.x section 3.22), on the model
+// kept in the token (managed-object.ts). The two keys of a pair are two
+// objects: changing one leaves the other as it is.
 //
-//   public key CKA_START_DATE                   -> Activation Date (both keys)
-//   public key CKA_END_DATE                     -> Deactivation Date (both keys)
-//   CKA_END_DATE empty, absent or after today   -> Active
-//   CKA_END_DATE today or earlier               -> Deactivated
-//   private key CKA_SIGN false                  -> Deactivated
+//   (new)                         -> Pre-Active   no Activation Date, or one to come
+//   (new)                         -> Active       an Activation Date now or past
+//   Pre-Active                    -> Active       Activate, or the Activation Date reached
+//   Pre-Active, Active            -> Deactivated  Revoke (not a compromise), or the Deactivation Date reached
+//   Pre-Active, Active, Deactivated -> Compromised Revoke with Key Compromise or CA Compromise
+//   Pre-Active, Deactivated, Compromised -> gone   Destroy (doc/object-model.md#destroy)
 //
-// Revoke sets the public key's CKA_END_DATE and clears the private key's
-// CKA_SIGN. PKCS#11 v2.40 section 4.7 says dates are "for reference only"
-// and tokens do not restrict keys by them; CKA_SIGN is what the token
-// enforces (CKR_KEY_FUNCTION_NOT_PERMITTED), on every relay, after restarts.
-//
-// Why not the private key's own dates: SoftHSM 2.6 stores a date set on a
-// private object unencrypted but decrypts it when read, so every later
-// C_GetAttributeValue of it fails with CKR_GENERAL_ERROR. A private key
-// without a public key (made by another tool) is dated by itself.
-//
-// Pre-Active is never reported: the original relay signed with keys it had
-// just made, before any Activate (doc/compatibility.md#activate), and keys made by other tools
-// carry no dates, so both count as Active. Compromised is not reported
-// either: no PKCS#11 attribute can record a revocation reason, so Revoke
-// records every reason alike.
-import { HsmError, type KeyDescription, type KeyUpdate } from "../hsm/backend.js";
-import { State } from "../ttlv/enums.js";
-import { partnerId } from "./keys.js";
+// What the token must enforce, it enforces: a private key that is not Active
+// has CKA_SIGN false, so no relay and no other tool signs with it. A key
+// whose Activation Date has come is activated when it is next read, or when
+// the token refuses it a signature (repairSigning).
+import type { RevocationReason } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { ResultReason, RevocationReasonCode, State } from "../ttlv/enums.js";
+import { commit, describeManaged, type ManagedKey, nowSeconds, signingAllowed, stateOf, stored, withValue } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
 
-const CK_DATE = /^(\d{4})(\d{2})(\d{2})$/;
+export { dateTimeOf, today } from "./legacy.js";
 
-/** Today as a PKCS#11 CK_DATE ("YYYYMMDD", UTC). */
-export function today(now = new Date()): string {
-  return now.toISOString().slice(0, 10).replace(/-/g, "");
-}
+const COMPROMISE: ReadonlySet<number> = new Set([RevocationReasonCode.KeyCompromise, RevocationReasonCode.CaCompromise]);
 
-/** A CK_DATE as a KMIP Date-Time: seconds since the epoch at midnight UTC of that day. */
-export function dateTimeOf(ckDate: string): bigint {
-  const match = CK_DATE.exec(ckDate);
-  if (match === null) throw new Error(`"${ckDate}" is not a CK_DATE (YYYYMMDD)`);
-  return BigInt(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / 1000);
-}
-
-/** A key's KMIP State and dates, as CK_DATEs ("YYYYMMDD") or null when not recorded. */
-export interface KeyLifecycle {
-  readonly state: number;
-  readonly activationDate: string | null;
-  readonly deactivationDate: string | null;
+export function isCompromiseReason(code: number): boolean {
+  return COMPROMISE.has(code);
 }
 
 /**
- * The lifecycle of `key` (see above). `publicKey` is the public key of its
- * pair when `key` is a private key, undefined when there is none.
+ * Activate (4.19): Pre-Active -> Active with Activation Date now. An Active
+ * object stays as it is (keys of other tools and of earlier relays are
+ * Active already, and their clients activate them). Deactivated and
+ * Compromised objects cannot be activated again: Permission Denied (11.20).
  */
-export function lifecycleOf(key: KeyDescription, publicKey: KeyDescription | undefined, now = new Date()): KeyLifecycle {
-  const dated = key.objectClass === "public" ? key : (publicKey ?? key);
-  const ended = dated.endDate !== null && dated.endDate <= today(now);
-  const signingRevoked = key.objectClass === "private" && !key.usage.sign;
-  return {
-    state: ended || signingRevoked ? State.Deactivated : State.Active,
-    activationDate: dated.startDate,
-    deactivationDate: dated.endDate,
-  };
-}
-
-const isGone = (error: unknown) => error instanceof HsmError && error.code === "ITEM_NOT_FOUND";
-
-/** A key as the token describes it, and its lifecycle (reading its public key too when it is a private key). */
-export async function describeLifecycle(context: OperationContext, id: string): Promise<{ key: KeyDescription; lifecycle: KeyLifecycle }> {
-  const key = await context.backend.describeKey(context.slot.slotId, id);
-  let publicKey: KeyDescription | undefined;
-  if (key.objectClass === "private") {
-    publicKey = await context.backend.describeKey(context.slot.slotId, partnerId(id)).catch((error: unknown) => {
-      if (isGone(error)) return undefined;
-      throw error;
-    });
+export async function activateObject(context: OperationContext, id: string): Promise<ManagedKey> {
+  const managed = await describeManaged(context, id);
+  const state = stateOf(managed.attributes);
+  if (state === State.Active) return managed;
+  if (state !== State.PreActive) {
+    throw new KmipError(ResultReason.PermissionDenied, `${id} is ${stateName(state)}; only a Pre-Active object can be activated`);
   }
-  return { key, lifecycle: lifecycleOf(key, publicKey) };
+  const attributes = withValue(withValue(managed.attributes, "State", State.Active), "Activation Date", nowSeconds());
+  return commit(context, managed, attributes);
 }
 
 /**
- * Applies lifecycle changes to the objects of the pair `id` belongs to, the
- * private key first (so that a Revoke stops signing before anything else).
- * The object `id` names must exist; its partner may be gone (destroyed, or
- * never made by the tool that made the key).
+ * Revoke (4.20): a compromise reason makes the object Compromised, with
+ * Compromise Date now and the Compromise Occurrence Date given; any other
+ * reason makes a Pre-Active or Active object Deactivated with Deactivation
+ * Date now. The Revocation Reason is kept. Revoking a Deactivated object
+ * again keeps its state and dates: PyKMIP revokes both keys of a pair, and
+ * some clients revoke twice.
  */
-export async function updatePair(context: OperationContext, id: string, updates: { private?: KeyUpdate; public?: KeyUpdate }): Promise<void> {
-  const isPrivate = id.endsWith("_priv");
-  const ids = { private: isPrivate ? id : partnerId(id), public: isPrivate ? partnerId(id) : id };
-  for (const objectClass of ["private", "public"] as const) {
-    const update = updates[objectClass];
-    if (update === undefined) continue;
-    try {
-      await context.backend.updateKey(context.slot.slotId, ids[objectClass], update);
-    } catch (error) {
-      if (ids[objectClass] === id || !isGone(error)) throw error;
-    }
+export async function revokeObject(context: OperationContext, id: string, reason: RevocationReason, compromiseOccurrenceDate: bigint | undefined): Promise<ManagedKey> {
+  const managed = await describeManaged(context, id);
+  const state = stateOf(managed.attributes);
+  const now = nowSeconds();
+  let attributes = withValue(managed.attributes, "Revocation Reason", reason);
+  if (isCompromiseReason(reason.revocationReasonCode)) {
+    attributes = withValue(attributes, "State", State.Compromised);
+    if (stored(attributes, "Compromise Date") === undefined) attributes = withValue(attributes, "Compromise Date", now);
+    attributes = withValue(attributes, "Compromise Occurrence Date", compromiseOccurrenceDate ?? stored(attributes, "Compromise Occurrence Date") ?? now);
+  } else if (state === State.PreActive || state === State.Active) {
+    attributes = withValue(withValue(attributes, "State", State.Deactivated), "Deactivation Date", now);
   }
+  return commit(context, managed, attributes);
+}
+
+/** Makes an Active object Deactivated (Destroy's first step by default, doc/object-model.md#destroy). */
+export async function deactivateObject(context: OperationContext, managed: ManagedKey): Promise<ManagedKey> {
+  const attributes = withValue(withValue(managed.attributes, "State", State.Deactivated), "Deactivation Date", nowSeconds());
+  return commit(context, managed, attributes);
+}
+
+/**
+ * After the token refused a signature: whether the model lets the key sign
+ * (an Activation Date that has come, an Activate whose CKA_SIGN write a
+ * crash cut off). Then CKA_SIGN is set and the caller tries once more.
+ */
+export async function repairSigning(context: OperationContext, id: string): Promise<boolean> {
+  const managed = await describeManaged(context, id);
+  if (managed.record === undefined || managed.key.objectClass !== "private" || !signingAllowed(managed.attributes)) return false;
+  await context.backend.updateKey(context.slot.slotId, id, { sign: true });
+  context.logger.info({ id }, "CKA_SIGN set: the key is Active in its metadata");
+  return true;
+}
+
+const STATE_NAMES: Readonly<Record<number, string>> = {
+  [State.PreActive]: "Pre-Active",
+  [State.Active]: "Active",
+  [State.Deactivated]: "Deactivated",
+  [State.Compromised]: "Compromised",
+  [State.Destroyed]: "Destroyed",
+  [State.DestroyedCompromised]: "Destroyed Compromised",
+};
+
+export function stateName(state: number): string {
+  return STATE_NAMES[state] ?? `state ${state}`;
 }

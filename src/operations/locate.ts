@@ -6,7 +6,8 @@
 //
 // Matched attributes: Name (CKA_LABEL), Object Type (CKA_CLASS),
 // Cryptographic Algorithm (CKA_KEY_TYPE), Cryptographic Length (modulus or
-// curve size) and State (see lifecycle.ts). Maximum Items caps the answer;
+// curve size) and State (the model, managed-object.ts). Keys whose creation
+// has not finished (a pending metadata record) are never returned. Maximum Items caps the answer;
 // Offset Items (1.3+) skips the first matches, and Located Items (1.3+)
 // counts them all.
 import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/backend.js";
@@ -15,7 +16,9 @@ import { KmipError } from "../kmip/errors.js";
 import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/locate.js";
 import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, State, StorageStatusMask } from "../ttlv/enums.js";
 import { partnerId } from "./keys.js";
-import { lifecycleOf } from "./lifecycle.js";
+import { legacyState } from "./legacy.js";
+import { dueAttributes, labelOf, nowSeconds, settlePending, stateOf } from "./managed-object.js";
+import { decodeRecord, type MetadataRecord } from "./metadata-record.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { atLeast } from "../kmip/versions.js";
 import { paddedLength } from "../ttlv/item.js";
@@ -39,7 +42,7 @@ const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
   [CryptographicAlgorithm.Ed25519, "EdDSA"],
 ]);
 
-const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.Active, State.Deactivated]);
+const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.PreActive, State.Active, State.Deactivated, State.Compromised]);
 
 const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State";
 
@@ -96,26 +99,57 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
 }
 
 /**
+ * Every metadata record of the token, by label: one search. Records still
+ * pending are kept (their keys are not reported); those a crash left are
+ * cleaned up on the way.
+ */
+async function allRecords(context: OperationContext): Promise<Map<string, MetadataRecord>> {
+  const records = new Map<string, MetadataRecord>();
+  for (const { label, value } of await context.backend.readMetadata(context.slot.slotId)) {
+    let record: MetadataRecord;
+    try {
+      record = decodeRecord(label, value);
+    } catch (error) {
+      context.logger.warn({ label, err: (error as Error).message }, "metadata object skipped by Locate");
+      continue;
+    }
+    if (record.pendingSince !== undefined) await settlePending(context, label, record);
+    records.set(label, record);
+  }
+  return records;
+}
+
+/**
  * The ids of the keys matching the criteria, in token order. A State needs
- * every key's lifecycle, read from the token in one search per class (each
- * object read once, describeKeys), never one lookup per key: the work grows
- * with the number of keys, not its square.
+ * every key's model, read from the token in one search per class (each
+ * object read once, describeKeys) and one search of the metadata records,
+ * never one lookup per key: the work grows with the number of keys, not its
+ * square.
  */
 async function matchingIds(context: OperationContext, criteria: LocateCriteria): Promise<string[]> {
   const { backend, slot } = context;
-  if (criteria.state === undefined) return backend.findKeys(slot.slotId, criteria.filter);
-  const keys = await backend.describeKeys(slot.slotId, criteria.filter);
-  // A private key is dated by its public key (lifecycle.ts): those of the
-  // pairs found, unless the keys found already hold every public key.
+  const records = await allRecords(context);
+  const recordOf = (id: string) => records.get(labelOf(id).label);
+  const made = (id: string) => recordOf(id)?.pendingSince === undefined;
+  if (criteria.state === undefined) return (await backend.findKeys(slot.slotId, criteria.filter)).filter(made);
+  const keys = (await backend.describeKeys(slot.slotId, criteria.filter)).filter((key) => made(key.id));
+  // A private key without a record is dated by its public key (legacy.ts):
+  // those of the pairs found, unless the keys found already hold every public key.
   let publicKeys = new Map<string, KeyDescription>();
-  if (keys.some((key) => key.objectClass === "private")) {
+  if (keys.some((key) => key.objectClass === "private" && recordOf(key.id)?.objects.private === undefined)) {
     const { objectClass, label, bits, keyType } = criteria.filter;
     context.signal?.throwIfAborted();
     const candidates =
       objectClass === undefined && label === undefined && bits === undefined ? keys : await backend.describeKeys(slot.slotId, { objectClass: "public", keyType });
     publicKeys = new Map(candidates.filter((key) => key.objectClass === "public").map((key) => [key.id, key]));
   }
-  return keys.filter((key) => lifecycleOf(key, key.objectClass === "private" ? publicKeys.get(partnerId(key.id)) : undefined).state === criteria.state).map((key) => key.id);
+  const now = nowSeconds();
+  const stateOfKey = (key: KeyDescription): number => {
+    const model = recordOf(key.id)?.objects[key.objectClass];
+    if (model === undefined) return legacyState(key, key.objectClass === "private" ? publicKeys.get(partnerId(key.id)) : undefined);
+    return stateOf(dueAttributes(model, now) ?? model);
+  };
+  return keys.filter((key) => stateOfKey(key) === criteria.state).map((key) => key.id);
 }
 
 function count(name: string, value: number | undefined): number | undefined {

@@ -7,6 +7,7 @@ import { ResultReason } from "../ttlv/enums.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import type { StructureItem } from "../ttlv/item.js";
 import type { Logger } from "../log/logger.js";
+import type { LifecyclePolicy } from "./managed-object.js";
 
 /** Facts about the relay that Query reports. */
 export interface ServerInfo {
@@ -33,6 +34,8 @@ export interface OperationContext {
   readonly signal?: AbortSignal;
   /** The room left in the response message, for operations whose answers can be large. */
   readonly responseBudget?: ResponseBudget;
+  /** What KMIP leaves to the server about the object lifecycle ([lifecycle]); absent: the defaults. */
+  readonly lifecycle?: LifecyclePolicy;
 }
 
 /**

@@ -1,25 +1,18 @@
-// Revoke (KMIP 1.x section 4.20), recorded in the token (see lifecycle.ts):
-// the private key of the pair gets CKA_SIGN = false, so the token itself
-// refuses to sign with it, through every relay instance and after restarts;
-// the public key gets CKA_END_DATE = today, the Deactivation Date of both.
-// Both then report Deactivated, so either may be destroyed. The public key
-// keeps CKA_VERIFY: a Deactivated key may still process (verify) what it
-// protected (3.22).
-//
-// Every Revocation Reason is recorded alike; the reason is logged, not kept.
-// Revoking a Deactivated key succeeds and keeps its date: clients such as
-// PyKMIP revoke the private and then the public key of a pair, and the first
-// Revoke has already deactivated both.
+// Revoke (KMIP 1.x section 4.20) of one object (lifecycle.ts): Key Compromise
+// and CA Compromise make it Compromised, other reasons Deactivated; the
+// Revocation Reason is kept. A private key loses CKA_SIGN before its record
+// says so, so the token refuses it at once on every relay. A public key keeps
+// CKA_VERIFY: a Deactivated or Compromised key may still process (verify)
+// what it protected (3.22).
 import { KmipError } from "../kmip/errors.js";
 import { decodeRevokeRequest, encodeRevokeResponse } from "../kmip/payloads/revoke.js";
-import { Operation, ResultReason, RevocationReasonCode } from "../ttlv/enums.js";
+import { Operation, ResultReason } from "../ttlv/enums.js";
 import { enumerationName } from "../ttlv/names.js";
 import { Tag } from "../ttlv/tags.js";
 import { requireId } from "./keys.js";
-import { describeLifecycle, today, updatePair } from "./lifecycle.js";
+import { isCompromiseReason, revokeObject, stateName } from "./lifecycle.js";
+import { stateOf } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
-
-const COMPROMISE: ReadonlySet<number> = new Set([RevocationReasonCode.KeyCompromise, RevocationReasonCode.CaCompromise]);
 
 export const revoke: OperationHandler = {
   operation: Operation.Revoke,
@@ -33,16 +26,11 @@ export const revoke: OperationHandler = {
     // 11.21: an unrecognised Revocation Reason is Invalid Field.
     if (reason === undefined) throw new KmipError(ResultReason.InvalidField, `Revocation Reason Code ${code} is not defined by KMIP 1.x`);
     // 4.20: the Compromise Occurrence Date SHALL only be given with a compromise reason.
-    if (request.compromiseOccurrenceDate !== undefined && !COMPROMISE.has(code)) {
+    if (request.compromiseOccurrenceDate !== undefined && !isCompromiseReason(code)) {
       throw new KmipError(ResultReason.InvalidField, `a Compromise Occurrence Date goes only with Key Compromise or CA Compromise, not ${reason}`);
     }
-
-    const { lifecycle } = await describeLifecycle(context, id);
-    const now = today();
-    const ended = lifecycle.deactivationDate;
-    const endDate = ended !== null && ended <= now ? ended : now;
-    await updatePair(context, id, { private: { sign: false }, public: { endDate } });
-    context.logger.info({ id, reason, endDate }, "Revoked key pair");
+    const revoked = await revokeObject(context, id, request.revocationReason, request.compromiseOccurrenceDate);
+    context.logger.info({ id, reason, state: stateName(stateOf(revoked.attributes)) }, "Revoked key");
     return encodeRevokeResponse({ uniqueIdentifier: id });
   },
 };

@@ -32,6 +32,7 @@ import { enumerationName } from "../ttlv/names.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 import { Tag } from "../ttlv/tags.js";
 import type { ClientLoginThrottle } from "./login-throttle.js";
+import type { LifecyclePolicy } from "../operations/managed-object.js";
 import { describeFailure } from "./result.js";
 
 export interface DispatcherOptions {
@@ -46,6 +47,8 @@ export interface DispatcherOptions {
   readonly maxResponseSize?: number;
   /** Failed logins counted per client (login-throttle.ts); absent: not throttled here. */
   readonly loginThrottle?: ClientLoginThrottle;
+  /** What KMIP leaves to the server about the object lifecycle ([lifecycle]); absent: the defaults. */
+  readonly lifecycle?: LifecyclePolicy;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
@@ -192,6 +195,7 @@ export class Dispatcher {
         idPlaceholder: undefined,
         signal: scope.signal,
         responseBudget: budget,
+        ...(this.options.lifecycle === undefined ? {} : { lifecycle: this.options.lifecycle }),
       };
     } catch (error) {
       const { resultReason, resultMessage } = describeFailure(error);

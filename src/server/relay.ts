@@ -56,6 +56,8 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     maxMessageSize: s.maxMessageSize,
     maxBatchCount: s.maxBatchCount,
     maxResponseSize: s.maxResponseSize,
+    // A creation pending longer than a write may take is a leftover (doc/object-model.md#crash-safe-creation).
+    lifecycle: { strictDestroy: config.lifecycle.strictDestroy, pendingTimeoutMs: config.pkcs11.writeTimeout * 1000 },
     loginThrottle: new ClientLoginThrottle({
       limit: config.pkcs11.loginFailureLimit,
       windowMs: config.pkcs11.loginFailureWindow * 1000,

@@ -277,13 +277,14 @@ describe("etc/kmip2pkcs11.toml, the sample config", () => {
     const c = await loadConfig(samplePath);
     assert.deepEqual(c.server, { ...DEFAULTS.server, identity: undefined, clientCaPath: undefined });
     assert.deepEqual(c.daemon, { ...DEFAULTS.daemon, pidFile: undefined, identity: undefined });
+    assert.deepEqual(c.lifecycle, DEFAULTS.lifecycle);
   });
 
   test("its commented-out settings parse and show the true defaults", async () => {
     // "#key = value" and "#[table]" are settings; "# text" is commentary.
     const text = (await readFile(samplePath, "utf8")).replace(/^#(?=[a-z[])/gm, "");
     const c = parseConfig(text, samplePath);
-    for (const section of ["pkcs11", "server", "daemon"] as const) {
+    for (const section of ["pkcs11", "server", "daemon", "lifecycle"] as const) {
       for (const [key, value] of Object.entries(DEFAULTS[section])) {
         assert.deepEqual((c[section] as unknown as Record<string, unknown>)[key], value, `${section}.${key}`);
       }

@@ -23,6 +23,7 @@ import {
   type KeyPairRequest,
   type KeyType,
   type KeyUpdate,
+  type MetadataObject,
   type ObjectClass,
   type Signature,
   type SignatureRequest,
@@ -79,6 +80,8 @@ export class MemoryBackend implements HsmBackend {
   /** Every call an operation made, in order. */
   readonly calls: BackendCall[] = [];
   private readonly keys = new Map<string, MemoryKey>();
+  /** The metadata objects (CKO_DATA), by CKA_LABEL. */
+  private readonly metadata = new Map<string, Uint8Array>();
   private readonly pin: string;
   private readonly readOnly: ReadonlySet<string>;
   /** Failures to throw from the next call of a function, as a module fault would. */
@@ -121,6 +124,16 @@ export class MemoryBackend implements HsmBackend {
     return ids;
   }
 
+  /** The value of the metadata object `label`, for assertions; undefined when there is none. */
+  metadataObject(label: string): Uint8Array | undefined {
+    return this.metadata.get(label);
+  }
+
+  /** How many metadata objects the token holds. */
+  get metadataCount(): number {
+    return this.metadata.size;
+  }
+
   async listSlots(): Promise<SlotSummary[]> {
     this.record({ fn: "listSlots" });
     return [this.slot];
@@ -147,7 +160,32 @@ export class MemoryBackend implements HsmBackend {
   async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     this.record({ fn: "generateKeyPair" });
     this.checkSlot(slotId);
-    return this.makePair(request, randomBytes(20));
+    const ckaId = request.ckaId === undefined ? randomBytes(20) : Buffer.from(request.ckaId);
+    if (this.keys.has(formatKeyId(ckaId, "private")) || this.keys.has(formatKeyId(ckaId, "public"))) {
+      throw new HsmError("INVALID_ARGUMENT", `C_FindObjects: CKA_ID ${ckaId.toString("hex").toUpperCase()} is in use already`, "C_FindObjects");
+    }
+    const ids = this.makePair(request, ckaId);
+    Object.assign(this.keys.get(ids.privateKeyId)!.usage, request.privateUsage ?? {}, { verify: false, encrypt: false, wrap: false });
+    Object.assign(this.keys.get(ids.publicKeyId)!.usage, request.publicUsage ?? {}, { sign: false, decrypt: false, unwrap: false });
+    return ids;
+  }
+
+  async readMetadata(slotId: string, label?: string): Promise<MetadataObject[]> {
+    this.record({ fn: "readMetadata" });
+    this.checkSlot(slotId);
+    return [...this.metadata].filter(([name]) => label === undefined || name === label).map(([name, value]) => ({ label: name, value: Buffer.from(value) }));
+  }
+
+  async writeMetadata(slotId: string, label: string, value: Uint8Array): Promise<void> {
+    this.record({ fn: "writeMetadata" });
+    this.checkSlot(slotId);
+    this.metadata.set(label, Buffer.from(value));
+  }
+
+  async destroyMetadata(slotId: string, label: string): Promise<void> {
+    this.record({ fn: "destroyMetadata" });
+    this.checkSlot(slotId);
+    this.metadata.delete(label);
   }
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
@@ -164,7 +202,8 @@ export class MemoryBackend implements HsmBackend {
       startDate: key.startDate,
       endDate: key.endDate,
     };
-    if (key.objectClass === "private") return description;
+    // The templates of doc/compatibility.md#create-key-pair: sensitive, never extractable.
+    if (key.objectClass === "private") return { ...description, protection: { sensitive: true, alwaysSensitive: true, extractable: false, neverExtractable: true } };
     const jwk = key.publicKey.export({ format: "jwk" });
     if (key.keyType === "RSA") return { ...description, modulus: b64(jwk.n!), publicExponent: b64(jwk.e!) };
     const ecParams = CURVES[key.curve!].oid;

@@ -30,6 +30,8 @@ async function pair(bench: OperationBench, cryptographicAlgorithm: number, bits:
       attributes: [
         { name: "Cryptographic Algorithm", value: cryptographicAlgorithm },
         { name: "Cryptographic Length", value: bits },
+        // Active at once (KMIP 1.x 3.22), as a key Cascade has activated.
+        { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) - 60n },
       ],
     },
   });

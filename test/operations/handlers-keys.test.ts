@@ -22,8 +22,7 @@ import {
   modifyAttributePayloads,
   revokePayloads,
 } from "../../src/kmip/payloads/index.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, NameType, ObjectType, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
-import { MemoryBackend } from "../helpers/memory-backend.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, LinkType, NameType, ObjectType, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
 import { OperationBench } from "../helpers/operation-context.js";
 
 const name = (nameValue: string, nameType: number = NameType.UninterpretedTextString): Attribute => ({ name: "Name", value: { nameValue, nameType } });
@@ -59,8 +58,38 @@ describe("Create Key Pair", () => {
     assert.equal(context.idPlaceholder, ids.privateKeyUniqueIdentifier);
     const priv = bench.backend.object(ids.privateKeyUniqueIdentifier)!;
     const pub = bench.backend.object(ids.publicKeyUniqueIdentifier)!;
-    assert.deepEqual([priv.label, priv.keyType, priv.curve, priv.usage.sign, priv.usage.decrypt], ["k-pri", "EC", "P-256", true, false]);
+    // Pre-Active (KMIP 1.x 3.22): the token refuses to sign until Activate.
+    assert.deepEqual([priv.label, priv.keyType, priv.curve, priv.usage.sign, priv.usage.decrypt, priv.usage.unwrap], ["k-pri", "EC", "P-256", false, false, false]);
     assert.deepEqual([pub.label, pub.usage.verify, pub.usage.encrypt, pub.usage.wrap], ["k-pub", true, false, false]);
+    assert.equal(bench.backend.metadataCount, 1, "one metadata object for the pair");
+  });
+
+  test("each key is its own object: Pre-Active, its own usage mask exactly, dates, and a Link to the other (4.2)", async () => {
+    const bench = new OperationBench();
+    const before = BigInt(Math.floor(Date.now() / 1000));
+    const ids = await createPair(bench);
+    const priv = await attributesOf(bench, ids.privateKeyUniqueIdentifier);
+    const pub = await attributesOf(bench, ids.publicKeyUniqueIdentifier);
+    assert.equal(priv.get("State"), State.PreActive);
+    assert.equal(pub.get("State"), State.PreActive);
+    assert.equal(priv.get("Cryptographic Usage Mask"), CryptographicUsageMask.Sign);
+    assert.equal(pub.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify);
+    assert.ok((priv.get("Initial Date") as bigint) >= before);
+    assert.ok((pub.get("Last Change Date") as bigint) >= before);
+    assert.equal(priv.get("Activation Date"), undefined);
+    assert.deepEqual(priv.get("Link"), { linkType: LinkType.PublicKeyLink, linkedObjectIdentifier: ids.publicKeyUniqueIdentifier });
+    assert.deepEqual(pub.get("Link"), { linkType: LinkType.PrivateKeyLink, linkedObjectIdentifier: ids.privateKeyUniqueIdentifier });
+  });
+
+  test("an Activation Date now or past makes the keys Active at once; one to come leaves them Pre-Active until it comes", async () => {
+    const bench = new OperationBench();
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const active = await createPair(bench, [algorithm(CryptographicAlgorithm.ECDSA), length(256), { name: "Activation Date", value: now - 10n }]);
+    assert.equal((await attributesOf(bench, active.privateKeyUniqueIdentifier)).get("State"), State.Active);
+    assert.equal(bench.backend.object(active.privateKeyUniqueIdentifier)!.usage.sign, true);
+    const later = await createPair(bench, [algorithm(CryptographicAlgorithm.ECDSA), length(256), { name: "Activation Date", value: now + 3600n }], "later");
+    assert.equal((await attributesOf(bench, later.privateKeyUniqueIdentifier)).get("State"), State.PreActive);
+    assert.equal(bench.backend.object(later.privateKeyUniqueIdentifier)!.usage.sign, false);
   });
 
   test("a Name in the common template labels both keys", async () => {
@@ -143,6 +172,7 @@ describe("Check", () => {
   test("a usage the key allows passes; one it lacks is Permission Denied naming it", async () => {
     const bench = new OperationBench();
     const ids = await createPair(bench);
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
     const ok = await bench.run(Operation.Check, checkPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier, cryptographicUsageMask: CryptographicUsageMask.Sign });
     assert.equal(ok.uniqueIdentifier, ids.privateKeyUniqueIdentifier);
     await bench.fails(Operation.Check, checkPayloads, { uniqueIdentifier: ids.publicKeyUniqueIdentifier, cryptographicUsageMask: CryptographicUsageMask.Sign }, ResultReason.PermissionDenied, /does not allow Sign/);
@@ -159,7 +189,7 @@ describe("Get Attributes and Get Attribute List", () => {
     assert.equal(attributes.get("Cryptographic Length"), 256);
     assert.deepEqual(attributes.get("Name"), { nameValue: "zone-1-pub", nameType: NameType.UninterpretedTextString });
     assert.equal(attributes.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify);
-    assert.equal(attributes.get("State"), State.Active);
+    assert.equal(attributes.get("State"), State.PreActive);
     const list = await bench.run(Operation.GetAttributeList, getAttributeListPayloads, { uniqueIdentifier: ids.publicKeyUniqueIdentifier });
     assert.deepEqual(list.attributeNames, [...attributes.keys()]);
   });
@@ -195,29 +225,59 @@ describe("Add, Modify and Delete Attribute", () => {
 });
 
 describe("Activate, Revoke and Destroy", () => {
-  test("Activate records the date on the public key; Revoke deactivates both and stops signing; then Destroy removes each", async () => {
+  test("each key changes alone: Activate sets its Activation Date and CKA_SIGN; Revoke deactivates it and stops signing; Destroy removes it", async () => {
     const bench = new OperationBench();
     const ids = await createPair(bench);
     const priv = ids.privateKeyUniqueIdentifier;
     const pub = ids.publicKeyUniqueIdentifier;
     await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: priv });
-    assert.match(bench.backend.object(pub)!.startDate ?? "", /^\d{8}$/);
-    await bench.fails(Operation.Destroy, destroyPayloads, { uniqueIdentifier: priv }, ResultReason.PermissionDenied, /revoke it first/);
-    await bench.run(Operation.Revoke, revokePayloads, { uniqueIdentifier: priv, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation } });
+    assert.equal(bench.backend.object(priv)!.usage.sign, true);
+    const activated = await attributesOf(bench, priv);
+    assert.equal(activated.get("State"), State.Active);
+    assert.equal(typeof activated.get("Activation Date"), "bigint");
+    assert.equal((await attributesOf(bench, pub)).get("State"), State.PreActive, "the public key is another object");
+    await bench.run(Operation.Revoke, revokePayloads, { uniqueIdentifier: priv, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation, revocationMessage: "retired" } });
     assert.equal(bench.backend.object(priv)!.usage.sign, false);
-    assert.equal((await attributesOf(bench, pub)).get("State"), State.Deactivated);
-    await bench.fails(Operation.Activate, activatePayloads, { uniqueIdentifier: priv }, ResultReason.PermissionDenied, /revoked/);
+    const revoked = await attributesOf(bench, priv);
+    assert.equal(revoked.get("State"), State.Deactivated);
+    assert.deepEqual(revoked.get("Revocation Reason"), { revocationReasonCode: RevocationReasonCode.CessationOfOperation, revocationMessage: "retired" });
+    assert.equal(typeof revoked.get("Deactivation Date"), "bigint");
+    await bench.fails(Operation.Activate, activatePayloads, { uniqueIdentifier: priv }, ResultReason.PermissionDenied, /only a Pre-Active/);
     await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: priv });
+    assert.equal(bench.backend.metadataCount, 1, "the public key's model stays");
     await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: pub });
     assert.equal(bench.backend.object(priv), undefined);
+    assert.equal(bench.backend.metadataCount, 0, "the record goes with its last object");
     await bench.fails(Operation.Destroy, destroyPayloads, { uniqueIdentifier: pub }, ResultReason.ItemNotFound);
   });
 
-  test("Activate succeeds on a token that refuses dates, and records none", async () => {
-    const bench = new OperationBench(new MemoryBackend({ readOnly: ["startDate"] }));
+  test("Revoke for Key Compromise: Compromised, with Compromise Date and the Compromise Occurrence Date given", async () => {
+    const bench = new OperationBench();
+    const ids = await createPair(bench);
+    const occurred = 1_700_000_000n;
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
+    await bench.run(Operation.Revoke, revokePayloads, {
+      uniqueIdentifier: ids.privateKeyUniqueIdentifier,
+      revocationReason: { revocationReasonCode: RevocationReasonCode.KeyCompromise },
+      compromiseOccurrenceDate: occurred,
+    });
+    const attributes = await attributesOf(bench, ids.privateKeyUniqueIdentifier);
+    assert.equal(attributes.get("State"), State.Compromised);
+    assert.equal(attributes.get("Compromise Occurrence Date"), occurred);
+    assert.equal(typeof attributes.get("Compromise Date"), "bigint");
+    assert.equal(bench.backend.object(ids.privateKeyUniqueIdentifier)!.usage.sign, false);
+    await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
+  });
+
+  test("Destroy of an Active key: deactivated first by default; Permission Denied with strict-destroy", async () => {
+    const bench = new OperationBench();
     const ids = await createPair(bench);
     await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
-    assert.equal(bench.backend.object(ids.publicKeyUniqueIdentifier)!.startDate, null);
+    const strict = { ...bench.context(), lifecycle: { strictDestroy: true, pendingTimeoutMs: 600_000 } };
+    await bench.fails(Operation.Destroy, destroyPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier }, ResultReason.PermissionDenied, /revoke it first/, strict);
+    assert.notEqual(bench.backend.object(ids.privateKeyUniqueIdentifier), undefined);
+    await bench.run(Operation.Destroy, destroyPayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier });
+    assert.equal(bench.backend.object(ids.privateKeyUniqueIdentifier), undefined);
   });
 
   test("Revoke with an undefined reason is Invalid Field; a module failure is General Failure", async () => {

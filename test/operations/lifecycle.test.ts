@@ -1,6 +1,6 @@
 // The pure side of the lifecycle and of the attributes the relay reports:
-// the KMIP State and dates read from PKCS#11 dates and CKA_SIGN
-// (src/operations/lifecycle.ts), the attributes of a key description
+// the KMIP State and dates of keys without metadata, read from PKCS#11 dates
+// and CKA_SIGN (src/operations/legacy.ts), the attributes of a key description
 // (key-attributes.ts), Locate's criteria (locate.ts) and the id helpers
 // (keys.ts).
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import type { Attribute } from "../../src/kmip/attributes.js";
 import { KmipError } from "../../src/kmip/errors.js";
 import { keyAttributes, usageMaskOf } from "../../src/operations/key-attributes.js";
 import { labelName, partnerId } from "../../src/operations/keys.js";
-import { dateTimeOf, lifecycleOf, today } from "../../src/operations/lifecycle.js";
+import { dateTimeOf, legacyAttributes, today } from "../../src/operations/legacy.js";
 import { locateCriteria } from "../../src/operations/locate.js";
 import {
   CryptographicAlgorithm,
@@ -61,7 +61,14 @@ describe("dates", () => {
   });
 });
 
-describe("lifecycleOf", () => {
+/** The State and dates of a key without a metadata record (legacy.ts). */
+function lifecycleOf(k: KeyDescription, partner: KeyDescription | undefined, now: Date) {
+  const attributes = legacyAttributes(k, partner, now).own;
+  const get = (name: string) => attributes.find((a) => a.name === name)?.value;
+  return { state: get("State"), activationDate: get("Activation Date") ?? null, deactivationDate: get("Deactivation Date") ?? null };
+}
+
+describe("keys without a metadata record", () => {
   test("keys without dates, from the relay or other tools, are Active", () => {
     assert.deepEqual(lifecycleOf(key("public"), undefined, NOW), { state: State.Active, activationDate: null, deactivationDate: null });
     assert.equal(lifecycleOf(key("private"), key("public"), NOW).state, State.Active);
@@ -71,7 +78,7 @@ describe("lifecycleOf", () => {
   test("the pair's dates are the public key's: Activation Date from CKA_START_DATE, Deactivated from CKA_END_DATE up to today", () => {
     const pub = key("public", { startDate: "20250101", endDate: "20250310" });
     for (const k of [pub, key("private")]) {
-      assert.deepEqual(lifecycleOf(k, pub, NOW), { state: State.Deactivated, activationDate: "20250101", deactivationDate: "20250310" });
+      assert.deepEqual(lifecycleOf(k, pub, NOW), { state: State.Deactivated, activationDate: dateTimeOf("20250101"), deactivationDate: dateTimeOf("20250310") });
     }
     const future = key("public", { endDate: "20250311" });
     assert.equal(lifecycleOf(future, undefined, NOW).state, State.Active, "an end date still to come");
@@ -86,13 +93,13 @@ describe("lifecycleOf", () => {
 
   test("a private key without a public key is dated by itself", () => {
     const alone = key("private", { startDate: "20240101", endDate: "20240202" });
-    assert.deepEqual(lifecycleOf(alone, undefined, NOW), { state: State.Deactivated, activationDate: "20240101", deactivationDate: "20240202" });
+    assert.deepEqual(lifecycleOf(alone, undefined, NOW), { state: State.Deactivated, activationDate: dateTimeOf("20240101"), deactivationDate: dateTimeOf("20240202") });
   });
 });
 
 describe("key attributes", () => {
   const V12 = { major: 1, minor: 2 };
-  const active = { state: State.Active, activationDate: null, deactivationDate: null };
+  const active: Attribute[] = [{ name: "State", value: State.Active }];
 
   test("the Cryptographic Usage Mask has a bit per true PKCS#11 usage flag", () => {
     assert.equal(usageMaskOf({ usage: NO_USAGE }), 0);
@@ -109,7 +116,11 @@ describe("key attributes", () => {
   });
 
   test("a private key: no Name without a label, no Digest, dates when recorded", () => {
-    const lifecycle = { state: State.Deactivated, activationDate: "20250101", deactivationDate: "20250310" };
+    const lifecycle: Attribute[] = [
+      { name: "State", value: State.Deactivated },
+      { name: "Activation Date", value: dateTimeOf("20250101") },
+      { name: "Deactivation Date", value: dateTimeOf("20250310") },
+    ];
     assert.deepEqual(keyAttributes(key("private"), lifecycle, V12), [
       { name: "Unique Identifier", value: "0A0B_priv" },
       { name: "Object Type", value: ObjectType.PrivateKey },
@@ -162,7 +173,7 @@ describe("locateCriteria", () => {
     for (const attributes of [
       [attr("Object Type", ObjectType.SymmetricKey)],
       [attr("Cryptographic Algorithm", CryptographicAlgorithm.AES)],
-      [attr("State", State.Compromised)],
+      [attr("State", State.Destroyed)],
       [attr("Name", { nameValue: "urn:x", nameType: NameType.URI })],
       [uts("a"), uts("b")],
       [attr("Cryptographic Length", 256), attr("Cryptographic Length", 384)],

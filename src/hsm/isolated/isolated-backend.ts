@@ -55,6 +55,7 @@ import {
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
+  type MetadataObject,
   type ModuleInfo,
   type Signature,
   type SignatureRequest,
@@ -112,7 +113,7 @@ export const DEFAULT_PIN_RECHECK_MS = 300_000;
  * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
  * updates SoftHSM's token file, right PIN or wrong).
  */
-const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey"]);
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -127,6 +128,9 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   describeKeys: "C_FindObjects, C_GetAttributeValue",
   updateKey: "C_SetAttributeValue",
   destroyKey: "C_DestroyObject",
+  readMetadata: "C_FindObjects, C_GetAttributeValue",
+  writeMetadata: "C_FindObjects, C_CreateObject or C_SetAttributeValue",
+  destroyMetadata: "C_FindObjects, C_DestroyObject",
   sign: "C_SignInit, C_Sign",
   verify: "C_VerifyInit, C_Verify",
   generateRandom: "C_GenerateRandom",
@@ -401,6 +405,15 @@ class IsolatedBackend implements HsmBackend {
   }
   destroyKey(slotId: string, keyId: string): Promise<void> {
     return this.call("destroyKey", [slotId, keyId]);
+  }
+  readMetadata(slotId: string, label?: string): Promise<MetadataObject[]> {
+    return this.call("readMetadata", label === undefined ? [slotId] : [slotId, label]);
+  }
+  writeMetadata(slotId: string, label: string, value: Uint8Array): Promise<void> {
+    return this.call("writeMetadata", [slotId, label, value]);
+  }
+  destroyMetadata(slotId: string, label: string): Promise<void> {
+    return this.call("destroyMetadata", [slotId, label]);
   }
   sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     return this.call("sign", [slotId, keyId, request]);
@@ -678,6 +691,10 @@ function describeWrite(call: PendingCall): string {
       return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
     case "destroyKey":
       return `${slot}: key ${String(call.args[1])} (C_DestroyObject)`;
+    case "writeMetadata":
+      return `${slot}: the metadata object of CKA_ID ${String(call.args[1])} (C_CreateObject or C_SetAttributeValue)`;
+    case "destroyMetadata":
+      return `${slot}: the metadata object of CKA_ID ${String(call.args[1])} (C_DestroyObject)`;
     default:
       return `${slot}: ${call.method}`;
   }

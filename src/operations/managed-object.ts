@@ -1,0 +1,281 @@
+// The KMIP model of the token's key objects (doc/object-model.md): each key
+// object is a managed object with its own State, dates, Revocation Reason,
+// Links and client attributes. What PKCS#11 enforces stays on the key object
+// (CKA_SIGN, the usage flags, CKA_LABEL); the rest is in a metadata object in
+// the token (metadata-record.ts), one per CKA_ID, read and written here. The
+// relay keeps nothing: every relay on the token sees the same model.
+//
+// Keys without a record (made by pkcs11-tool, OpenDNSSEC, the Rust relay or
+// earlier versions of this relay) are read as they are (legacy.ts) and get a
+// record on their first change.
+import { randomBytes } from "node:crypto";
+import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from "../hsm/backend.js";
+import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
+import { type Attribute, type AttributeName, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/enums.js";
+import { legacyAttributes } from "./legacy.js";
+import { decodeRecord, encodeRecord, type MetadataRecord } from "./metadata-record.js";
+import type { OperationContext } from "./operation.js";
+
+/** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
+export interface LifecyclePolicy {
+  /** Destroy of an Active object is refused (KMIP 1.x 4.21) instead of deactivating it first. */
+  readonly strictDestroy: boolean;
+  /** A record still pending after this long is what a crashed creation left: its objects are removed. */
+  readonly pendingTimeoutMs: number;
+}
+
+export const DEFAULT_LIFECYCLE_POLICY: LifecyclePolicy = { strictDestroy: false, pendingTimeoutMs: 600_000 };
+
+export function policyOf(context: OperationContext): LifecyclePolicy {
+  return context.lifecycle ?? DEFAULT_LIFECYCLE_POLICY;
+}
+
+/** Now as a KMIP Date-Time (seconds since the epoch). */
+export function nowSeconds(): bigint {
+  return BigInt(Math.floor(Date.now() / 1000));
+}
+
+/** A key object and its KMIP model. */
+export interface ManagedKey {
+  readonly id: string;
+  /** The metadata object's label: the hex CKA_ID. */
+  readonly label: string;
+  readonly key: KeyDescription;
+  /** The stored attributes (State, dates, Links, ...); for a key without a record, those its PKCS#11 attributes give. */
+  readonly attributes: readonly Attribute[];
+  /** The record of its CKA_ID; undefined when the key has none. */
+  readonly record: MetadataRecord | undefined;
+  /** A key without a record: the model its partner would get with the first change (legacy.ts). */
+  readonly partnerAttributes?: readonly Attribute[];
+}
+
+/** The value of a single-valued stored attribute. */
+export function stored<K extends AttributeName>(attributes: readonly Attribute[], name: K): AttributeValues[K] | undefined {
+  return attributes.find((attribute) => attribute.name === name)?.value as AttributeValues[K] | undefined;
+}
+
+/** `attributes` with the single-valued attribute `name` set to `value` (removed when undefined). */
+export function withValue<K extends AttributeName>(attributes: readonly Attribute[], name: K, value: AttributeValues[K] | undefined): Attribute[] {
+  const others = attributes.filter((attribute) => attribute.name !== name);
+  return value === undefined ? others : [...others, { name, value } as Attribute];
+}
+
+export function stateOf(attributes: readonly Attribute[]): number {
+  return stored(attributes, "State") ?? State.Active;
+}
+
+/** Whether the token should let this private key sign: Active, and Sign in its usage mask. */
+export function signingAllowed(attributes: readonly Attribute[]): boolean {
+  const mask = stored(attributes, "Cryptographic Usage Mask") ?? CryptographicUsageMask.Sign;
+  return stateOf(attributes) === State.Active && (mask & CryptographicUsageMask.Sign) !== 0;
+}
+
+/** The label and class of a key id. Throws Item Not Found for an id not of the scheme. */
+export function labelOf(id: string): { label: string; objectClass: ObjectClass; ckaId: Buffer } {
+  const parsed = parseKeyId(id);
+  if (parsed === undefined) throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+  return { label: parsed.ckaId.toString("hex").toUpperCase(), objectClass: parsed.objectClass, ckaId: parsed.ckaId };
+}
+
+const OTHER: Readonly<Record<ObjectClass, ObjectClass>> = { private: "public", public: "private" };
+
+const isGone = (error: unknown) => error instanceof HsmError && error.code === "ITEM_NOT_FOUND";
+
+async function readRecord(context: OperationContext, label: string): Promise<MetadataRecord | undefined> {
+  const [found] = await context.backend.readMetadata(context.slot.slotId, label);
+  return found === undefined ? undefined : decodeRecord(label, found.value);
+}
+
+async function writeRecord(context: OperationContext, label: string, record: MetadataRecord): Promise<void> {
+  await context.backend.writeMetadata(context.slot.slotId, label, encodeRecord(record));
+}
+
+/**
+ * A record whose objects are still being made (doc/object-model.md#crash-safe-creation):
+ * reported as not found. Once it is older than the write timeout, no relay
+ * can still be making it: the key objects and the record are removed.
+ */
+export async function settlePending(context: OperationContext, label: string, record: MetadataRecord): Promise<void> {
+  const since = record.pendingSince;
+  if (since === undefined) return;
+  if (Number(nowSeconds() - since) * 1000 <= policyOf(context).pendingTimeoutMs) return;
+  const ckaId = Buffer.from(label, "hex");
+  for (const objectClass of ["private", "public"] as const) {
+    await context.backend.destroyKey(context.slot.slotId, formatKeyId(ckaId, objectClass)).catch((error: unknown) => {
+      if (!isGone(error)) throw error;
+    });
+  }
+  await context.backend.destroyMetadata(context.slot.slotId, label);
+  context.logger.warn({ label, pendingSince: new Date(Number(since) * 1000).toISOString() }, `removed the leftovers of a key creation that did not finish (CKA_ID ${label})`);
+}
+
+/** A key and its model. Throws Item Not Found for a key that does not exist or is still being made. */
+export async function describeManaged(context: OperationContext, id: string): Promise<ManagedKey> {
+  const { label, objectClass } = labelOf(id);
+  const [key, record] = await Promise.all([context.backend.describeKey(context.slot.slotId, id), readRecord(context, label)]);
+  if (record?.pendingSince !== undefined) {
+    await settlePending(context, label, record);
+    throw new KmipError(ResultReason.ItemNotFound, `${id} is being created and is not usable yet`);
+  }
+  const attributes = record?.objects[objectClass];
+  if (record === undefined || attributes === undefined) {
+    const partner = await context.backend.describeKey(context.slot.slotId, formatKeyId(Buffer.from(label, "hex"), OTHER[objectClass])).catch((error: unknown) => {
+      if (isGone(error)) return undefined;
+      throw error;
+    });
+    const legacy = legacyAttributes(key, partner);
+    return { id: key.id, label, key, attributes: legacy.own, record, ...(legacy.partner === undefined ? {} : { partnerAttributes: legacy.partner }) };
+  }
+  const managed: ManagedKey = { id: key.id, label, key, attributes, record };
+  const due = dueAttributes(attributes, nowSeconds());
+  return due === undefined ? managed : commit(context, managed, due);
+}
+
+/**
+ * The attributes after the changes their dates have made due (KMIP 1.x 3.22):
+ * an Activation Date reached makes a Pre-Active object Active, a
+ * Deactivation Date reached makes an Active one Deactivated. Undefined when
+ * nothing is due.
+ */
+export function dueAttributes(attributes: readonly Attribute[], now: bigint): Attribute[] | undefined {
+  const state = stateOf(attributes);
+  const activation = stored(attributes, "Activation Date");
+  const deactivation = stored(attributes, "Deactivation Date");
+  let next = state;
+  if (next === State.PreActive && activation !== undefined && activation <= now) next = State.Active;
+  if (next === State.Active && deactivation !== undefined && deactivation <= now) next = State.Deactivated;
+  return next === state ? undefined : withValue(attributes, "State", next);
+}
+
+/**
+ * Writes a key's new model: the private key's CKA_SIGN as the model says (a
+ * key that may no longer sign loses it before the record says so, one that
+ * may sign gets it after), the record with Last Change Date now. A key
+ * without a record gets one here, for itself and its partner.
+ */
+export async function commit(context: OperationContext, managed: ManagedKey, attributes: readonly Attribute[]): Promise<ManagedKey> {
+  const { objectClass } = managed.key;
+  const changed = withValue(attributes, "Last Change Date", nowSeconds());
+  const objects = { ...(managed.record?.objects ?? {}), [objectClass]: changed };
+  if (managed.record === undefined && managed.partnerAttributes !== undefined) objects[OTHER[objectClass]] = managed.partnerAttributes;
+  const record: MetadataRecord = { objects };
+  const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
+  const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
+  if (sign === false && managed.key.usage.sign) await setSign(false);
+  await writeRecord(context, managed.label, record);
+  if (sign === true && !managed.key.usage.sign) await setSign(true);
+  const key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
+  return { id: managed.id, label: managed.label, key, attributes: changed, record };
+}
+
+/**
+ * After C_Destroy of a key object: its entry leaves the record, and the
+ * record goes with its last entry.
+ */
+export async function forgetDestroyed(context: OperationContext, managed: ManagedKey): Promise<void> {
+  const record = managed.record;
+  if (record === undefined) return;
+  const { [managed.key.objectClass]: _gone, ...rest } = record.objects;
+  if (Object.keys(rest).length === 0) await context.backend.destroyMetadata(context.slot.slotId, managed.label);
+  else await writeRecord(context, managed.label, { objects: rest });
+}
+
+/** What Create Key Pair or Register makes of one object, from the client's template. */
+export interface ObjectPlan {
+  /** The stored attributes it starts with. */
+  readonly attributes: Attribute[];
+  /** The PKCS#11 usage flags the object gets: what its mask grants (CKA_SIGN only when Active), every other flag false. */
+  readonly usage: UsageFlags;
+}
+
+const DEFAULT_MASK: Readonly<Record<ObjectClass, number>> = { private: CryptographicUsageMask.Sign, public: CryptographicUsageMask.Verify };
+/** The client attributes kept in the record as given (KMIP 1.x 3.33, 3.36, 3.40). */
+const KEPT: readonly AttributeName[] = ["Object Group", "Contact Information"];
+
+export function isCustomAttributeName(name: string): boolean {
+  return name.startsWith("x-") || name.startsWith("y-");
+}
+
+function usageOf(objectClass: ObjectClass, mask: number, active: boolean): UsageFlags {
+  const has = (bit: number) => (mask & bit) !== 0;
+  if (objectClass === "private") {
+    return { sign: active && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+  }
+  return { verify: has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+}
+
+function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links: Attribute[], now: bigint): ObjectPlan {
+  const mask = attributeValue(requested, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
+  const activation = attributeValue(requested, "Activation Date");
+  const deactivation = attributeValue(requested, "Deactivation Date");
+  // 3.22: Pre-Active until activated, unless the Activation Date given is now or past.
+  const active = activation !== undefined && activation <= now;
+  const attributes: Attribute[] = [
+    { name: "State", value: active ? State.Active : State.PreActive },
+    { name: "Initial Date", value: now },
+    { name: "Cryptographic Usage Mask", value: mask },
+  ];
+  if (activation !== undefined) attributes.push({ name: "Activation Date", value: activation });
+  if (deactivation !== undefined) attributes.push({ name: "Deactivation Date", value: deactivation });
+  attributes.push({ name: "Last Change Date", value: now }, ...links);
+  for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
+  attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
+  return { attributes, usage: usageOf(objectClass, mask, active) };
+}
+
+/**
+ * Makes managed objects with their model, safe against a crash between the
+ * writes (doc/object-model.md#crash-safe-creation): the record is written
+ * first, marked pending; `make` creates the key objects with CKA_ID `ckaId`
+ * and the usage flags of the plan; then the record is marked complete. A
+ * record still pending is never reported, and once older than the write
+ * timeout its objects are removed by whichever relay comes across it.
+ *
+ * `requested` holds the client's template attributes per object (Name is
+ * the caller's: it is the key object's CKA_LABEL). Create Key Pair and
+ * Register both make objects through here; when both objects are made they
+ * are linked (KMIP 1.x 4.2: Private Key Link, Public Key Link).
+ */
+export async function createManagedObjects<T>(
+  context: OperationContext,
+  ckaId: Uint8Array,
+  requested: Partial<Record<ObjectClass, readonly Attribute[]>>,
+  make: (plans: Partial<Record<ObjectClass, ObjectPlan>>) => Promise<T>,
+): Promise<T> {
+  const now = nowSeconds();
+  const label = Buffer.from(ckaId).toString("hex").toUpperCase();
+  const both = requested.private !== undefined && requested.public !== undefined;
+  const plans: Partial<Record<ObjectClass, ObjectPlan>> = {};
+  for (const objectClass of ["private", "public"] as const) {
+    const attributes = requested[objectClass];
+    if (attributes === undefined) continue;
+    const links: Attribute[] = both
+      ? [{ name: "Link", value: { linkType: objectClass === "private" ? LinkType.PublicKeyLink : LinkType.PrivateKeyLink, linkedObjectIdentifier: formatKeyId(ckaId, OTHER[objectClass]) } }]
+      : [];
+    plans[objectClass] = planOf(objectClass, attributes, links, now);
+  }
+  const objects = Object.fromEntries(Object.entries(plans).map(([objectClass, plan]) => [objectClass, plan.attributes]));
+  await writeRecord(context, label, { pendingSince: now, objects });
+  let made: T;
+  try {
+    made = await make(plans);
+  } catch (error) {
+    // A refusal made nothing (a failed C_GenerateKeyPair creates no object):
+    // the record goes. After a module failure the objects may exist: the
+    // pending record stays, so that they are never taken for keys of other
+    // tools, and is cleaned up with them (settlePending).
+    if (!(error instanceof HsmError && error.code === "MODULE_FAILED")) {
+      await context.backend.destroyMetadata(context.slot.slotId, label).catch(() => undefined);
+    }
+    throw error;
+  }
+  await writeRecord(context, label, { objects });
+  return made;
+}
+
+/** A fresh random CKA_ID for objects the relay makes (doc/compatibility.md#key-identifiers: 20 bytes). */
+export function newCkaId(): Buffer {
+  return randomBytes(20);
+}
