@@ -290,11 +290,15 @@ export interface HsmBackend {
 
   /**
    * The metadata objects with this CKA_LABEL, or all of the relay's when
-   * `label` is absent: one search, each object read once.
+   * `label` is absent: one search, each object read once. A label may have
+   * more than one (see writeMetadata).
    */
   readMetadata(slotId: string, label?: string): Promise<MetadataObject[]>;
 
-  /** Sets the CKA_VALUE of the metadata object `label`, creating it when there is none. */
+  /**
+   * Replaces the metadata objects `label` with one of this value (created
+   * first, the old ones destroyed after: a crash between leaves both).
+   */
   writeMetadata(slotId: string, label: string, value: Uint8Array): Promise<void>;
 
   /** Destroys the metadata objects `label`; none is no error. */

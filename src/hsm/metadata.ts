@@ -52,28 +52,26 @@ export function readMetadata(p: pkcs11js.PKCS11, session: Session, label: string
 }
 
 /**
- * Sets the value of the metadata object `label`, creating it when there is
- * none. Two relays that create one at once leave two: the first is written
- * and the others are destroyed, so the next write mends it.
+ * Writes a new metadata object `label` with `value`, then destroys those
+ * that had the label before. A new object rather than C_SetAttributeValue:
+ * SoftHSM 2.6 refuses to change CKA_VALUE of a data object
+ * (CKR_ATTRIBUTE_READ_ONLY), and a replacement is whole or absent. A crash
+ * between the two steps, or two relays writing at once, leaves two objects
+ * with one label: the value says which is newer (the operations layer
+ * numbers its records), and the next write removes the older.
  */
 export function writeMetadata(p: pkcs11js.PKCS11, session: Session, label: string, value: Uint8Array): void {
   checkLabel(label);
-  const handles = findObjects(p, session, searchTemplate(label));
-  const bytes = Buffer.from(value);
-  if (handles.length === 0) {
-    p11("C_CreateObject", () =>
-      p.C_CreateObject(session, [
-        ...searchTemplate(label),
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_MODIFIABLE, value: true },
-        { type: pkcs11js.CKA_VALUE, value: bytes },
-      ]),
-    );
-    return;
-  }
-  p11("C_SetAttributeValue", () => p.C_SetAttributeValue(session, handles[0]!, [{ type: pkcs11js.CKA_VALUE, value: bytes }]));
-  for (const extra of handles.slice(1)) destroyHandle(p, session, extra);
+  const before = findObjects(p, session, searchTemplate(label));
+  p11("C_CreateObject", () =>
+    p.C_CreateObject(session, [
+      ...searchTemplate(label),
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_VALUE, value: Buffer.from(value) },
+    ]),
+  );
+  for (const old of before) destroyHandle(p, session, old);
 }
 
 /** Destroys the metadata objects `label`. */

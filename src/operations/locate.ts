@@ -113,8 +113,12 @@ async function allRecords(context: OperationContext): Promise<Map<string, Metada
       context.logger.warn({ label, err: (error as Error).message }, "metadata object skipped by Locate");
       continue;
     }
-    if (record.pendingSince !== undefined) await settlePending(context, label, record);
+    const other = records.get(label);
+    if (other !== undefined && other.generation >= record.generation) continue;
     records.set(label, record);
+  }
+  for (const [label, record] of records) {
+    if (record.pendingSince !== undefined) await settlePending(context, label, record);
   }
   return records;
 }

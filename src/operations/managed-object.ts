@@ -15,7 +15,7 @@ import { type Attribute, type AttributeName, type AttributeValues, attributeValu
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/enums.js";
 import { legacyAttributes } from "./legacy.js";
-import { decodeRecord, encodeRecord, type MetadataRecord } from "./metadata-record.js";
+import { decodeRecord, encodeRecord, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
 
 /** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
@@ -84,8 +84,8 @@ const OTHER: Readonly<Record<ObjectClass, ObjectClass>> = { private: "public", p
 const isGone = (error: unknown) => error instanceof HsmError && error.code === "ITEM_NOT_FOUND";
 
 async function readRecord(context: OperationContext, label: string): Promise<MetadataRecord | undefined> {
-  const [found] = await context.backend.readMetadata(context.slot.slotId, label);
-  return found === undefined ? undefined : decodeRecord(label, found.value);
+  const found = await context.backend.readMetadata(context.slot.slotId, label);
+  return newest(found.map((object) => decodeRecord(label, object.value)));
 }
 
 async function writeRecord(context: OperationContext, label: string, record: MetadataRecord): Promise<void> {
@@ -160,7 +160,7 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   const changed = withValue(attributes, "Last Change Date", nowSeconds());
   const objects = { ...(managed.record?.objects ?? {}), [objectClass]: changed };
   if (managed.record === undefined && managed.partnerAttributes !== undefined) objects[OTHER[objectClass]] = managed.partnerAttributes;
-  const record: MetadataRecord = { objects };
+  const record: MetadataRecord = { generation: (managed.record?.generation ?? 0) + 1, objects };
   const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
   const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
   if (sign === false && managed.key.usage.sign) await setSign(false);
@@ -179,7 +179,7 @@ export async function forgetDestroyed(context: OperationContext, managed: Manage
   if (record === undefined) return;
   const { [managed.key.objectClass]: _gone, ...rest } = record.objects;
   if (Object.keys(rest).length === 0) await context.backend.destroyMetadata(context.slot.slotId, managed.label);
-  else await writeRecord(context, managed.label, { objects: rest });
+  else await writeRecord(context, managed.label, { generation: record.generation + 1, objects: rest });
 }
 
 /** What Create Key Pair or Register makes of one object, from the client's template. */
@@ -257,7 +257,7 @@ export async function createManagedObjects<T>(
     plans[objectClass] = planOf(objectClass, attributes, links, now);
   }
   const objects = Object.fromEntries(Object.entries(plans).map(([objectClass, plan]) => [objectClass, plan.attributes]));
-  await writeRecord(context, label, { pendingSince: now, objects });
+  await writeRecord(context, label, { generation: 1, pendingSince: now, objects });
   let made: T;
   try {
     made = await make(plans);
@@ -271,7 +271,7 @@ export async function createManagedObjects<T>(
     }
     throw error;
   }
-  await writeRecord(context, label, { objects });
+  await writeRecord(context, label, { generation: 2, objects });
   return made;
 }
 

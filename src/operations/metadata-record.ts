@@ -4,6 +4,8 @@
 //
 //   Structure 0x540001 (record)
 //     Integer    0x540002  format version (1)
+//     Integer    0x540004  generation: one more on every write, so that of two
+//                          objects with one label the newer is known
 //     Date-Time  0x540003  pending since: present while the objects are made
 //     Structure  Private Key Template-Attribute { Attribute ... }  (the private key's)
 //     Structure  Public Key Template-Attribute  { Attribute ... }  (the public key's)
@@ -24,6 +26,7 @@ import { Tag } from "../ttlv/tags.js";
 const RECORD = 0x540001;
 const FORMAT = 0x540002;
 const PENDING_SINCE = 0x540003;
+const GENERATION = 0x540004;
 export const FORMAT_VERSION = 1;
 
 const OBJECT_TAGS: Readonly<Record<ObjectClass, number>> = {
@@ -33,6 +36,8 @@ const OBJECT_TAGS: Readonly<Record<ObjectClass, number>> = {
 
 /** What a metadata object holds. */
 export interface MetadataRecord {
+  /** One more than the record it replaces. */
+  readonly generation: number;
   /** Seconds since the epoch when the making of the objects began; absent once they are made. */
   readonly pendingSince?: bigint;
   /** The stored attributes of each key object the record describes. */
@@ -40,7 +45,7 @@ export interface MetadataRecord {
 }
 
 export function encodeRecord(record: MetadataRecord): Buffer {
-  const items: TtlvItem[] = [integer(FORMAT, FORMAT_VERSION)];
+  const items: TtlvItem[] = [integer(FORMAT, FORMAT_VERSION), integer(GENERATION, record.generation)];
   if (record.pendingSince !== undefined) items.push(dateTime(PENDING_SINCE, record.pendingSince));
   for (const objectClass of ["private", "public"] as const) {
     const attributes = record.objects[objectClass];
@@ -65,6 +70,8 @@ export function decodeRecord(label: string, value: Uint8Array): MetadataRecord {
   const format = child(item, FORMAT);
   if (format?.type !== ItemType.Integer) throw unreadable(label, "no format version");
   if (format.value !== FORMAT_VERSION) throw unreadable(label, `format ${format.value}, written by another version of kmip2pkcs11 (this one reads format ${FORMAT_VERSION})`);
+  const generationItem = child(item, GENERATION);
+  const generation = generationItem?.type === ItemType.Integer ? generationItem.value : 0;
   const pending = child(item, PENDING_SINCE);
   const objects: Partial<Record<ObjectClass, Attribute[]>> = {};
   for (const objectClass of ["private", "public"] as const) {
@@ -76,5 +83,10 @@ export function decodeRecord(label: string, value: Uint8Array): MetadataRecord {
       throw unreadable(label, (error as Error).message);
     }
   }
-  return pending?.type === ItemType.DateTime ? { pendingSince: pending.value, objects } : { objects };
+  return pending?.type === ItemType.DateTime ? { generation, pendingSince: pending.value, objects } : { generation, objects };
+}
+
+/** Of the records of one label, the newest (see MetadataRecord.generation). */
+export function newest(records: readonly MetadataRecord[]): MetadataRecord | undefined {
+  return records.reduce<MetadataRecord | undefined>((best, record) => (best === undefined || record.generation > best.generation ? record : best), undefined);
 }
