@@ -17,6 +17,7 @@ import {
   CryptographicUsageMask,
   HashingAlgorithm,
   KeyFormatType,
+  LinkType,
   NameType,
   ObjectType,
   Operation,
@@ -52,6 +53,8 @@ before(async () => {
   for (const [kind, common] of kinds) {
     const created = await createKeyPair(client, common, `ops-${kind}`);
     keys[kind] = { priv: created.privateKeyUniqueIdentifier, pub: created.publicKeyUniqueIdentifier };
+    // As Cascade does: the private key is activated to sign; the public key stays Pre-Active.
+    await client.activate({ uniqueIdentifier: created.privateKeyUniqueIdentifier });
   }
 });
 after(async () => {
@@ -88,7 +91,8 @@ describe("Locate", () => {
   test("by State", async () => {
     const active = await located([{ name: "State", value: State.Active }, objectType(ObjectType.PrivateKey)]);
     for (const pair of Object.values(keys)) assert.ok(active.includes(pair.priv));
-    assert.deepEqual(await located([{ name: "State", value: State.PreActive }]), []);
+    const preActive = await located([{ name: "State", value: State.PreActive }]);
+    for (const pair of Object.values(keys)) assert.ok(preActive.includes(pair.pub) && !preActive.includes(pair.priv));
   });
 
   test("Maximum Items caps the answer; Offset Items (1.3) pages through it and Located Items counts every match", async () => {
@@ -129,6 +133,9 @@ describe("Get Attributes and Get Attribute List", () => {
         "Name",
         "Cryptographic Usage Mask",
         "State",
+        "Initial Date",
+        "Link",
+        "Last Change Date",
         "Digest",
       ],
     );
@@ -139,7 +146,8 @@ describe("Get Attributes and Get Attribute List", () => {
     assert.deepEqual(byName.get("Cryptographic Domain Parameters"), { recommendedCurve: RecommendedCurve.P256 });
     assert.deepEqual(byName.get("Name"), { nameValue: "ops-p256-pub", nameType: NameType.UninterpretedTextString });
     assert.equal(byName.get("Cryptographic Usage Mask"), CryptographicUsageMask.Verify, "CKA_VERIFY only (doc/compatibility.md#create-key-pair)");
-    assert.equal(byName.get("State"), State.Active);
+    assert.equal(byName.get("State"), State.PreActive);
+    assert.deepEqual(byName.get("Link"), { linkType: LinkType.PrivateKeyLink, linkedObjectIdentifier: keys.p256.priv });
     // Digest: SHA-256 of the Key Material that Get answers by default.
     const got = await client.get({ uniqueIdentifier: keys.p256.pub });
     const material = ((got.object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: Uint8Array }).keyMaterial;
@@ -160,6 +168,23 @@ describe("Get Attributes and Get Attribute List", () => {
     assert.equal(byName.get("Object Type"), ObjectType.PrivateKey);
     assert.equal((byName.get("Cryptographic Usage Mask") as number) & CryptographicUsageMask.Sign, CryptographicUsageMask.Sign);
     assert.equal((byName.get("Cryptographic Usage Mask") as number) & CryptographicUsageMask.Decrypt, 0, "CKA_DECRYPT false (doc/compatibility.md#create-key-pair)");
+  });
+
+  test("KMIP 1.4 adds Sensitive, Always Sensitive, Extractable and Never Extractable from the token; 1.2 does not know them", async () => {
+    const v14 = await connect(relay, { protocolVersion: { major: 1, minor: 4 } });
+    try {
+      const { attributes } = await v14.getAttributes({ uniqueIdentifier: keys.rsa.priv, attributeNames: [] });
+      const byName = new Map(attributes.map((a) => [a.name, a.value]));
+      assert.deepEqual(
+        ["Sensitive", "Always Sensitive", "Extractable", "Never Extractable"].map((n) => byName.get(n)),
+        [true, true, false, true],
+      );
+      assert.equal(typeof byName.get("Original Creation Date"), "bigint", "a 1.3 attribute");
+    } finally {
+      await v14.close();
+    }
+    const { attributeNames } = await client.getAttributeList({ uniqueIdentifier: keys.rsa.priv });
+    assert.equal(attributeNames.includes("Sensitive") || attributeNames.includes("Original Creation Date"), false);
   });
 
   test("a KMIP 1.0 request gets the Digest without its 1.1 Key Format Type field", async () => {
