@@ -35,7 +35,10 @@ export function partnerId(id: string): string {
  */
 export function labelName(attribute: Attribute, verb: string): Name {
   if (!isAttribute(attribute, "Name")) {
-    throw new KmipError(ResultReason.PermissionDenied, `attribute "${attribute.name}" cannot be ${verb} here; only Name (the key's CKA_LABEL) can`);
+    throw new KmipError(
+      ResultReason.PermissionDenied,
+      `attribute "${attribute.name}" cannot be ${verb} here; only Name (the key's CKA_LABEL), Object Group, Contact Information and x- attributes can`,
+    );
   }
   if (attribute.value.nameType !== NameType.UninterpretedTextString) {
     throw new KmipError(ResultReason.InvalidField, "only Names of type Uninterpreted Text String are supported (a CKA_LABEL is plain text)");

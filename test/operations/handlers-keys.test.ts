@@ -23,6 +23,8 @@ import {
   revokePayloads,
 } from "../../src/kmip/payloads/index.js";
 import { CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, LinkType, NameType, ObjectType, Operation, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
+import { ItemType } from "../../src/ttlv/item.js";
+import { Tag } from "../../src/ttlv/tags.js";
 import { OperationBench } from "../helpers/operation-context.js";
 
 const name = (nameValue: string, nameType: number = NameType.UninterpretedTextString): Attribute => ({ name: "Name", value: { nameValue, nameType } });
@@ -215,10 +217,38 @@ describe("Add, Modify and Delete Attribute", () => {
     assert.equal(bench.backend.object(id)!.label, "again");
   });
 
+  test("Object Group, Contact Information and x- attributes live in the metadata: added, modified, deleted, reported", async () => {
+    const bench = new OperationBench();
+    const id = (await createPair(bench)).privateKeyUniqueIdentifier;
+    const custom: Attribute = { name: "x-zone", value: { tag: Tag.AttributeValue, type: ItemType.TextString, value: "example.org" } };
+    await bench.run(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Object Group", value: "dnssec" } });
+    const second = await bench.run(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Object Group", value: "ksk" } });
+    assert.equal(second.attribute.index, 1);
+    await bench.run(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Contact Information", value: "ops@example.org" } });
+    await bench.fails(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Contact Information", value: "x" } }, ResultReason.IndexOutOfBounds);
+    await bench.run(Operation.AddAttribute, addAttributePayloads, { uniqueIdentifier: id, attribute: custom });
+    await bench.run(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Object Group", index: 1, value: "zsk" } });
+    const { attributes } = await bench.run(Operation.GetAttributes, getAttributesPayloads, { uniqueIdentifier: id, attributeNames: ["Object Group", "Contact Information", "x-zone"] });
+    assert.deepEqual(
+      attributes.map((a) => [a.name, a.index, a.name === "x-zone" ? (a.value as { value: string }).value : a.value]),
+      [
+        ["Object Group", undefined, "dnssec"],
+        ["Object Group", 1, "zsk"],
+        ["Contact Information", undefined, "ops@example.org"],
+        ["x-zone", undefined, "example.org"],
+      ],
+    );
+    await bench.run(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "Object Group", attributeIndex: 0 });
+    const after = await attributesOf(bench, id);
+    assert.equal(after.get("Object Group"), "zsk");
+    await bench.fails(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "Object Group", attributeIndex: 3 }, ResultReason.ItemNotFound);
+  });
+
   test("other attributes are refused: Permission Denied for those read from the token", async () => {
     const bench = new OperationBench();
     const id = (await createPair(bench)).publicKeyUniqueIdentifier;
-    await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Contact Information", value: "x" } }, ResultReason.PermissionDenied, /only Name/);
+    await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Cryptographic Length", value: 384 } }, ResultReason.PermissionDenied, /only Name/);
+    await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: id, attribute: { name: "Contact Information", value: "x" } }, ResultReason.ItemNotFound);
     await bench.fails(Operation.DeleteAttribute, deleteAttributePayloads, { uniqueIdentifier: id, attributeName: "State" }, ResultReason.PermissionDenied);
     await bench.fails(Operation.ModifyAttribute, modifyAttributePayloads, { uniqueIdentifier: "CD_pub", attribute: name("x") }, ResultReason.ItemNotFound);
   });
@@ -286,5 +316,57 @@ describe("Activate, Revoke and Destroy", () => {
     await bench.fails(Operation.Revoke, revokePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier, revocationReason: { revocationReasonCode: 0x77 } }, ResultReason.InvalidField);
     bench.backend.failNext("describeKey", new HsmError("MODULE_FAILED", "the HSM module failed: the module process exited"));
     await bench.fails(Operation.Activate, activatePayloads, { uniqueIdentifier: ids.privateKeyUniqueIdentifier }, ResultReason.GeneralFailure, /module failed/);
+  });
+});
+
+describe("crash-safe creation (doc/object-model.md#crash-safe-creation)", () => {
+  test("a pair whose record was never marked complete is never reported, and is removed once older than the write timeout", async () => {
+    const bench = new OperationBench();
+    const backend = bench.backend;
+    // The second metadata write (the one that marks the pair complete) fails, as a relay killed between the writes would leave it.
+    const write = backend.writeMetadata.bind(backend);
+    let writes = 0;
+    backend.writeMetadata = async (slotId, label, value) => {
+      if (++writes === 2) throw new HsmError("MODULE_FAILED", "the HSM module failed: killed");
+      return write(slotId, label, value);
+    };
+    await bench.fails(Operation.CreateKeyPair, createKeyPairPayloads, { commonTemplateAttribute: template([algorithm(CryptographicAlgorithm.ECDSA), length(256)]) }, ResultReason.GeneralFailure);
+    const leftovers = await backend.findKeys("1", {});
+    assert.equal(leftovers.length, 2, "the pair exists on the token");
+    assert.equal(backend.metadataCount, 1, "with its pending record");
+    // Not reported: neither found nor readable, on this relay or any other.
+    assert.deepEqual((await bench.run(Operation.Locate, locatePayloads, { attributes: [] })).uniqueIdentifiers, []);
+    for (const id of leftovers) await bench.fails(Operation.GetAttributes, getAttributesPayloads, { uniqueIdentifier: id, attributeNames: [] }, ResultReason.ItemNotFound, /being created/);
+    assert.equal((await backend.findKeys("1", {})).length, 2, "a recent one may still be being made: left alone");
+    // Once older than the write timeout, whichever relay comes across it removes keys and record.
+    const later = { ...bench.context(), lifecycle: { strictDestroy: false, pendingTimeoutMs: -1 } };
+    assert.deepEqual((await bench.run(Operation.Locate, locatePayloads, { attributes: [] }, later)).uniqueIdentifiers, []);
+    assert.deepEqual(await backend.findKeys("1", {}), []);
+    assert.equal(backend.metadataCount, 0);
+  });
+
+  test("a refused generation leaves no record", async () => {
+    const bench = new OperationBench();
+    bench.backend.failNext("generateKeyPair", new HsmError("UNSUPPORTED", "C_GenerateKeyPair: CKR_MECHANISM_INVALID", "C_GenerateKeyPair", "CKR_MECHANISM_INVALID"));
+    await bench.fails(Operation.CreateKeyPair, createKeyPairPayloads, { commonTemplateAttribute: template([algorithm(CryptographicAlgorithm.ECDSA), length(256)]) }, ResultReason.CryptographicFailure);
+    assert.equal(bench.backend.metadataCount, 0);
+  });
+});
+
+describe("keys without metadata (other tools, earlier versions of the relay)", () => {
+  test("read as they are: Active, linked by CKA_ID, dated by the public key's CK_DATEs; a first change gives the pair a record", async () => {
+    const bench = new OperationBench();
+    const tool = bench.backend.addKeyPair({ keyType: "EC", curve: "P-256" }, Buffer.from("0a1b2c3d4e5f60718293a4b5c6d7e8f9", "hex"), { label: "0a1b2c3d4e5f60718293a4b5c6d7e8f9" });
+    const old = bench.backend.addKeyPair({ keyType: "EC", curve: "P-256" }, Buffer.from("beef", "hex"), { startDate: "20240101", endDate: "20240301" });
+    const attributes = await attributesOf(bench, tool.privateKeyId);
+    assert.equal(attributes.get("State"), State.Active);
+    assert.deepEqual(attributes.get("Link"), { linkType: LinkType.PublicKeyLink, linkedObjectIdentifier: tool.publicKeyId });
+    for (const id of [old.privateKeyId, old.publicKeyId]) assert.equal((await attributesOf(bench, id)).get("State"), State.Deactivated);
+    assert.equal(bench.backend.metadataCount, 0, "reading writes nothing");
+    await bench.run(Operation.Revoke, revokePayloads, { uniqueIdentifier: tool.privateKeyId, revocationReason: { revocationReasonCode: RevocationReasonCode.Superseded } });
+    assert.equal(bench.backend.metadataCount, 1, "migrated on the first change");
+    assert.equal((await attributesOf(bench, tool.privateKeyId)).get("State"), State.Deactivated);
+    assert.equal((await attributesOf(bench, tool.publicKeyId)).get("State"), State.Active, "the other key keeps its state");
+    assert.equal(bench.backend.object(tool.privateKeyId)!.usage.sign, false);
   });
 });
