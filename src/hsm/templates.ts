@@ -61,12 +61,22 @@ const CLASS_USAGE: Readonly<Record<"public" | "private", readonly (keyof UsageFl
   private: ["sign", "decrypt", "unwrap", "derive"],
 };
 
-/** `template` with the usage flags of `usage` (those the class carries) set as given. */
+/**
+ * `template` with the usage flags of `usage` (those the class carries) set as
+ * given: a flag the template has changes in place, so the order of the
+ * attributes stays that of the templates above (the quirk probe in quirks.ts
+ * tries them in that order, and a TPM runs out of object contexts after a few
+ * dozen failed attempts); one it lacks is added only when true, since PKCS#11
+ * defaults the others to false.
+ */
 function withUsage(template: pkcs11js.Template, usage: UsageFlags | undefined, objectClass: "public" | "private"): pkcs11js.Template {
   if (usage === undefined) return template;
   const flags = CLASS_USAGE[objectClass].filter((flag) => usage[flag] !== undefined);
-  const types = new Set(flags.map((flag) => USAGE_TYPES[flag]));
-  return [...template.filter((attribute) => !types.has(attribute.type)), ...flags.map((flag) => ({ type: USAGE_TYPES[flag], value: usage[flag]! }))];
+  const valueOf = new Map(flags.map((flag) => [USAGE_TYPES[flag], usage[flag]!]));
+  const changed = template.map((attribute) => (valueOf.has(attribute.type) ? { type: attribute.type, value: valueOf.get(attribute.type)! } : attribute));
+  const present = new Set(template.map((attribute) => attribute.type));
+  const added = flags.filter((flag) => usage[flag] === true && !present.has(USAGE_TYPES[flag])).map((flag) => ({ type: USAGE_TYPES[flag], value: true }));
+  return [...changed, ...added];
 }
 
 /** The mechanism and both templates for a key pair whose objects share `ckaId`. */

@@ -14,7 +14,7 @@ import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
 import { type Attribute, type AttributeName, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/enums.js";
-import { legacyAttributes } from "./legacy.js";
+import { legacyAttributes, today } from "./legacy.js";
 import { decodeRecord, encodeRecord, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
 
@@ -87,6 +87,22 @@ async function readRecord(context: OperationContext, label: string): Promise<Met
   const found = await context.backend.readMetadata(context.slot.slotId, label);
   return newest(found.map((object) => decodeRecord(label, object.value)));
 }
+
+/**
+ * Whether a failed metadata write says the module keeps no data objects
+ * (NSS's softokn refuses every CKO_DATA object with
+ * CKR_ATTRIBUTE_VALUE_INVALID), rather than that the write failed.
+ */
+function noDataObjects(error: unknown): boolean {
+  return error instanceof HsmError && error.fn === "C_CreateObject" && error.ckr !== undefined && DATA_OBJECT_REFUSALS.has(error.ckr);
+}
+const DATA_OBJECT_REFUSALS: ReadonlySet<string> = new Set([
+  "CKR_ATTRIBUTE_VALUE_INVALID",
+  "CKR_ATTRIBUTE_TYPE_INVALID",
+  "CKR_TEMPLATE_INCONSISTENT",
+  "CKR_TEMPLATE_INCOMPLETE",
+  "CKR_FUNCTION_NOT_SUPPORTED",
+]);
 
 async function writeRecord(context: OperationContext, label: string, record: MetadataRecord): Promise<void> {
   await context.backend.writeMetadata(context.slot.slotId, label, encodeRecord(record));
@@ -164,10 +180,34 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
   const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
   if (sign === false && managed.key.usage.sign) await setSign(false);
-  await writeRecord(context, managed.label, record);
+  try {
+    await writeRecord(context, managed.label, record);
+  } catch (error) {
+    if (managed.record !== undefined || !noDataObjects(error)) throw error;
+    await commitWithoutMetadata(context, managed, changed);
+  }
   if (sign === true && !managed.key.usage.sign) await setSign(true);
   const key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
   return { id: managed.id, label: managed.label, key, attributes: changed, record };
+}
+
+/**
+ * A change to a key without a record on a module that keeps no data objects:
+ * recorded as earlier versions of the relay did (legacy.ts), on the pair's
+ * public key: CKA_START_DATE for an activation, CKA_END_DATE for a
+ * revocation, both keys then sharing the state; CKA_SIGN as for every key.
+ * A token that refuses the dates keeps only CKA_SIGN.
+ */
+async function commitWithoutMetadata(context: OperationContext, managed: ManagedKey, attributes: readonly Attribute[]): Promise<void> {
+  const state = stateOf(attributes);
+  const publicId = managed.key.objectClass === "public" ? managed.id : formatKeyId(Buffer.from(managed.label, "hex"), "public");
+  const update = state === State.Active ? { startDate: today() } : state === State.PreActive ? {} : { endDate: today() };
+  context.logger.debug({ id: managed.id }, "the module keeps no data objects: the change is kept on the key objects only");
+  if (Object.keys(update).length === 0) return;
+  await context.backend.updateKey(context.slot.slotId, publicId, update).catch((error: unknown) => {
+    if (!(error instanceof HsmError) || error.code === "MODULE_FAILED") throw error;
+    context.logger.debug({ id: publicId, err: error.message }, "date not recorded");
+  });
 }
 
 /**
@@ -257,7 +297,19 @@ export async function createManagedObjects<T>(
     plans[objectClass] = planOf(objectClass, attributes, links, now);
   }
   const objects = Object.fromEntries(Object.entries(plans).map(([objectClass, plan]) => [objectClass, plan.attributes]));
-  await writeRecord(context, label, { generation: 1, pendingSince: now, objects });
+  try {
+    await writeRecord(context, label, { generation: 1, pendingSince: now, objects });
+  } catch (error) {
+    if (!noDataObjects(error)) throw error;
+    // No model without metadata: the objects are made Active, as keys of other tools are read (legacy.ts).
+    warnNoDataObjects(context, error as HsmError);
+    const active: Partial<Record<ObjectClass, ObjectPlan>> = {};
+    for (const [objectClass, plan] of Object.entries(plans) as [ObjectClass, ObjectPlan][]) {
+      const mask = stored(plan.attributes, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
+      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, true) };
+    }
+    return make(active);
+  }
   let made: T;
   try {
     made = await make(plans);
@@ -273,6 +325,17 @@ export async function createManagedObjects<T>(
   }
   await writeRecord(context, label, { generation: 2, objects });
   return made;
+}
+
+let warnedNoDataObjects = false;
+
+function warnNoDataObjects(context: OperationContext, error: HsmError): void {
+  if (warnedNoDataObjects) return;
+  warnedNoDataObjects = true;
+  context.logger.warn(
+    { ckr: error.ckr },
+    `the module refuses data objects (${error.message}): keys are made Active and without KMIP metadata (no Pre-Active state, Links, or per-key dates); see README "Key lifecycle"`,
+  );
 }
 
 /** A fresh random CKA_ID for objects the relay makes (doc/compatibility.md#key-identifiers: 20 bytes). */

@@ -71,7 +71,7 @@ async function createPair(client: KmipClient, label: string): Promise<[string, s
   const created = await client.createKeyPair({
     commonTemplateAttribute: {
       names: [],
-      attributes: [
+      attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, 
         { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.ECDSA },
         { name: "Cryptographic Length", value: 256 },
       ],

@@ -38,7 +38,7 @@ async function createKey(label: string): Promise<void> {
   const created = await client.createKeyPair({
     commonTemplateAttribute: {
       names: [],
-      attributes: [
+      attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, 
         { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.ECDSA },
         { name: "Cryptographic Length", value: 256 },
       ],

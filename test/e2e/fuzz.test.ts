@@ -42,7 +42,7 @@ before(async () => {
     const keys = await client.createKeyPair({
       commonTemplateAttribute: {
         names: [],
-        attributes: [
+        attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, 
           { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.ECDSA },
           { name: "Cryptographic Length", value: 256 },
         ],

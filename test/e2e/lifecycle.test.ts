@@ -67,7 +67,7 @@ describe("lifecycle across two relays on one token", () => {
 
   before(async () => {
     created = nowDateTime();
-    const made = await createKeyPair(clients[0]!, EC_P256, "lifecycle");
+    const made = await createKeyPair(clients[0]!, EC_P256, "lifecycle", { active: false });
     pair = { priv: made.privateKeyUniqueIdentifier, pub: made.publicKeyUniqueIdentifier };
   });
 
@@ -160,7 +160,7 @@ describe("lifecycle across two relays on one token", () => {
 });
 
 test("a key signing through a relay that cached it stops signing when another relay revokes it, and is gone when destroyed", async () => {
-  const made = await createKeyPair(clients[0]!, EC_P256);
+  const made = await createKeyPair(clients[0]!, EC_P256, undefined, { active: false });
   const priv = made.privateKeyUniqueIdentifier;
   await clients[1]!.activate({ uniqueIdentifier: priv });
   // Without Cryptographic Parameters the relay reads the key type once and caches it.
@@ -188,7 +188,7 @@ test("two relays agree on the state of every key on the token", async () => {
   // two processes writing at the same moment can both set to the same value,
   // after which neither rescans for the other's new object.
   const made = [];
-  for (const i of [0, 1, 2, 3]) made.push(await createKeyPair(clients[i % 2]!, EC_P256, `agree-${i}`));
+  for (const i of [0, 1, 2, 3]) made.push(await createKeyPair(clients[i % 2]!, EC_P256, `agree-${i}`, { active: false }));
   await clients[0]!.activate({ uniqueIdentifier: made[1]!.privateKeyUniqueIdentifier });
   await clients[0]!.revoke({ uniqueIdentifier: made[1]!.privateKeyUniqueIdentifier, revocationReason: CESSATION });
   await clients[1]!.revoke({
@@ -214,7 +214,7 @@ test("two relays agree on the state of every key on the token", async () => {
 });
 
 test("Revoke checks its Revocation Reason: unknown codes and a misplaced Compromise Occurrence Date are Invalid Field", async () => {
-  const made = await createKeyPair(clients[0]!, EC_P256);
+  const made = await createKeyPair(clients[0]!, EC_P256, undefined, { active: false });
   const id = made.privateKeyUniqueIdentifier;
   await rejectsWith(clients[0]!.revoke({ uniqueIdentifier: id, revocationReason: { revocationReasonCode: 0x99 } }), ResultReason.InvalidField, /0x99|153/);
   await rejectsWith(

@@ -51,7 +51,7 @@ before(async () => {
     ["p384", [algorithm(CryptographicAlgorithm.ECDSA), length(384)]],
   ];
   for (const [kind, common] of kinds) {
-    const created = await createKeyPair(client, common, `ops-${kind}`);
+    const created = await createKeyPair(client, common, `ops-${kind}`, { active: false });
     keys[kind] = { priv: created.privateKeyUniqueIdentifier, pub: created.publicKeyUniqueIdentifier };
     // As Cascade does: the private key is activated to sign; the public key stays Pre-Active.
     await client.activate({ uniqueIdentifier: created.privateKeyUniqueIdentifier });

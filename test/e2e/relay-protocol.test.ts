@@ -91,7 +91,7 @@ const items = {
   createKeyPair: (algorithm: number, length: number): RequestBatchItem => ({
     operation: Operation.CreateKeyPair,
     requestPayload: encodeCreateKeyPairRequest({
-      commonTemplateAttribute: { names: [], attributes: [attribute("Cryptographic Algorithm", algorithm), attribute("Cryptographic Length", length)] },
+      commonTemplateAttribute: { names: [], attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, attribute("Cryptographic Algorithm", algorithm), attribute("Cryptographic Length", length)] },
     }),
   }),
   /** An operation a relay that stores nothing will not serve. */
@@ -159,7 +159,7 @@ before(async () => {
   relay = await startRelayProcess({ token: tokens, logLevel: "debug", server: [`max-message-size = ${MAX_MESSAGE_SIZE}`] });
   client = await connect(relay);
   ecPair = await client.createKeyPair({
-    commonTemplateAttribute: { names: [], attributes: [attribute("Cryptographic Algorithm", CryptographicAlgorithm.ECDSA), attribute("Cryptographic Length", 256)] },
+    commonTemplateAttribute: { names: [], attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, attribute("Cryptographic Algorithm", CryptographicAlgorithm.ECDSA), attribute("Cryptographic Length", 256)] },
   });
 });
 

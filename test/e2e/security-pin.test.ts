@@ -99,7 +99,7 @@ test("once logged in, wrong PINs reach C_Login only within the throttle (a PIN c
     const keys = await client.createKeyPair({
       commonTemplateAttribute: {
         names: [],
-        attributes: [
+        attributes: [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, 
           { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.ECDSA },
           { name: "Cryptographic Length", value: 256 },
         ],

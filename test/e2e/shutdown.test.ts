@@ -43,7 +43,7 @@ function ecKeyPair(label?: string) {
   return {
     commonTemplateAttribute: {
       names: [],
-      attributes: [
+      attributes: [{ name: "Activation Date" as const, value: BigInt(Math.floor(Date.now() / 1000)) }, 
         { name: "Cryptographic Algorithm" as const, value: CryptographicAlgorithm.ECDSA },
         { name: "Cryptographic Length" as const, value: 256 },
       ],
@@ -63,7 +63,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const created = client.createKeyPair({
         commonTemplateAttribute: {
           names: [],
-          attributes: [
+          attributes: [{ name: "Activation Date" as const, value: BigInt(Math.floor(Date.now() / 1000)) }, 
             { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.RSA },
             { name: "Cryptographic Length", value: 2048 },
           ],
@@ -107,7 +107,7 @@ test("a second signal during shutdown ends the relay at once", async () => {
     const created = client.createKeyPair({
       commonTemplateAttribute: {
         names: [],
-        attributes: [
+        attributes: [{ name: "Activation Date" as const, value: BigInt(Math.floor(Date.now() / 1000)) }, 
           { name: "Cryptographic Algorithm", value: CryptographicAlgorithm.RSA },
           { name: "Cryptographic Length", value: 4096 },
         ],

@@ -36,10 +36,12 @@ export const length = (value: number): Attribute => ({ name: "Cryptographic Leng
 export const objectType = (value: number): Attribute => ({ name: "Object Type", value });
 
 /** Create Key Pair as Cascade sends it: `common` in the common template, Name and usage per key. */
-export function createKeyPair(client: KmipClient, common: Attribute[], label?: string): Promise<CreateKeyPairResponsePayload> {
+export function createKeyPair(client: KmipClient, common: Attribute[], label?: string, { active = true }: { active?: boolean } = {}): Promise<CreateKeyPairResponsePayload> {
   const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
+  // Active: an Activation Date of now, so the pair signs at once; otherwise Pre-Active until Activate (KMIP 1.x 3.22).
+  const activation: Attribute[] = active ? [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }] : [];
   return client.createKeyPair({
-    commonTemplateAttribute: { names: [], attributes: common },
+    commonTemplateAttribute: { names: [], attributes: [...common, ...activation] },
     privateKeyTemplateAttribute: { names: [], attributes: [...(label ? [name(`${label}-priv`)] : []), usage(CryptographicUsageMask.Sign)] },
     publicKeyTemplateAttribute: { names: [], attributes: [...(label ? [name(`${label}-pub`)] : []), usage(CryptographicUsageMask.Verify)] },
   });

@@ -55,7 +55,11 @@ export function keyPairRequest(values: { algorithm?: string; bits?: string; curv
 } {
   if (values.algorithm === undefined) throw new UsageError("create needs --algorithm rsa, ec or ed25519");
   const algorithm = choose("--algorithm", values.algorithm, KEY_ALGORITHMS);
-  const common: Attribute[] = [{ name: "Cryptographic Algorithm", value: algorithm.kmip }];
+  // Activation Date now: the pair is Active at once, ready to sign (KMIP 1.x 3.22; without it, Pre-Active until Activate).
+  const common: Attribute[] = [
+    { name: "Cryptographic Algorithm", value: algorithm.kmip },
+    { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) },
+  ];
   let description: string;
   if (algorithm.name === "rsa") {
     if (values.curve !== undefined) throw new UsageError("--curve is for EC keys; RSA keys take --bits");
@@ -85,8 +89,9 @@ export function keyPairRequest(values: { algorithm?: string; bits?: string; curv
 export const createCommand: ClientCommand = {
   name: "create",
   usage: `  create --algorithm rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] [--label NAME]
-                           Make a key pair for signing (RSA: --bits, default
-                           2048; EC: --curve, default P-256); prints both ids
+                           Make an Active key pair for signing (RSA: --bits,
+                           default 2048; EC: --curve, default P-256); prints
+                           both ids
 `,
   ids: 0,
   options: ["algorithm", "bits", "curve", "label"],
