@@ -133,6 +133,8 @@ function createKeyPair(client: KmipClient, rsaBits: number | undefined, name: Al
         names: [],
         attributes: [
           { name: "Cryptographic Algorithm", value: algorithm.cryptographicAlgorithm },
+          // Active at once (KMIP 1.x 3.22): without it the pair is Pre-Active and may not sign.
+          { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) },
           ...(length === undefined ? [] : [{ name: "Cryptographic Length" as const, value: length }]),
         ],
       },
