@@ -130,18 +130,15 @@ class Pkcs11Backend implements HsmBackend {
   }
 
   /**
-   * Half pairs. The ids go to the client only once C_GenerateKeyPair has
-   * returned both handles, so no client is ever told of half a pair. A half
-   * pair can still be left on the token by a process killed inside
-   * C_GenerateKeyPair, but the relay no longer does that (the isolated
-   * backend never kills a module process during a write it progresses on,
-   * and one whose relay is gone finishes its calls first): only a crash
-   * beyond the relay's control (the module's own, the OOM killer, power).
-   * Such leftovers are not cleaned up on sight: a lone half is also what a
-   * client leaves by destroying the other one (KMIP Destroy acts on one
-   * object), and on a token shared by several relays a pair that another
-   * relay is generating looks the same for a moment. `kmip2pkcs11 keys`
-   * lists them for the operator.
+   * Half-made pairs. The ids go to the client only once C_GenerateKeyPair
+   * has returned both handles. The operations layer writes the pair's
+   * metadata object, marked pending, before this call and marks it complete
+   * after, with the CKA_ID it chose (request.ckaId): a pair whose record is
+   * still pending is never reported, and once older than the write timeout
+   * the relay that comes across it destroys both keys and the record
+   * (src/operations/managed-object.ts, doc/object-model.md#crash-safe-creation),
+   * whichever relay made it. A lone key whose partner a client destroyed is
+   * no leftover: its record has a complete entry for it.
    */
   async generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     const state = this.state(slotId);
