@@ -49,13 +49,14 @@ test("PyKMIP: create, activate, locate, get attributes, sign, revoke, destroy", 
   }
 });
 
-test("PyKMIP: Destroy of an Active key is refused with Permission Denied", async () => {
-  await assert.rejects(
-    runPyKmip({
-      ...pykmipTarget(relay),
-      steps: ["create", "destroy"],
-      bits: 1024,
-    }),
-    /"failed": "destroy".*PERMISSION_DENIED/s,
-  );
+test("PyKMIP: Destroy of an Active key succeeds by default (the relay deactivates it first), and is Permission Denied with strict-destroy", async () => {
+  const steps = { steps: ["create", "activate", "destroy"], bits: 1024 };
+  const result = await runPyKmip({ ...pykmipTarget(relay), ...steps });
+  assert.equal(result.destroy, true);
+  const strict = await startRelayProcess({ extra: "[lifecycle]\nstrict-destroy = true" });
+  try {
+    await assert.rejects(runPyKmip({ ...pykmipTarget(strict), ...steps }), /"failed": "destroy".*PERMISSION_DENIED/s);
+  } finally {
+    await strict.cleanup();
+  }
 });

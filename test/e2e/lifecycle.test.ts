@@ -173,7 +173,7 @@ test("a key signing through a relay that cached it stops signing when another re
 
 test("an Activation Date that comes: the key is Pre-Active before it and signs after it, on every relay", async () => {
   const activation = nowDateTime() + 2n;
-  const made = await createKeyPair(clients[0]!, [...EC_P256, { name: "Activation Date", value: activation }]);
+  const made = await createKeyPair(clients[0]!, [...EC_P256, { name: "Activation Date", value: activation }], undefined, { active: false });
   const priv = made.privateKeyUniqueIdentifier;
   assert.equal(await stateOn(clients[1]!, priv), State.PreActive);
   while (nowDateTime() <= activation) await new Promise((resolve) => setTimeout(resolve, 250));

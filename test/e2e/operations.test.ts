@@ -224,15 +224,31 @@ describe("Add, Modify and Delete Attribute: Name, the key's CKA_LABEL", () => {
   test("Add Attribute refuses an Attribute Index, other attributes and URI Names", async () => {
     await rejectsWith(client.addAttribute({ uniqueIdentifier: id, attribute: { ...name("x"), index: 0 } }), ResultReason.InvalidField, /no Attribute Index/);
     await rejectsWith(
-      client.addAttribute({ uniqueIdentifier: id, attribute: { name: "Contact Information", value: "hostmaster" } }),
+      client.addAttribute({ uniqueIdentifier: id, attribute: { name: "Cryptographic Length", value: 384 } }),
       ResultReason.PermissionDenied,
-      /"Contact Information" cannot be added here; only Name/,
+      /"Cryptographic Length" cannot be added here; only Name/,
     );
     await rejectsWith(
       client.addAttribute({ uniqueIdentifier: id, attribute: { name: "Name", value: { nameValue: "urn:x", nameType: NameType.URI } } }),
       ResultReason.InvalidField,
       /Uninterpreted Text String/,
     );
+  });
+
+  test("Object Group, Contact Information and x- attributes are kept in the token's metadata", async () => {
+    await client.addAttribute({ uniqueIdentifier: id, attribute: { name: "Contact Information", value: "hostmaster@example.org" } });
+    await client.addAttribute({ uniqueIdentifier: id, attribute: { name: "Object Group", value: "example.org" } });
+    await client.modifyAttribute({ uniqueIdentifier: id, attribute: { name: "Contact Information", value: "dnsops@example.org" } });
+    const { attributes } = await v13.getAttributes({ uniqueIdentifier: id, attributeNames: ["Contact Information", "Object Group"] });
+    assert.deepEqual(
+      attributes.map((a) => [a.name, a.value]),
+      [
+        ["Object Group", "example.org"],
+        ["Contact Information", "dnsops@example.org"],
+      ],
+    );
+    await client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Contact Information" });
+    await client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Object Group" });
   });
 
   test("Modify Attribute renames; Delete Attribute removes the Name and answers it", async () => {
@@ -247,6 +263,7 @@ describe("Add, Modify and Delete Attribute: Name, the key's CKA_LABEL", () => {
   test("Delete Attribute: attributes read from the token are Permission Denied, absent ones Item Not Found", async () => {
     await rejectsWith(client.deleteAttribute({ uniqueIdentifier: id, attributeName: "State" }), ResultReason.PermissionDenied, /"State" is read from the token/);
     await rejectsWith(client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Contact Information" }), ResultReason.ItemNotFound);
+    await rejectsWith(client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Lease Time" }), ResultReason.ItemNotFound);
     await client.addAttribute({ uniqueIdentifier: id, attribute: name("back") });
     await rejectsWith(client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Name", attributeIndex: 1 }), ResultReason.ItemNotFound, /index 1/);
   });
