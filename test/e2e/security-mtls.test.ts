@@ -91,7 +91,7 @@ test("PyKMIP connects with a client certificate and creates and signs", async ()
     key: good.keyPath,
     username: relay.token.label,
     password: relay.token.pin,
-    steps: ["discover", "create", "sign"],
+    steps: ["discover", "create", "activate", "sign"],
   });
   assert.ok(Array.isArray(result.discover));
   assert.match(result.sign as string, /^[0-9a-f]+$/);
