@@ -1,4 +1,4 @@
-// The value of a metadata object (doc/object-model.md#the-metadata-object):
+// The value of a metadata object (doc/object-model.md#where-it-lives-in-the-token):
 // the KMIP attributes a PKCS#11 key object has no place for, of the key
 // objects of one CKA_ID, as TTLV from the relay's own codec.
 //
