@@ -118,6 +118,7 @@ async function checkModule(backend: HsmBackend, config: Config, configPath: stri
     return;
   }
   for (const slot of checked) await describeSlot(backend, config, slot, slots, slotName !== undefined, report);
+  await checkClientTokens(backend, config, report);
 
   if (pin === undefined) {
     report.line("login", "not tried: give the user PIN with --pin-file FILE or --pin-env VARIABLE to check it");
@@ -199,6 +200,19 @@ async function describeSlot(
     }
   }
   if (!signing) report.problem(`the token "${slot.tokenLabel}" can make neither RSA nor ECDSA signatures`, "use a token or module that supports CKM_RSA_PKCS or CKM_ECDSA");
+}
+
+/** [clients]: each entry's token, selected by the relay's own rule (the PINs were read by the preflight). */
+async function checkClientTokens(backend: HsmBackend, config: Config, report: Report): Promise<void> {
+  for (const client of config.clients) {
+    try {
+      const slot = await backend.resolveSlot(client.token);
+      report.line("clients", `${client.name}: token "${client.token}" is slot ${slot.index} ("${slot.tokenLabel}")`);
+    } catch (err) {
+      if (!(err instanceof HsmError)) throw err;
+      report.problem(`clients.${client.name}: token "${client.token}": ${err.message}`, "name the token by its label, serial:SERIAL or a [tokens] alias");
+    }
+  }
 }
 
 async function checkLogin(backend: HsmBackend, slot: SlotSummary, pin: string, configPath: string, report: Report): Promise<void> {

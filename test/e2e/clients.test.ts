@@ -5,16 +5,18 @@
 // counted by the login throttle like a wrong Password, without holding back
 // the other clients; a PIN file others can read stops the start.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { verify, X509Certificate } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { promisify } from "node:util";
 import { KmipClient } from "../../src/client/kmip-client.js";
 import { CryptographicAlgorithm, HashingAlgorithm, ResultReason } from "../../src/ttlv/enums.js";
 import { runPyKmip } from "../helpers/pykmip.js";
 import { algorithm, createKeyPair, DATA, length, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+import { MAIN, startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 import { createCertificateAuthority, issueClientCertificate, type CertificateAuthority, type CertificateFiles } from "../helpers/tls-certs.js";
 
@@ -150,4 +152,22 @@ test("a PIN file group or others can read stops the start, saying which and how 
     }),
     new RegExp(`clients\\.loose: pin-file ${loose}: ${loose} has mode 0644: group or others can read or write the PIN \\(chmod 600 ${loose}\\)`),
   );
+});
+
+test("`check` lists each mapping with its token's slot, and refuses a token nothing selects", async () => {
+  const check = (config: string) =>
+    promisify(execFile)(process.execPath, [MAIN, "check", "-c", config], { env: { ...token.env, KMIP2PKCS11_TEST_PYKMIP_PIN: token.pin } }).then(
+      ({ stdout }) => ({ status: 0, stdout }),
+      (error: { code: number; stdout: string }) => ({ status: error.code, stdout: error.stdout }),
+    );
+  const good = await check(relay.configPath);
+  assert.equal(good.status, 0, good.stdout);
+  assert.match(good.stdout, /clients +mongodb: a certificate with subject CN=mongo-app uses token "kmip2pkcs11-test", PIN from pin-file /);
+  assert.match(good.stdout, /clients +pykmip: token "label:kmip2pkcs11-test" is slot 0 \("kmip2pkcs11-test"\)/);
+  assert.doesNotMatch(good.stdout, new RegExp(token.pin));
+  const bad = join(pins, "bad-token.toml");
+  await writeFile(bad, (await readFile(relay.configPath, "utf8")).replace('token = "label:kmip2pkcs11-test"', 'token = "label:nothing"'));
+  const refused = await check(bad);
+  assert.equal(refused.status, 1, refused.stdout);
+  assert.match(refused.stdout, /PROBLEM +clients\.pykmip: token "label:nothing": no token matches username "label:nothing"/);
 });
