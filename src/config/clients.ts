@@ -191,8 +191,10 @@ function splitUnescaped(text: string, separator: string): string[] {
   return parts.filter((p) => p.trim() !== "");
 }
 
-/** A value without its quotes and backslash escapes (RFC 4514 2.4; hex pairs too). */
+/** A value without its quotes and backslash escapes (RFC 4514 2.4; hex pairs are UTF-8 bytes). */
 function unescapeDnValue(value: string): string {
   const unquoted = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
-  return unquoted.replace(/\\([0-9A-Fa-f]{2}|.)/g, (_, c: string) => (c.length === 2 ? String.fromCharCode(parseInt(c, 16)) : c));
+  return unquoted.replace(/((?:\\[0-9A-Fa-f]{2})+)|\\(.)/g, (_, hex: string | undefined, char: string | undefined) =>
+    hex !== undefined ? Buffer.from(hex.replaceAll("\\", ""), "hex").toString("utf8") : (char as string),
+  );
 }

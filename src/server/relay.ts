@@ -134,7 +134,10 @@ async function listen(server: tls.Server, config: Config, options: StartOptions,
 /** [clients] with their PINs; an unusable PIN source is an Error that names it and the fix. */
 function loadClients(config: Config): ClientDirectory {
   try {
-    return ClientDirectory.load(config.clients);
+    const directory = ClientDirectory.load(config.clients);
+    // Read once: the module's processes (started with this environment) need not inherit the PINs.
+    for (const client of config.clients) if (client.pinSource.type === "env") delete process.env[client.pinSource.name];
+    return directory;
   } catch (error) {
     if (error instanceof PinSourceError) throw new Error(`${error.message} (${error.fix})`, { cause: error });
     throw error;

@@ -136,6 +136,9 @@ describe("distinguished names", () => {
       assert.ok(sameDistinguishedName(parseDistinguishedName(text, fail), cert), text);
     }
   });
+  test("hex pairs are UTF-8 bytes; an escaped comma is part of the value", () => {
+    assert.ok(sameDistinguishedName(parseDistinguishedName("CN=J\\C3\\A9r\\C3\\B4me, O=A\\, B", fail), certificateSubject("CN=Jérôme\nO=A\\, B")));
+  });
   test("a missing or extra attribute, or another value, does not match", () => {
     const cert = certificateSubject("CN=mongo app\nO=Example\\, Inc.\nOU=db");
     for (const text of ["CN=mongo app", "CN=mongo app,O=Example\\, Inc.,OU=db,C=NL", "CN=Mongo app,O=Example\\, Inc.,OU=db"]) {
