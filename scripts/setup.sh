@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Packages the relay (softhsm2) and the test suite (the rest) need.
 # gcc builds the fault-injection PKCS#11 module used by the robustness tests;
-# python3-pykmip is the third-party KMIP client; opensc gives pkcs11-tool.
+# python3-pykmip is the third-party KMIP client and libmongocrypt0 MongoDB's
+# (scripts/test.sh lists them); opensc gives pkcs11-tool.
 packages=(softhsm2 ${KMIP2PKCS11_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 # real SoftHSM token and real clients; scripts/test-files.mjs lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KMIP2PKCS11_EXTRA_PACKAGES="python3-pykmip opensc gcc libc6-dev p11-kit p11-kit-modules libnss3-tools libtpm2-pkcs11-1 swtpm tpm2-abrmd libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0 dbus-daemon haproxy ${KMIP2PKCS11_EXTRA_PACKAGES:-}" \
+KMIP2PKCS11_EXTRA_PACKAGES="python3-pykmip libmongocrypt0 opensc gcc libc6-dev p11-kit p11-kit-modules libnss3-tools libtpm2-pkcs11-1 swtpm tpm2-abrmd libtss2-tcti-swtpm0 libtss2-tcti-tabrmd0 dbus-daemon haproxy ${KMIP2PKCS11_EXTRA_PACKAGES:-}" \
   bash scripts/setup.sh
 echo "test: lint" >&2
 npx eslint .

@@ -38,8 +38,9 @@ Checks that the relay can work with this config: loads the config file, runs
 the checks of start-up (TLS certificate and key, client CA file, [daemon]
 identity, state directory and log file writable by the user the relay runs
 as, listening ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
-mechanisms the relay uses and whether the token has them), and, when a PIN is
-given, logs in. Says what is wrong and how to fix it.
+mechanisms the relay uses and whether the token has them), the [clients]
+tables (what each matches, its PIN source read but never shown, its token's
+slot), and, when a PIN is given, logs in. Says what is wrong and how to fix it.
 
 Options:
   -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
@@ -118,6 +119,7 @@ async function checkModule(backend: HsmBackend, config: Config, configPath: stri
     return;
   }
   for (const slot of checked) await describeSlot(backend, config, slot, slots, slotName !== undefined, report);
+  await checkClientTokens(backend, config, report);
 
   if (pin === undefined) {
     report.line("login", "not tried: give the user PIN with --pin-file FILE or --pin-env VARIABLE to check it");
@@ -199,6 +201,19 @@ async function describeSlot(
     }
   }
   if (!signing) report.problem(`the token "${slot.tokenLabel}" can make neither RSA nor ECDSA signatures`, "use a token or module that supports CKM_RSA_PKCS or CKM_ECDSA");
+}
+
+/** [clients]: each entry's token, selected by the relay's own rule (the PINs were read by the preflight). */
+async function checkClientTokens(backend: HsmBackend, config: Config, report: Report): Promise<void> {
+  for (const client of config.clients) {
+    try {
+      const slot = await backend.resolveSlot(client.token);
+      report.line("clients", `${client.name}: token "${client.token}" is slot ${slot.index} ("${slot.tokenLabel}")`);
+    } catch (err) {
+      if (!(err instanceof HsmError)) throw err;
+      report.problem(`clients.${client.name}: token "${client.token}": ${err.message}`, "name the token by its label, serial:SERIAL or a [tokens] alias");
+    }
+  }
 }
 
 async function checkLogin(backend: HsmBackend, slot: SlotSummary, pin: string, configPath: string, report: Report): Promise<void> {

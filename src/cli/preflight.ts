@@ -2,7 +2,8 @@
 // the TLS certificate and key (readable, parsable, belonging together, not
 // expired), the client CA file, the [daemon] identity, the state directory
 // and the log file's directory (writable by the user the relay runs as), and
-// the listening ports (free to bind). `check` and `--check-config` both run
+// the listening ports (free to bind), and the PIN of every [clients] entry
+// (readable, not readable by group or others). `check` and `--check-config` both run
 // it, so that a config they pass is one the relay starts with.
 import { X509Certificate } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
@@ -13,6 +14,7 @@ import { connect } from "node:tls";
 import { dirname, join } from "node:path";
 import { parseHostPort, type Config } from "../config/config.js";
 import { DEFAULT_SYSLOG_SOCKET } from "../log/syslog.js";
+import { describePinSource, PinSourceError, readPin } from "../server/client-identity.js";
 import { readIdentity, type TlsIdentity } from "../server/tls-identity.js";
 import type { FindingSink } from "./report.js";
 import { resolveRunAs, withEffectiveIds, type RunAsIds } from "./run-as.js";
@@ -39,6 +41,7 @@ export async function preflight(config: Config, report: FindingSink, options: Pr
   const runAs = checkRunAs(config, report);
   const tls = await checkTlsIdentity(config, report);
   await checkClientCa(config, report);
+  checkClients(config, report, env);
   asServiceUser(runAs, report, () => {
     if (config.server.identity === undefined) checkWritableDir(config.server.stateDir, "server.state-dir", "the relay keeps its generated TLS certificate there", report);
   });
@@ -133,6 +136,39 @@ async function checkClientCa(config: Config, report: FindingSink): Promise<void>
     new X509Certificate(await readFile(path));
   } catch (err) {
     report.problem(`server.client-ca-path: cannot use ${path}: ${errorCode(err)}`, "name a readable PEM file holding the CA certificates client certificates must chain to");
+  }
+}
+
+/**
+ * [clients]: each PIN source, read as start-up reads it (by the user
+ * starting the relay, before [daemon] identity takes effect), and what each
+ * entry matches. The PIN itself is wiped at once and never shown.
+ */
+function checkClients(config: Config, report: FindingSink, env: NodeJS.ProcessEnv): void {
+  for (const client of config.clients) {
+    const m = client.match;
+    const matchers = [
+      m.subject && `subject ${m.subject.map((a) => `${a.type}=${a.value}`).join(", ")}`,
+      m.sanDns && `DNS name ${m.sanDns}`,
+      m.sanEmail && `email ${m.sanEmail}`,
+      m.sanUri && `URI ${m.sanUri}`,
+      m.fingerprint && `SHA-256 ${m.fingerprint}`,
+    ].filter(Boolean);
+    const alias = Object.hasOwn(config.tokens, client.token) ? ` ([tokens] alias)` : "";
+    report.line("clients", `${client.name}: a certificate with ${matchers.join(" and ")} uses token "${client.token}"${alias}, PIN from ${describePinSource(client.pinSource)}`);
+    try {
+      readPin(client, env).fill(0);
+    } catch (err) {
+      if (!(err instanceof PinSourceError)) throw err;
+      report.problem(err.message, err.fix);
+      continue;
+    }
+    if (client.pinSource.type === "config") {
+      report.warning(
+        `clients.${client.name}: the PIN is written in the config file, which is read by whoever can read the config (backups, config management, support bundles)`,
+        "move it to a file of mode 0600 (pin-file), a systemd credential (pin-credential) or the service's environment (pin-env)",
+      );
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import { parse, TomlDate, TomlError, type TomlTable, type TomlValue } from "smol
 import { OMITTABLE_ATTRIBUTES, SKIPPABLE_ATTRIBUTES, type QuirkAttributeName } from "../hsm/quirks.js";
 import { aliasProblem, type TokenSelector } from "../hsm/token-aliases.js";
 import { LOG_LEVEL_ALIASES, LOG_LEVELS, type LogLevel, type LogTarget } from "../log/logger.js";
+import { readClients, type ClientConfig } from "./clients.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
 
@@ -173,6 +174,8 @@ export interface Config {
   readonly lifecycle: LifecycleConfig;
   /** [tokens]: names that select a token by label and/or serial number (src/hsm/slots.ts). */
   readonly tokens: Readonly<Record<string, TokenSelector>>;
+  /** [clients.NAME]: client certificates mapped to a token and a PIN source (src/config/clients.ts). */
+  readonly clients: readonly ClientConfig[];
 }
 
 /** A config file that cannot be used; the message names the file and key. */
@@ -228,7 +231,11 @@ export function parseConfig(text: string, path: string): Config {
     metrics: readMetrics(root.table("metrics")),
     lifecycle: readLifecycle(root.table("lifecycle")),
     tokens: readTokens(root.table("tokens")),
+    clients: readClients(root.table("clients")),
   };
+  if (config.clients.length > 0 && config.server.clientCaPath === undefined) {
+    root.fail("clients", "a client certificate is verified only with server.client-ca-path: set it to the CA that issues the clients' certificates");
+  }
   root.finish();
   return config;
 }
@@ -429,7 +436,7 @@ interface Required {
  * finish() then rejects whatever key remains, so every key the file may hold
  * is exactly a key some getter asks for.
  */
-class TableReader {
+export class TableReader {
   private readonly seen = new Set<string>();
 
   constructor(

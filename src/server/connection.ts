@@ -20,6 +20,7 @@
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
 import { MessageFramer, requestHeaderProblem } from "../ttlv/framing.js";
+import { peerCertificate, type PeerCertificate } from "./client-identity.js";
 import type { Dispatcher } from "./dispatch.js";
 
 export interface ConnectionLimits {
@@ -52,6 +53,8 @@ export class Connection {
   readonly closed: Promise<void>;
   /** Who the login throttle counts failures against: the address, and the certificate when there is one. */
   private readonly client: string;
+  /** The verified client certificate, which [clients] may map to a token. */
+  private readonly certificate: PeerCertificate | undefined;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -69,6 +72,8 @@ export class Connection {
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     const fingerprint = socket.authorized ? socket.getPeerCertificate().fingerprint256 : undefined;
     this.client = fingerprint === undefined ? String(socket.remoteAddress) : `${socket.remoteAddress} ${fingerprint}`;
+    const x509 = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+    this.certificate = x509 && peerCertificate(x509);
     socket.setNoDelay(true);
     this.peer = socket.remoteAddress;
     this.idleTimer = setTimeout(() => this.onIdle(), limits.firstRequestTimeoutMs ?? limits.idleTimeoutMs);
@@ -101,7 +106,7 @@ export class Connection {
       }
     }
     this.updateReading();
-    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer, client: this.client }).then(
+    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer, client: this.client, certificate: this.certificate }).then(
       (answer) => {
         slot.answer = answer;
         this.inFlight--;

@@ -31,6 +31,7 @@ import { ItemType, type TtlvItem } from "../ttlv/item.js";
 import { enumerationName } from "../ttlv/names.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 import { Tag } from "../ttlv/tags.js";
+import type { ClientDirectory, PeerCertificate } from "./client-identity.js";
 import type { ClientLoginThrottle } from "./login-throttle.js";
 import type { LifecyclePolicy } from "../operations/managed-object.js";
 import { describeFailure } from "./result.js";
@@ -49,6 +50,8 @@ export interface DispatcherOptions {
   readonly loginThrottle?: ClientLoginThrottle;
   /** What KMIP leaves to the server about the object lifecycle ([lifecycle]); absent: the defaults. */
   readonly lifecycle?: LifecyclePolicy;
+  /** [clients]: the token and PIN of a client known by its certificate, for requests without a credential. */
+  readonly clients?: ClientDirectory;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
@@ -61,6 +64,8 @@ export interface RequestScope {
   readonly peer?: string;
   /** Who the login throttle counts failures against: the address, and the certificate fingerprint when there is one. */
   readonly client?: string;
+  /** The client certificate the connection presented and the TLS server verified; absent without one. */
+  readonly certificate?: PeerCertificate;
 }
 
 /**
@@ -158,28 +163,48 @@ export class Dispatcher {
       return batchItems.map((item) => failure(item, ResultReason.FeatureNotSupported, text));
     }
 
-    // Credentials (compat: every request carries a Username and Password
+    // Credentials (compat: a request carries a Username and Password
     // credential; the username selects the slot, the password is the PIN).
+    // Without one, a client certificate mapped in [clients] names both; a
+    // credential the request does carry wins over the mapping.
     const credential = header.authentication?.credential;
+    let username: string;
+    let password: string;
+    let mapped: string | undefined;
     if (
-      credential === undefined ||
-      credential.credentialType !== CredentialType.UsernameAndPassword ||
-      credential.username === undefined ||
-      credential.password === undefined
+      credential !== undefined &&
+      credential.credentialType === CredentialType.UsernameAndPassword &&
+      credential.username !== undefined &&
+      credential.password !== undefined
     ) {
-      // Authentication Not Successful (KMIP 1.x 11, Result Reason), not
-      // General Failure: it is the reason a client acts on by sending a
-      // credential, whether none came or one the relay cannot use.
-      const text = "the request carries no Username and Password credential (username: token label, password: user PIN)";
-      this.refusalLog.take(scope.peer, logger)?.info(text);
-      return batchItems.map((item) => failure(item, ResultReason.AuthenticationNotSuccessful, text));
+      ({ username, password } = credential as { username: string; password: string });
+    } else {
+      const client = this.options.clients?.match(scope.certificate);
+      if (client === undefined) {
+        // Authentication Not Successful (KMIP 1.x 11, Result Reason), not
+        // General Failure: it is the reason a client acts on by sending a
+        // credential, whether none came or one the relay cannot use.
+        const certificate = scope.certificate;
+        const text =
+          certificate === undefined
+            ? "the request carries no Username and Password credential (username: token label, password: user PIN)"
+            : "the request carries no Username and Password credential, and the client certificate is not mapped to a token ([clients] in the relay's config)";
+        const fields = certificate === undefined ? {} : { subject: certificate.subjectText.replaceAll("\n", ", "), sha256: certificate.fingerprint256 };
+        this.refusalLog.take(scope.peer, logger)?.info(fields, text);
+        return batchItems.map((item) => failure(item, ResultReason.AuthenticationNotSuccessful, text));
+      }
+      username = client.token;
+      mapped = client.name;
+      // Where a mapped client's PIN (bytes, read at start) joins the path of
+      // a request's Password: the one place it becomes text.
+      password = client.pin.toString("utf8");
     }
     let context: OperationContext;
     try {
-      const slot = await this.options.backend.resolveSlot(credential.username);
-      const attempt = await this.options.loginThrottle?.admit(slot.slotId, scope.client ?? "unknown", credential.password);
+      const slot = await this.options.backend.resolveSlot(username);
+      const attempt = await this.options.loginThrottle?.admit(slot.slotId, scope.client ?? "unknown", password);
       try {
-        await this.options.backend.authenticate(slot.slotId, credential.password);
+        await this.options.backend.authenticate(slot.slotId, password);
         attempt?.succeeded();
       } catch (error) {
         if (error instanceof HsmError && (error.code === "AUTH_FAILED" || error.code === "PIN_LOCKED")) attempt?.failed();
@@ -201,7 +226,7 @@ export class Dispatcher {
       const { resultReason, resultMessage } = describeFailure(error);
       // A username that selects no usable token is not a failed login.
       const what = error instanceof HsmError && (error.code === "SLOT_NOT_FOUND" || error.code === "TOKEN_NOT_INITIALISED") ? "no token for this username" : "authentication failed";
-      this.refusalLog.take(scope.peer, logger)?.info({ username: credential.username, client: scope.client }, `${what}: ${resultMessage}`);
+      this.refusalLog.take(scope.peer, logger)?.info({ username, ...(mapped !== undefined && { mapped }), client: scope.client }, `${what}: ${resultMessage}`);
       const told =
         error instanceof HsmError
           ? AUTHENTICATION_CODES.has(error.code)

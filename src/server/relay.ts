@@ -10,6 +10,7 @@ import { openBackend } from "../hsm/open-backend.js";
 import type { Logger } from "../log/logger.js";
 import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
+import { ClientDirectory, PinSourceError } from "./client-identity.js";
 import { Connection } from "./connection.js";
 import { ClientLoginThrottle } from "./login-throttle.js";
 import { Dispatcher } from "./dispatch.js";
@@ -43,6 +44,8 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   const s = config.server;
   const identity = await loadTlsIdentity(config, logger);
   const clientCa = s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
+  // [clients]: their PINs are read now, so that an unusable source stops the start.
+  const clients = config.clients.length === 0 ? undefined : loadClients(config);
   // [metrics] addr: every backend call and batch item is counted; absent, nothing is.
   const metrics = config.metrics.addr === undefined ? undefined : new RelayMetrics();
   const opened = await openBackend(config, logger, metrics && (() => metrics.countModuleRestart()), true);
@@ -65,6 +68,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
       budgetPerHour: config.pkcs11.loginFailureBudget,
     }),
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
+    ...(clients && { clients }),
   });
   const limits = {
     maxMessageSize: s.maxMessageSize,
@@ -127,4 +131,17 @@ async function listen(server: tls.Server, config: Config, options: StartOptions,
   server.on("error", (error) => logger.error({ err: error.message }, "listener error"));
   const bound = formatBoundAddress(server.address(), config.server.addr);
   return options.listenFd === undefined ? bound : `${bound} (socket from systemd, fd ${options.listenFd})`;
+}
+
+/** [clients] with their PINs; an unusable PIN source is an Error that names it and the fix. */
+function loadClients(config: Config): ClientDirectory {
+  try {
+    const directory = ClientDirectory.load(config.clients);
+    // Read once: the module's processes (started with this environment) need not inherit the PINs.
+    for (const client of config.clients) if (client.pinSource.type === "env") delete process.env[client.pinSource.name];
+    return directory;
+  } catch (error) {
+    if (error instanceof PinSourceError) throw new Error(`${error.message} (${error.fix})`, { cause: error });
+    throw error;
+  }
 }

@@ -72,7 +72,7 @@ test("kmip2pkcs11-config.toml(5) documents exactly the keys of the commented sam
   let table = "";
   for (const line of (await readFile(new URL("etc/kmip2pkcs11.toml", ROOT), "utf8")).split("\n")) {
     const header = /^#?\[([a-z0-9.-]+)\]/.exec(line);
-    if (header) table = (header[1] as string).replace(/^tokens\..*/, "tokens.NAME");
+    if (header) table = (header[1] as string).replace(/^(tokens|clients)\..*/, "$1.NAME");
     const key = /^#?([a-z][a-z-]*) = /.exec(line);
     if (key) sample.set(table, (sample.get(table) ?? new Set()).add(key[1] as string));
   }

@@ -139,4 +139,42 @@ describe("preflight: --check-config and check", () => {
       server.close();
     }
   });
+
+  describe("[clients]", () => {
+    /** A config mapping one client certificate, with `pin` as its PIN source line. */
+    const withClient = (pin: string) =>
+      config({ server: `client-ca-path = ${JSON.stringify(join(dir, "cert.pem"))}`, daemon: `\n[clients.app]\nsubject = "CN=app"\ntoken = "dnssec"\n${pin}` });
+
+    test("a PIN file group or others can read", async () => {
+      const pinFile = join(dir, "shared.pin");
+      await writeFile(pinFile, "1234");
+      await chmod(pinFile, 0o644);
+      await assertOneProblem(await withClient(`pin-file = ${JSON.stringify(pinFile)}`), /^PROBLEM +clients\.app: pin-file .*shared\.pin: .*has mode 0644: group or others can read or write the PIN\n {2}fix +chmod 600 /m);
+    });
+
+    test("a PIN file of mode 0600 passes, and the PIN is not printed", async () => {
+      const pinFile = join(dir, "own.pin");
+      await writeFile(pinFile, "86420", { mode: 0o600 });
+      const r = await run(["--check-config", "-c", await withClient(`pin-file = ${JSON.stringify(pinFile)}`)]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr + r.stdout, /86420/);
+    });
+
+    test("an environment variable that is not set", async () => {
+      const path = await withClient('pin-env = "KMIP2PKCS11_TEST_APP_PIN"');
+      await assertOneProblem(path, /^PROBLEM +clients\.app: pin-env KMIP2PKCS11_TEST_APP_PIN: the variable is not set/m);
+      const r = await run(["--check-config", "-c", path], { KMIP2PKCS11_TEST_APP_PIN: "1234" });
+      assert.equal(r.status, 0, r.stderr);
+    });
+
+    test("a systemd credential without CREDENTIALS_DIRECTORY", async () => {
+      await assertOneProblem(await withClient('pin-credential = "app-pin"'), /^PROBLEM +clients\.app: pin-credential app-pin: CREDENTIALS_DIRECTORY is not set/m);
+    });
+
+    test("a PIN in the config file is a warning, not a problem", async () => {
+      const r = await run(["--check-config", "-c", await withClient('pin = "1234"\nallow-pin-in-config = true')]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /^warning +clients\.app: the PIN is written in the config file/m);
+    });
+  });
 });

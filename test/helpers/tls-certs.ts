@@ -32,6 +32,8 @@ export interface ClientCertificateOptions {
    * verifier reports it expired.
    */
   readonly expired?: boolean;
+  /** A subjectAltName extension, as OpenSSL's config takes it ("DNS:a.example, URI:spiffe://example/app"). */
+  readonly subjectAltName?: string;
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -65,7 +67,8 @@ export async function issueClientCertificate(
 ): Promise<CertificateFiles> {
   const base = join(ca.dir, name);
   const extensions = `${base}.ext`;
-  await writeFile(extensions, "basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n");
+  const san = options.subjectAltName === undefined ? "" : `subjectAltName = ${options.subjectAltName}\n`;
+  await writeFile(extensions, `basicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n${san}`);
   await openssl(["req", ...P256, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${name}`]);
   await openssl([
     "x509", "-req", "-in", `${base}.csr`, "-CA", ca.certPath, "-CAkey", ca.keyPath, "-CAcreateserial",
