@@ -15,6 +15,7 @@ import { locate } from "./locate.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
 import { queryHandler } from "./query.js";
+import { register } from "./register.js";
 import { revoke } from "./revoke.js";
 import { rngRetrieve } from "./rng-retrieve.js";
 import { sign } from "./sign.js";
@@ -25,6 +26,7 @@ export function createOperations(): OperationHandler[] {
   const handlers: OperationHandler[] = [];
   handlers.push(
     createKeyPair,
+    register,
     locate,
     check,
     get,

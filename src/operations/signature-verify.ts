@@ -30,7 +30,17 @@ export const signatureVerify: OperationHandler = {
     } catch {
       return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: ValidityIndicator.Invalid });
     }
-    const valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    let valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    const pss = scheme.mechanism.pss;
+    if (!valid && pss !== undefined && request.cryptographicParameters?.saltLength === undefined) {
+      // No Salt Length given: PKCS#11 verifies one exact salt length, and
+      // signers use two. The hash's length was tried; now the largest
+      // (RFC 8017 section 9.1.1: emLen - hLen - 2), OpenSSL's default.
+      const largest = Math.ceil((key.bits - 1) / 8) - (scheme.input.length) - 2;
+      if (largest > pss.saltLength) {
+        valid = await context.backend.verify(context.slot.slotId, id, { ...scheme.mechanism, pss: { ...pss, saltLength: largest } }, scheme.input, signature);
+      }
+    }
     return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: valid ? ValidityIndicator.Valid : ValidityIndicator.Invalid });
   },
 };

@@ -12,6 +12,7 @@ export * from "./get-attributes.js";
 export * from "./locate.js";
 export * from "./modify-attribute.js";
 export * from "./query.js";
+export * from "./register.js";
 export * from "./revoke.js";
 export * from "./rng-retrieve.js";
 export * from "./sign.js";
