@@ -82,11 +82,13 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
   checkAgainstMaterial(parsed, attributes, block.cryptographicAlgorithm, block.cryptographicLength);
 
   const label = labelOf(attributes);
-  const allowedMechanisms = signatureDefaults(context, attributeValue(attributes, "Cryptographic Parameters"), parsed);
+  const mask = attributeValue(attributes, "Cryptographic Usage Mask");
+  const signs = mask === undefined || (mask & (CryptographicUsageMask.Sign | CryptographicUsageMask.Verify)) !== 0;
+  const allowedMechanisms = signs ? signatureDefaults(context, attributeValue(attributes, "Cryptographic Parameters"), parsed) : undefined;
   const partnerId = linkedPartner(attributes, objectClass);
   const request: KeyImportRequest = {
     material: parsed.material,
-    usage: usageOf(attributeValue(attributes, "Cryptographic Usage Mask"), objectClass),
+    usage: usageOf(mask, objectClass),
     ...(label === undefined ? {} : { label }),
     ...(allowedMechanisms === undefined ? {} : { allowedMechanisms }),
     ...(partnerId === undefined ? {} : { partnerId }),
@@ -152,6 +154,8 @@ const HASH_LENGTHS: Readonly<Record<HashName, number>> = { sha1: 20, sha256: 32,
 /**
  * The signature defaults the template's Cryptographic Parameters name, as
  * CKA_ALLOWED_MECHANISMS; undefined when they name no signature scheme.
+ * Only for a key that signs or verifies: the parameters of a key for
+ * encryption (RSA-OAEP, ...) are not signature defaults, and not kept here.
  * PKCS#11 has nowhere for a Salt Length or a Mask Generator hash: the
  * relay's own (the hash's length, MGF1 with the same hash) are used, and a
  * template that asks for others is logged.
