@@ -2,7 +2,9 @@
 // public key, the scheme chosen as for Sign (hsm/signature.ts decides what the
 // key may do), Data hashed by the relay or Digested Data (1.4) as sent. ECDSA signatures arrive DER-encoded,
 // as Sign returns them. A signature that does not verify, or cannot be
-// parsed, is answered with Validity Indicator Invalid, not a failure.
+// parsed, is answered with Validity Indicator Invalid, not a failure. An
+// RSA-PSS signature without a Salt Length is tried with the two salt
+// lengths signers use (below).
 // Revoked (Deactivated) keys still verify: their public key keeps
 // CKA_VERIFY, since KMIP 3.22 lets a Deactivated key process what it protected.
 import { resolveSignature } from "../hsm/signature.js";
