@@ -265,6 +265,7 @@ test("Query lists exactly the operations the relay serves", async () => {
   const { operations } = await client.query({ queryFunctions: [QueryFunction.QueryOperations] });
   const expected = [
     Operation.CreateKeyPair,
+    Operation.Register,
     Operation.Locate,
     Operation.Check,
     Operation.Get,
