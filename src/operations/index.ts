@@ -11,6 +11,7 @@ import { discoverVersions } from "./discover-versions.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
+import { hashOperation } from "./hash.js";
 import { locate } from "./locate.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
@@ -43,6 +44,7 @@ export function createOperations(): OperationHandler[] {
     sign,
     signatureVerify,
     rngRetrieve,
+    hashOperation,
   );
   return handlers;
 }

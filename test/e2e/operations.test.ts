@@ -282,6 +282,7 @@ test("Query lists exactly the operations the relay serves", async () => {
     Operation.Sign,
     Operation.SignatureVerify,
     Operation.RNGRetrieve,
+    Operation.Hash,
   ];
   assert.deepEqual(operations, expected);
   // And every operation listed is served: none answers Operation Not Supported.

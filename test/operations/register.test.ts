@@ -1,15 +1,15 @@
-// Register on an in-memory token (test/helpers/memory-backend.ts): each Key
+// Register (and Hash) on an in-memory token (test/helpers/memory-backend.ts): each Key
 // Format Type parsed into what the token imports, the template checked
 // against the material, pairing by Link and by material, the usage flags,
 // the Cryptographic Parameters kept as the key's signature defaults, and a
 // precise refusal for bad material. Real keys on SoftHSM: test/e2e/register.test.ts.
 import assert from "node:assert/strict";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { describe, test } from "node:test";
 import { CKM_ECDSA, CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyBlock } from "../../src/kmip/objects.js";
-import { queryPayloads, registerPayloads, signPayloads, type RegisterRequestPayload } from "../../src/kmip/payloads/index.js";
+import { hashPayloads, queryPayloads, registerPayloads, signPayloads, type RegisterRequestPayload } from "../../src/kmip/payloads/index.js";
 import { parseKeyBlock } from "../../src/operations/key-material.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import {
@@ -274,5 +274,17 @@ describe("Query", () => {
     assert.deepEqual(texts, ["kmip2pkcs11", "9.9.9", "test", "in-memory token 1.0", "/usr/lib/memory/libmemory.so", "token", "0123456789abcdef", "1"]);
     const v10 = await bench.run(Operation.Query, queryPayloads, { queryFunctions: [QueryFunction.QueryServerInformation] }, bench.context({ major: 1, minor: 0 }));
     assert.equal(v10.serverInformation, undefined, "KMIP 1.0 has no Server Information");
+  });
+});
+
+describe("Hash", () => {
+  test("the digest of Data; an unsupported hash and streaming are refused by name", async () => {
+    const bench = new OperationBench();
+    const data = Buffer.from("0102030405060708", "hex");
+    const { data: digest } = await bench.run(Operation.Hash, hashPayloads, { cryptographicParameters: { hashingAlgorithm: HashingAlgorithm.SHA512 }, data });
+    assert.deepEqual(Buffer.from(digest!), createHash("sha512").update(data).digest());
+    await bench.fails(Operation.Hash, hashPayloads, { cryptographicParameters: { hashingAlgorithm: HashingAlgorithm.MD5 }, data }, ResultReason.InvalidField, /Hashing Algorithm 3 is not supported/);
+    await bench.fails(Operation.Hash, hashPayloads, { cryptographicParameters: {}, data }, ResultReason.MissingData, /Hashing Algorithm/);
+    await bench.fails(Operation.Hash, hashPayloads, { cryptographicParameters: { hashingAlgorithm: HashingAlgorithm.SHA256 }, data, initIndicator: true }, ResultReason.FeatureNotSupported, /streaming Hash/);
   });
 });

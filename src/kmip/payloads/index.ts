@@ -9,6 +9,7 @@ export * from "./discover-versions.js";
 export * from "./get.js";
 export * from "./get-attribute-list.js";
 export * from "./get-attributes.js";
+export * from "./hash.js";
 export * from "./locate.js";
 export * from "./modify-attribute.js";
 export * from "./query.js";
