@@ -249,6 +249,9 @@ export class KmipClient {
   createKeyPair(payload: payloads.CreateKeyPairRequestPayload) {
     return this.operate(Operation.CreateKeyPair, payloads.createKeyPairPayloads, payload);
   }
+  register(payload: payloads.RegisterRequestPayload) {
+    return this.operate(Operation.Register, payloads.registerPayloads, payload);
+  }
   get(payload: payloads.GetRequestPayload) {
     return this.operate(Operation.Get, payloads.getPayloads, payload);
   }

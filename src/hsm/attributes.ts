@@ -11,6 +11,7 @@ import pkcs11js from "pkcs11js";
 import { HsmError, type KeyDescription, type KeyFacts, type KeyType, type ObjectClass } from "./backend.js";
 import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
+import { decodeMechanismList } from "./import-templates.js";
 import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
 import { mayBeAttributeRefusal, type AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
@@ -83,6 +84,23 @@ function readDate(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle,
   return /^\d{8}$/.test(text) ? text : null;
 }
 
+/**
+ * CKA_ALLOWED_MECHANISMS (PKCS#11 v2.40 section 4.6), or undefined when the
+ * key has none, an empty list, or the module does not know the attribute:
+ * read alone and never an error, since only keys registered with
+ * Cryptographic Parameters carry one (import-templates.ts).
+ */
+export function readAllowedMechanisms(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle): number[] | undefined {
+  let value: Buffer | undefined;
+  try {
+    value = p.C_GetAttributeValue(session, handle, [{ type: A.CKA_ALLOWED_MECHANISMS }])[0]?.value;
+  } catch {
+    return undefined;
+  }
+  if (value === undefined || value.length === 0) return undefined;
+  return decodeMechanismList(value);
+}
+
 /** A CK_ULONG attribute value (native byte order, as the module wrote it). */
 export function readUlong(value: Buffer | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -133,14 +151,16 @@ const MATERIAL: Readonly<Record<ObjectClass, Readonly<Record<"RSA" | "EC", reado
  */
 export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, objectClass: ObjectClass, quirks: AttributeQuirks): KeyFacts {
   const keyType = keyTypeOf(readUlong(readAttributes(p, session, handle, [A.CKA_KEY_TYPE], quirks).get(A.CKA_KEY_TYPE)));
+  const allowed = readAllowedMechanisms(p, session, handle);
+  const defaults = allowed === undefined ? {} : { allowedMechanisms: allowed };
   if (keyType === "RSA") {
     const modulus = readAttributes(p, session, handle, [A.CKA_MODULUS]).get(A.CKA_MODULUS);
-    return { objectClass, keyType, bits: modulus === undefined ? 0 : bitLength(modulus) };
+    return { objectClass, keyType, bits: modulus === undefined ? 0 : bitLength(modulus), ...defaults };
   }
   if (keyType === "EC" || keyType === "EdDSA") {
     const ecParams = readAttributes(p, session, handle, [A.CKA_EC_PARAMS]).get(A.CKA_EC_PARAMS);
     const curve = ecParams === undefined ? undefined : curveOfParams(ecParams);
-    return curve === undefined ? { objectClass, keyType, bits: 0 } : { objectClass, keyType, bits: curve.bits, curve: curve.curve };
+    return curve === undefined ? { objectClass, keyType, bits: 0, ...defaults } : { objectClass, keyType, bits: curve.bits, curve: curve.curve, ...defaults };
   }
   return { objectClass, keyType, bits: 0 };
 }
@@ -189,6 +209,7 @@ export function describeObject(
   const keyType = keyTypeOf(readUlong(common.get(A.CKA_KEY_TYPE)));
   const flag = (type: number): boolean => (common.get(type)?.[0] ?? 0) !== 0;
   const label = common.get(A.CKA_LABEL);
+  const allowed = keyType === "RSA" || keyType === "EC" ? readAllowedMechanisms(p, session, handle) : undefined;
 
   const base = {
     id,
@@ -207,6 +228,7 @@ export function describeObject(
     startDate: readDate(p, session, handle, A.CKA_START_DATE, quirks),
     endDate: readDate(p, session, handle, A.CKA_END_DATE, quirks),
     ...(objectClass === "private" ? { protection: readProtection(p, session, handle) } : {}),
+    ...(allowed === undefined ? {} : { allowedMechanisms: allowed }),
   };
 
   if (keyType === "RSA") {

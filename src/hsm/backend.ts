@@ -112,6 +112,59 @@ export interface KeyDescription {
   readonly ecParams?: Uint8Array;
   /** The EC point itself, unwrapped from its DER OCTET STRING. */
   readonly ecPoint?: Uint8Array;
+  /** CKA_ALLOWED_MECHANISMS, when the key has a non-empty list (import-templates.ts). */
+  readonly allowedMechanisms?: readonly number[];
+}
+
+/** Usage flags of a key object (PKCS#11 v2.40 sections 4.8, 4.9). */
+export interface KeyUsage {
+  readonly sign: boolean;
+  readonly verify: boolean;
+  readonly encrypt: boolean;
+  readonly decrypt: boolean;
+  readonly wrap: boolean;
+  readonly unwrap: boolean;
+  readonly derive: boolean;
+}
+
+/**
+ * Key material to import (Register), as PKCS#11 holds it: big-endian
+ * unsigned integers, and the EC public point bare (04 || X || Y). An EC
+ * private key carries its public point too, to find or mark its pair.
+ */
+export type ImportKeyMaterial =
+  | { readonly keyType: "RSA"; readonly objectClass: "public"; readonly modulus: Uint8Array; readonly publicExponent: Uint8Array }
+  | {
+      readonly keyType: "RSA";
+      readonly objectClass: "private";
+      readonly modulus: Uint8Array;
+      readonly publicExponent: Uint8Array;
+      readonly privateExponent: Uint8Array;
+      readonly prime1: Uint8Array;
+      readonly prime2: Uint8Array;
+      readonly exponent1: Uint8Array;
+      readonly exponent2: Uint8Array;
+      readonly coefficient: Uint8Array;
+    }
+  | { readonly keyType: "EC"; readonly objectClass: "public"; readonly curve: "P-256" | "P-384" | "P-521"; readonly ecPoint: Uint8Array }
+  | { readonly keyType: "EC"; readonly objectClass: "private"; readonly curve: "P-256" | "P-384" | "P-521"; readonly value: Uint8Array; readonly ecPoint: Uint8Array };
+
+/** What to import with C_CreateObject (KMIP Register). */
+export interface KeyImportRequest {
+  readonly material: ImportKeyMaterial;
+  /** CKA_LABEL; absent: no label. */
+  readonly label?: string;
+  /** The usage flags of the object's class: each one absent or false is set false. */
+  readonly usage: Partial<KeyUsage>;
+  /** CKA_ALLOWED_MECHANISMS (the Cryptographic Parameters registered with the key, import-templates.ts); absent: not set. */
+  readonly allowedMechanisms?: readonly number[];
+  /**
+   * The Unique Identifier of the other key of the pair (a Link): the new
+   * object takes its CKA_ID. It must exist, be of the other class and hold
+   * the same public material. Absent: a key of the other class with the same
+   * public material is looked for; none, a fresh CKA_ID.
+   */
+  readonly partnerId?: string;
 }
 
 /** Changes to a key's attributes through C_SetAttributeValue. */
@@ -156,10 +209,12 @@ export interface KeyFacts {
   /** Modulus bits for RSA, field size for EC (256/384/521), 255 for Ed25519; 0 when unknown. */
   readonly bits: number;
   readonly curve?: Curve;
+  /** CKA_ALLOWED_MECHANISMS, when the key has a non-empty list: the signature defaults it was registered with (import-templates.ts). */
+  readonly allowedMechanisms?: readonly number[];
 }
 
 export type SignatureFamily = "RSA-PKCS1" | "RSA-PSS" | "ECDSA" | "EdDSA";
-export type HashName = "sha256" | "sha384" | "sha512";
+export type HashName = "sha1" | "sha256" | "sha384" | "sha512";
 
 /**
  * A value a request named that the relay cannot use, with the reason to give.
@@ -187,6 +242,11 @@ export interface SignatureRequest {
   readonly maskGeneratorHash?: HashName | Refused;
   /** RSA-PSS: absent: the length of the hash. */
   readonly saltLength?: number;
+  /**
+   * The request carried no Cryptographic Parameters: the key's own apply
+   * where it has them (KMIP 1.x 4.31, 4.32), kept in CKA_ALLOWED_MECHANISMS.
+   */
+  readonly keyDefaults?: boolean;
   /** What is signed: exactly one of the message and its digest (computed by the client). */
   readonly data?: Uint8Array;
   readonly digest?: Uint8Array;
@@ -274,6 +334,15 @@ export interface HsmBackend {
   mechanisms(slotId: string): Promise<number[]>;
 
   generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds>;
+
+  /**
+   * C_CreateObject of a key a client brings (Register); returns the new
+   * object's id. Its CKA_ID is its pair's when there is one (the request's
+   * partner, or a key of the other class with the same public material),
+   * else fresh. Throws INVALID_ARGUMENT for a partner that is not of this
+   * pair, UNSUPPORTED for what the module cannot hold.
+   */
+  importKey(slotId: string, request: KeyImportRequest): Promise<string>;
 
   /** Throws ITEM_NOT_FOUND when no single object matches the id. */
   describeKey(slotId: string, keyId: string): Promise<KeyDescription>;

@@ -11,6 +11,21 @@ export const CKM_RSA_PKCS = 0x1;
 /** RSA-PSS on a digest computed by the caller; takes CK_RSA_PKCS_PSS_PARAMS. */
 export const CKM_RSA_PKCS_PSS = 0xd;
 
+/** Hash-and-sign mechanisms: only named in CKA_ALLOWED_MECHANISMS (import-templates.ts); the relay signs with the raw ones. */
+export const CKM_SHA1_RSA_PKCS = 0x6;
+export const CKM_SHA1_RSA_PKCS_PSS = 0xe;
+export const CKM_SHA256_RSA_PKCS = 0x40;
+export const CKM_SHA384_RSA_PKCS = 0x41;
+export const CKM_SHA512_RSA_PKCS = 0x42;
+export const CKM_SHA256_RSA_PKCS_PSS = 0x43;
+export const CKM_SHA384_RSA_PKCS_PSS = 0x44;
+export const CKM_SHA512_RSA_PKCS_PSS = 0x45;
+export const CKM_ECDSA_SHA1 = 0x1042;
+export const CKM_ECDSA_SHA256 = 0x1044;
+export const CKM_ECDSA_SHA384 = 0x1045;
+export const CKM_ECDSA_SHA512 = 0x1046;
+
+export const CKM_SHA_1 = 0x220;
 export const CKM_SHA256 = 0x250;
 export const CKM_SHA384 = 0x260;
 export const CKM_SHA512 = 0x270;
@@ -24,6 +39,7 @@ export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 export const CKM_EDDSA = 0x1057;
 
 /** MGF1 variants for CK_RSA_PKCS_PSS_PARAMS.mgf. */
+export const CKG_MGF1_SHA1 = 0x1;
 export const CKG_MGF1_SHA256 = 0x2;
 export const CKG_MGF1_SHA384 = 0x3;
 export const CKG_MGF1_SHA512 = 0x4;

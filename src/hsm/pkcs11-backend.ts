@@ -11,6 +11,7 @@ import {
   type KeyDescription,
   type KeyFacts,
   type KeyFilter,
+  type KeyImportRequest,
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
@@ -36,6 +37,7 @@ import { SlotDirectory, type SlotEntry } from "./slots.js";
 import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
 import { destroyMetadata, readMetadata, writeMetadata } from "./metadata.js";
+import { importKey } from "./import-key.js";
 
 export interface Pkcs11BackendOptions {
   libPath: string;
@@ -157,6 +159,18 @@ class Pkcs11Backend implements HsmBackend {
       state.keys.remember({ id: privateKeyId, objectClass: "private", handle: pair.privateKey, facts: { ...facts, objectClass: "private" } });
       this.logger.info({ slotId, keyType: request.spec.keyType, publicKeyId, privateKeyId }, "Generated key pair");
       return { publicKeyId, privateKeyId };
+    });
+  }
+
+  /** See import-key.ts for the CKA_ID it takes. */
+  async importKey(slotId: string, request: KeyImportRequest): Promise<string> {
+    const state = this.state(slotId);
+    return this.withSession(state, (session) => {
+      const { id, handle, paired } = importKey(this.p, session, request, this.quirks, this.logger, () => this.unusedCkaId(session));
+      const objectClass = request.material.objectClass;
+      state.keys.remember({ id, objectClass, handle });
+      this.logger.info({ slotId, keyType: request.material.keyType, keyId: id, paired }, "Imported key object");
+      return id;
     });
   }
 

@@ -204,6 +204,11 @@ export class AttributeQuirks {
     }
   }
 
+  /** A C_CreateObject template (import-templates.ts) less the attributes omitted for this module. */
+  withoutOmitted(template: pkcs11js.Template): pkcs11js.Template {
+    return this.omitted.size === 0 ? template : template.filter((a) => !this.omitted.has(a.type));
+  }
+
   private without(templates: KeyPairTemplatePair, omit: ReadonlySet<number>): KeyPairTemplatePair {
     if (omit.size === 0) return templates;
     return {

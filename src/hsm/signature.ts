@@ -14,7 +14,21 @@
 // that a first signature needs no call before the one that signs.
 import { hash as digestOf } from "node:crypto";
 import { HsmError, type HashName, type KeyFacts, type KeyType, type Refused, type SignatureFamily, type SignatureRequest, type SignMechanism } from "./backend.js";
-import { CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512, CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_SHA256, CKM_SHA384, CKM_SHA512 } from "./mechanisms.js";
+import { defaultsOfMechanisms } from "./import-templates.js";
+import {
+  CKG_MGF1_SHA1,
+  CKG_MGF1_SHA256,
+  CKG_MGF1_SHA384,
+  CKG_MGF1_SHA512,
+  CKM_ECDSA,
+  CKM_EDDSA,
+  CKM_RSA_PKCS,
+  CKM_RSA_PKCS_PSS,
+  CKM_SHA_1,
+  CKM_SHA256,
+  CKM_SHA384,
+  CKM_SHA512,
+} from "./mechanisms.js";
 
 interface HashInfo {
   readonly length: number;
@@ -25,6 +39,8 @@ interface HashInfo {
 }
 
 const HASHES: Readonly<Record<HashName, HashInfo>> = {
+  // SHA-1: verifying what older signers made, and the OASIS test cases; DNSSEC's own SHA-1 algorithms are deprecated (RFC 8624).
+  sha1: { length: 20, ckm: CKM_SHA_1, mgf: CKG_MGF1_SHA1, digestInfoPrefix: Buffer.from("3021300906052b0e03021a05000414", "hex") },
   sha256: { length: 32, ckm: CKM_SHA256, mgf: CKG_MGF1_SHA256, digestInfoPrefix: Buffer.from("3031300d060960864801650304020105000420", "hex") },
   sha384: { length: 48, ckm: CKM_SHA384, mgf: CKG_MGF1_SHA384, digestInfoPrefix: Buffer.from("3041300d060960864801650304020205000430", "hex") },
   sha512: { length: 64, ckm: CKM_SHA512, mgf: CKG_MGF1_SHA512, digestInfoPrefix: Buffer.from("3051300d060960864801650304020305000440", "hex") },
@@ -115,7 +131,9 @@ function defaultHash(family: SignatureFamily, key: KeyFacts): HashName {
 function chooseMechanism(key: KeyFacts, request: SignatureRequest): { family: SignatureFamily; hash?: HashName; mechanism: SignMechanism } {
   if (isRefused(request.family)) throw invalid(request.family.refused);
   const keyFamily = familyOfKey(key.keyType);
-  let family = request.family ?? keyFamily;
+  // No Cryptographic Parameters in the request: those the key was registered with (import-templates.ts).
+  const defaults = request.keyDefaults === true ? defaultsOfMechanisms(key.allowedMechanisms) : undefined;
+  let family = request.family ?? defaults?.family ?? keyFamily;
   const compatible = keyFamily === family || (keyFamily === "RSA-PKCS1" && family === "RSA-PSS");
   if (!compatible) throw invalid(`a ${describeFamily(family)} signature was asked for, but the key is an ${key.keyType} key`);
   if (family === "RSA-PKCS1" && request.padding !== undefined) {
@@ -129,7 +147,7 @@ function chooseMechanism(key: KeyFacts, request: SignatureRequest): { family: Si
   }
 
   if (isRefused(request.hash)) throw invalid(request.hash.refused);
-  const hash = request.hash ?? defaultHash(family, key);
+  const hash = request.hash ?? defaults?.hash ?? defaultHash(family, key);
   switch (family) {
     case "RSA-PKCS1":
       return { family, hash, mechanism: { mechanism: CKM_RSA_PKCS } };

@@ -11,10 +11,12 @@ import { discoverVersions } from "./discover-versions.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
+import { hashOperation } from "./hash.js";
 import { locate } from "./locate.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
 import { queryHandler } from "./query.js";
+import { register } from "./register.js";
 import { revoke } from "./revoke.js";
 import { rngRetrieve } from "./rng-retrieve.js";
 import { sign } from "./sign.js";
@@ -25,6 +27,7 @@ export function createOperations(): OperationHandler[] {
   const handlers: OperationHandler[] = [];
   handlers.push(
     createKeyPair,
+    register,
     locate,
     check,
     get,
@@ -41,6 +44,7 @@ export function createOperations(): OperationHandler[] {
     sign,
     signatureVerify,
     rngRetrieve,
+    hashOperation,
   );
   return handlers;
 }

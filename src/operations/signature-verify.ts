@@ -2,7 +2,9 @@
 // public key, the scheme chosen as for Sign (hsm/signature.ts decides what the
 // key may do), Data hashed by the relay or Digested Data (1.4) as sent. ECDSA signatures arrive DER-encoded,
 // as Sign returns them. A signature that does not verify, or cannot be
-// parsed, is answered with Validity Indicator Invalid, not a failure.
+// parsed, is answered with Validity Indicator Invalid, not a failure. An
+// RSA-PSS signature without a Salt Length is tried with the two salt
+// lengths signers use (below).
 // Revoked (Deactivated) keys still verify: their public key keeps
 // CKA_VERIFY, since KMIP 3.22 lets a Deactivated key process what it protected.
 import { resolveSignature } from "../hsm/signature.js";
@@ -30,7 +32,17 @@ export const signatureVerify: OperationHandler = {
     } catch {
       return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: ValidityIndicator.Invalid });
     }
-    const valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    let valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    const pss = scheme.mechanism.pss;
+    if (!valid && pss !== undefined && request.cryptographicParameters?.saltLength === undefined) {
+      // No Salt Length given: PKCS#11 verifies one exact salt length, and
+      // signers use two. The hash's length was tried; now the largest
+      // (RFC 8017 section 9.1.1: emLen - hLen - 2), OpenSSL's default.
+      const largest = Math.ceil((key.bits - 1) / 8) - (scheme.input.length) - 2;
+      if (largest > pss.saltLength) {
+        valid = await context.backend.verify(context.slot.slotId, id, { ...scheme.mechanism, pss: { ...pss, saltLength: largest } }, scheme.input, signature);
+      }
+    }
     return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: valid ? ValidityIndicator.Valid : ValidityIndicator.Invalid });
   },
 };

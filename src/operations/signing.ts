@@ -20,6 +20,7 @@ import {
 import { atLeast } from "../kmip/versions.js";
 
 const HASHES = new Map<number, HashName>([
+  [HashingAlgorithm.SHA1, "sha1"],
   [HashingAlgorithm.SHA256, "sha256"],
   [HashingAlgorithm.SHA384, "sha384"],
   [HashingAlgorithm.SHA512, "sha512"],
@@ -27,10 +28,12 @@ const HASHES = new Map<number, HashName>([
 
 /** Digital Signature Algorithm values (1.2+) the relay implements: family and hash. */
 const DIGITAL_SIGNATURE_ALGORITHMS = new Map<number, { family: SignatureFamily; hash?: HashName }>([
+  [DigitalSignatureAlgorithm.SHA1WithRSAEncryption, { family: "RSA-PKCS1", hash: "sha1" }],
   [DigitalSignatureAlgorithm.SHA256WithRSAEncryption, { family: "RSA-PKCS1", hash: "sha256" }],
   [DigitalSignatureAlgorithm.SHA384WithRSAEncryption, { family: "RSA-PKCS1", hash: "sha384" }],
   [DigitalSignatureAlgorithm.SHA512WithRSAEncryption, { family: "RSA-PKCS1", hash: "sha512" }],
   [DigitalSignatureAlgorithm.RsassaPSS, { family: "RSA-PSS" }],
+  [DigitalSignatureAlgorithm.ECDSAWithSHA1, { family: "ECDSA", hash: "sha1" }],
   [DigitalSignatureAlgorithm.ECDSAWithSHA256, { family: "ECDSA", hash: "sha256" }],
   [DigitalSignatureAlgorithm.ECDSAWithSHA384, { family: "ECDSA", hash: "sha384" }],
   [DigitalSignatureAlgorithm.ECDSAWithSHA512, { family: "ECDSA", hash: "sha512" }],
@@ -52,7 +55,7 @@ export function signatureRequest(
   const named = dsa === undefined ? undefined : DIGITAL_SIGNATURE_ALGORITHMS.get(dsa);
   const family =
     dsa !== undefined && named === undefined
-      ? refused(`Digital Signature Algorithm ${dsa} is not supported (RSA PKCS#1 v1.5 or PSS, or ECDSA, with SHA-256/384/512)`)
+      ? refused(`Digital Signature Algorithm ${dsa} is not supported (RSA PKCS#1 v1.5 or PSS, or ECDSA, with SHA-1/256/384/512)`)
       : (named?.family ?? familyOfAlgorithm(params?.cryptographicAlgorithm, params?.paddingMethod));
 
   const paddingMethod = params?.paddingMethod;
@@ -63,7 +66,7 @@ export function signatureRequest(
         ? "PSS"
         : refused(`Padding Method ${paddingMethod} is not supported for RSA signatures (PKCS1 v1.5 or PSS)`);
 
-  const fieldHash = hashOf(params?.hashingAlgorithm, (value) => `Hashing Algorithm ${value} is not supported for signatures (SHA-256, SHA-384 or SHA-512)`);
+  const fieldHash = hashOf(params?.hashingAlgorithm, (value) => `Hashing Algorithm ${value} is not supported for signatures (SHA-1, SHA-256, SHA-384 or SHA-512)`);
   let hash = fieldHash;
   if (named?.hash !== undefined) {
     if (fieldHash === undefined) hash = named.hash;
@@ -77,9 +80,10 @@ export function signatureRequest(
     ...(hash !== undefined && { hash }),
     ...(maskGenerator !== undefined && maskGenerator !== MaskGenerator.MGF1 && { maskGenerator: refused("only the MGF1 Mask Generator is supported") }),
     ...(params?.maskGeneratorHashingAlgorithm !== undefined && {
-      maskGeneratorHash: hashOf(params.maskGeneratorHashingAlgorithm, (value) => `Mask Generator Hashing Algorithm ${value} is not supported (SHA-256/384/512)`)!,
+      maskGeneratorHash: hashOf(params.maskGeneratorHashingAlgorithm, (value) => `Mask Generator Hashing Algorithm ${value} is not supported (SHA-1/256/384/512)`)!,
     }),
     ...(params?.saltLength !== undefined && { saltLength: params.saltLength }),
+    ...(params === undefined && { keyDefaults: true }),
     ...(data !== undefined && { data }),
     ...(digested !== undefined && { digest: digested }),
   };

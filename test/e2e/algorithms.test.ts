@@ -148,10 +148,10 @@ describe("RSA-2048", () => {
   test("unsupported parameters are Invalid Field with a precise message", async () => {
     const sign = (params: CryptographicParameters, extra: { digestedData?: Buffer } = {}) =>
       (extra.digestedData ? v14 : v12).sign({ uniqueIdentifier: pair.priv, cryptographicParameters: params, ...(extra.digestedData ? extra : { data: DATA }) });
-    await rejectsWith(sign({ hashingAlgorithm: HashingAlgorithm.SHA1 }), ResultReason.InvalidField, /Hashing Algorithm 4 .*SHA-256, SHA-384 or SHA-512/);
+    await rejectsWith(sign({ hashingAlgorithm: HashingAlgorithm.MD5 }), ResultReason.InvalidField, /Hashing Algorithm 3 .*SHA-1, SHA-256, SHA-384 or SHA-512/);
     await rejectsWith(sign({ paddingMethod: PaddingMethod.OAEP }), ResultReason.InvalidField, /Padding Method 2 .*PKCS1 v1\.5 or PSS/);
     await rejectsWith(sign({ cryptographicAlgorithm: CryptographicAlgorithm.ECDSA }), ResultReason.InvalidField, /ECDSA signature .* RSA key/);
-    await rejectsWith(sign({ digitalSignatureAlgorithm: DigitalSignatureAlgorithm.SHA1WithRSAEncryption }), ResultReason.InvalidField, /Digital Signature Algorithm 3/);
+    await rejectsWith(sign({ digitalSignatureAlgorithm: DigitalSignatureAlgorithm.MD5WithRSAEncryption }), ResultReason.InvalidField, /Digital Signature Algorithm 2/);
     await rejectsWith(
       sign({ digitalSignatureAlgorithm: DigitalSignatureAlgorithm.SHA256WithRSAEncryption, hashingAlgorithm: HashingAlgorithm.SHA512 }),
       ResultReason.InvalidField,

@@ -307,6 +307,7 @@ test("Query lists exactly the operations the relay serves", async () => {
   const { operations } = await client.query({ queryFunctions: [QueryFunction.QueryOperations] });
   const expected = [
     Operation.CreateKeyPair,
+    Operation.Register,
     Operation.Locate,
     Operation.Check,
     Operation.Get,
@@ -323,6 +324,7 @@ test("Query lists exactly the operations the relay serves", async () => {
     Operation.Sign,
     Operation.SignatureVerify,
     Operation.RNGRetrieve,
+    Operation.Hash,
   ];
   assert.deepEqual(operations, expected);
   // And every operation listed is served: none answers Operation Not Supported.

@@ -2,7 +2,7 @@
 // queries, creates an RSA key pair, activates it, gets the public key and
 // signs; the signature verifies with that public key.
 import assert from "node:assert/strict";
-import { createPublicKey, verify } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, verify } from "node:crypto";
 import { after, before, test } from "node:test";
 import { pykmipTarget, runPyKmip } from "../helpers/pykmip.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
@@ -21,7 +21,7 @@ test("PyKMIP: discover, query, create, activate, get, sign; the signature verifi
   });
   assert.deepEqual(result.discover, ["1.4", "1.3", "1.2", "1.1", "1.0"]);
   const query = result.query as { operations: string[]; objects: string[]; vendor: string };
-  for (const op of ["DISCOVER_VERSIONS", "QUERY", "CREATE_KEY_PAIR", "GET", "ACTIVATE", "MODIFY_ATTRIBUTE", "SIGN"]) {
+  for (const op of ["DISCOVER_VERSIONS", "QUERY", "CREATE_KEY_PAIR", "REGISTER", "GET", "ACTIVATE", "MODIFY_ATTRIBUTE", "SIGN"]) {
     assert.ok(query.operations.includes(op), `Query lists ${op}: ${query.operations}`);
   }
   assert.deepEqual(query.objects, ["PUBLIC_KEY", "PRIVATE_KEY"]);
@@ -38,6 +38,19 @@ test("PyKMIP: discover, query, create, activate, get, sign; the signature verifi
   const publicKey = createPublicKey({ key: Buffer.from(got.der, "hex"), format: "der", type: "pkcs1" });
   const ok = verify("sha256", Buffer.from("example.com. 3600 IN A 192.0.2.1"), publicKey, Buffer.from(result.sign as string, "hex"));
   assert.equal(ok, true, "the RSA signature made through the relay verifies");
+});
+
+test("PyKMIP: Register of an RSA private key (PKCS#1); it signs through the relay, and the signature verifies with its public key", async () => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const data = "example.com. 3600 IN DNSKEY 257 3 8 AwEAAQ==";
+  const result = await runPyKmip({
+    ...pykmipTarget(relay),
+    steps: ["register", "sign_registered"],
+    private_key: privateKey.export({ format: "der", type: "pkcs1" }).toString("hex"),
+    data,
+  });
+  assert.match(result.register as string, /^[0-9A-F]{40}_priv$/);
+  assert.equal(verify("sha256", Buffer.from(data), publicKey, Buffer.from(result.sign_registered as string, "hex")), true);
 });
 
 test("PyKMIP: a wrong password is refused", async () => {

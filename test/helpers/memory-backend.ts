@@ -12,13 +12,14 @@
 // length, which only this backend's verify accepts: enough to test what the
 // relay asks the token to sign and what it does with the answer, not the
 // cryptography (that is the token's job, tested end to end).
-import { constants, createHash, generateKeyPairSync, privateEncrypt, publicDecrypt, randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateEncrypt, publicDecrypt, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import {
   type Curve,
   type HsmBackend,
   HsmError,
   type KeyDescription,
   type KeyFilter,
+  type KeyImportRequest,
   type KeyPairIds,
   type KeyPairRequest,
   type KeyType,
@@ -32,7 +33,7 @@ import {
 } from "../../src/hsm/backend.js";
 import { resolveSignature, signNotPermitted } from "../../src/hsm/signature.js";
 import { CURVES } from "../../src/hsm/ec.js";
-import { formatKeyId } from "../../src/hsm/key-id.js";
+import { formatKeyId, parseKeyId } from "../../src/hsm/key-id.js";
 import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
 
 type Usage = { -readonly [K in keyof KeyDescription["usage"]]: boolean };
@@ -48,9 +49,12 @@ interface MemoryKey {
   usage: Usage;
   startDate: string | null;
   endDate: string | null;
-  /** The pair's private key, for signing (private) and for the stand-in signatures (both). */
-  readonly privateKey: KeyObject;
+  /** The pair's private key, for signing; absent for a public key registered alone. */
+  readonly privateKey?: KeyObject;
+  /** The pair's public key, for verifying and the stand-in signatures. */
   readonly publicKey: KeyObject;
+  /** CKA_ALLOWED_MECHANISMS of a registered key. */
+  allowedMechanisms?: readonly number[];
 }
 
 /** A backend call as the operation made it, for tests that check what the relay asked the token. */
@@ -201,6 +205,7 @@ export class MemoryBackend implements HsmBackend {
       usage: { ...key.usage },
       startDate: key.startDate,
       endDate: key.endDate,
+      ...(key.allowedMechanisms === undefined ? {} : { allowedMechanisms: key.allowedMechanisms }),
     };
     // The templates of doc/compatibility.md#create-key-pair: sensitive, never extractable.
     if (key.objectClass === "private") return { ...description, protection: { sensitive: true, alwaysSensitive: true, extractable: false, neverExtractable: true } };
@@ -209,6 +214,65 @@ export class MemoryBackend implements HsmBackend {
     const ecParams = CURVES[key.curve!].oid;
     const ecPoint = key.keyType === "EdDSA" ? b64(jwk.x!) : Buffer.concat([Buffer.from([4]), b64(jwk.x!), b64(jwk.y!)]);
     return { ...description, ecParams, ecPoint };
+  }
+
+  /** As the PKCS#11 backend pairs keys (src/hsm/import-key.ts): by the Link, else by public material, else a fresh CKA_ID. */
+  async importKey(slotId: string, request: KeyImportRequest): Promise<string> {
+    this.record({ fn: "importKey" });
+    this.checkSlot(slotId);
+    const { material } = request;
+    const own = material.objectClass;
+    const other = own === "private" ? "public" : "private";
+    const b = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
+    let privateKey: KeyObject | undefined;
+    let publicKey: KeyObject;
+    if (material.keyType === "RSA") {
+      const n = b(material.modulus);
+      const e = b(material.publicExponent);
+      publicKey = createPublicKey({ key: { kty: "RSA", n, e }, format: "jwk" });
+      if (material.objectClass === "private") {
+        const { privateExponent: d, prime1: p, prime2: q, exponent1: dp, exponent2: dq, coefficient: qi } = material;
+        privateKey = createPrivateKey({ key: { kty: "RSA", n, e, d: b(d), p: b(p), q: b(q), dp: b(dp), dq: b(dq), qi: b(qi) }, format: "jwk" });
+      }
+    } else {
+      const size = (material.ecPoint.length - 1) / 2;
+      const x = b(material.ecPoint.subarray(1, 1 + size));
+      const y = b(material.ecPoint.subarray(1 + size));
+      publicKey = createPublicKey({ key: { kty: "EC", crv: material.curve, x, y }, format: "jwk" });
+      if (material.objectClass === "private") privateKey = createPrivateKey({ key: { kty: "EC", crv: material.curve, x, y, d: b(material.value) }, format: "jwk" });
+    }
+    const spki = (key: KeyObject) => key.export({ format: "der", type: "spki" });
+    const ckaIdOf = (id: string) => parseKeyId(id)!.ckaId;
+    const free = (ckaId: Buffer) => !this.keys.has(formatKeyId(ckaId, own));
+    let ckaId: Buffer | undefined;
+    if (request.partnerId !== undefined) {
+      const partner = this.keys.get(request.partnerId);
+      if (partner === undefined || partner.objectClass !== other) throw new HsmError("ITEM_NOT_FOUND", `the Link names ${request.partnerId}, which is not on the token`);
+      if (!spki(partner.publicKey).equals(spki(publicKey))) throw new HsmError("INVALID_ARGUMENT", `the Link names ${request.partnerId}, which is not the other half of this key`);
+      if (!free(ckaIdOf(partner.id))) throw new HsmError("INVALID_ARGUMENT", `the Link names ${request.partnerId}, which already has a ${own} key`);
+      ckaId = ckaIdOf(partner.id);
+    } else {
+      const match = [...this.keys.values()].find((k) => k.objectClass === other && spki(k.publicKey).equals(spki(publicKey)) && free(ckaIdOf(k.id)));
+      ckaId = match === undefined ? randomBytes(20) : ckaIdOf(match.id);
+    }
+    const curve = material.keyType === "EC" ? material.curve : undefined;
+    const bits = material.keyType === "EC" ? CURVES[material.curve].bits : publicKey.asymmetricKeyDetails!.modulusLength!;
+    const id = formatKeyId(ckaId, own);
+    this.keys.set(id, {
+      id,
+      objectClass: own,
+      keyType: material.keyType,
+      bits,
+      ...(curve === undefined ? {} : { curve }),
+      label: request.label ?? null,
+      usage: { ...NO_USAGE, ...request.usage },
+      startDate: null,
+      endDate: null,
+      ...(privateKey === undefined ? {} : { privateKey }),
+      publicKey,
+      ...(request.allowedMechanisms === undefined ? {} : { allowedMechanisms: request.allowedMechanisms }),
+    });
+    return id;
   }
 
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
@@ -252,7 +316,7 @@ export class MemoryBackend implements HsmBackend {
 
   async sign(slotId: string, keyId: string, request: SignatureRequest): Promise<Signature> {
     const key = this.find(slotId, keyId, "C_SignInit");
-    // The same decision the real backends make: hsm/signature.ts.
+    // The same decision the real backends make: hsm/signature.ts. The token enforces CKA_ALLOWED_MECHANISMS.
     const { family, mechanism, input } = resolveSignature(key, keyId, request, "sign");
     this.record({ fn: "sign", keyId, mechanism, data: Buffer.from(input) });
     if (!key.usage.sign) {
@@ -261,9 +325,9 @@ export class MemoryBackend implements HsmBackend {
     this.checkMechanism(key, mechanism);
     switch (mechanism.mechanism) {
       case CKM_RSA_PKCS:
-        return { family, signature: privateEncrypt({ key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }, input) };
+        return { family, signature: privateEncrypt({ key: key.privateKey!, padding: constants.RSA_PKCS1_PADDING }, input) };
       case CKM_EDDSA:
-        return { family, signature: sign(null, input, key.privateKey) };
+        return { family, signature: sign(null, input, key.privateKey!) };
       default:
         return { family, signature: standIn(key, mechanism, input) };
     }
@@ -331,6 +395,9 @@ export class MemoryBackend implements HsmBackend {
       (key.keyType === "EC" && mechanism.mechanism === CKM_ECDSA) ||
       (key.keyType === "EdDSA" && mechanism.mechanism === CKM_EDDSA);
     if (!fits) throw new HsmError("INVALID_ARGUMENT", "C_SignInit: CKR_KEY_TYPE_INCONSISTENT", "C_SignInit", "CKR_KEY_TYPE_INCONSISTENT");
+    if (key.allowedMechanisms !== undefined && !key.allowedMechanisms.includes(mechanism.mechanism)) {
+      throw new HsmError("UNSUPPORTED", "C_SignInit: CKR_MECHANISM_INVALID", "C_SignInit", "CKR_MECHANISM_INVALID");
+    }
   }
 
   private makePair(request: Pick<KeyPairRequest, "spec" | "privateLabel" | "publicLabel">, ckaId: Buffer): KeyPairIds {
@@ -363,10 +430,10 @@ export class MemoryBackend implements HsmBackend {
   }
 }
 
-/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's private key, as long as a real one. */
+/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's public key (both halves have it), as long as a real one. */
 function standIn(key: MemoryKey, mechanism: SignMechanism, data: Uint8Array): Buffer {
   const length = mechanism.mechanism === CKM_ECDSA ? 2 * Math.ceil(key.bits / 8) : key.bits / 8;
-  const secret = key.privateKey.export({ format: "der", type: "pkcs8" });
+  const secret = key.publicKey.export({ format: "der", type: "spki" });
   const out = Buffer.alloc(length);
   for (let offset = 0, counter = 0; offset < length; counter++) {
     offset += createHash("sha256").update(secret).update(String(counter)).update(data).digest().copy(out, offset);

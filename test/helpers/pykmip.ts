@@ -22,6 +22,8 @@ export interface PyKmipArgs {
   name?: string;
   bits?: number;
   data?: string;
+  /** For the "register" step: a PKCS#1 RSAPrivateKey, hex. */
+  private_key?: string;
 }
 
 /** Where and as whom PyKMIP reaches a relay: its address, its generated certificate, its token's label and PIN. */

@@ -108,7 +108,7 @@ describe("choosing the scheme", () => {
 
   test("unsupported values are Invalid Field and say what is supported", () => {
     const cases: [CryptographicParameters, KeyFacts, RegExp][] = [
-      [{ hashingAlgorithm: HashingAlgorithm.SHA1 }, RSA, /Hashing Algorithm 4 .*SHA-256, SHA-384 or SHA-512/],
+      [{ hashingAlgorithm: HashingAlgorithm.MD5 }, RSA, /Hashing Algorithm 3 .*SHA-1, SHA-256, SHA-384 or SHA-512/],
       [{ paddingMethod: PaddingMethod.OAEP }, RSA, /Padding Method 2 .*PKCS1 v1\.5 or PSS/],
       [{ digitalSignatureAlgorithm: DigitalSignatureAlgorithm.DSAWithSHA256 }, RSA, /Digital Signature Algorithm 11/],
       [{ cryptographicAlgorithm: CryptographicAlgorithm.AES }, RSA, /Cryptographic Algorithm 3 cannot sign/],

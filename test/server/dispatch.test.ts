@@ -64,6 +64,7 @@ function fakeBackend(calls: string[] = []): HsmBackend {
     },
     mechanisms: unused,
     generateKeyPair: unused,
+    importKey: unused,
     describeKey: unused,
     findKeys: unused,
     describeKeys: unused,

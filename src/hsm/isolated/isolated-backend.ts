@@ -52,6 +52,7 @@ import {
   type HsmBackend,
   type KeyDescription,
   type KeyFilter,
+  type KeyImportRequest,
   type KeyPairIds,
   type KeyPairRequest,
   type KeyUpdate,
@@ -110,10 +111,10 @@ export const DEFAULT_PIN_RECHECK_MS = 300_000;
 
 /**
  * Calls that may write to the token: object files (C_GenerateKeyPair,
- * C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
+ * C_CreateObject, C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
  * updates SoftHSM's token file, right PIN or wrong).
  */
-const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "importKey", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -123,6 +124,7 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   adoptPin: "C_OpenSession, C_Login",
   mechanisms: "C_GetMechanismList",
   generateKeyPair: "C_GenerateKeyPair",
+  importKey: "C_FindObjects, C_CreateObject",
   describeKey: "C_FindObjects, C_GetAttributeValue",
   findKeys: "C_FindObjects, C_GetAttributeValue",
   describeKeys: "C_FindObjects, C_GetAttributeValue",
@@ -399,6 +401,9 @@ class IsolatedBackend implements HsmBackend {
   }
   describeKeys(slotId: string, filter: KeyFilter): Promise<KeyDescription[]> {
     return this.call("describeKeys", [slotId, filter]);
+  }
+  importKey(slotId: string, request: KeyImportRequest): Promise<string> {
+    return this.call("importKey", [slotId, request]);
   }
   updateKey(slotId: string, keyId: string, update: KeyUpdate): Promise<void> {
     return this.call("updateKey", [slotId, keyId, update]);
@@ -687,6 +692,8 @@ function describeWrite(call: PendingCall): string {
       return `${slot}: the token's own file (C_Login)`;
     case "generateKeyPair":
       return `${slot}: a key pair being generated (C_GenerateKeyPair); its ids were not returned to any client`;
+    case "importKey":
+      return `${slot}: a key being registered (C_CreateObject); its id was not returned to any client`;
     case "updateKey":
       return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
     case "destroyKey":
