@@ -45,7 +45,7 @@ export interface DispatcherOptions {
   /** Largest response message sent, in bytes (server.max-response-size); absent: no limit but the request's own. */
   readonly maxResponseSize?: number;
   /** Failed logins counted per client (login-throttle.ts); absent: not throttled here. */
-  readonly loginThrottle?: ClientLoginThrottle;
+  readonly loginThrottle?: Pick<ClientLoginThrottle, "admit">;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
