@@ -148,6 +148,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
           if (pidFile !== undefined) removePidFileAtExit(pidFile);
         }
         dropPrivileges(config.daemon.identity, handle, log);
+        await handle.credentialsFollowed?.();
       }
     } catch (err) {
       await handle.close("start-up failed");

@@ -43,6 +43,8 @@ export interface RelayHandle {
   close(reason?: string): Promise<void>;
   /** Once this process switched user and group: the module processes it started switch too. */
   followCredentials(): void;
+  /** The supervisor's: resolves once every worker has switched user and group too (after followCredentials). */
+  credentialsFollowed?(): Promise<void>;
   /** The supervisor's (workers > 1): its workers reopen their log files too (SIGHUP). */
   reopenLog?(): void;
   /** A worker's: serves a TCP socket the supervisor accepted. */

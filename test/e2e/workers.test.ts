@@ -80,7 +80,7 @@ describe("two workers", () => {
   after(() => relay.cleanup());
 
   test("start two worker processes and say so", async () => {
-    assert.match(relay.output(), /Listening on 127\.0\.0\.1:\d+ \(2 workers\)/);
+    assert.match(relay.output(), /2 workers serving\n.*Listening on 127\.0\.0\.1:\d+\n/);
     assert.equal((await workersOf(relay)).length, 2);
   });
 

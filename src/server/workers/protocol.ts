@@ -22,6 +22,7 @@ export type ToWorker =
 /** Worker to supervisor. */
 export type FromWorker =
   | { readonly t: "ready" }
+  | { readonly t: "credentials-followed" }
   | { readonly t: "start-failed"; readonly message: string }
   | { readonly t: "closed"; readonly id: number }
   | { readonly t: "metrics"; readonly id: number; readonly metrics: object[] }

@@ -266,7 +266,8 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
     await stopWorkers("start-up failed");
     throw error;
   }
-  logger.info(`Listening on ${address} (${count} workers)`);
+  logger.info(`${count} workers serving`);
+  logger.info(`Listening on ${address}`);
 
   async function stopWorkers(reason: string | undefined): Promise<void> {
     stopping = true;
@@ -284,11 +285,29 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
   }
 
   let closing: Promise<void> | undefined;
+  let followed: Promise<void> = Promise.resolve();
   return {
     address,
     followCredentials: () => {
-      for (const w of workers) if (w.child?.connected) w.child.send({ t: "follow-credentials" } satisfies ToWorker);
+      followed = Promise.all(
+        workers.map((w) => {
+          const child = w.child;
+          if (child?.connected !== true) return undefined;
+          const done = new Promise<void>((resolve) => {
+            const onMessage = (message: FromWorker) => {
+              if (message.t !== "credentials-followed") return;
+              child.off("message", onMessage);
+              resolve();
+            };
+            child.on("message", onMessage);
+            child.once("exit", () => resolve());
+          });
+          child.send({ t: "follow-credentials" } satisfies ToWorker);
+          return done;
+        }),
+      ).then(() => undefined);
     },
+    credentialsFollowed: () => followed,
     reopenLog: () => {
       for (const w of workers) if (w.child?.connected) w.child.send({ t: "reopen-log" } satisfies ToWorker);
     },

@@ -69,6 +69,7 @@ process.on("message", (message: ToWorker, handle: unknown) => {
     case "follow-credentials": {
       const identity = relayConfig?.daemon.identity;
       if (identity !== undefined && relay !== undefined && logger !== undefined) dropPrivileges(identity, relay, logger);
+      send({ t: "credentials-followed" });
       return;
     }
     case "metrics":
