@@ -69,6 +69,8 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
   const refusals = new PeerLogLimiter("refused connections");
   let refusedSinceLog = 0;
   let stopping = false;
+  /** Set once every worker of the start is up. */
+  let serving = false;
   let nextSocketId = 1;
   let nextAskId = 1;
   const workers: Worker[] = Array.from({ length: count }, (_, index) => ({
@@ -151,13 +153,15 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
     worker.attempts.clear();
     for (const answer of worker.asked.values()) answer({ t: "ping", id: 0, alive: false });
     worker.asked.clear();
-    if (stopping || !wasReady) return;
+    // A worker that fails at the relay's start fails the start; one that
+    // fails to come back later is tried again, with a longer delay each time.
+    if (stopping || !serving) return;
     if (Date.now() - worker.startedAt >= STABLE_MS) worker.backoffMs = FIRST_BACKOFF_MS;
     const delay = worker.backoffMs;
     worker.backoffMs = Math.min(worker.backoffMs * 2, LAST_BACKOFF_MS);
     logger.error(
       { worker: worker.index, pid: child.pid },
-      `worker ${worker.index} (pid ${child.pid}) exited (${signal ?? `status ${code}`}); its ${lost} connections are closed; the other workers go on serving; restarting it in ${delay / 1000} s`,
+      `worker ${worker.index} (pid ${child.pid}) exited (${signal ?? `status ${code}`})${wasReady ? `; its ${lost} connections are closed` : " while starting"}; the other workers go on serving; restarting it in ${delay / 1000} s`,
     );
     worker.restartTimer = setTimeout(() => {
       worker.restartTimer = undefined;
@@ -223,6 +227,7 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
   const listener: Server = createServer({ pauseOnConnect: true }, onConnection);
   try {
     await Promise.all(workers.map((w) => spawn(w)));
+    serving = true;
   } catch (error) {
     stopping = true;
     for (const w of workers) w.child?.kill("SIGKILL");
