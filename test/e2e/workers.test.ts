@@ -135,6 +135,33 @@ describe("two workers", () => {
   });
 });
 
+test("failed logins are counted once for all workers: a wrong-PIN storm over both reaches C_Login at most login-failure-limit times", async () => {
+  const limit = 3;
+  const relay = await startRelayProcess({ server: ["workers = 2"], pkcs11: [`login-failure-limit = ${limit}`, "login-failure-window = 60", "login-cooldown = 60"] });
+  try {
+    const ca = await readFile(join(relay.dir, "state", "tls", "cert.pem"));
+    // Four connections: two on each worker.
+    const clients = [];
+    for (let i = 0; i < 4; i++) clients.push(await KmipClient.connect({ host: relay.host, port: relay.port, ca, username: relay.token.label, password: `wrong-${i % 2}` }));
+    try {
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let i = 0; i < 10; i++) await assert.rejects(client.discoverVersions());
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    const output = relay.output();
+    const refused = output.split("\n").filter((line) => line.includes("C_Login refused the PIN"));
+    assert.ok(refused.length <= limit, `${refused.length} wrong PINs reached C_Login:\n${refused.join("\n")}`);
+    assert.match(output, /worker=0/);
+    assert.match(output, /worker=1/);
+  } finally {
+    await relay.cleanup();
+  }
+});
+
 test("SIGTERM with workers: the request in progress is answered, every process ends, exit 0", async () => {
   const relay = await startRelayProcess({ server: ["workers = 2", "shutdown-timeout = 60"], logLevel: "debug" });
   try {
