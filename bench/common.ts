@@ -52,8 +52,8 @@ export const ALGORITHMS: Readonly<Record<AlgorithmName, Algorithm>> = {
   },
 };
 
-/** Bytes of Data per signature: about one DNSSEC RRset with its RRSIG RDATA prefix. */
-export const DATA_LENGTH = 128;
+/** Bytes of Data per signature: about one DNSSEC RRset with its RRSIG RDATA prefix, as Cascade signs it. */
+export const DATA_LENGTH = 100;
 /** Distinct messages each load loop cycles through, so no two consecutive requests are the same bytes. */
 export const DISTINCT_MESSAGES = 8;
 
@@ -195,6 +195,21 @@ export interface MeasuredPids {
   readonly relayPid: number;
   /** The module's child process, when the relay isolates it. */
   readonly modulePid?: number;
+  /** With `[server] workers` > 1: the worker processes (counted as the relay), relayPid being their supervisor. */
+  readonly workerPids?: readonly number[];
+  /** With workers and isolation: the other workers' module processes. */
+  readonly otherModulePids?: readonly number[];
+}
+
+/** CPU seconds of several processes together. */
+function cpuSecondsOf(pids: readonly number[]): { user: number; system: number } {
+  const sum = { user: 0, system: 0 };
+  for (const pid of pids) {
+    const { user, system } = processCpuSeconds(pid);
+    sum.user += user;
+    sum.system += system;
+  }
+  return sum;
 }
 
 /** Cumulative CPU seconds at one instant. */
@@ -272,8 +287,9 @@ export class Window {
 
   private cpu(): CpuReading {
     const self = process.cpuUsage();
-    const relay = this.pids === undefined ? { user: 0, system: 0 } : processCpuSeconds(this.pids.relayPid);
-    const module = this.pids?.modulePid === undefined ? { user: 0, system: 0 } : processCpuSeconds(this.pids.modulePid);
+    const p = this.pids;
+    const relay = cpuSecondsOf(p === undefined ? [] : [p.relayPid, ...(p.workerPids ?? [])]);
+    const module = cpuSecondsOf(p?.modulePid === undefined ? [] : [p.modulePid, ...(p.otherModulePids ?? [])]);
     return {
       relay: relay.user + relay.system,
       relaySystem: relay.system,

@@ -20,7 +20,7 @@ if (dir !== undefined) {
   // An in-process session answers synchronously, so this completes inside the exit handler.
   process.on("exit", () => {
     session.post("Profiler.stop", (error, result) => {
-      if (error === null) writeFileSync(join(dir, `${process.argv[1]?.endsWith("child.js") ? "module" : "relay"}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
+      if (error === null) writeFileSync(join(dir, `${process.argv[1]?.endsWith("child.js") ? "module" : process.argv[1]?.endsWith("worker-main.js") ? "worker" : "relay"}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
     });
   });
 }

@@ -242,7 +242,11 @@ async function fairness(args: FairnessArgs): Promise<FairnessResult> {
 async function idle(args: IdleArgs): Promise<IdleResult> {
   await closeAll();
   await sleep(500);
-  const relayRssBefore = residentBytes(args.relayPid);
+  // With workers: the supervisor's RSS and the pages only each worker holds
+  // (USS), so that the Node.js binary they all map counts once.
+  const relayMemory = () => residentBytes(args.relayPid) + (args.workerPids ?? []).reduce((sum, pid) => sum + uniqueBytes(pid), 0);
+  const modules = args.modulePid === undefined ? [] : [args.modulePid, ...(args.otherModulePids ?? [])];
+  const relayRssBefore = relayMemory();
   const started = process.hrtime.bigint();
   const idlers = await openClients(args.count, 50);
   const connectSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -250,9 +254,9 @@ async function idle(args: IdleArgs): Promise<IdleResult> {
   const result = {
     connections: idlers.length,
     relayRssBefore,
-    relayRssAfter: residentBytes(args.relayPid),
-    moduleRss: args.modulePid === undefined ? 0 : residentBytes(args.modulePid),
-    moduleUss: args.modulePid === undefined ? 0 : uniqueBytes(args.modulePid),
+    relayRssAfter: relayMemory(),
+    moduleRss: modules.reduce((sum, pid) => sum + residentBytes(pid), 0),
+    moduleUss: modules.reduce((sum, pid) => sum + uniqueBytes(pid), 0),
     connectSeconds,
   };
   await Promise.all(idlers.map((client) => client.close()));

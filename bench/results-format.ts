@@ -13,6 +13,10 @@ export interface Settings {
   readonly connections: number[];
   readonly batches: number[];
   readonly isolations: Isolation[];
+  /** `[server] workers` of the relays measured: every isolation mode with each count. */
+  readonly workers: number[];
+  /** Whether the Cascade-shaped scenarios ran: batch 1 over 10 connections, ECDSA P-256 and RSA-2048. */
+  readonly cascade: boolean;
   readonly fairness: { connections: number; ratePerConnection: number; keyGenerationBits: number; rounds: number };
   readonly idleConnections: number;
   /** Extra lines for the relays' [pkcs11] table (--pkcs11, repeatable), e.g. `sign-threads = 0`. */
@@ -35,10 +39,21 @@ export interface MachineFacts {
 
 export interface ModeResults {
   readonly isolation: Isolation;
+  /** `[server] workers` (1: no supervisor, the relay of old). */
+  readonly workers: number;
   readonly rows: { scenario: Scenario; relay: RelayResult }[];
   readonly fairness: FairnessResult;
   readonly idle: IdleResult;
 }
+
+/** How a relay variant is named in the report and the log. */
+export function modeName(mode: { isolation: Isolation; workers: number }): string {
+  return `isolation = "${mode.isolation}", workers = ${mode.workers}`;
+}
+
+/** Cascade's shape: its signer sends one Sign per request over a pool of 10 connections. */
+export const CASCADE_CONNECTIONS = 10;
+export const CASCADE_ALGORITHMS = ["ECDSA P-256", "RSA-2048"] as const;
 
 export interface BenchResults {
   readonly command: string;

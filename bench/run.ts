@@ -23,7 +23,17 @@ import type { FloorMethods } from "./floor.js";
 import type { IdleResult, LoadMethods } from "./load.js";
 import { formatProfileSummary, summarizeCpuProfile } from "./profile.js";
 import { markdownReport, svgChart } from "./report.js";
-import { ISOLATIONS, type BenchResults, type Isolation, type MachineFacts, type ModeResults, type Settings } from "./results-format.js";
+import {
+  CASCADE_ALGORITHMS,
+  CASCADE_CONNECTIONS,
+  ISOLATIONS,
+  modeName,
+  type BenchResults,
+  type Isolation,
+  type MachineFacts,
+  type ModeResults,
+  type Settings,
+} from "./results-format.js";
 import { startWorker, type Worker } from "./worker.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +66,8 @@ function parseCommandLine(argv: string[]) {
       connections: { type: "string" },
       batches: { type: "string" },
       "idle-connections": { type: "string" },
+      workers: { type: "string" },
+      cascade: { type: "string" },
       pkcs11: { type: "string", multiple: true },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -70,6 +82,8 @@ function parseCommandLine(argv: string[]) {
     connections: numbers(values.connections, "connections") ?? (quick ? [1, 16] : [1, 4, 16]),
     batches: numbers(values.batches, "batches") ?? [1, 32],
     isolations: list(values.isolation, ISOLATIONS, "isolation") ?? [...ISOLATIONS],
+    workers: numbers(values.workers, "workers") ?? (quick ? [1] : [1, 2]),
+    cascade: values.cascade === undefined ? !quick : onOff(values.cascade, "cascade"),
     // A steady 1,000 signatures per second in all, far below capacity, so that
     // p99 shows stalls rather than saturation; RSA-2048 keeps --quick quick.
     fairness: { connections: 4, ratePerConnection: 250, keyGenerationBits: quick ? 2048 : 4096, rounds: quick ? 1 : 3 },
@@ -77,6 +91,11 @@ function parseCommandLine(argv: string[]) {
     pkcs11: values.pkcs11 ?? [],
   };
   return { values, quick, settings };
+}
+
+function onOff(value: string, name: string): boolean {
+  if (value !== "on" && value !== "off") throw new Error(`--${name}: "${value}" is not on or off`);
+  return value === "on";
 }
 
 function commandOutput(file: string, args: string[]): string {
@@ -108,9 +127,17 @@ async function machineFacts(): Promise<MachineFacts> {
 }
 
 function scenarios(settings: Settings): Scenario[] {
-  return settings.algorithms.flatMap((algorithm) =>
+  const all: Scenario[] = settings.algorithms.flatMap((algorithm) =>
     settings.connections.flatMap((connections) => settings.batches.map((batch) => ({ algorithm, connections, batch }))),
   );
+  if (!settings.cascade) return all;
+  // Cascade's shape (issue 18), after the grid, unless the grid has it already.
+  for (const algorithm of CASCADE_ALGORITHMS) {
+    if (!settings.algorithms.includes(algorithm)) continue;
+    if (all.some((s) => s.algorithm === algorithm && s.connections === CASCADE_CONNECTIONS && s.batch === 1)) continue;
+    all.push({ algorithm, connections: CASCADE_CONNECTIONS, batch: 1 });
+  }
+  return all;
 }
 
 /** How this run was started, as a person would type it again. */
@@ -124,20 +151,35 @@ const describe = (s: Scenario) => `${s.algorithm}, ${s.connections} conn, batch 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Keys are made once, through the first relay, and shared by every mode and by the direct runs. */
-async function startRelay(token: SoftHsmToken, isolation: Isolation, pkcs11: string[], profileDir?: string): Promise<RunningRelay> {
+async function startRelay(token: SoftHsmToken, isolation: Isolation, pkcs11: string[], profileDir?: string, workers = 1): Promise<RunningRelay> {
   const env = { ...token.env };
   if (profileDir !== undefined) {
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${join(HERE, "cpu-profile-hook.js")}`.trim();
     env.KMIP2PKCS11_CPU_PROFILE_DIR = profileDir;
   }
-  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`, ...pkcs11], env });
+  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`, ...pkcs11], server: [`workers = ${workers}`], env });
 }
 
-function modulePidOf(relay: RunningRelay, isolation: Isolation): number | undefined {
+function modulePidOf(parent: number, isolation: Isolation): number | undefined {
   if (isolation === "in-process") return undefined;
-  const [pid, ...others] = childPids(relay.process.pid!);
-  if (pid === undefined || others.length > 0) throw new Error(`expected one module process under the relay, found ${others.length + (pid === undefined ? 0 : 1)}`);
+  const [pid, ...others] = childPids(parent);
+  if (pid === undefined || others.length > 0) throw new Error(`expected one module process under ${parent}, found ${others.length + (pid === undefined ? 0 : 1)}`);
   return pid;
+}
+
+/** The relay's processes: itself, or with workers its supervisor, the workers, and their module processes. */
+function pidsOf(relay: RunningRelay, isolation: Isolation, workers: number): MeasuredPids {
+  const relayPid = relay.process.pid!;
+  if (workers === 1) return { relayPid, modulePid: modulePidOf(relayPid, isolation) };
+  const workerPids = childPids(relayPid);
+  if (workerPids.length !== workers) throw new Error(`expected ${workers} workers under the relay, found ${workerPids.length}`);
+  const [modulePid, ...otherModulePids] = workerPids.map((pid) => modulePidOf(pid, isolation)).filter((pid) => pid !== undefined);
+  return { relayPid, workerPids, modulePid, otherModulePids };
+}
+
+/** Every relay variant measured: each isolation mode with each worker count. */
+function variants(settings: Settings): { isolation: Isolation; workers: number }[] {
+  return settings.isolations.flatMap((isolation) => settings.workers.map((workers) => ({ isolation, workers })));
 }
 
 /** The relay's generated TLS identity for "localhost", which the floor server borrows. */
@@ -177,6 +219,7 @@ async function createKeys(token: SoftHsmToken, algorithms: AlgorithmName[]): Pro
 /** A relay under test: its process, the load generator driving it, and what was measured. */
 interface RelayUnderTest {
   readonly isolation: Isolation;
+  readonly workers: number;
   readonly relay: RunningRelay;
   readonly pids: MeasuredPids;
   readonly load: Worker<LoadMethods>;
@@ -199,16 +242,16 @@ async function measureAll(
   const stops: (() => Promise<unknown>)[] = [];
   try {
     const relays: RelayUnderTest[] = [];
-    for (const isolation of settings.isolations) {
-      const relay = await startRelay(token, isolation, settings.pkcs11);
+    for (const { isolation, workers } of variants(settings)) {
+      const relay = await startRelay(token, isolation, settings.pkcs11, undefined, workers);
       stops.push(() => relay.stop());
-      const pids: MeasuredPids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
+      const pids = pidsOf(relay, isolation, workers);
       const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, 0);
       stops.push(() => load.close());
       // First, on the fresh relay: after the load scenarios its heap has grown and would blur what connections cost.
       const idle = await load.call("idle", { ...pids, count: settings.idleConnections });
-      log(`${isolation}: ${idle.connections} idle connections: relay RSS ${(idle.relayRssAfter / 2 ** 20).toFixed(0)} MiB`);
-      relays.push({ isolation, relay, pids, load, idle, rows: [] });
+      log(`${modeName({ isolation, workers })}: ${idle.connections} idle connections: relay RSS ${(idle.relayRssAfter / 2 ** 20).toFixed(0)} MiB`);
+      relays.push({ isolation, workers, relay, pids, load, idle, rows: [] });
     }
 
     const tokenArgs = { modulePath: token.modulePath, tokenLabel: token.label, pin: token.pin };
@@ -242,7 +285,7 @@ async function measureAll(
       for (const r of relays) {
         const result = await r.load.call("run", { ...r.pids, scenario, keyId, ...window });
         r.rows.push({ scenario, relay: result });
-        line.push(`${r.isolation} ${Math.round(result.opsPerSecond)} / ${Math.round(result.p50Us)} us`);
+        line.push(`${r.isolation}/${r.workers}w ${Math.round(result.opsPerSecond)} / ${Math.round(result.p50Us)} us`);
       }
       log(`${describe(scenario)}: ${line.join("; ")}`);
     }
@@ -251,8 +294,8 @@ async function measureAll(
     for (const r of relays) {
       const fairness = await r.load.call("fairness", { ...r.pids, ...settings.fairness, keyId: keys["ECDSA P-256"]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
       const p99s = fairness.rounds.map((round) => `${Math.round(round.baseline.p99Us)} -> ${Math.round(round.duringKeyGeneration.p99Us)}`);
-      log(`${r.isolation}: fairness: p99 alone -> during key generation, us: ${p99s.join(", ")}`);
-      modes.push({ isolation: r.isolation, rows: r.rows, fairness, idle: r.idle });
+      log(`${modeName(r)}: fairness: p99 alone -> during key generation, us: ${p99s.join(", ")}`);
+      modes.push({ isolation: r.isolation, workers: r.workers, rows: r.rows, fairness, idle: r.idle });
     }
     return { ...results, modes };
   } finally {
@@ -270,18 +313,18 @@ function codecTable(): string {
  * writes the .cpuprofile files and a summary of each to DIR.
  */
 async function profile(token: SoftHsmToken, settings: Settings, keys: Record<string, string>, dir: string): Promise<void> {
-  for (const isolation of settings.isolations) {
-    const profileDir = join(dir, isolation);
+  for (const { isolation, workers } of variants(settings)) {
+    const profileDir = join(dir, workers === 1 ? isolation : `${isolation}-${workers}-workers`);
     await mkdir(profileDir, { recursive: true });
-    const relay = await startRelay(token, isolation, settings.pkcs11, profileDir);
+    const relay = await startRelay(token, isolation, settings.pkcs11, profileDir, workers);
     const scenario: Scenario = { algorithm: "ECDSA P-256", connections: Math.max(...settings.connections), batch: Math.max(...settings.batches) };
     let window: [number, number];
     try {
-      const pids = { relayPid: relay.process.pid!, modulePid: modulePidOf(relay, isolation) };
+      const pids = pidsOf(relay, isolation, workers);
       const load = await loadWorker({ ...relay, ...tlsFiles(relay) }, token, scenario.connections);
       try {
         const result = await load.call("run", { ...pids, scenario, keyId: keys[scenario.algorithm]!, warmupMs: settings.warmupMs, measureMs: settings.measureMs });
-        log(`profile ${isolation}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s under the profiler`);
+        log(`profile ${modeName({ isolation, workers })}: ${describe(scenario)}: ${Math.round(result.opsPerSecond)} signs/s under the profiler`);
         window = result.windowUs;
       } finally {
         await load.close();
@@ -291,7 +334,7 @@ async function profile(token: SoftHsmToken, settings: Settings, keys: Record<str
     }
     for (const file of (await readdir(profileDir)).filter((f) => f.endsWith(".cpuprofile"))) {
       const summary = formatProfileSummary(summarizeCpuProfile(join(profileDir, file), 25, window));
-      const title = `# ${isolation}: ${file}, ${describe(scenario)}, the measured ${settings.measureMs} ms only`;
+      const title = `# ${modeName({ isolation, workers })}: ${file}, ${describe(scenario)}, the measured ${settings.measureMs} ms only`;
       await writeFile(join(profileDir, file.replace(/\.cpuprofile$/, ".md")), `${title}\n\n${summary}\n`);
       log(`profile: ${join(profileDir, file)} (summary next to it, .md)`);
     }
@@ -305,7 +348,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       "usage: node dist/bench/run.js [--quick] [--seconds S] [--out DIR] [--profile DIR] [--isolation in-process,process]\n" +
         '       [--algorithms "ECDSA P-256,Ed25519,RSA-2048"] [--connections 1,4,16] [--batches 1,32] [--idle-connections N]\n' +
-        '       [--pkcs11 "KEY = VALUE" ...]\n',
+        '       [--workers 1,2] [--cascade on|off] [--pkcs11 "KEY = VALUE" ...]\n',
     );
     return;
   }

@@ -48,7 +48,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
   }
   return serve(argv, options, {
     stderr: io.stderr,
-    startRelay: deps.startRelay ?? (async (...args) => (await import("../server/relay.js")).startRelay(...args)),
+    startRelay: deps.startRelay ?? (async (...args) => (await import("../server/workers/start.js")).startRelayOrWorkers(...args)),
     signals: deps.signals ?? process,
     exit: deps.exit ?? ((status) => process.exit(status)),
   });

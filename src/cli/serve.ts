@@ -114,8 +114,10 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     stopping = true;
     stopRequested?.(signal);
   };
+  let reopenWorkerLogs: (() => void) | undefined;
   const onHangUp = () => {
     log.reopen();
+    reopenWorkerLogs?.();
     if (config.daemon.logTarget.type === "file") log.info("log file reopened (SIGHUP)");
   };
   for (const s of STOP_SIGNALS) deps.signals.on(s, onStop);
@@ -133,6 +135,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     try {
       if (pidFile !== undefined) await writePidFile(pidFile);
       handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });
+      reopenWorkerLogs = handle.reopenLog;
     } catch (err) {
       if (pidFile !== undefined) await removePidFile(pidFile);
       return fatal(err);
@@ -145,6 +148,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
           if (pidFile !== undefined) removePidFileAtExit(pidFile);
         }
         dropPrivileges(config.daemon.identity, handle, log);
+        await handle.credentialsFollowed?.();
       }
     } catch (err) {
       await handle.close("start-up failed");

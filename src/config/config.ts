@@ -7,6 +7,7 @@
 // that silently falls back to a default is worse than a refusal to start.
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { parse, TomlDate, TomlError, type TomlTable, type TomlValue } from "smol-toml";
 import { OMITTABLE_ATTRIBUTES, SKIPPABLE_ATTRIBUTES, type QuirkAttributeName } from "../hsm/quirks.js";
@@ -15,6 +16,11 @@ import { LOG_LEVEL_ALIASES, LOG_LEVELS, type LogLevel, type LogTarget } from "..
 import { readClients, type ClientConfig } from "./clients.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
+
+/** Worker processes: a count, or "auto" for one per core (src/server/workers/). */
+export type Workers = number | "auto";
+/** More would only add processes: each worker holds a module session pool of its own. */
+export const MAX_WORKERS = 256;
 
 /** How the PKCS#11 module is hosted. */
 export const ISOLATION_MODES = ["process", "in-process"] as const;
@@ -53,6 +59,7 @@ export const DEFAULTS = {
     maxRequestsInFlight: 32,
     maxBatchCount: 1024,
     shutdownTimeout: 10,
+    workers: "auto" as Workers,
   },
   lifecycle: {
     strictDestroy: false,
@@ -136,6 +143,8 @@ export interface ServerConfig {
   readonly maxBatchCount: number;
   /** Seconds to let requests in progress finish on shutdown. */
   readonly shutdownTimeout: number;
+  /** Worker processes serving clients; 1 serves them in the relay's own process. */
+  readonly workers: Workers;
 }
 
 /** `identity = "user:group"` or `"user"`. */
@@ -318,9 +327,21 @@ function readServer(t: TableReader): ServerConfig {
     maxRequestsInFlight: t.integer("max-requests-in-flight", 1, 65536) ?? d.maxRequestsInFlight,
     maxBatchCount: t.integer("max-batch-count", 1, 1_000_000) ?? d.maxBatchCount,
     shutdownTimeout: t.seconds("shutdown-timeout") ?? d.shutdownTimeout,
+    workers: readWorkers(t) ?? d.workers,
   };
   t.finish();
   return config;
+}
+
+/** The number of worker processes `workers` asks for: "auto" is one per core. */
+export function resolveWorkers(workers: Workers): number {
+  return workers === "auto" ? Math.min(availableParallelism(), MAX_WORKERS) : workers;
+}
+
+function readWorkers(t: TableReader): Workers | undefined {
+  if (t.raw("workers") === "auto") return "auto";
+  if (typeof t.raw("workers") === "string") t.fail("workers", `must be "auto" or an integer between 1 and ${MAX_WORKERS}`);
+  return t.integer("workers", 1, MAX_WORKERS);
 }
 
 function readIdentity(t: TableReader): TlsIdentityPaths | undefined {

@@ -47,7 +47,7 @@ export interface DispatcherOptions {
   /** Largest response message sent, in bytes (server.max-response-size); absent: no limit but the request's own. */
   readonly maxResponseSize?: number;
   /** Failed logins counted per client (login-throttle.ts); absent: not throttled here. */
-  readonly loginThrottle?: ClientLoginThrottle;
+  readonly loginThrottle?: Pick<ClientLoginThrottle, "admit">;
   /** What KMIP leaves to the server about the object lifecycle ([lifecycle]); absent: the defaults. */
   readonly lifecycle?: LifecyclePolicy;
   /** [clients]: the token and PIN of a client known by its certificate, for requests without a credential. */

@@ -126,7 +126,13 @@ export interface MetricsServer {
 }
 
 /** Serves /metrics and /healthz on `addr` until closed. */
-export async function serveMetrics(addr: string, metrics: RelayMetrics, backend: HsmBackend, logger: Logger): Promise<MetricsServer> {
+export async function serveMetrics(
+  addr: string,
+  // With workers, the supervisor's sums over its workers (src/server/workers/).
+  metrics: { readonly registry: Pick<Registry, "metrics" | "contentType"> },
+  backend: Pick<HsmBackend, "ping">,
+  logger: Logger,
+): Promise<MetricsServer> {
   const target = parseHostPort(addr);
   if (target === undefined) throw new Error(`metrics.addr: not host:port: ${addr}`);
   const server = createServer((request, response) => {

@@ -3,7 +3,7 @@
 // have files of their own: server set-up (tls-server.ts), connection tracking
 // (connection-tracker.ts), shutdown (shutdown.ts).
 import { readFile } from "node:fs/promises";
-import type * as tls from "node:tls";
+import type { Server, Socket } from "node:net";
 import { relayVersion } from "../version.js";
 import { formatBoundAddress, parseHostPort, type Config } from "../config/config.js";
 import { openBackend } from "../hsm/open-backend.js";
@@ -17,7 +17,7 @@ import { Dispatcher } from "./dispatch.js";
 import { listenBacklog } from "./listen-fds.js";
 import { RelayMetrics, serveMetrics, type MetricsServer } from "./metrics.js";
 import { PeerLimits } from "./peer-limits.js";
-import { loadTlsIdentity } from "./tls-identity.js";
+import { loadTlsIdentity, type TlsIdentity } from "./tls-identity.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { shutdown } from "./shutdown.js";
 import { createTlsServer } from "./tls-server.js";
@@ -25,6 +25,16 @@ import { createTlsServer } from "./tls-server.js";
 export interface StartOptions {
   /** A listening socket inherited from systemd (fd 3), used instead of server.addr. */
   readonly listenFd?: number;
+  /**
+   * A worker process (src/server/workers/): it neither listens nor serves
+   * [metrics]; the supervisor hands it each accepted socket (RelayHandle.accept),
+   * read its TLS identity once, and holds the login throttle.
+   */
+  readonly worker?: {
+    readonly identity: TlsIdentity;
+    readonly clientCa: string | undefined;
+    readonly loginThrottle: Pick<ClientLoginThrottle, "admit">;
+  };
 }
 
 export interface RelayHandle {
@@ -34,6 +44,16 @@ export interface RelayHandle {
   close(reason?: string): Promise<void>;
   /** Once this process switched user and group: the module processes it started switch too. */
   followCredentials(): void;
+  /** The supervisor's: resolves once every worker has switched user and group too (after followCredentials). */
+  credentialsFollowed?(): Promise<void>;
+  /** The supervisor's (workers > 1): its workers reopen their log files too (SIGHUP). */
+  reopenLog?(): void;
+  /** A worker's: serves a TCP socket the supervisor accepted. */
+  accept?(socket: Socket): void;
+  /** A worker's: its metrics, for the supervisor to add up (prom-client's metric JSON). */
+  metricsJson?(): Promise<object[]>;
+  /** A worker's: whether its module answers (C_GetInfo), for /healthz. */
+  ping?(): Promise<boolean>;
 }
 
 export function productInfo(): ServerInfo {
@@ -42,8 +62,9 @@ export function productInfo(): ServerInfo {
 
 export async function startRelay(config: Config, logger: Logger, options: StartOptions = {}): Promise<RelayHandle> {
   const s = config.server;
-  const identity = await loadTlsIdentity(config, logger);
-  const clientCa = s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
+  const worker = options.worker;
+  const identity = worker?.identity ?? (await loadTlsIdentity(config, logger));
+  const clientCa = worker !== undefined ? worker.clientCa : s.clientCaPath === undefined ? undefined : await readFile(s.clientCaPath, "utf8");
   // [clients]: their PINs are read now, so that an unusable source stops the start.
   const clients = config.clients.length === 0 ? undefined : loadClients(config);
   // [metrics] addr: every backend call and batch item is counted; absent, nothing is.
@@ -61,12 +82,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     maxResponseSize: s.maxResponseSize,
     // A creation pending longer than a write may take is a leftover (doc/object-model.md#crash-safe-creation).
     lifecycle: { strictDestroy: config.lifecycle.strictDestroy, pendingTimeoutMs: config.pkcs11.writeTimeout * 1000 },
-    loginThrottle: new ClientLoginThrottle({
-      limit: config.pkcs11.loginFailureLimit,
-      windowMs: config.pkcs11.loginFailureWindow * 1000,
-      cooldownMs: config.pkcs11.loginCooldown * 1000,
-      budgetPerHour: config.pkcs11.loginFailureBudget,
-    }),
+    loginThrottle: worker?.loginThrottle ?? createLoginThrottle(config),
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
     ...(clients && { clients }),
   });
@@ -84,6 +100,22 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     (socket, connLogger) => tracker.add(new Connection(socket, dispatcher, limits, connLogger)),
   );
   const tracker = new ConnectionTracker(server, s.maxConnections, logger, metrics?.connections);
+
+  if (worker !== undefined) {
+    let closing: Promise<void> | undefined;
+    const parts = { server, tracker, metricsServer: undefined, backend, shutdownTimeout: s.shutdownTimeout, logger };
+    return {
+      address: "worker",
+      followCredentials: () => opened.followCredentials?.(),
+      accept: (socket) => server.emit("connection", socket),
+      metricsJson: async () => (metrics === undefined ? [] : ((await metrics.registry.getMetricsAsJSON()) as object[])),
+      ping: () => opened.ping().catch(() => false),
+      close(reason?: string) {
+        closing ??= shutdown(parts, reason);
+        return closing;
+      },
+    };
+  }
 
   let address: string;
   let metricsServer: MetricsServer | undefined;
@@ -109,7 +141,18 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
   };
 }
 
-async function listen(server: tls.Server, config: Config, options: StartOptions, logger: Logger): Promise<string> {
+/** The failed-login throttle of [pkcs11] login-failure-*: one per relay (the supervisor's, with workers). */
+export function createLoginThrottle(config: Config): ClientLoginThrottle {
+  return new ClientLoginThrottle({
+    limit: config.pkcs11.loginFailureLimit,
+    windowMs: config.pkcs11.loginFailureWindow * 1000,
+    cooldownMs: config.pkcs11.loginCooldown * 1000,
+    budgetPerHour: config.pkcs11.loginFailureBudget,
+  });
+}
+
+/** Listens on server.addr or the inherited socket; resolves to the address for the log. */
+export async function listen(server: Server, config: Config, options: StartOptions, logger: Logger): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     if (options.listenFd !== undefined) {

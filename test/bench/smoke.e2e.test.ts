@@ -1,5 +1,6 @@
 // The benchmark (bench/run.ts) as CI's smoke run: every part of it runs for a
-// moment (both isolation modes, batches of 1 and 32, the direct pkcs11js
+// moment (both isolation modes with one and two workers, batches of 1 and 32,
+// the Cascade-shaped row, the direct pkcs11js
 // baseline, the floor server, the fairness probe with key generation, idle
 // connections), and
 // what it writes is complete and parseable. Nothing here looks at speed: on
@@ -15,6 +16,9 @@ import type { BenchResults } from "../../bench/results-format.js";
 
 const RUN = resolve(dirname(fileURLToPath(import.meta.url)), "../../bench/run.js");
 const ISOLATIONS = ["in-process", "process"];
+const WORKERS = [1, 2];
+/** Every relay variant: each isolation mode with each worker count, as the report names them. */
+const VARIANTS = ISOLATIONS.flatMap((isolation) => WORKERS.map((workers) => ({ isolation, workers, name: `isolation = "${isolation}", workers = ${workers}` })));
 const CONNECTIONS = 2;
 const BATCHES = [1, 32];
 const IDLE_CONNECTIONS = 20;
@@ -36,6 +40,10 @@ const ARGS = [
   BATCHES.join(","),
   "--idle-connections",
   String(IDLE_CONNECTIONS),
+  "--workers",
+  WORKERS.join(","),
+  "--cascade",
+  "on",
 ];
 
 function runBenchmark(out: string): Promise<{ error: Error | null; stderr: string }> {
@@ -51,7 +59,7 @@ test("the benchmark runs every part briefly and writes a complete report, result
     assert.equal(error, null, `bench/run.js failed:\n${stderr}`);
 
     const report = await readFile(join(out, "report.md"), "utf8");
-    const signSections = ISOLATIONS.map((isolation) => `## Sign, isolation = "${isolation}"`);
+    const signSections = VARIANTS.map(({ name }) => `## Sign, ${name}`);
     const floorSection = "## The floor: TLS and the process boundary without KMIP work";
     const perModeSections = ["## Fairness: signing while a key pair is generated", "## Idle connections"];
     const lines = report.split("\n");
@@ -62,29 +70,29 @@ test("the benchmark runs every part briefly and writes a complete report, result
     const sectionText = (section: string): string => report.slice(report.indexOf(section) + section.length).split("\n## ")[0]!;
     for (const section of [...signSections, floorSection]) {
       for (const batch of BATCHES) assert.ok(sectionText(section).includes(`\n| ECDSA P-256 | ${CONNECTIONS} | ${batch} |`), `"${section}" has a row for batch ${batch}`);
+      assert.ok(sectionText(section).includes(`\n| ECDSA P-256 | 10 | 1 |`), `"${section}" has the Cascade-shaped row`);
     }
     for (const section of perModeSections) {
-      for (const isolation of ISOLATIONS) assert.ok(sectionText(section).includes(`\n| ${isolation} |`), `"${section}" has a row for ${isolation}`);
+      for (const { name } of VARIANTS) assert.ok(sectionText(section).includes(`\n| ${name} |`), `"${section}" has a row for ${name}`);
     }
 
     const results = JSON.parse(await readFile(join(out, "results.json"), "utf8")) as BenchResults;
     assert.deepEqual(results.settings.isolations, ISOLATIONS);
-    assert.deepEqual(results.direct.map(({ scenario }) => scenario.batch), BATCHES);
+    assert.deepEqual(results.settings.workers, WORKERS);
+    const SHAPES = [...BATCHES.map((batch) => ["ECDSA P-256", CONNECTIONS, batch]), ["ECDSA P-256", 10, 1]];
+    assert.deepEqual(results.direct.map(({ scenario }) => [scenario.algorithm, scenario.connections, scenario.batch]), SHAPES);
     for (const { scenario, result } of results.direct) assert.ok(result.requests > 0, `direct ran batch ${scenario.batch}`);
-    assert.deepEqual(results.floor.map(({ scenario }) => scenario.batch), BATCHES);
+    assert.deepEqual(results.floor.map(({ scenario }) => [scenario.algorithm, scenario.connections, scenario.batch]), SHAPES);
     for (const { scenario, result } of results.floor) assert.ok(result.requests > 0, `the floor server ran batch ${scenario.batch}`);
-    assert.deepEqual(results.modes.map((mode) => mode.isolation), ISOLATIONS);
+    assert.deepEqual(results.modes.map((mode) => [mode.isolation, mode.workers]), VARIANTS.map((v) => [v.isolation, v.workers]));
     for (const mode of results.modes) {
-      assert.deepEqual(
-        mode.rows.map(({ scenario }) => [scenario.algorithm, scenario.connections, scenario.batch]),
-        BATCHES.map((batch) => ["ECDSA P-256", CONNECTIONS, batch]),
-      );
+      assert.deepEqual(mode.rows.map(({ scenario }) => [scenario.algorithm, scenario.connections, scenario.batch]), SHAPES);
       for (const { scenario, relay } of mode.rows) {
         // The load generator counts a request only when each of its Sign
         // items came back Success with Signature Data (bench/load.ts
         // checkReply), and fails the run otherwise: so the signatures
         // counted are every item of every request counted.
-        const where = `${mode.isolation}, batch ${scenario.batch}`;
+        const where = `${mode.isolation} × ${mode.workers}, ${scenario.connections} conn, batch ${scenario.batch}`;
         assert.ok(relay.requests > 0, `${where}: requests answered`);
         assert.equal(Math.round(relay.opsPerSecond * relay.seconds), relay.requests * scenario.batch, `${where}: every Sign item succeeded`);
         assert.ok(relay.cpu.relay > 0, `${where}: the relay's CPU time was read`);

@@ -93,6 +93,7 @@ max-response-size = 65536
 max-requests-in-flight = 2
 max-batch-count = 100
 shutdown-timeout = 3
+workers = 3
 [daemon]
 log-target = { type = "syslog", socket = "/run/log.sock" }
 identity = "kmip"
@@ -134,6 +135,7 @@ addr = "127.0.0.1:9696"
       maxRequestsInFlight: 2,
       maxBatchCount: 100,
       shutdownTimeout: 3,
+      workers: 3,
     });
     assert.deepEqual(c.daemon.logTarget, { type: "syslog", socket: "/run/log.sock" });
     assert.deepEqual(c.daemon.identity, { user: "kmip" });
@@ -207,6 +209,8 @@ pid-file = "run/relay.pid"
         `${FILE}: daemon.log-target: expected "stderr", "syslog", "file:/var/log/kmip2pkcs11.log", or a table such as { type = "file", path = "/var/log/kmip2pkcs11.log" }, got "journal"`,
       );
       rejects(`${MINIMAL}[server]\naddr = 1979-05-27\n`, `${FILE}: server.addr: expected a string, got date-time`);
+      rejects(`${MINIMAL}[server]\nworkers = "all"\n`, `${FILE}: server.workers: must be "auto" or an integer between 1 and 256`);
+      rejects(`${MINIMAL}[server]\nworkers = 0\n`, `${FILE}: server.workers: must be between 1 and 256, got 0`);
     });
     test("unknown keys, with a suggestion when one is close", () => {
       rejects(`${MINIMAL}[server]\nmax-conections = 1\n`, `${FILE}: server.max-conections: unknown key (did you mean "max-connections"?)`);

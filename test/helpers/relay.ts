@@ -62,6 +62,9 @@ export async function startRelayProcess(options: RelayOptions = {}): Promise<Run
       `addr = "127.0.0.1:${options.port ?? 0}"`,
       `state-dir = "${join(dir, "state")}"`,
       ...(options.server ?? []),
+      // One process, as the tests that look at the relay's own process (its
+      // module process, its pid) expect; test/e2e/workers.test.ts asks for more.
+      ...((options.server ?? []).some((line) => /^\s*workers\s*=/.test(line)) ? [] : ["workers = 1"]),
       "[daemon]",
       `log-level = "${options.logLevel ?? "info"}"`,
       options.extra ?? "",
