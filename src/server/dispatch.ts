@@ -8,6 +8,11 @@
 // whose client has gone (RequestScope.signal) starts no more items; lines
 // about requests that fail before any operation runs (unreadable, without
 // credentials, refused credentials) are rate-limited per peer.
+//
+// The PIN: the decoder never makes a string of a Password (src/ttlv/decode.ts);
+// its value is a view of the request's own bytes, handed to the backend
+// and zeroed, in those bytes, once the request is authenticated or refused.
+// The relay then keeps no copy of it but the backend's digest.
 import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import {
@@ -93,20 +98,31 @@ export class Dispatcher {
     this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
   }
 
-  /** Answers one framed request message. Never throws. */
+  /**
+   * Answers one framed request message. Never throws. The Password's bytes
+   * in `bytes` are zeroed (see the top of this file).
+   */
   async handle(bytes: Uint8Array, logger: Logger, scope: RequestScope = {}): Promise<Buffer> {
     let tree: TtlvItem;
-    let request: RequestMessage;
-        try {
+    try {
       tree = decodeTtlv(bytes, { maxSize: this.options.maxMessageSize });
     } catch (error) {
       this.refusalLog.take(scope.peer, logger)?.warn({ err: (error as Error).message }, "unparseable request message");
       return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, (error as Error).message);
     }
+    try {
+      return await this.answer(tree, bytes.length, logger, scope);
+    } finally {
+      zeroPasswords(tree);
+    }
+  }
+
+  private async answer(tree: TtlvItem, size: number, logger: Logger, scope: RequestScope): Promise<Buffer> {
+    let request: RequestMessage;
     if (logger.isLevelEnabled("debug")) {
       // The redacted tree only: the raw bytes carry the Password (and any Key
       // Material a client sends) in clear, and secrets never reach a log.
-      logger.debug(`request message (${bytes.length} bytes):\n${formatTtlv(tree)}`);
+      logger.debug(`request message (${size} bytes):\n${formatTtlv(tree)}`);
     }
     try {
       request = decodeRequestMessage(tree);
@@ -125,7 +141,7 @@ export class Dispatcher {
     }
 
     const budget = new ResponseBudget(this.responseLimit(request));
-    const items = await this.processBatch(request, logger, scope, budget);
+    const items = await this.processBatch(request, logger, scope, budget, tree);
     return this.encodeResponse(request, items, logger);
   }
 
@@ -136,7 +152,7 @@ export class Dispatcher {
     return Math.min(own === undefined || own < 0 ? Infinity : own, server ?? Infinity);
   }
 
-  private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget): Promise<ResponseBatchItem[]> {
+  private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget, tree: TtlvItem): Promise<ResponseBatchItem[]> {
     const { header, batchItems } = request;
     if (batchItems.length > this.options.maxBatchCount) {
       const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
@@ -171,12 +187,14 @@ export class Dispatcher {
       this.refusalLog.take(scope.peer, logger)?.info(text);
       return batchItems.map((item) => failure(item, ResultReason.AuthenticationNotSuccessful, text));
     }
+    // Decoded: always bytes (secretText); a string only in a message built in code.
+    const pin = typeof credential.password === "string" ? Buffer.from(credential.password, "utf8") : credential.password;
     let context: OperationContext;
     try {
       const slot = await this.options.backend.resolveSlot(credential.username);
-      const attempt = await this.options.loginThrottle?.admit(slot.slotId, scope.client ?? "unknown", credential.password);
+      const attempt = await this.options.loginThrottle?.admit(slot.slotId, scope.client ?? "unknown", pin);
       try {
-        await this.options.backend.authenticate(slot.slotId, credential.password);
+        await this.options.backend.authenticate(slot.slotId, pin);
         attempt?.succeeded();
       } catch (error) {
         if (error instanceof HsmError && (error.code === "AUTH_FAILED" || error.code === "PIN_LOCKED")) attempt?.failed();
@@ -205,6 +223,10 @@ export class Dispatcher {
             : (REFUSED_CREDENTIAL[error.code] ?? resultMessage)
           : resultMessage;
       return batchItems.map((item) => failure(item, resultReason, told));
+    } finally {
+      // Not needed past authentication: the operations can take long.
+      zeroPasswords(tree);
+      pin.fill(0);
     }
 
     // Items run in order. Consecutive read-only items run concurrently (a
@@ -319,6 +341,12 @@ export class Dispatcher {
     });
     return encodeTtlv(tree);
   }
+}
+
+/** Zeroes the bytes of every Password in a decoded tree (they are the request's own, src/ttlv/decode.ts). */
+function zeroPasswords(item: TtlvItem): void {
+  if (item.type === ItemType.Structure) for (const c of item.value) zeroPasswords(c);
+  else if (item.tag === Tag.Password && item.type === ItemType.TextString && typeof item.value !== "string") item.value.fill(0);
 }
 
 /** Whether an item ran out of the response budget (ResponseBudget.reserve), which makes the whole response too large. */
