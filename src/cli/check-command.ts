@@ -218,7 +218,7 @@ async function checkClientTokens(backend: HsmBackend, config: Config, report: Re
 
 async function checkLogin(backend: HsmBackend, slot: SlotSummary, pin: string, configPath: string, report: Report): Promise<void> {
   try {
-    await backend.authenticate(slot.slotId, pin);
+    await backend.authenticate(slot.slotId, Buffer.from(pin, "utf8"));
   } catch (err) {
     if (!(err instanceof HsmError)) throw err;
     report.problem(`login to "${slot.tokenLabel}" failed: ${err.message}`, loginFix(err));

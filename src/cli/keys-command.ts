@@ -113,7 +113,7 @@ function keyFilter(values: { class?: string; type?: string; label?: string }): K
 
 async function logIn(backend: HsmBackend, slot: SlotSummary, pin: string): Promise<void> {
   try {
-    await backend.authenticate(slot.slotId, pin);
+    await backend.authenticate(slot.slotId, Buffer.from(pin, "utf8"));
   } catch (err) {
     if (err instanceof HsmError) throw new ToolError(`login to "${slot.tokenLabel}" failed: ${err.message}`, loginFix(err));
     throw err;

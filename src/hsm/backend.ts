@@ -327,8 +327,12 @@ export interface HsmBackend {
    * afterwards compares the PIN with the one that did (salted digest,
    * constant time) without calling C_Login again. Throws AUTH_FAILED,
    * LOGIN_COOLDOWN or PIN_LOCKED.
+   *
+   * `pin` is the PIN's UTF-8 bytes: the caller zeroes them once the promise
+   * settles, so a backend copies what it needs later and keeps no string of
+   * it (only C_Login itself, which pkcs11js takes as a string, sees one).
    */
-  authenticate(slotId: string, pin: string): Promise<void>;
+  authenticate(slotId: string, pin: Uint8Array): Promise<void>;
 
   /** Mechanisms the token offers (C_GetMechanismList), as CKM_* numbers. */
   mechanisms(slotId: string): Promise<number[]>;

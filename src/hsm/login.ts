@@ -9,7 +9,9 @@
 // gets in nor reaches the token's failed-login counter.
 //
 // The digest is SHA-256 over a random 32-byte key, drawn at each login,
-// followed by the PIN's UTF-8 bytes (see pinDigest). A slow KDF (scrypt)
+// followed by the PIN's UTF-8 bytes (see pinDigest). The PIN arrives as
+// bytes that the caller zeroes after the request; the only string made of
+// it is C_Login's argument (pinText), on the first login. A slow KDF (scrypt)
 // would cost milliseconds on every KMIP request; the digest only ever lives
 // in this process's memory, where its purpose is that the PIN itself is not
 // kept, and guessing over the network is not made slower by a slow local hash.
@@ -45,20 +47,28 @@ interface PinDigest {
  * extension (the reason for HMAC's construction) gives nobody anything. The
  * buffer holding the PIN is zeroed at once: this leaves no copy of it behind.
  */
-export function pinDigest(key: Buffer, pin: string): Buffer {
-  const bytes = Buffer.allocUnsafe(key.length + Buffer.byteLength(pin, "utf8"));
+export function pinDigest(key: Buffer, pin: Uint8Array): Buffer {
+  const bytes = Buffer.allocUnsafe(key.length + pin.length);
   key.copy(bytes);
-  bytes.write(pin, key.length, "utf8");
+  bytes.set(pin, key.length);
   const digest = hash("sha256", bytes, "buffer");
   bytes.fill(0);
   return digest;
 }
 
 /**
+ * The PIN as the string pkcs11js's C_Login takes (it accepts no Buffer).
+ * The one string made of a PIN: call it at C_Login and drop it there.
+ */
+export function pinText(pin: Uint8Array): string {
+  return Buffer.from(pin.buffer, pin.byteOffset, pin.byteLength).toString("utf8");
+}
+
+/**
  * Performs C_Login for the guard. Resolves when the token is logged in with
  * this PIN; throws an HsmError otherwise (AUTH_FAILED for a refused PIN).
  */
-export type LoginCall = (pin: string) => Promise<void>;
+export type LoginCall = (pin: Uint8Array) => Promise<void>;
 
 export class LoginGuard {
   private pin: PinDigest | undefined;
@@ -81,7 +91,7 @@ export class LoginGuard {
   }
 
   /** Checks `pin` against the recorded one, or logs the token in with `login`. */
-  async authenticate(pin: string, login: LoginCall): Promise<void> {
+  async authenticate(pin: Uint8Array, login: LoginCall): Promise<void> {
     if (this.pin !== undefined) return this.compare(this.pin, pin);
     const attempt = this.pending.then(() => (this.pin !== undefined ? this.compare(this.pin, pin) : this.logIn(pin, login)));
     // The chain only orders attempts; each caller sees its own outcome.
@@ -94,7 +104,7 @@ export class LoginGuard {
    * the caller has verified it in another PKCS#11 application (a PIN changed
    * on the token while this one stayed logged in). Not logged in: logs in.
    */
-  async adopt(pin: string, login: LoginCall): Promise<void> {
+  async adopt(pin: Uint8Array, login: LoginCall): Promise<void> {
     if (this.pin === undefined) return this.authenticate(pin, login);
     const key = randomBytes(32);
     this.pin = { key, mac: pinDigest(key, pin) };
@@ -108,13 +118,13 @@ export class LoginGuard {
     this.logger.info({ slotId: this.slotId, reason }, "Slot %s: login state dropped (%s); the next request logs in again", this.slotId, reason);
   }
 
-  private compare(recorded: PinDigest, pin: string): void {
+  private compare(recorded: PinDigest, pin: Uint8Array): void {
     if (timingSafeEqual(pinDigest(recorded.key, pin), recorded.mac)) return;
     this.logger.warn({ slotId: this.slotId }, "Slot %s: PIN differs from the one that logged the token in; refused without calling C_Login", this.slotId);
     throw new HsmError("AUTH_FAILED", `slot ${this.slotId}: the PIN does not match the one the token is logged in with`);
   }
 
-  private async logIn(pin: string, login: LoginCall): Promise<void> {
+  private async logIn(pin: Uint8Array, login: LoginCall): Promise<void> {
     const now = this.now();
     if (this.throttle !== null && now < this.cooldownUntil) {
       const seconds = Math.ceil((this.cooldownUntil - now) / 1000);

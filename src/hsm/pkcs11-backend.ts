@@ -26,7 +26,7 @@ import { describeObject, readKeyFacts } from "./attributes.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { CURVES } from "./ec.js";
 import { formatKeyId } from "./key-id.js";
-import { DEFAULT_LOGIN_THROTTLE, LoginGuard, type LoginThrottle } from "./login.js";
+import { DEFAULT_LOGIN_THROTTLE, LoginGuard, pinText, type LoginThrottle } from "./login.js";
 import { loadModule, type LoadedModule } from "./module.js";
 import { AttributeQuirks, type AttributeQuirkOptions } from "./quirks.js";
 import { KeyHandles, describeKeys, findKeyIds, findObjects, type KeyObject } from "./objects.js";
@@ -115,13 +115,13 @@ class Pkcs11Backend implements HsmBackend {
     return this.slots.resolve(username).summary;
   }
 
-  async authenticate(slotId: string, pin: string): Promise<void> {
+  async authenticate(slotId: string, pin: Uint8Array): Promise<void> {
     const state = this.state(slotId);
     await state.login.authenticate(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
   }
 
   /** See LoginGuard.adopt; used by the isolated backend after a PIN change (isolated/pin-check.ts). */
-  async adoptPin(slotId: string, pin: string): Promise<void> {
+  async adoptPin(slotId: string, pin: Uint8Array): Promise<void> {
     const state = this.state(slotId);
     await state.login.adopt(pin, (candidate) => state.pool.use((session) => this.logIn(session, candidate)));
   }
@@ -369,9 +369,9 @@ class Pkcs11Backend implements HsmBackend {
    * that C_Login checked nothing: log out and log in with this PIN once, so
    * the PIN the relay records is one the token accepted.
    */
-  private logIn(session: Session, pin: string): void {
+  private logIn(session: Session, pin: Uint8Array): void {
     try {
-      this.p.C_Login(session, pkcs11js.CKU_USER, pin);
+      this.p.C_Login(session, pkcs11js.CKU_USER, pinText(pin));
       return;
     } catch (err) {
       const error = hsmErrorOf("C_Login", err);
@@ -379,7 +379,7 @@ class Pkcs11Backend implements HsmBackend {
     }
     this.logger.warn("Token already logged in by other code in this process; logging out to verify the PIN");
     p11("C_Logout", () => this.p.C_Logout(session));
-    p11("C_Login", () => this.p.C_Login(session, pkcs11js.CKU_USER, pin));
+    p11("C_Login", () => this.p.C_Login(session, pkcs11js.CKU_USER, pinText(pin)));
   }
 
   /**

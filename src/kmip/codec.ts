@@ -71,7 +71,28 @@ export const bigInteger = primitive(ItemType.BigInteger, ttlv.bigInteger);
 /** Enumeration values stay numbers: which values are acceptable is the caller's decision. */
 export const enumeration = primitive(ItemType.Enumeration, ttlv.enumeration);
 export const boolean = primitive(ItemType.Boolean, ttlv.boolean);
-export const textString = primitive(ItemType.TextString, ttlv.textString);
+export const textString: Codec<string> = {
+  decode(item, path) {
+    const value = expectType(item, ItemType.TextString, path).value;
+    // Only a Password decodes to bytes (src/ttlv/item.ts), and it has its own codec.
+    if (typeof value !== "string") throw new TypeError(`${path}: a Password is read with secretText, never as a string`);
+    return value;
+  },
+  encode: ttlv.textString,
+};
+/**
+ * A Text String kept as its UTF-8 bytes, never a string (a Password: the
+ * server zeroes it after use, which a string does not allow). Decoding
+ * gives a Buffer, a view of the request's bytes, not a copy; encoding takes
+ * the bytes or a string (a client's own password).
+ */
+export const secretText: Codec<Buffer | string> = {
+  decode(item, path) {
+    const value = expectType(item, ItemType.TextString, path).value;
+    return typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  },
+  encode: (tag, value) => (typeof value === "string" ? ttlv.textString(tag, value) : { tag, type: ItemType.TextString, value }),
+};
 export const byteString = primitive(ItemType.ByteString, ttlv.byteString);
 export const dateTime = primitive(ItemType.DateTime, ttlv.dateTime);
 export const interval = primitive(ItemType.Interval, ttlv.interval);

@@ -34,6 +34,7 @@ import {
   structure,
   type StructureCodec,
   type StructureOptions,
+  secretText,
   textString,
 } from "./codec.js";
 import { fieldLabel, fieldName } from "./errors.js";
@@ -47,7 +48,8 @@ export interface ProtocolVersion {
 export interface Credential {
   credentialType: number;
   username?: string;
-  password?: string;
+  /** Decoded: always its UTF-8 bytes, never a string (secretText in codec.ts); a client may give either. */
+  password?: Buffer | string;
 }
 
 export interface RequestHeader {
@@ -110,10 +112,10 @@ export const protocolVersionCodec = structure<ProtocolVersion>(
  * server's own check, which answers each batch item (doc/compatibility.md#credentials: General
  * Failure) instead of refusing the whole message.
  */
-const usernameAndPassword = structure<{ username?: string; password?: string }>(
+const usernameAndPassword = structure<{ username?: string; password?: Buffer | string }>(
   {
     username: optional(Tag.Username, textString),
-    password: optional(Tag.Password, textString),
+    password: optional(Tag.Password, secretText),
   },
   messageLevel,
 );

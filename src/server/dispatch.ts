@@ -8,6 +8,11 @@
 // whose client has gone (RequestScope.signal) starts no more items; lines
 // about requests that fail before any operation runs (unreadable, without
 // credentials, refused credentials) are rate-limited per peer.
+//
+// The PIN: the decoder never makes a string of a Password (src/ttlv/decode.ts);
+// its value is a view of the request's own bytes, handed to the backend
+// and zeroed, in those bytes, once the request is authenticated or refused.
+// The relay then keeps no copy of it but the backend's digest.
 import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import {
@@ -101,20 +106,31 @@ export class Dispatcher {
     this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
   }
 
-  /** Answers one framed request message. Never throws. */
+  /**
+   * Answers one framed request message. Never throws. The Password's bytes
+   * in `bytes` are zeroed (see the top of this file).
+   */
   async handle(bytes: Uint8Array, logger: Logger, scope: RequestScope = {}): Promise<Buffer> {
     let tree: TtlvItem;
-    let request: RequestMessage;
-        try {
+    try {
       tree = decodeTtlv(bytes, { maxSize: this.options.maxMessageSize });
     } catch (error) {
       this.refusalLog.take(scope.peer, logger)?.warn({ err: (error as Error).message }, "unparseable request message");
       return this.messageFailure(FALLBACK_VERSION, ResultReason.InvalidMessage, (error as Error).message);
     }
+    try {
+      return await this.answer(tree, bytes.length, logger, scope);
+    } finally {
+      zeroPasswords(tree);
+    }
+  }
+
+  private async answer(tree: TtlvItem, size: number, logger: Logger, scope: RequestScope): Promise<Buffer> {
+    let request: RequestMessage;
     if (logger.isLevelEnabled("debug")) {
       // The redacted tree only: the raw bytes carry the Password (and any Key
       // Material a client sends) in clear, and secrets never reach a log.
-      logger.debug(`request message (${bytes.length} bytes):\n${formatTtlv(tree)}`);
+      logger.debug(`request message (${size} bytes):\n${formatTtlv(tree)}`);
     }
     try {
       request = decodeRequestMessage(tree);
@@ -133,7 +149,7 @@ export class Dispatcher {
     }
 
     const budget = new ResponseBudget(this.responseLimit(request));
-    const items = await this.processBatch(request, logger, scope, budget);
+    const items = await this.processBatch(request, logger, scope, budget, tree);
     return this.encodeResponse(request, items, logger);
   }
 
@@ -144,7 +160,7 @@ export class Dispatcher {
     return Math.min(own === undefined || own < 0 ? Infinity : own, server ?? Infinity);
   }
 
-  private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget): Promise<ResponseBatchItem[]> {
+  private async processBatch(request: RequestMessage, logger: Logger, scope: RequestScope, budget: ResponseBudget, tree: TtlvItem): Promise<ResponseBatchItem[]> {
     const { header, batchItems } = request;
     if (batchItems.length > this.options.maxBatchCount) {
       const text = `the batch has ${batchItems.length} items; this relay accepts at most ${this.options.maxBatchCount} (server.max-batch-count)`;
@@ -169,7 +185,7 @@ export class Dispatcher {
     // credential the request does carry wins over the mapping.
     const credential = header.authentication?.credential;
     let username: string;
-    let password: string;
+    let password: Uint8Array;
     let mapped: string | undefined;
     if (
       credential !== undefined &&
@@ -177,7 +193,9 @@ export class Dispatcher {
       credential.username !== undefined &&
       credential.password !== undefined
     ) {
-      ({ username, password } = credential as { username: string; password: string });
+      username = credential.username;
+      // Decoded: always bytes (secretText); a string only in a message built in code.
+      password = typeof credential.password === "string" ? Buffer.from(credential.password, "utf8") : credential.password;
     } else {
       const client = this.options.clients?.match(scope.certificate);
       if (client === undefined) {
@@ -195,9 +213,9 @@ export class Dispatcher {
       }
       username = client.token;
       mapped = client.name;
-      // Where a mapped client's PIN (bytes, read at start) joins the path of
-      // a request's Password: the one place it becomes text.
-      password = client.pin.toString("utf8");
+      // A mapped client's PIN (bytes, read at start and kept for the relay's
+      // life) joins the path of a request's Password here; it is never zeroed.
+      password = client.pin;
     }
     let context: OperationContext;
     try {
@@ -234,6 +252,11 @@ export class Dispatcher {
             : (REFUSED_CREDENTIAL[error.code] ?? resultMessage)
           : resultMessage;
       return batchItems.map((item) => failure(item, resultReason, told));
+    } finally {
+      // Not needed past authentication: the operations can take long.
+      zeroPasswords(tree);
+      // A Password given as text in code was copied into bytes here; a mapped client's PIN is kept.
+      if (mapped === undefined) password.fill(0);
     }
 
     // Items run in order. Consecutive read-only items run concurrently (a
@@ -348,6 +371,12 @@ export class Dispatcher {
     });
     return encodeTtlv(tree);
   }
+}
+
+/** Zeroes the bytes of every Password in a decoded tree (they are the request's own, src/ttlv/decode.ts). */
+function zeroPasswords(item: TtlvItem): void {
+  if (item.type === ItemType.Structure) for (const c of item.value) zeroPasswords(c);
+  else if (item.tag === Tag.Password && item.type === ItemType.TextString && typeof item.value !== "string") item.value.fill(0);
 }
 
 /** Whether an item ran out of the response budget (ResponseBudget.reserve), which makes the whole response too large. */

@@ -79,7 +79,7 @@ export class ClientLoginThrottle {
    * Admits an authentication of `client` on `slotId` with `pin`, or throws
    * LOGIN_COOLDOWN. The caller reports the outcome on the returned attempt.
    */
-  async admit(slotId: string, client: string, pin: string): Promise<LoginAttempt> {
+  async admit(slotId: string, client: string, pin: Uint8Array): Promise<LoginAttempt> {
     const slot = this.slot(slotId);
     const digest = pinDigest(this.key, pin);
     // Requests with a PIN whose check is in flight wait for its outcome: the

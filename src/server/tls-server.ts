@@ -42,8 +42,12 @@ export function createTlsServer(settings: TlsServerSettings, logger: Logger, onC
     ciphers: TLS12_CIPHERS,
     honorCipherOrder: true,
     handshakeTimeout: settings.handshakeTimeoutMs,
-    // A client may end its side after its last request and still read the answers.
-    allowHalfOpen: true,
+    // Not during the handshake: a client that ends its side then has given
+    // up (Node.js clients that refuse the relay's certificate close without
+    // an alert), and half-open it would only be noticed at the handshake
+    // timeout. Allowed once secure (below): a client may end its side after
+    // its last request and still read the answers.
+    allowHalfOpen: false,
     // The client certificate is checked in secureConnection, not by Node:
     // with rejectUnauthorized Node drops a certificate that does not verify
     // without a word, and the operator would never learn who or why.
@@ -63,11 +67,9 @@ export function createTlsServer(settings: TlsServerSettings, logger: Logger, onC
 
   let nextId = 1;
   server.on("tlsClientError", (error: Error & { code?: string; reason?: string }, socket: tls.TLSSocket) => {
-    // A peer that connects and closes again (a port probe, a health check)
-    // is routine; a failed negotiation or a timeout is worth a line.
-    const routine = error.code === "ECONNRESET" || error.code === "EPIPE";
     const peer = peerOf(socket);
-    logger[routine ? "debug" : "info"]({ peer, code: error.code }, `TLS handshake with ${peer} failed: ${error.reason ?? error.message}`);
+    const { level, text } = describeHandshakeFailure(error, socket, peer);
+    logger[level]({ peer, code: error.code }, text);
     // With a listener for this event Node leaves the socket open, even after
     // a handshake timeout: closing it is up to the listener.
     socket.destroy();
@@ -83,12 +85,44 @@ export function createTlsServer(settings: TlsServerSettings, logger: Logger, onC
       socket.destroy();
       return;
     }
+    socket.allowHalfOpen = true;
     const connLogger = logger.child({ conn: nextId++, peer });
     const subject = socket.getPeerCertificate()?.subject?.CN;
     connLogger.debug({ protocol: socket.getProtocol(), cipher: socket.getCipher().name, client: subject }, "connection accepted");
     onClient(socket, connLogger);
   });
   return server;
+}
+
+/** TLS alerts (RFC 8446 section 6.2, RFC 5246 section 7.2.2) by which a client says it does not accept the server's certificate. */
+const CERTIFICATE_ALERTS = new Set(["BAD_CERTIFICATE", "UNSUPPORTED_CERTIFICATE", "CERTIFICATE_REVOKED", "CERTIFICATE_EXPIRED", "CERTIFICATE_UNKNOWN", "UNKNOWN_CA"]);
+
+/**
+ * The log line for a handshake that failed. A client's alert arrives as an
+ * error whose code names it (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, reason "tlsv1
+ * alert unknown ca"). A peer that closes before the handshake is routine
+ * (a port probe, a health check); one that closes after the relay sent its
+ * certificate has most likely refused it without an alert, as Node.js
+ * clients do in TLS 1.3.
+ */
+function describeHandshakeFailure(error: Error & { code?: string; reason?: string }, socket: tls.TLSSocket, peer: string): { level: "debug" | "info"; text: string } {
+  const alert = /^ERR_SSL_(?:SSLV3|TLSV1)_ALERT_(\w+)$/.exec(error.code ?? "")?.[1];
+  if (alert !== undefined) {
+    const name = alert.toLowerCase().replace(/_/g, " ");
+    if (CERTIFICATE_ALERTS.has(alert)) {
+      return { level: "info", text: `${peer} refused the relay's certificate (TLS alert "${name}"): the client does not trust it; give the client the relay's certificate or the CA that issued it (server.cert-path)` };
+    }
+    return { level: "info", text: `${peer} ended the TLS handshake with alert "${name}"` };
+  }
+  if (error.code === "ECONNRESET" || error.code === "EPIPE") {
+    // The TCP socket under the TLS one (Node keeps it as _parent): whether the relay's certificate went out.
+    const sent = (socket as tls.TLSSocket & { _parent?: Socket | null })._parent?.bytesWritten ?? 0;
+    if (sent > 0) {
+      return { level: "info", text: `${peer} closed the connection during the TLS handshake, after the relay sent its certificate: the client most likely does not trust it; give the client the relay's certificate or the CA that issued it (server.cert-path)` };
+    }
+    return { level: "debug", text: `TLS handshake with ${peer} failed: ${error.reason ?? error.message}` };
+  }
+  return { level: "info", text: `TLS handshake with ${peer} failed: ${error.reason ?? error.message}` };
 }
 
 /** "address:port" of the peer, or a stand-in once the socket is gone. */

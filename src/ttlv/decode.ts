@@ -2,9 +2,15 @@
 // offset and copies nothing: Byte String values are views into the input.
 // Every rule of 9.1.1 is checked, and every violation is a TtlvError naming
 // the item and the byte offset, so a server can answer Invalid Message.
+//
+// A Password (the token's PIN, KMIP 1.x 2.1.2) is never made a string: its
+// UTF-8 is checked in place and its value is a view of its bytes, which the
+// server zeroes once the request is authenticated (a JS string cannot be
+// zeroed and lives until the garbage collector reuses its memory).
 import { TtlvError } from "./errors.js";
 import { HEADER_LENGTH, ItemType, paddedLength, type TtlvItem } from "./item.js";
 import { describeItem, tagName } from "./names.js";
+import { Tag } from "./tags.js";
 
 export interface DecodeOptions {
   /** Maximum nesting of Structures; the outermost Structure is depth 1. */
@@ -133,8 +139,13 @@ class Reader {
     return this.bytes[start]! & 0x80 ? value - (1n << BigInt(length * 8)) : value;
   }
 
-  private text(start: number, length: number, tag: number): string {
+  private text(start: number, length: number, tag: number): string | Uint8Array {
     const slice = this.bytes.subarray(start, start + length);
+    if (tag === Tag.Password) {
+      const invalid = firstInvalidUtf8(slice);
+      if (invalid < slice.length) throw new TtlvError("BAD_UTF8", start + invalid, `${describeItem(ItemType.TextString, tag)} is not valid UTF-8`);
+      return slice;
+    }
     try {
       return utf8.decode(slice);
     } catch {

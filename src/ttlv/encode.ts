@@ -68,6 +68,8 @@ function measure(item: TtlvItem, offset: number): number {
       if (typeof value !== "boolean") throw badValue(item, offset, `${String(value)} is not a boolean`);
       return 16;
     case ItemType.TextString:
+      // A Password may be given as its UTF-8 bytes (item.ts).
+      if (value instanceof Uint8Array) return HEADER_LENGTH + paddedLength(value.length);
       // A lone surrogate has no UTF-8 form; Buffer would write U+FFFD instead.
       if (typeof value !== "string" || !(value as WellFormedString).isWellFormed()) {
         throw badValue(item, offset, "the value is not a well-formed string");
@@ -135,7 +137,11 @@ function write(buffer: Buffer, offset: number, item: TtlvItem): number {
       buffer[value + 7] = item.value ? 1 : 0;
       break;
     case ItemType.TextString:
-      length = buffer.write(item.value, value, "utf8");
+      if (typeof item.value === "string") length = buffer.write(item.value, value, "utf8");
+      else {
+        length = item.value.length;
+        buffer.set(item.value, value);
+      }
       break;
     case ItemType.ByteString:
       length = item.value.length;

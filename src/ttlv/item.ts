@@ -33,7 +33,9 @@ export type ItemType = (typeof ItemType)[keyof typeof ItemType];
  *   length that is a multiple of 8 bytes): bigint
  * - Date-Time: bigint, seconds since the POSIX epoch (signed 64-bit)
  * - Boolean: boolean
- * - Text String: string (UTF-8 on the wire)
+ * - Text String: string (UTF-8 on the wire); a Password's is its UTF-8
+ *   bytes instead, a view into the decoded buffer, since a string cannot be
+ *   zeroed after use (decode.ts)
  * - Byte String: Uint8Array (may be a view into the decoded buffer)
  */
 export type TtlvItem =
@@ -43,7 +45,7 @@ export type TtlvItem =
   | { readonly tag: number; readonly type: typeof ItemType.BigInteger; readonly value: bigint }
   | { readonly tag: number; readonly type: typeof ItemType.Enumeration; readonly value: number }
   | { readonly tag: number; readonly type: typeof ItemType.Boolean; readonly value: boolean }
-  | { readonly tag: number; readonly type: typeof ItemType.TextString; readonly value: string }
+  | { readonly tag: number; readonly type: typeof ItemType.TextString; readonly value: string | Uint8Array }
   | { readonly tag: number; readonly type: typeof ItemType.ByteString; readonly value: Uint8Array }
   | { readonly tag: number; readonly type: typeof ItemType.DateTime; readonly value: bigint }
   | { readonly tag: number; readonly type: typeof ItemType.Interval; readonly value: number };

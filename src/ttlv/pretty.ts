@@ -58,7 +58,7 @@ function formatItem(item: TtlvItem, context: Context, lines: string[]): void {
     redact: context.redact,
     inKeyMaterial: context.inKeyMaterial || item.tag === Tag.KeyMaterial,
     depth: context.depth + 1,
-    attributeName: name?.type === ItemType.TextString ? name.value : undefined,
+    attributeName: name?.type === ItemType.TextString && typeof name.value === "string" ? name.value : undefined,
   };
   for (const c of item.value) formatItem(c, inner, lines);
 }
@@ -81,7 +81,7 @@ function valueLength(item: TtlvItem): number {
     case ItemType.Structure:
       return item.value.length;
     case ItemType.TextString:
-      return Buffer.byteLength(item.value, "utf8");
+      return typeof item.value === "string" ? Buffer.byteLength(item.value, "utf8") : item.value.length;
     case ItemType.ByteString:
       return item.value.length;
     case ItemType.BigInteger:
@@ -109,7 +109,8 @@ function formatValue(item: Exclude<TtlvItem, { type: typeof ItemType.Structure }
     case ItemType.BigInteger:
       return item.value < 0n ? `-0x${(-item.value).toString(16).toUpperCase()}` : `0x${item.value.toString(16).toUpperCase()}`;
     case ItemType.TextString:
-      return JSON.stringify(item.value);
+      // Bytes only for a Password, which the caller redacts unless told not to (item.ts).
+      return JSON.stringify(typeof item.value === "string" ? item.value : Buffer.from(item.value).toString("utf8"));
     case ItemType.ByteString:
       return `${item.value.length} bytes ${toHex(item.value)}`.trimEnd();
     case ItemType.DateTime:

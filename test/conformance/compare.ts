@@ -116,7 +116,7 @@ function compareResult(expected: XmlElement, actual: readonly TtlvItem[], contex
   const wantedReason = field(Tag.ResultReason);
   if (status === field(Tag.ResultStatus) && (wantedReason === undefined || wantedReason === reason)) return undefined;
   const message = got(Tag.ResultMessage);
-  const why = message?.type === ItemType.TextString ? ` ${JSON.stringify(withPlaceholders(message.value, context))}` : "";
+  const why = message?.type === ItemType.TextString && typeof message.value === "string" ? ` ${JSON.stringify(withPlaceholders(message.value, context))}` : "";
   const expectedText = field(Tag.ResultStatus) + (wantedReason === undefined ? "" : ` ${wantedReason}`);
   return `ResultStatus ${status}${reason === "none" ? "" : ` ${reason}`}${why}, expected ${expectedText}`;
 }
@@ -125,7 +125,7 @@ function compareResult(expected: XmlElement, actual: readonly TtlvItem[], contex
 function withPlaceholders(text: string, context: CaseContext): string {
   let result = text;
   for (const [name, item] of context.bound) {
-    if (item.type === ItemType.TextString && item.value.length >= 8) result = result.split(item.value).join(name);
+    if (item.type === ItemType.TextString && typeof item.value === "string" && item.value.length >= 8) result = result.split(item.value).join(name);
   }
   return result;
 }
@@ -194,7 +194,7 @@ function compareAttributes(expected: readonly XmlElement[], actual: readonly Ttl
 function actualAttributeName(item: TtlvItem): string | undefined {
   if (item.type !== ItemType.Structure) return undefined;
   const name = item.value.find((c) => c.tag === Tag.AttributeName);
-  return name?.type === ItemType.TextString ? name.value : undefined;
+  return name?.type === ItemType.TextString && typeof name.value === "string" ? name.value : undefined;
 }
 
 /** " (value)" of an unexpected item or Attribute, when it is short. */

@@ -205,7 +205,7 @@ test(`keys acknowledged to clients survive module and relay kills at random poin
   try {
     for (const label of tokens.labels) {
       const { slotId } = await backend.resolveSlot(label);
-      await backend.authenticate(slotId, tokens.pin);
+      await backend.authenticate(slotId, Buffer.from(tokens.pin));
       const present = new Set(await backend.findKeys(slotId, {}));
       for (const [id, key] of known) {
         if (key.token !== label) continue;

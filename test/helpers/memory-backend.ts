@@ -63,6 +63,8 @@ export interface BackendCall {
   readonly keyId?: string;
   readonly mechanism?: SignMechanism;
   readonly data?: Uint8Array;
+  /** authenticate: the PIN's bytes as the caller gave them (not a copy), to see that the caller zeroes them. */
+  readonly pin?: Uint8Array;
 }
 
 export interface MemoryBackendOptions {
@@ -149,10 +151,10 @@ export class MemoryBackend implements HsmBackend {
     throw new HsmError("SLOT_NOT_FOUND", `no token matches username "${username}" (token label, slot id or slot index)`);
   }
 
-  async authenticate(slotId: string, pin: string): Promise<void> {
-    this.record({ fn: "authenticate" });
+  async authenticate(slotId: string, pin: Uint8Array): Promise<void> {
+    this.record({ fn: "authenticate", pin });
     this.checkSlot(slotId);
-    if (pin !== this.pin) throw new HsmError("AUTH_FAILED", "C_Login: CKR_PIN_INCORRECT", "C_Login", "CKR_PIN_INCORRECT");
+    if (!Buffer.from(this.pin, "utf8").equals(pin)) throw new HsmError("AUTH_FAILED", "C_Login: CKR_PIN_INCORRECT", "C_Login", "CKR_PIN_INCORRECT");
   }
 
   async mechanisms(slotId: string): Promise<number[]> {

@@ -122,7 +122,7 @@ export async function openSoftHsmBackend(
   process.env.SOFTHSM2_CONF = token.conf;
   const backend = await openPkcs11Backend({ ...options, libPath: token.modulePath }, pino({ level: "silent" }));
   const { slotId } = await backend.resolveSlot(token.label);
-  await backend.authenticate(slotId, token.pin);
+  await backend.authenticate(slotId, Buffer.from(token.pin));
   return {
     token,
     backend,

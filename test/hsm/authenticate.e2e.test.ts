@@ -47,26 +47,26 @@ describe("authenticate", () => {
 
   test("a wrong PIN before login reaches C_Login and fails", async () => {
     const before = logins();
-    await assert.rejects(backend.authenticate(first, "0000"), code("AUTH_FAILED"));
+    await assert.rejects(backend.authenticate(first, Buffer.from("0000")), code("AUTH_FAILED"));
     assert.equal(logins(), before + 1);
   });
 
   test("the right PIN logs in; later requests with it make no C_Login", async () => {
     const before = logins();
-    await backend.authenticate(first, token.pin);
-    await backend.authenticate(first, token.pin);
-    await backend.authenticate(first, token.pin);
+    await backend.authenticate(first, Buffer.from(token.pin));
+    await backend.authenticate(first, Buffer.from(token.pin));
+    await backend.authenticate(first, Buffer.from(token.pin));
     assert.equal(logins(), before + 1);
     assert.deepEqual(await backend.findKeys(first, {}), []);
   });
 
   test("a wrong PIN after login fails without C_Login, and the right one still works", async () => {
     const before = logins();
-    for (const pin of ["0000", "47111", "", "4711 "]) await assert.rejects(backend.authenticate(first, pin), code("AUTH_FAILED"));
-    await backend.authenticate(first, token.pin);
+    for (const pin of ["0000", "47111", "", "4711 "]) await assert.rejects(backend.authenticate(first, Buffer.from(pin)), code("AUTH_FAILED"));
+    await backend.authenticate(first, Buffer.from(token.pin));
     assert.equal(logins(), before, "no C_Login call, so the token's failed-login counter is untouched");
     // More wrong PINs than the throttle limit: they never reach C_Login, so no cooldown either.
-    await backend.authenticate(first, token.pin);
+    await backend.authenticate(first, Buffer.from(token.pin));
   });
 
   test("a token that logged out is logged in again on the next request", async () => {
@@ -80,34 +80,34 @@ describe("authenticate", () => {
 
     // The record is gone: a wrong PIN now goes to C_Login (and fails there) ...
     const before = logins();
-    await assert.rejects(backend.authenticate(first, "0000"), code("AUTH_FAILED"));
+    await assert.rejects(backend.authenticate(first, Buffer.from("0000")), code("AUTH_FAILED"));
     assert.equal(logins(), before + 1);
 
     // ... and when something else in the process logged the token in, the
     // backend logs out and in again to check the PIN rather than trust it.
     module.C_Login(session, pkcs11js.CKU_USER, token.pin);
-    await assert.rejects(backend.authenticate(first, "9999"), code("AUTH_FAILED"));
+    await assert.rejects(backend.authenticate(first, Buffer.from("9999")), code("AUTH_FAILED"));
     module.C_CloseSession(session);
 
-    await backend.authenticate(first, token.pin);
+    await backend.authenticate(first, Buffer.from(token.pin));
     assert.equal((await backend.sign(first, ids.privateKeyId, { family: "ECDSA", digest: Buffer.alloc(32) })).signature.length, 64);
   });
 
   test("after `limit` failed logins, logins are refused without C_Login until the cooldown ends", async () => {
     const before = logins();
-    for (let i = 0; i < LIMIT; i++) await assert.rejects(backend.authenticate(second, `000${i}`), code("AUTH_FAILED"));
-    await assert.rejects(backend.authenticate(second, token.pin), code("LOGIN_COOLDOWN"));
-    await assert.rejects(backend.authenticate(second, "0009"), code("LOGIN_COOLDOWN"));
+    for (let i = 0; i < LIMIT; i++) await assert.rejects(backend.authenticate(second, Buffer.from(`000${i}`)), code("AUTH_FAILED"));
+    await assert.rejects(backend.authenticate(second, Buffer.from(token.pin)), code("LOGIN_COOLDOWN"));
+    await assert.rejects(backend.authenticate(second, Buffer.from("0009")), code("LOGIN_COOLDOWN"));
     assert.equal(logins(), before + LIMIT);
     // The throttle is per slot: the first token is unaffected.
-    await backend.authenticate(first, token.pin);
+    await backend.authenticate(first, Buffer.from(token.pin));
 
     await sleep(COOLDOWN_MS + 50);
-    await backend.authenticate(second, token.pin);
+    await backend.authenticate(second, Buffer.from(token.pin));
     assert.equal(logins(), before + LIMIT + 1);
   });
 
   test("an unknown slot is SLOT_NOT_FOUND", async () => {
-    await assert.rejects(backend.authenticate("987654321", token.pin), code("SLOT_NOT_FOUND"));
+    await assert.rejects(backend.authenticate("987654321", Buffer.from(token.pin)), code("SLOT_NOT_FOUND"));
   });
 });

@@ -60,39 +60,39 @@ describe("CredentialCache, slots", () => {
 describe("CredentialCache, PINs", () => {
   test("only the accepted PIN matches, only on its slot, until forgotten", () => {
     const cache = new CredentialCache();
-    assert.equal(cache.accepts("1", cache.digest("1234")), false, "nothing accepted yet");
-    cache.rememberPin("1", cache.checkSent("1"), cache.digest("1234"));
-    assert.equal(cache.accepts("1", cache.digest("1234")), true);
-    assert.equal(cache.accepts("1", cache.digest("12345")), false, "a different PIN");
-    assert.equal(cache.accepts("1", cache.digest("")), false, "an empty PIN");
-    assert.equal(cache.accepts("2", cache.digest("1234")), false, "another slot");
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("1234"))), false, "nothing accepted yet");
+    cache.rememberPin("1", cache.checkSent("1"), cache.digest(Buffer.from("1234")));
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("1234"))), true);
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("12345"))), false, "a different PIN");
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from(""))), false, "an empty PIN");
+    assert.equal(cache.accepts("2", cache.digest(Buffer.from("1234"))), false, "another slot");
     cache.forgetPin("1");
-    assert.equal(cache.accepts("1", cache.digest("1234")), false);
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("1234"))), false);
   });
 
   test("the answer to a check that a later check for the slot may have overtaken is not recorded", () => {
     const cache = new CredentialCache();
     const first = cache.checkSent("1");
     const second = cache.checkSent("1");
-    cache.rememberPin("1", first, cache.digest("old PIN"));
-    assert.equal(cache.accepts("1", cache.digest("old PIN")), false);
-    cache.rememberPin("1", second, cache.digest("new PIN"));
-    assert.equal(cache.accepts("1", cache.digest("new PIN")), true);
+    cache.rememberPin("1", first, cache.digest(Buffer.from("old PIN")));
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("old PIN"))), false);
+    cache.rememberPin("1", second, cache.digest(Buffer.from("new PIN")));
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("new PIN"))), true);
     // A check on another slot does not stand in the way.
     const other = cache.checkSent("2");
-    cache.rememberPin("2", other, cache.digest("new PIN"));
-    assert.equal(cache.accepts("2", cache.digest("new PIN")), true);
+    cache.rememberPin("2", other, cache.digest(Buffer.from("new PIN")));
+    assert.equal(cache.accepts("2", cache.digest(Buffer.from("new PIN"))), true);
   });
 
   test("clear (a new module process) drops every PIN, ignores answers of the old one, draws a new key", () => {
     const cache = new CredentialCache();
-    const before = cache.digest("1234");
+    const before = cache.digest(Buffer.from("1234"));
     cache.rememberPin("1", cache.checkSent("1"), before);
     const inFlight = cache.checkSent("1");
     cache.clear();
-    cache.rememberPin("1", inFlight, cache.digest("1234"));
-    assert.equal(cache.accepts("1", cache.digest("1234")), false);
-    assert.notDeepEqual(cache.digest("1234"), before, "digests of the old key match nothing");
-    assert.equal(cache.digest("1234").length, 32, "HMAC-SHA256");
+    cache.rememberPin("1", inFlight, cache.digest(Buffer.from("1234")));
+    assert.equal(cache.accepts("1", cache.digest(Buffer.from("1234"))), false);
+    assert.notDeepEqual(cache.digest(Buffer.from("1234")), before, "digests of the old key match nothing");
+    assert.equal(cache.digest(Buffer.from("1234")).length, 32, "HMAC-SHA256");
   });
 });

@@ -80,7 +80,7 @@ async function openWithKeys(overrides: Partial<IsolatedBackendOptions> = {}) {
   const { logger, records } = captureLogger();
   const backend = await openIsolatedBackend(options(overrides), logger);
   const slotId = (await backend.resolveSlot(token.label)).slotId;
-  await backend.authenticate(slotId, token.pin);
+  await backend.authenticate(slotId, Buffer.from(token.pin));
   const generate = async (label?: string) =>
     (await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" }, privateLabel: label })).privateKeyId;
   const normalKey = await generate();
@@ -100,7 +100,7 @@ async function publicKeyOf(backend: HsmBackend, slotId: string, publicKeyId: str
 
 /** The relay's view of recovery: log in again (the new child has no login) and sign. */
 async function assertServesAgain(backend: HsmBackend, slotId: string, keyId: string): Promise<void> {
-  await backend.authenticate(slotId, token.pin);
+  await backend.authenticate(slotId, Buffer.from(token.pin));
   const { signature } = await backend.sign(slotId, keyId, SIGN_DIGEST);
   assert.equal(signature.length, 64);
 }
@@ -131,7 +131,7 @@ describe("isolated backend, the first Sign on a key", () => {
     const backend = await openIsolatedBackend(options(), logger);
     try {
       const slot = await backend.resolveSlot(token.label);
-      await backend.authenticate(slot.slotId, token.pin);
+      await backend.authenticate(slot.slotId, Buffer.from(token.pin));
       const counted = countingCalls(backend);
       const context: OperationContext = {
         backend: counted.backend,
@@ -159,7 +159,7 @@ describe("isolated backend, normal operation", () => {
       assert.equal(backend.module.path, faultyModule);
       assert.equal(await backend.ping(), true);
       const slot = await backend.resolveSlot(token.label);
-      await backend.authenticate(slot.slotId, token.pin);
+      await backend.authenticate(slot.slotId, Buffer.from(token.pin));
       assert.ok((await backend.mechanisms(slot.slotId)).includes(ECDSA.mechanism));
       assert.equal((await backend.generateRandom(slot.slotId, 32)).length, 32);
 
@@ -343,7 +343,7 @@ describe("isolated backend, module faults", () => {
       import { openIsolatedBackend } from ${JSON.stringify(backendUrl)};
       const backend = await openIsolatedBackend(JSON.parse(process.env.TEST_OPTIONS), pino(pino.destination(2)));
       const slot = await backend.resolveSlot(process.env.TEST_LABEL);
-      await backend.authenticate(slot.slotId, process.env.TEST_PIN);
+      await backend.authenticate(slot.slotId, Buffer.from(process.env.TEST_PIN));
       const ids = await backend.generateKeyPair(slot.slotId, { spec: { keyType: "EC", curve: "P-256" }, privateLabel: "fault:stdout" });
       await backend.sign(slot.slotId, ids.privateKeyId, { family: "ECDSA", digest: new Uint8Array(32) });
       await backend.close();
@@ -375,21 +375,21 @@ describe("isolated backend, credentials answered on the relay side", () => {
       // A stopped child answers nothing: what resolves now was answered here.
       process.kill(pid, "SIGSTOP");
       try {
-        const answeredHere = backend.authenticate(slotId, token.pin).then(() => true);
+        const answeredHere = backend.authenticate(slotId, Buffer.from(token.pin)).then(() => true);
         // A guard against hanging, not a timing assertion: the answer needs no other process.
         const unanswered = new Promise<boolean>((resolve) => setTimeout(resolve, 10_000, false).unref());
         assert.ok(await Promise.race([answeredHere, unanswered]), "authenticate was answered while the child was stopped");
       } finally {
         process.kill(pid, "SIGCONT");
       }
-      await assert.rejects(backend.authenticate(slotId, `${token.pin}0`), refused);
-      await assert.rejects(backend.authenticate(slotId, ""), refused);
+      await assert.rejects(backend.authenticate(slotId, Buffer.from(`${token.pin}0`)), refused);
+      await assert.rejects(backend.authenticate(slotId, Buffer.from("")), refused);
       assert.ok(
         records.some((record) => /PIN differs from the one that logged the token in/.test(record.msg)),
         "the child compared the wrong PIN",
       );
-      await backend.authenticate(slotId, token.pin);
-      await assert.rejects(backend.authenticate(slotId, token.pin.slice(0, -1)), refused);
+      await backend.authenticate(slotId, Buffer.from(token.pin));
+      await assert.rejects(backend.authenticate(slotId, Buffer.from(token.pin.slice(0, -1))), refused);
       assert.equal(logins(records), 1, "one C_Login in all");
     } finally {
       await backend.close();
@@ -400,11 +400,11 @@ describe("isolated backend, credentials answered on the relay side", () => {
     const { backend, records, slotId, normalKey, generate } = await openWithKeys();
     try {
       const crashing = await generate(FaultLabel.segv);
-      await backend.authenticate(slotId, token.pin);
+      await backend.authenticate(slotId, Buffer.from(token.pin));
       assert.equal(logins(records), 1);
       await assert.rejects(backend.sign(slotId, crashing, SIGN_DIGEST), isModuleFailure(/SIGSEGV/));
-      await assert.rejects(backend.authenticate(slotId, `${token.pin}0`), refused);
-      await backend.authenticate(slotId, token.pin);
+      await assert.rejects(backend.authenticate(slotId, Buffer.from(`${token.pin}0`)), refused);
+      await backend.authenticate(slotId, Buffer.from(token.pin));
       assert.equal(logins(records), 2, "the new child logged the token in");
       assert.equal((await backend.sign(slotId, normalKey, SIGN_DIGEST)).signature.length, 64);
     } finally {
@@ -501,24 +501,24 @@ describe("isolated backend, a PIN changed on the token", () => {
     const backend = await openIsolatedBackend(options({ env: { SOFTHSM2_CONF: own.conf }, pinRecheckMs: 0 }), logger);
     try {
       const { slotId } = await backend.resolveSlot(own.label);
-      await backend.authenticate(slotId, "old-pin-1");
+      await backend.authenticate(slotId, Buffer.from("old-pin-1"));
       const { privateKeyId } = await backend.generateKeyPair(slotId, { spec: { keyType: "EC", curve: "P-256" } });
       await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "old-pin-1", "--change-pin", "--new-pin", "new-pin-2"]);
 
       // The old PIN, accepted by its digest once more, is checked again in the background and then refused.
-      await backend.authenticate(slotId, "old-pin-1");
+      await backend.authenticate(slotId, Buffer.from("old-pin-1"));
       await waitForLog(records, (record) => /no longer accepts the PIN it was logged in with/.test(record.msg));
-      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
-      await assert.rejects(backend.authenticate(slotId, "wrong-pin"), refused);
+      await assert.rejects(backend.authenticate(slotId, Buffer.from("old-pin-1")), refused);
+      await assert.rejects(backend.authenticate(slotId, Buffer.from("wrong-pin")), refused);
 
-      await backend.authenticate(slotId, "new-pin-2");
+      await backend.authenticate(slotId, Buffer.from("new-pin-2"));
       assert.equal((await backend.sign(slotId, privateKeyId, SIGN_DIGEST)).signature.length, 64);
-      await assert.rejects(backend.authenticate(slotId, "old-pin-1"), refused);
-      await backend.authenticate(slotId, "new-pin-2");
+      await assert.rejects(backend.authenticate(slotId, Buffer.from("old-pin-1")), refused);
+      await backend.authenticate(slotId, Buffer.from("new-pin-2"));
 
       // Changed again while logged in with the new one: the next one is taken when presented.
       await pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", "new-pin-2", "--change-pin", "--new-pin", "third-pin-3"]);
-      await backend.authenticate(slotId, "third-pin-3");
+      await backend.authenticate(slotId, Buffer.from("third-pin-3"));
       assert.equal((await backend.sign(slotId, privateKeyId, SIGN_DIGEST)).signature.length, 64);
     } finally {
       await backend.close();

@@ -56,7 +56,7 @@ async function withBackend(options: Partial<Pkcs11BackendOptions>, use: (backend
   const backend = await openPkcs11Backend({ libPath: modulePath, ...options }, logger);
   try {
     const { slotId } = await backend.resolveSlot(token.label);
-    await backend.authenticate(slotId, token.pin);
+    await backend.authenticate(slotId, Buffer.from(token.pin));
     await use(backend, slotId, warnings);
   } finally {
     await backend.close();

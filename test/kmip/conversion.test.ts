@@ -151,7 +151,8 @@ describe("message conversion errors", () => {
     const message = decodeRequestMessage(
       requestMessage([protocolVersion, structure(Tag.Authentication, [credential]), integer(Tag.BatchCount, 1)], [activateItem]),
     );
-    assert.deepEqual(message.header.authentication, { credential: { credentialType: 1, password: "1234" } });
+    // The Password as its bytes, never a string (src/ttlv/decode.ts).
+    assert.deepEqual(message.header.authentication, { credential: { credentialType: 1, password: Buffer.from("1234") } });
   });
 
   test("a request round-trips with every header field", () => {
@@ -160,7 +161,7 @@ describe("message conversion errors", () => {
         protocolVersion: { major: 1, minor: 4 },
         maximumResponseSize: 4096,
         asynchronousIndicator: false,
-        authentication: { credential: { credentialType: 1, username: "token", password: "1234" } },
+        authentication: { credential: { credentialType: 1, username: "token", password: Buffer.from("1234") } },
         batchErrorContinuationOption: 1,
         batchOrderOption: true,
         timeStamp: 1700000000n,

@@ -145,7 +145,7 @@ describe("typed values from the vectors", () => {
     const create = messages.find((v) => v.name === "kmip_1_0_usecase_11_1_step_1_client_a_create_request_symmetric_key")!;
     const { header } = decodeRequestMessage(decodeTtlv(create.bytes));
     assert.deepEqual(header.protocolVersion, { major: 1, minor: 0 });
-    assert.deepEqual(header.authentication, { credential: { credentialType: 1, username: "Fred", password: "password1" } });
+    assert.deepEqual(header.authentication, { credential: { credentialType: 1, username: "Fred", password: Buffer.from("password1") } });
     const query = messages.find((v) => v.name === "kmip_1_0_usecase_12_1_step_1_query_operations_objects_max_response_size_256_request")!;
     assert.equal(decodeRequestMessage(decodeTtlv(query.bytes)).header.maximumResponseSize, 256);
   });

@@ -57,7 +57,8 @@ function fakeBackend(calls: string[] = []): HsmBackend {
       if (username !== SLOT.tokenLabel) throw new HsmError("SLOT_NOT_FOUND", `no token labelled "${username}", and no slot with that id or index`);
       return SLOT;
     },
-    async authenticate(slotId, pin) {
+    async authenticate(slotId, bytes) {
+      const pin = Buffer.from(bytes).toString("utf8");
       calls.push(`authenticate ${slotId}`);
       if (pin === "cool") throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: logins refused for another 300 s after 5 failed C_Login calls`);
       if (pin !== "1234") throw new HsmError("AUTH_FAILED", `slot ${slotId}: the PIN does not match the one the token is logged in with`);
@@ -84,7 +85,7 @@ function fakeBackend(calls: string[] = []): HsmBackend {
 /** The Unique Identifier a request payload names. */
 function idOf(payload: TtlvItem): string | undefined {
   const item = ttlv.child(payload, Tag.UniqueIdentifier);
-  return item?.type === ItemType.TextString ? item.value : undefined;
+  return item?.type === ItemType.TextString && typeof item.value === "string" ? item.value : undefined;
 }
 
 const payloadWithId = (tag: number, id: string) => ttlv.structure(tag, [ttlv.textString(Tag.UniqueIdentifier, id)]);
@@ -430,5 +431,79 @@ describe("protocol versions", () => {
   test("an invalid message of a supported version is answered in that version", async () => {
     const bytes = encodeTtlv(encodeRequestMessage({ header: header({ protocolVersion: { major: 1, minor: 4 }, batchCount: 3 }), batchItems: [item(Operation.Get, "a")] }));
     assertMessageFailure(decodeResponseMessage(decodeTtlv(await dispatcher().handle(bytes, logger))), { major: 1, minor: 4 }, /Batch Count .* is 3/);
+  });
+});
+
+describe("the PIN", () => {
+  const PIN = "pin-3f9a-c17e";
+  const pinBytes = Buffer.from(PIN);
+  /** The request's bytes, with PIN as the Password and one Get item. */
+  const request = (overrides: Partial<RequestHeader> = {}, items = [item(Operation.Get, "a")]) =>
+    encodeTtlv(
+      encodeRequestMessage({
+        header: header({ authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, username: "token", password: PIN } }, batchCount: items.length, ...overrides }),
+        batchItems: items,
+      }),
+    );
+
+  /** A backend that accepts PIN, recording what authenticate got and whether the request's bytes still held the PIN when the operation ran. */
+  function recording(bytes: Buffer) {
+    const seen: { pins: Uint8Array[]; pinInRequestDuringOperation?: boolean } = { pins: [] };
+    const backend: HsmBackend = {
+      ...fakeBackend(),
+      async authenticate(_slotId, pin) {
+        seen.pins.push(pin);
+        if (!pinBytes.equals(pin)) throw new HsmError("AUTH_FAILED", "the PIN does not match");
+      },
+    };
+    const get: OperationHandler = {
+      operation: Operation.Get,
+      name: "Get",
+      readOnly: true,
+      async run() {
+        seen.pinInRequestDuringOperation = bytes.includes(pinBytes);
+        return ttlv.structure(Tag.ResponsePayload, [ttlv.textString(Tag.UniqueIdentifier, "a")]);
+      },
+    };
+    return { seen, dispatcher: dispatcher({ backend, handlers: [get] }) };
+  }
+
+  test("the backend gets the Password as the request's own bytes, never a string, and they are zeroed before the operation runs", async () => {
+    const bytes = request();
+    assert.ok(bytes.includes(pinBytes));
+    const { seen, dispatcher: d } = recording(bytes);
+    const response = decodeResponseMessage(decodeTtlv(await d.handle(bytes, logger)));
+    assert.deepEqual(statuses(response), [ResultStatus.Success]);
+    assert.equal(seen.pins.length, 1);
+    const [pin] = seen.pins;
+    assert.ok(pin instanceof Uint8Array);
+    assert.equal(pin.buffer, bytes.buffer, "a view of the request, not a copy");
+    assert.equal(pin.length, pinBytes.length);
+    assert.ok(pin.every((b) => b === 0), "zeroed after use");
+    assert.equal(seen.pinInRequestDuringOperation, false, "zeroed once authenticated, before the operation");
+    assert.ok(!bytes.includes(pinBytes));
+  });
+
+  test("a refused PIN and a request refused before authentication leave no PIN in the request either", async () => {
+    const wrong = encodeTtlv(
+      encodeRequestMessage({
+        header: header({ authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, username: "token", password: `${PIN}x` } } }),
+        batchItems: [item(Operation.Get, "a")],
+      }),
+    );
+    const refused = recording(wrong);
+    assert.deepEqual(reasons(decodeResponseMessage(decodeTtlv(await refused.dispatcher.handle(wrong, logger)))), ["AuthenticationNotSuccessful"]);
+    assert.ok(!wrong.includes(Buffer.from(`${PIN}x`)));
+    for (const bytes of [
+      // Undo is refused before the credential is looked at.
+      request({ batchErrorContinuationOption: BatchErrorContinuationOption.Undo }),
+      // A Batch Count that does not match: the message does not convert.
+      request({ batchCount: 3 }),
+    ]) {
+      const { seen, dispatcher: d } = recording(bytes);
+      await d.handle(bytes, logger);
+      assert.equal(seen.pins.length, 0);
+      assert.ok(!bytes.includes(pinBytes));
+    }
   });
 });

@@ -17,7 +17,7 @@ function cooled(error: unknown): boolean {
 function setUp() {
   let now = 1_000_000;
   const throttle = new ClientLoginThrottle(SETTINGS, () => now);
-  const fail = async (client: string, pin = "wrong") => (await throttle.admit("1", client, pin)).failed();
+  const fail = async (client: string, pin = "wrong") => (await throttle.admit("1", client, Buffer.from(pin))).failed();
   return { throttle, fail, advance: (ms: number) => (now += ms) };
 }
 
@@ -25,46 +25,46 @@ describe("ClientLoginThrottle", () => {
   test("a client's failures cool down that client only", async () => {
     const { throttle, fail, advance } = setUp();
     for (let i = 0; i < SETTINGS.limit; i++) await fail("attacker");
-    await assert.rejects(throttle.admit("1", "attacker", "guess"), cooled);
+    await assert.rejects(throttle.admit("1", "attacker", Buffer.from("guess")), cooled);
     // Another client, with the right PIN or a wrong one, is still asked about.
-    (await throttle.admit("1", "signer", "1234")).succeeded();
-    (await throttle.admit("1", "other", "wrong")).failed();
+    (await throttle.admit("1", "signer", Buffer.from("1234"))).succeeded();
+    (await throttle.admit("1", "other", Buffer.from("wrong"))).failed();
     advance(SETTINGS.cooldownMs);
-    (await throttle.admit("1", "attacker", "guess")).failed();
+    (await throttle.admit("1", "attacker", Buffer.from("guess"))).failed();
   });
 
   test("attempts in flight count: concurrent wrong PINs stop at the limit; concurrent requests with one PIN are one attempt", async () => {
     const { throttle } = setUp();
     // Ten at once with one PIN: the first is checked, the others wait for it and then pass as known.
-    await Promise.all(Array.from({ length: 10 }, () => throttle.admit("1", "c", "1234").then((attempt) => attempt.succeeded())));
-    const attempts = await Promise.all(Array.from({ length: SETTINGS.limit }, (_, i) => throttle.admit("1", "c", `wrong-${i}`)));
-    await assert.rejects(throttle.admit("1", "c", "wrong"), cooled);
+    await Promise.all(Array.from({ length: 10 }, () => throttle.admit("1", "c", Buffer.from("1234")).then((attempt) => attempt.succeeded())));
+    const attempts = await Promise.all(Array.from({ length: SETTINGS.limit }, (_, i) => throttle.admit("1", "c", Buffer.from(`wrong-${i}`))));
+    await assert.rejects(throttle.admit("1", "c", Buffer.from("wrong")), cooled);
     for (const attempt of attempts) attempt.abandoned();
-    (await throttle.admit("1", "c", "wrong")).abandoned();
+    (await throttle.admit("1", "c", Buffer.from("wrong"))).abandoned();
   });
 
   test("the slot's budget bounds all clients together; the PIN last accepted still passes", async () => {
     const { throttle, fail, advance } = setUp();
-    (await throttle.admit("1", "signer", "1234")).succeeded();
+    (await throttle.admit("1", "signer", Buffer.from("1234"))).succeeded();
     // The signer's own address is cooled down too (a typo, or someone behind the same NAT).
     for (let i = 0; i < SETTINGS.limit; i++) await fail("signer");
     for (let i = SETTINGS.limit; i < SETTINGS.budgetPerHour; i++) await fail(`address-${i}`);
-    await assert.rejects(throttle.admit("1", "fresh-address", "guess"), cooled);
-    await assert.rejects(throttle.admit("1", "signer", "guess"), cooled);
+    await assert.rejects(throttle.admit("1", "fresh-address", Buffer.from("guess")), cooled);
+    await assert.rejects(throttle.admit("1", "signer", Buffer.from("guess")), cooled);
     // The right PIN passes all the same.
-    (await throttle.admit("1", "signer", "1234")).succeeded();
-    (await throttle.admit("1", "anyone", "1234")).succeeded();
+    (await throttle.admit("1", "signer", Buffer.from("1234"))).succeeded();
+    (await throttle.admit("1", "anyone", Buffer.from("1234"))).succeeded();
     // Another slot has its own budget.
-    (await throttle.admit("2", "fresh-address", "guess")).failed();
+    (await throttle.admit("2", "fresh-address", Buffer.from("guess"))).failed();
     advance(3_600_000);
-    (await throttle.admit("1", "fresh-address", "guess")).failed();
+    (await throttle.admit("1", "fresh-address", Buffer.from("guess"))).failed();
   });
 
   test("the accepted PIN refused later (changed on the token) is no longer let through", async () => {
     const { throttle, fail } = setUp();
-    (await throttle.admit("1", "signer", "old")).succeeded();
+    (await throttle.admit("1", "signer", Buffer.from("old"))).succeeded();
     for (let i = 0; i < SETTINGS.budgetPerHour; i++) await fail(`address-${i}`);
-    (await throttle.admit("1", "signer", "old")).failed();
-    await assert.rejects(throttle.admit("1", "signer", "old"), cooled);
+    (await throttle.admit("1", "signer", Buffer.from("old"))).failed();
+    await assert.rejects(throttle.admit("1", "signer", Buffer.from("old")), cooled);
   });
 });

@@ -21,7 +21,7 @@ import { bigIntegerLength, encodeTtlv } from "../../src/ttlv/encode.js";
 import { Operation, ResultReason } from "../../src/ttlv/enums.js";
 import { TtlvError } from "../../src/ttlv/errors.js";
 import { parseHex, toHex } from "../../src/ttlv/hex.js";
-import type { TtlvItem } from "../../src/ttlv/item.js";
+import { ItemType, type TtlvItem } from "../../src/ttlv/item.js";
 import { fromJson, toJson } from "../../src/ttlv/json.js";
 import { enumerationName, maskNames, tagName, valueTag } from "../../src/ttlv/names.js";
 import { formatTtlv } from "../../src/ttlv/pretty.js";
@@ -277,4 +277,19 @@ describe("pretty printer", () => {
     assert.match(plain, /PrivateExponent \(BigInteger\): 0x1234/);
     assert.match(plain, /Data \(ByteString\): 1 bytes 01/);
   });
+});
+
+test("a Password is decoded as a view of its UTF-8 bytes, never a string; invalid UTF-8 is refused there too", () => {
+  const bytes = encodeTtlv(structure(Tag.Credential, [textString(Tag.Username, "token"), textString(Tag.Password, "pâss")]));
+  const tree = decodeTtlv(bytes);
+  assert.equal(tree.type, ItemType.Structure);
+  const [username, password] = tree.value as TtlvItem[];
+  assert.equal(username!.value, "token");
+  assert.ok(password!.value instanceof Uint8Array);
+  assert.equal(password!.value.buffer, bytes.buffer, "a view, not a copy");
+  assert.equal(Buffer.from(password!.value).toString("utf8"), "pâss");
+  assert.deepEqual(encodeTtlv(tree), bytes, "it encodes back to the same bytes");
+  const bad = Buffer.from(bytes);
+  bad[bytes.length - 8 + 1] = 0xff; // inside the Password, the last item
+  assert.throws(() => decodeTtlv(bad), (e: unknown) => e instanceof TtlvError && e.code === "BAD_UTF8");
 });

@@ -87,6 +87,6 @@ function secrets(item: TtlvItem, inKeyMaterial = false): string[] {
     return item.value.flatMap((c) => secrets(c, inKeyMaterial || item.tag === Tag.KeyMaterial));
   }
   if (item.type === ItemType.ByteString && (inKeyMaterial || item.tag === Tag.KeyMaterial) && item.value.length > 0) return [toHex(item.value)];
-  if (item.type === ItemType.TextString && item.tag === Tag.Password) return [JSON.stringify(item.value)];
+  if (item.type === ItemType.TextString && item.tag === Tag.Password) return [JSON.stringify(Buffer.from(item.value).toString("utf8"))];
   return [];
 }

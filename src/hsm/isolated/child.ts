@@ -46,6 +46,9 @@ async function serve([id, method, args]: CallRequest): Promise<void> {
     response = [id, true, await fn.apply(backend, args)];
   } catch (error) {
     response = [id, false, serializeError(error)];
+  } finally {
+    // The PIN's bytes (see HsmBackend.authenticate): not kept past the call.
+    if (method === "authenticate" || method === "adoptPin") (args[1] as Uint8Array).fill(0);
   }
   answers.push(response);
   if (--inFlight === 0) {

@@ -44,7 +44,7 @@ export class CredentialCache {
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** The digest `accepts` and `rememberPin` take, under the current module process's key. */
-  digest(pin: string): Buffer {
+  digest(pin: Uint8Array): Buffer {
     return pinDigest(this.key, pin);
   }
 

@@ -318,8 +318,10 @@ class IsolatedBackend implements HsmBackend {
    * child fails, before a new one serves: the new child's first request
    * logs in again. A PIN whose digest differs always goes to the child,
    * which checks it (failures are throttled per client in the relay,
-   * src/server/login-throttle.ts). The digest is an HMAC under a key drawn
-   * per child, compared with timingSafeEqual; the PIN itself is not kept.
+   * src/server/login-throttle.ts). The digest is SHA-256(key || PIN) under a
+   * key drawn per child (login.ts's pinDigest), compared with
+   * timingSafeEqual; the PIN itself is not kept: its bytes go to the child
+   * only when the child decides, and the caller zeroes them afterwards.
    *
    * One difference from the in-process backend: a child that loses its
    * login without any call noticing (its last session closed) keeps its
@@ -328,7 +330,7 @@ class IsolatedBackend implements HsmBackend {
    * request logs in. (Operations on a child that is not logged in fail, so
    * the digest grants nothing meanwhile.)
    */
-  authenticate(slotId: string, pin: string): Promise<void> {
+  authenticate(slotId: string, pin: Uint8Array): Promise<void> {
     const pinDigest = this.credentials.digest(pin);
     const refused = this.refusedPins.get(slotId);
     if (refused !== undefined && timingSafeEqual(refused, pinDigest)) {
@@ -352,7 +354,7 @@ class IsolatedBackend implements HsmBackend {
    * (pin-check.ts; the relay's login throttle admitted this request), and
    * when the token accepts it, the child takes it as the PIN from now on.
    */
-  private async perhapsChangedPin(error: unknown, slotId: string, pin: string, pinDigest: Buffer): Promise<void> {
+  private async perhapsChangedPin(error: unknown, slotId: string, pin: Uint8Array, pinDigest: Buffer): Promise<void> {
     const differs = error instanceof HsmError && error.code === "AUTH_FAILED" && error.ckr === undefined && /does not match the one the token is logged in with/.test(error.message);
     if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin))) throw error;
     const ticket = this.credentials.checkSent(slotId);
@@ -369,12 +371,15 @@ class IsolatedBackend implements HsmBackend {
    * per slot, a request accepted by digest has its PIN checked again in a
    * process of its own, in the background; when the token refuses it, it is
    * refused here from then on (refusedPins) until the child is replaced.
+   * The check outlives the request, whose caller zeroes `pin`: it works on a
+   * copy, zeroed when it ends.
    */
-  private recheckIfDue(slotId: string, pin: string): void {
+  private recheckIfDue(slotId: string, requestPin: Uint8Array): void {
     const now = performance.now();
     if (now - (this.pinVerifiedAt.get(slotId) ?? now) < this.pinRecheckMs || this.rechecking.has(slotId)) return;
     this.rechecking.add(slotId);
     this.pinVerifiedAt.set(slotId, now);
+    const pin = Buffer.from(requestPin);
     const pinDigest = this.credentials.digest(pin);
     void checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin)
       .then((accepted) => {
@@ -385,7 +390,10 @@ class IsolatedBackend implements HsmBackend {
         this.refusedPins.set(slotId, pinDigest);
       })
       .catch((error: unknown) => this.logger.warn({ slotId, err: error }, `Slot ${slotId}: the PIN could not be checked again: ${(error as Error).message}`))
-      .finally(() => this.rechecking.delete(slotId));
+      .finally(() => {
+        pin.fill(0);
+        this.rechecking.delete(slotId);
+      });
   }
   mechanisms(slotId: string): Promise<number[]> {
     return this.call("mechanisms", [slotId]);

@@ -27,7 +27,7 @@ export async function checkPin(
   logger: Logger,
   timeoutMs: number,
   slotId: string,
-  pin: string,
+  pin: Uint8Array,
 ): Promise<boolean> {
   const started = performance.now();
   let answer!: (response: CallResponse) => void;

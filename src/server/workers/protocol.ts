@@ -27,5 +27,5 @@ export type FromWorker =
   | { readonly t: "closed"; readonly id: number }
   | { readonly t: "metrics"; readonly id: number; readonly metrics: object[] }
   | { readonly t: "ping"; readonly id: number; readonly alive: boolean }
-  | { readonly t: "login-admit"; readonly id: number; readonly slotId: string; readonly client: string; readonly pin: string }
+  | { readonly t: "login-admit"; readonly id: number; readonly slotId: string; readonly client: string; /** hex */ readonly pin: string }
   | { readonly t: "login-outcome"; readonly id: number; readonly outcome: LoginOutcome };

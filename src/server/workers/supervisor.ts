@@ -115,8 +115,12 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
             worker.asked.get(message.id)?.(message);
             worker.asked.delete(message.id);
             return;
-          case "login-admit":
-            throttle.admit(message.slotId, message.client, message.pin).then(
+          case "login-admit": {
+            // The digest is taken before admit's first await, so the bytes can go at once.
+            const pin = Buffer.from(message.pin, "hex");
+            const admitted = throttle.admit(message.slotId, message.client, pin);
+            pin.fill(0);
+            admitted.then(
               (attempt) => {
                 worker.attempts.set(message.id, attempt);
                 send({ t: "login-admitted", id: message.id });
@@ -124,6 +128,7 @@ export async function startSupervisor(config: Config, logger: Logger, options: S
               (error: Error & { code?: string }) => send({ t: "login-admitted", id: message.id, refused: { code: error.code ?? "GENERAL", message: error.message } }),
             );
             return;
+          }
           case "login-outcome": {
             const attempt = worker.attempts.get(message.id);
             worker.attempts.delete(message.id);

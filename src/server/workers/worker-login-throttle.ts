@@ -23,7 +23,7 @@ export class WorkerLoginThrottle implements Pick<ClientLoginThrottle, "admit"> {
 
   constructor(private readonly send: (message: FromWorker) => void) {}
 
-  async admit(slotId: string, client: string, pin: string): Promise<LoginAttempt> {
+  async admit(slotId: string, client: string, pin: Uint8Array): Promise<LoginAttempt> {
     const digest = pinDigest(this.key, pin);
     const known = this.accepted.get(slotId);
     if (known !== undefined && timingSafeEqual(known, digest)) {
@@ -58,11 +58,12 @@ export class WorkerLoginThrottle implements Pick<ClientLoginThrottle, "admit"> {
     else waiter.reject(new HsmError(refused.code as HsmErrorCode, refused.message));
   }
 
-  private async ask(slotId: string, client: string, pin: string): Promise<LoginAttempt> {
+  private async ask(slotId: string, client: string, pin: Uint8Array): Promise<LoginAttempt> {
     const id = this.nextId++;
     await new Promise<void>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.send({ t: "login-admit", id, slotId, client, pin });
+      // IPC carries JSON: the PIN goes as hex, once per slot until it is accepted in this worker.
+      this.send({ t: "login-admit", id, slotId, client, pin: Buffer.from(pin).toString("hex") });
     });
     let done = false;
     const end = (outcome: LoginOutcome) => () => {
