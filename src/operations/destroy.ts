@@ -17,8 +17,11 @@ export const destroy: OperationHandler = {
   readOnly: false,
   async run(context, requestPayload) {
     const id = requireId(context, decodeDestroyRequest(requestPayload).uniqueIdentifier);
-    const { lifecycle } = await describeLifecycle(context, id);
-    if (lifecycle.state === State.Active) {
+    // A secret key keeps no lifecycle in the token (SoftHSM cannot read back
+    // a date on a private object, and CKA_SIGN says nothing for an AES key):
+    // it is never made Active by the relay, so nothing keeps it from Destroy.
+    const { key, lifecycle } = await describeLifecycle(context, id);
+    if (lifecycle.state === State.Active && key.objectClass !== "secret") {
       throw new KmipError(ResultReason.PermissionDenied, `${id} is Active and cannot be destroyed; revoke it first (KMIP 4.21)`);
     }
     await context.backend.destroyKey(context.slot.slotId, id);

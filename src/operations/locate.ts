@@ -29,6 +29,7 @@ export interface LocateCriteria {
 const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
   [ObjectType.PublicKey, "public"],
   [ObjectType.PrivateKey, "private"],
+  [ObjectType.SymmetricKey, "secret"],
 ]);
 
 const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
@@ -37,6 +38,7 @@ const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
   [CryptographicAlgorithm.ECDSA, "EC"],
   [CryptographicAlgorithm.EC, "EC"],
   [CryptographicAlgorithm.Ed25519, "EdDSA"],
+  [CryptographicAlgorithm.AES, "AES"],
 ]);
 
 const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.Active, State.Deactivated]);

@@ -22,6 +22,8 @@ export interface PyKmipArgs {
   name?: string;
   bits?: number;
   data?: string;
+  /** create_aes: ask for an exportable key (Extractable true). */
+  extractable?: boolean;
 }
 
 /** Where and as whom PyKMIP reaches a relay: its address, its generated certificate, its token's label and PIN. */
