@@ -256,6 +256,8 @@ export type HsmErrorCode =
   | "UNSUPPORTED"
   /** Arguments the module refused (bad sizes, bad data length, ...). */
   | "INVALID_ARGUMENT"
+  /** The data did not decrypt with the key (a GCM tag that does not verify, bad padding). */
+  | "CRYPTO_FAILED"
   /** Too many calls are waiting for this slot's module; try again later. */
   | "BUSY"
   /** The module process crashed or a call timed out. */

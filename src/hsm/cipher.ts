@@ -192,12 +192,17 @@ export function refusal(keyId: string, what: "encrypt" | "decrypt" | "mac" | "ve
   if (error.ckr === "CKR_MECHANISM_INVALID" && allowed !== undefined && !allowed.includes(mechanism)) {
     return new HsmError("PERMISSION_DENIED", `${keyId} allows only ${allowed.join(", ")} (its Cryptographic Parameters, CKA_ALLOWED_MECHANISMS), not ${mechanism}`, error.fn, error.ckr);
   }
+  // SoftHSM 2.6 does OAEP with SHA-1 and MGF1-SHA-1 and no label only, and says CKR_ARGUMENTS_BAD to anything else.
+  if (mechanism === "RSA-OAEP" && (error.ckr === "CKR_ARGUMENTS_BAD" || error.ckr === "CKR_MECHANISM_PARAM_INVALID") && error.fn?.endsWith("Init") === true) {
+    return new HsmError("UNSUPPORTED", `${error.message}: the token refuses these OAEP parameters (hash, MGF1 hash or label); SoftHSM 2.6 does SHA-1 without a label only`, error.fn, error.ckr);
+  }
   if (error.ckr === "CKR_DATA_LEN_RANGE" || error.ckr === "CKR_ENCRYPTED_DATA_LEN_RANGE") {
     const block = mechanism === "AES-ECB" || mechanism === "AES-CBC" ? ": without padding the data must be a multiple of 16 bytes" : mechanism === "RSA-OAEP" ? ": too long for the key and hash" : "";
     return new HsmError("INVALID_ARGUMENT", `${error.message}${block}`, error.fn, error.ckr);
   }
-  if (error.ckr === "CKR_ENCRYPTED_DATA_INVALID") {
-    return new HsmError("INVALID_ARGUMENT", `${error.message}: the data does not decrypt with this key (${mechanism === "AES-GCM" ? "the tag does not verify" : "bad padding or length"})`, error.fn, error.ckr);
+  // SoftHSM answers a GCM tag that does not verify with CKR_GENERAL_ERROR.
+  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || (mechanism === "AES-GCM" && error.ckr === "CKR_GENERAL_ERROR" && error.fn === "C_Decrypt"))) {
+    return new HsmError("CRYPTO_FAILED", `${error.message}: the data does not decrypt with this key (${mechanism === "AES-GCM" ? "the tag does not verify" : "bad padding or length"})`, error.fn, error.ckr);
   }
   return error;
 }

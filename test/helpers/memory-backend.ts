@@ -281,7 +281,7 @@ export class MemoryBackend implements HsmBackend {
     } catch (error) {
       if (error instanceof HsmError) throw error;
       const ckr = decrypting ? "CKR_ENCRYPTED_DATA_INVALID" : "CKR_DATA_LEN_RANGE";
-      throw new HsmError("INVALID_ARGUMENT", `${decrypting ? "C_Decrypt" : "C_Encrypt"}: ${ckr}`, decrypting ? "C_Decrypt" : "C_Encrypt", ckr);
+      throw new HsmError(decrypting ? "CRYPTO_FAILED" : "INVALID_ARGUMENT", `${decrypting ? "C_Decrypt" : "C_Encrypt"}: ${ckr}`, decrypting ? "C_Decrypt" : "C_Encrypt", ckr);
     }
   }
 

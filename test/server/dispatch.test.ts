@@ -294,6 +294,7 @@ describe("failures of an item", () => {
       PERMISSION_DENIED: ["PermissionDenied", false],
       UNSUPPORTED: ["CryptographicFailure", false],
       INVALID_ARGUMENT: ["InvalidField", false],
+      CRYPTO_FAILED: ["CryptographicFailure", false],
       BUSY: ["GeneralFailure", false],
       MODULE_FAILED: ["GeneralFailure", true],
       PKCS11_ERROR: ["GeneralFailure", true],
