@@ -88,6 +88,11 @@ export interface BackendCall {
   readonly keyId?: string;
   readonly mechanism?: SignMechanism;
   readonly data?: Uint8Array;
+  /** generateSecretKey: what was asked for. */
+  readonly secretKey?: SecretKeyRequest;
+  /** encrypt / decrypt: the request as the operation made it; mac / macVerify: the algorithm. */
+  readonly cipher?: CipherRequest;
+  readonly macAlgorithm?: MacAlgorithm;
 }
 
 export interface MemoryBackendOptions {
@@ -181,7 +186,7 @@ export class MemoryBackend implements HsmBackend {
   }
 
   async generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
-    this.record({ fn: "generateSecretKey" });
+    this.record({ fn: "generateSecretKey", secretKey: request });
     this.checkSlot(slotId);
     if (request.keyType === "AES" && ![128, 192, 256].includes(request.bits)) {
       throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${request.bits}`);
@@ -225,20 +230,20 @@ export class MemoryBackend implements HsmBackend {
   }
 
   async mac(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array): Promise<Uint8Array> {
-    this.record({ fn: "mac", keyId, data: Buffer.from(data) });
+    this.record({ fn: "mac", keyId, data: Buffer.from(data), macAlgorithm: algorithm });
     const key = this.secretFor(slotId, keyId, algorithm, "sign", "C_SignInit");
     return hmac(key, algorithm, data);
   }
 
   async macVerify(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, mac: Uint8Array): Promise<boolean> {
-    this.record({ fn: "macVerify", keyId, data: Buffer.from(data) });
+    this.record({ fn: "macVerify", keyId, data: Buffer.from(data), macAlgorithm: algorithm });
     const key = this.secretFor(slotId, keyId, algorithm, "verify", "C_VerifyInit");
     const expected = hmac(key, algorithm, data);
     return expected.length === mac.length && timingSafeEqual(expected, mac);
   }
 
   private cipher(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): CipherResult {
-    this.record({ fn: decrypting ? "decrypt" : "encrypt", keyId, data: Buffer.from(request.data) });
+    this.record({ fn: decrypting ? "decrypt" : "encrypt", keyId, data: Buffer.from(request.data), cipher: request });
     const fn = decrypting ? "C_DecryptInit" : "C_EncryptInit";
     const key = this.find(slotId, keyId, fn);
     const flag = decrypting ? "decrypt" : "encrypt";
