@@ -291,6 +291,21 @@ export class KmipClient {
   destroy(payload: payloads.DestroyRequestPayload) {
     return this.operate(Operation.Destroy, payloads.destroyPayloads, payload);
   }
+  create(payload: payloads.CreateRequestPayload) {
+    return this.operate(Operation.Create, payloads.createPayloads, payload);
+  }
+  encrypt(payload: payloads.EncryptRequestPayload) {
+    return this.operate(Operation.Encrypt, payloads.encryptPayloads, payload);
+  }
+  decrypt(payload: payloads.DecryptRequestPayload) {
+    return this.operate(Operation.Decrypt, payloads.decryptPayloads, payload);
+  }
+  mac(payload: payloads.MacRequestPayload) {
+    return this.operate(Operation.Mac, payloads.macPayloads, payload);
+  }
+  macVerify(payload: payloads.MacVerifyRequestPayload) {
+    return this.operate(Operation.MacVerify, payloads.macVerifyPayloads, payload);
+  }
   rngRetrieve(payload: payloads.RngRetrieveRequestPayload) {
     return this.operate(Operation.RNGRetrieve, payloads.rngRetrievePayloads, payload);
   }

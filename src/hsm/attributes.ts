@@ -12,7 +12,8 @@ import { HsmError, type KeyDescription, type KeyFacts, type KeyType, type Object
 import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
 import { decodeMechanismList } from "./import-templates.js";
-import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import { parseAllowedMechanisms } from "./cipher.js";
+import { CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC } from "./mechanisms.js";
 import { mayBeAttributeRefusal, type AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
@@ -125,6 +126,15 @@ export function keyTypeOf(ckk: number | undefined): KeyType {
       return "EC";
     case CKK_EC_EDWARDS:
       return "EdDSA";
+    case CKK_AES:
+      return "AES";
+    case CKK_GENERIC_SECRET:
+    case CKK_SHA_1_HMAC:
+    case CKK_SHA224_HMAC:
+    case CKK_SHA256_HMAC:
+    case CKK_SHA384_HMAC:
+    case CKK_SHA512_HMAC:
+      return "GenericSecret";
     default:
       return "other";
   }
@@ -136,10 +146,14 @@ const A = pkcs11js;
 const USAGE: Readonly<Record<ObjectClass, readonly number[]>> = {
   public: [A.CKA_VERIFY, A.CKA_ENCRYPT, A.CKA_WRAP, A.CKA_DERIVE],
   private: [A.CKA_SIGN, A.CKA_DECRYPT, A.CKA_UNWRAP, A.CKA_DERIVE],
+  secret: [A.CKA_SIGN, A.CKA_VERIFY, A.CKA_ENCRYPT, A.CKA_DECRYPT, A.CKA_WRAP, A.CKA_UNWRAP, A.CKA_DERIVE],
 };
+/** What a secret key reveals of itself without its value (PKCS#11 v2.40 section 4.10). */
+const SECRET = [A.CKA_VALUE_LEN, A.CKA_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_ALLOWED_MECHANISMS];
+const secretKeyTypes: ReadonlySet<KeyType> = new Set(["AES", "GenericSecret"]);
 // Key material: public keys reveal theirs; a private RSA key's modulus (not
 // secret) gives its size; an EC private key's CKA_EC_PARAMS gives its curve.
-const MATERIAL: Readonly<Record<ObjectClass, Readonly<Record<"RSA" | "EC", readonly number[]>>>> = {
+const MATERIAL: Readonly<Record<Exclude<ObjectClass, "secret">, Readonly<Record<"RSA" | "EC", readonly number[]>>>> = {
   public: { RSA: [A.CKA_MODULUS, A.CKA_PUBLIC_EXPONENT], EC: [A.CKA_EC_PARAMS, A.CKA_EC_POINT] },
   private: { RSA: [A.CKA_MODULUS], EC: [A.CKA_EC_PARAMS] },
 };
@@ -161,6 +175,10 @@ export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs1
     const ecParams = readAttributes(p, session, handle, [A.CKA_EC_PARAMS]).get(A.CKA_EC_PARAMS);
     const curve = ecParams === undefined ? undefined : curveOfParams(ecParams);
     return curve === undefined ? { objectClass, keyType, bits: 0, ...defaults } : { objectClass, keyType, bits: curve.bits, curve: curve.curve, ...defaults };
+  }
+  if (secretKeyTypes.has(keyType)) {
+    const length = readUlong(readAttributes(p, session, handle, [A.CKA_VALUE_LEN]).get(A.CKA_VALUE_LEN));
+    return { objectClass, keyType, bits: (length ?? 0) * 8 };
   }
   return { objectClass, keyType, bits: 0 };
 }
@@ -231,6 +249,17 @@ export function describeObject(
     ...(allowed === undefined ? {} : { allowedMechanisms: allowed }),
   };
 
+  if (objectClass === "secret") {
+    const secret = readAttributes(p, session, handle, SECRET, quirks);
+    const allowed = secret.get(A.CKA_ALLOWED_MECHANISMS);
+    return {
+      ...base,
+      bits: (readUlong(secret.get(A.CKA_VALUE_LEN)) ?? 0) * 8,
+      sensitive: (secret.get(A.CKA_SENSITIVE)?.[0] ?? 0) !== 0,
+      extractable: (secret.get(A.CKA_EXTRACTABLE)?.[0] ?? 0) !== 0,
+      ...(allowed !== undefined && allowed.length > 0 && { secretMechanisms: parseAllowedMechanisms(allowed) }),
+    };
+  }
   if (keyType === "RSA") {
     const material = readAttributes(p, session, handle, MATERIAL[objectClass].RSA);
     const modulus = material.get(A.CKA_MODULUS);

@@ -6,7 +6,7 @@
 // in a supervised child process and forward the calls.
 //
 // Keys are named by their KMIP Unique Identifier (see key-id.ts): the
-// upper-case hex of CKA_ID followed by `_pub` or `_priv`.
+// upper-case hex of CKA_ID followed by `_pub`, `_priv` or `_sec`.
 
 /** Identity of the loaded module, from C_GetInfo. */
 export interface ModuleInfo {
@@ -39,9 +39,11 @@ export interface SlotSummary {
   readonly loginRequired: boolean;
 }
 
-export type KeyType = "RSA" | "EC" | "EdDSA" | "other";
+/** AES is CKK_AES; GenericSecret is CKK_GENERIC_SECRET and the CKK_SHA*_HMAC types (HMAC keys). */
+export type KeyType = "RSA" | "EC" | "EdDSA" | "AES" | "GenericSecret" | "other";
 export type Curve = "P-256" | "P-384" | "P-521" | "Ed25519";
-export type ObjectClass = "public" | "private";
+/** CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_SECRET_KEY. */
+export type ObjectClass = "public" | "private" | "secret";
 
 /** What to generate with C_GenerateKeyPair. */
 export type KeyPairSpec =
@@ -114,6 +116,11 @@ export interface KeyDescription {
   readonly ecPoint?: Uint8Array;
   /** CKA_ALLOWED_MECHANISMS, when the key has a non-empty list (import-templates.ts). */
   readonly allowedMechanisms?: readonly number[];
+  /** Secret keys: CKA_SENSITIVE and CKA_EXTRACTABLE (false when absent). */
+  readonly sensitive?: boolean;
+  readonly extractable?: boolean;
+  /** Secret keys: the mechanisms of CKA_ALLOWED_MECHANISMS the relay knows; absent when the key allows any. */
+  readonly secretMechanisms?: readonly SecretMechanism[];
 }
 
 /** Usage flags of a key object (PKCS#11 v2.40 sections 4.8, 4.9). */
@@ -165,6 +172,65 @@ export interface KeyImportRequest {
    * public material is looked for; none, a fresh CKA_ID.
    */
   readonly partnerId?: string;
+}
+
+/**
+ * The mechanisms the relay uses with secret keys and RSA-OAEP, by name; the
+ * HSM layer (hsm/cipher.ts) turns them into CKM_* values and parameters.
+ */
+export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "RSA-OAEP";
+export type MacAlgorithm = "HMAC-SHA1" | "HMAC-SHA256" | "HMAC-SHA384" | "HMAC-SHA512" | "AES-CMAC";
+export type SecretMechanism = CipherMechanism | MacAlgorithm;
+
+/** Whether a mechanism encrypts (rather than makes a MAC). */
+export function isCipherMechanism(name: SecretMechanism): name is CipherMechanism {
+  return !name.startsWith("HMAC-") && name !== "AES-CMAC";
+}
+
+/** What to generate with C_GenerateKey (a CKO_SECRET_KEY). */
+export interface SecretKeyRequest {
+  /** AES: CKM_AES_KEY_GEN; GenericSecret: CKM_GENERIC_SECRET_KEY_GEN (HMAC keys). */
+  readonly keyType: "AES" | "GenericSecret";
+  readonly bits: number;
+  /** CKA_LABEL; absent: no label. */
+  readonly label?: string;
+  /** CKA_ENCRYPT, CKA_DECRYPT, ...: exactly these are true, every other one false. */
+  readonly usage: KeyDescription["usage"];
+  /** True: CKA_SENSITIVE false and CKA_EXTRACTABLE true, so Get can read CKA_VALUE. False: the opposite. */
+  readonly extractable: boolean;
+  /** CKA_ALLOWED_MECHANISMS; absent: the attribute is not set (any mechanism). */
+  readonly allowedMechanisms?: readonly SecretMechanism[];
+  /** CKA_START_DATE as "YYYYMMDD". */
+  readonly startDate?: string;
+}
+
+/** One Encrypt or Decrypt, its mechanism chosen by the caller. */
+export interface CipherRequest {
+  readonly mechanism: CipherMechanism;
+  readonly data: Uint8Array;
+  /** CBC: the IV; CTR: the initial counter block; GCM: the IV. */
+  readonly iv?: Uint8Array;
+  /** Encrypt only: the backend makes an IV of this many bytes with C_GenerateRandom and returns it. */
+  readonly randomIvLength?: number;
+  /** CTR: bits of the counter block that are the counter (default 128). */
+  readonly counterBits?: number;
+  /** GCM: additional authenticated data. */
+  readonly aad?: Uint8Array;
+  /** GCM: the tag length in bytes (default 16). */
+  readonly tagLength?: number;
+  /** GCM decrypt: the tag to check. */
+  readonly tag?: Uint8Array;
+  /** RSA-OAEP: the hash of OAEP and of MGF1 (default sha1), and the label (PKCS#11 source data). */
+  readonly oaepHash?: "sha1" | HashName;
+  readonly oaepLabel?: Uint8Array;
+}
+
+export interface CipherResult {
+  readonly data: Uint8Array;
+  /** The IV the backend made (randomIvLength). */
+  readonly iv?: Uint8Array;
+  /** GCM encrypt: the tag, apart from the ciphertext. */
+  readonly tag?: Uint8Array;
 }
 
 /** Changes to a key's attributes through C_SetAttributeValue. */
@@ -286,6 +352,8 @@ export type HsmErrorCode =
   | "UNSUPPORTED"
   /** Arguments the module refused (bad sizes, bad data length, ...). */
   | "INVALID_ARGUMENT"
+  /** The data did not decrypt with the key (a GCM tag that does not verify, bad padding). */
+  | "CRYPTO_FAILED"
   /** Too many calls are waiting for this slot's module; try again later. */
   | "BUSY"
   /** The module process crashed or a call timed out. */
@@ -350,6 +418,31 @@ export interface HsmBackend {
 
   /** Throws ITEM_NOT_FOUND when no single object matches the id. */
   describeKey(slotId: string, keyId: string): Promise<KeyDescription>;
+
+  /** C_GenerateKey: a secret key; returns its id. */
+  generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string>;
+
+  /**
+   * CKA_VALUE of a secret key. Throws PERMISSION_DENIED, saying why, for a
+   * key that is sensitive or not extractable.
+   */
+  readSecretValue(slotId: string, keyId: string): Promise<Uint8Array>;
+
+  /**
+   * C_EncryptInit + C_Encrypt. Throws PERMISSION_DENIED for a key whose
+   * CKA_ENCRYPT is false or whose CKA_ALLOWED_MECHANISMS refuse the
+   * mechanism, INVALID_ARGUMENT for a key of another type or bad lengths.
+   */
+  encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult>;
+
+  /** C_DecryptInit + C_Decrypt; GCM: a tag that does not verify is INVALID_ARGUMENT (CKR_ENCRYPTED_DATA_INVALID). */
+  decrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult>;
+
+  /** C_SignInit + C_Sign with an HMAC or CMAC mechanism. */
+  mac(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array): Promise<Uint8Array>;
+
+  /** C_VerifyInit + C_Verify; false for CKR_SIGNATURE_INVALID/LEN_RANGE. */
+  macVerify(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, mac: Uint8Array): Promise<boolean>;
 
   /** Ids of the keys matching the filter, in token order. */
   findKeys(slotId: string, filter: KeyFilter): Promise<string[]>;

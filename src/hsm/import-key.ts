@@ -25,7 +25,7 @@ import { mayBeAttributeRefusal, type AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
 const A = pkcs11js;
-const CKO: Readonly<Record<ObjectClass, number>> = { public: A.CKO_PUBLIC_KEY, private: A.CKO_PRIVATE_KEY };
+const CKO: Readonly<Record<ObjectClass, number>> = { public: A.CKO_PUBLIC_KEY, private: A.CKO_PRIVATE_KEY, secret: A.CKO_SECRET_KEY };
 /** Candidates looked at when matching by material: a token rarely holds the same key more than once. */
 const MAX_CANDIDATES = 16;
 

@@ -49,3 +49,11 @@ export const CKK_RSA = 0x0;
 export const CKK_EC = 0x3;
 /** PKCS#11 v3.0. */
 export const CKK_EC_EDWARDS = 0x40;
+/** Secret key types: AES, generic secret (HMAC keys of any hash), and the per-hash HMAC types some tools make. */
+export const CKK_GENERIC_SECRET = 0x10;
+export const CKK_AES = 0x1f;
+export const CKK_SHA_1_HMAC = 0x28;
+export const CKK_SHA256_HMAC = 0x2b;
+export const CKK_SHA384_HMAC = 0x2c;
+export const CKK_SHA512_HMAC = 0x2d;
+export const CKK_SHA224_HMAC = 0x2e;

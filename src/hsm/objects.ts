@@ -10,7 +10,7 @@ import { HsmError, type KeyDescription, type KeyFacts, type KeyFilter, type Obje
 import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
-import { CKK_EC, CKK_EC_EDWARDS, CKK_RSA } from "./mechanisms.js";
+import { CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA } from "./mechanisms.js";
 import type { AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
@@ -22,8 +22,9 @@ const MAX_CACHED_HANDLES = 4096;
 const CKO_OF: Readonly<Record<ObjectClass, number>> = {
   public: pkcs11js.CKO_PUBLIC_KEY,
   private: pkcs11js.CKO_PRIVATE_KEY,
+  secret: pkcs11js.CKO_SECRET_KEY,
 };
-const CKK_OF = { RSA: CKK_RSA, EC: CKK_EC, EdDSA: CKK_EC_EDWARDS } as const;
+const CKK_OF = { RSA: CKK_RSA, EC: CKK_EC, EdDSA: CKK_EC_EDWARDS, AES: CKK_AES, GenericSecret: CKK_GENERIC_SECRET } as const;
 
 /**
  * Handles of the objects matching `template`, in token order, at most `limit`.
@@ -125,7 +126,7 @@ export class KeyHandles {
 
 /** The id in the form formatKeyId makes (upper-case hex). Throws ITEM_NOT_FOUND when it is not of the scheme. */
 function canonicalKeyId(keyId: string): string {
-  const parsed = parseKeyId(keyId) ?? itemNotFound(`"${keyId}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+  const parsed = parseKeyId(keyId) ?? itemNotFound(`"${keyId}" is not a key id of this relay (hex CKA_ID followed by _pub, _priv or _sec)`);
   return formatKeyId(parsed.ckaId, parsed.objectClass);
 }
 
@@ -157,7 +158,7 @@ function matchingKeys(
   quirks: AttributeQuirks,
   describe: boolean,
 ): { id: string; description?: KeyDescription }[] {
-  const classes: ObjectClass[] = filter.objectClass !== undefined ? [filter.objectClass] : ["public", "private"];
+  const classes: ObjectClass[] = filter.objectClass !== undefined ? [filter.objectClass] : ["public", "private", "secret"];
   const keys: { id: string; description?: KeyDescription }[] = [];
   for (const objectClass of classes) {
     const template: pkcs11js.Template = [{ type: pkcs11js.CKA_CLASS, value: CKO_OF[objectClass] }];

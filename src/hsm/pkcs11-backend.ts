@@ -6,8 +6,13 @@ import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import type { Logger } from "../log/logger.js";
 import {
+  type CipherRequest,
+  type CipherResult,
   HsmError,
   type HsmBackend,
+  type MacAlgorithm,
+  type SecretKeyRequest,
+  type SecretMechanism,
   type KeyDescription,
   type KeyFacts,
   type KeyFilter,
@@ -22,7 +27,8 @@ import {
   type SignMechanism,
   type SlotSummary,
 } from "./backend.js";
-import { describeObject, readKeyFacts } from "./attributes.js";
+import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
+import { checkKeyType, cipher, computeMac, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { CURVES } from "./ec.js";
 import { formatKeyId } from "./key-id.js";
@@ -172,6 +178,104 @@ class Pkcs11Backend implements HsmBackend {
       this.logger.info({ slotId, keyType: request.material.keyType, keyId: id, paired }, "Imported key object");
       return id;
     });
+  }
+
+  async generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
+    const state = this.state(slotId);
+    return this.withSession(state, async (session) => {
+      const ckaId = this.unusedCkaId(session);
+      const { mechanism, template } = secretKeyTemplate(request, ckaId);
+      const handle = await p11Async("C_GenerateKey", () => this.p.C_GenerateKeyAsync(session, mechanism, template));
+      const id = formatKeyId(ckaId, "secret");
+      state.keys.remember({ id, objectClass: "secret", handle, facts: { objectClass: "secret", keyType: request.keyType, bits: request.bits } });
+      this.logger.info({ slotId, keyType: request.keyType, bits: request.bits, extractable: request.extractable, keyId: id }, "Generated secret key");
+      return id;
+    });
+  }
+
+  async readSecretValue(slotId: string, keyId: string): Promise<Uint8Array> {
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => {
+      if (key.objectClass !== "secret") throw new HsmError("PERMISSION_DENIED", `${keyId} is not a secret key`);
+      const flags = readAttributes(this.p, session, key.handle, [pkcs11js.CKA_SENSITIVE, pkcs11js.CKA_EXTRACTABLE]);
+      const sensitive = (flags.get(pkcs11js.CKA_SENSITIVE)?.[0] ?? 1) !== 0;
+      const extractable = (flags.get(pkcs11js.CKA_EXTRACTABLE)?.[0] ?? 0) !== 0;
+      if (sensitive || !extractable) throw notExportable(keyId, sensitive, extractable);
+      const value = readAttributes(this.p, session, key.handle, [pkcs11js.CKA_VALUE]).get(pkcs11js.CKA_VALUE);
+      if (value === undefined) throw notExportable(keyId, true, extractable);
+      return value;
+    });
+  }
+
+  async encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.cipher(slotId, keyId, request, false);
+  }
+
+  async decrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.cipher(slotId, keyId, request, true);
+  }
+
+  async mac(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+    const input = toBuffer(data);
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => {
+      this.checkSecret(session, key, keyId, algorithm);
+      try {
+        return computeMac(this.p, session, key, algorithm, input);
+      } catch (error) {
+        throw refusal(keyId, "mac", algorithm, error, this.allowedOnFailure(session, key, error));
+      }
+    });
+  }
+
+  async macVerify(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, mac: Uint8Array): Promise<boolean> {
+    const [input, expected] = [toBuffer(data), toBuffer(mac)];
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => {
+      this.checkSecret(session, key, keyId, algorithm);
+      try {
+        return verifyMac(this.p, session, key, algorithm, input, expected);
+      } catch (error) {
+        throw refusal(keyId, "verify", algorithm, error, this.allowedOnFailure(session, key, error));
+      }
+    });
+  }
+
+  private cipher(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherResult> {
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, async (session, key) => {
+      const facts = this.checkSecret(session, key, keyId, request.mechanism);
+      if (facts.objectClass !== "secret" && facts.objectClass !== (decrypting ? "private" : "public")) {
+        throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${facts.objectClass} key; RSA-OAEP ${decrypting ? "decrypts with the private" : "encrypts with the public"} key`);
+      }
+      const random = (length: number): Buffer => {
+        if (!Number.isInteger(length) || length < 1 || length > 128) throw new HsmError("INVALID_ARGUMENT", `IV length ${length} is not 1 to 128 bytes`);
+        return p11("C_GenerateRandom", () => this.p.C_GenerateRandom(session, Buffer.alloc(length)));
+      };
+      try {
+        return await cipher(this.p, session, key, request, decrypting, random);
+      } catch (error) {
+        throw refusal(keyId, decrypting ? "decrypt" : "encrypt", request.mechanism, error, this.allowedOnFailure(session, key, error));
+      }
+    });
+  }
+
+  /** The key's facts, read once; refuses a key of the wrong type for the mechanism. */
+  private checkSecret(session: Session, key: KeyObject, keyId: string, mechanism: SecretMechanism): KeyFacts {
+    key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+    checkKeyType(keyId, key.facts, mechanism);
+    return key.facts;
+  }
+
+  /** CKA_ALLOWED_MECHANISMS, read only when the token refused a mechanism, to say so. */
+  private allowedOnFailure(session: Session, key: KeyObject, error: unknown): SecretMechanism[] | undefined {
+    if (!(error instanceof HsmError && error.ckr === "CKR_MECHANISM_INVALID")) return undefined;
+    try {
+      const value = readAttributes(this.p, session, key.handle, [pkcs11js.CKA_ALLOWED_MECHANISMS]).get(pkcs11js.CKA_ALLOWED_MECHANISMS);
+      return value === undefined || value.length === 0 ? undefined : parseAllowedMechanisms(value);
+    } catch {
+      return undefined;
+    }
   }
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
@@ -426,6 +530,16 @@ class Pkcs11Backend implements HsmBackend {
     }
     throw new HsmError("PKCS11_ERROR", `C_FindObjects: no unused random CKA_ID after ${CKA_ID_ATTEMPTS} attempts`, "C_FindObjects");
   }
+}
+
+/** Why Get may not have a secret key's value (the relay's export policy, README "Key export"). */
+function notExportable(keyId: string, sensitive: boolean, extractable: boolean): HsmError {
+  const why = [sensitive ? "CKA_SENSITIVE is true" : "", extractable ? "" : "CKA_EXTRACTABLE is false"].filter((s) => s !== "").join(" and ");
+  return new HsmError(
+    "PERMISSION_DENIED",
+    `${keyId} cannot leave the HSM: ${why} (create it with the Extractable attribute true to be able to Get it)`,
+    "C_GetAttributeValue",
+  );
 }
 
 /** What a key made from `request` is, but for its class. */

@@ -26,7 +26,7 @@ const SIGNATURE_BUFFER = 2048;
  */
 const inFlight = new Set<readonly Buffer[]>();
 
-async function pinned<T>(buffers: readonly Buffer[], call: () => Promise<T>): Promise<T> {
+export async function pinned<T>(buffers: readonly Buffer[], call: () => Promise<T>): Promise<T> {
   inFlight.add(buffers);
   try {
     return await call();

@@ -12,7 +12,10 @@ import type { KeyMaterial } from "../kmip/objects.js";
 import { decodeGetRequest, encodeGetResponse } from "../kmip/payloads/get.js";
 import { KeyCompressionType, KeyFormatType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { algorithmOf, partnerId, recommendedCurveOf, requireId } from "./keys.js";
-import type { OperationHandler } from "./operation.js";
+import type { OperationContext, OperationHandler } from "./operation.js";
+import { secretAlgorithmOf } from "./secret-keys.js";
+import * as ttlv from "../ttlv/build.js";
+import { Tag } from "../ttlv/tags.js";
 
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
 const toBigInt = (bytes: Uint8Array) => (bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString("hex")}`));
@@ -104,6 +107,7 @@ export const get: OperationHandler = {
     }
     const id = requireId(context, request.uniqueIdentifier);
     const key = await context.backend.describeKey(context.slot.slotId, id);
+    if (key.objectClass === "secret") return getSymmetricKey(context, key, request.keyFormatType);
     if (key.objectClass !== "public") {
       throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${partnerId(id)})`);
     }
@@ -123,3 +127,31 @@ export const get: OperationHandler = {
     });
   },
 };
+
+/**
+ * A Symmetric Key's value, Raw (the default) or Transparent Symmetric Key
+ * (2.1.7.1), read from CKA_VALUE: only a key made exportable (CKA_SENSITIVE
+ * false, CKA_EXTRACTABLE true; README "Key export") gives it, any other is
+ * Permission Denied with the reason, never an empty answer.
+ */
+async function getSymmetricKey(context: OperationContext, key: KeyDescription, requested: number | undefined) {
+  const format = requested ?? KeyFormatType.Raw;
+  if (format !== KeyFormatType.Raw && format !== KeyFormatType.TransparentSymmetricKey) {
+    throw new KmipError(ResultReason.KeyFormatTypeNotSupported, `Key Format Type ${format} is not supported for symmetric keys (Raw, Transparent Symmetric Key)`);
+  }
+  const value = await context.backend.readSecretValue(context.slot.slotId, key.id);
+  const cryptographicAlgorithm = secretAlgorithmOf(key);
+  const keyMaterial = format === KeyFormatType.Raw ? value : ttlv.structure(Tag.KeyMaterial, [ttlv.byteString(Tag.Key, value)]);
+  return encodeGetResponse({
+    objectType: ObjectType.SymmetricKey,
+    uniqueIdentifier: key.id,
+    object: {
+      keyBlock: {
+        keyFormatType: format,
+        keyValue: { keyMaterial, attributes: [] },
+        ...(cryptographicAlgorithm === undefined ? {} : { cryptographicAlgorithm }),
+        cryptographicLength: value.length * 8,
+      },
+    },
+  });
+}

@@ -4,15 +4,20 @@
 import { activate } from "./activate.js";
 import { addAttribute } from "./add-attribute.js";
 import { check } from "./check.js";
+import { create } from "./create.js";
 import { createKeyPair } from "./create-key-pair.js";
+import { decrypt } from "./decrypt.js";
 import { deleteAttribute } from "./delete-attribute.js";
 import { destroy } from "./destroy.js";
 import { discoverVersions } from "./discover-versions.js";
+import { encrypt } from "./encrypt.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
 import { hashOperation } from "./hash.js";
 import { locate } from "./locate.js";
+import { mac } from "./mac.js";
+import { macVerify } from "./mac-verify.js";
 import { modifyAttribute } from "./modify-attribute.js";
 import type { OperationHandler } from "./operation.js";
 import { queryHandler } from "./query.js";
@@ -26,6 +31,7 @@ import { signatureVerify } from "./signature-verify.js";
 export function createOperations(): OperationHandler[] {
   const handlers: OperationHandler[] = [];
   handlers.push(
+    create,
     createKeyPair,
     register,
     locate,
@@ -41,8 +47,12 @@ export function createOperations(): OperationHandler[] {
     destroy,
     queryHandler(() => handlers),
     discoverVersions,
+    encrypt,
+    decrypt,
     sign,
     signatureVerify,
+    mac,
+    macVerify,
     rngRetrieve,
     hashOperation,
   );

@@ -272,6 +272,8 @@ const FORMATS: Readonly<Record<ObjectClass, ReadonlyMap<number, (material: KeyMa
     [KeyFormatType.TransparentECPublicKey, transparentEcPublic],
     [KeyFormatType.TransparentECDSAPublicKey, transparentEcPublic],
   ]),
+  // Symmetric keys are not key pairs: Register takes them apart from this table.
+  secret: new Map(),
 };
 
 function bytesOf(material: KeyMaterial, format: number): Uint8Array {

@@ -24,6 +24,7 @@ export function requireId(context: OperationContext, uniqueIdentifier: string | 
  * key and the reverse. Both carry the same CKA_ID (doc/compatibility.md#key-identifiers).
  */
 export function partnerId(id: string): string {
+  if (id.endsWith("_sec")) throw new KmipError(ResultReason.PermissionDenied, `${id} is a secret key, not part of a key pair; its lifecycle cannot be changed here (Activate, Revoke)`);
   if (id.endsWith("_priv")) return `${id.slice(0, -"_priv".length)}_pub`;
   if (id.endsWith("_pub")) return `${id.slice(0, -"_pub".length)}_priv`;
   throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
@@ -60,6 +61,8 @@ export function algorithmOf(keyType: KeyType): number | undefined {
       return CryptographicAlgorithm.ECDSA;
     case "EdDSA":
       return CryptographicAlgorithm.Ed25519;
+    case "AES":
+      return CryptographicAlgorithm.AES;
     default:
       return undefined;
   }
@@ -77,5 +80,6 @@ export function recommendedCurveOf(curve: Curve | undefined): number | undefined
 }
 
 export function objectTypeOf(key: KeyDescription): number {
+  if (key.objectClass === "secret") return ObjectType.SymmetricKey;
   return key.objectClass === "public" ? ObjectType.PublicKey : ObjectType.PrivateKey;
 }

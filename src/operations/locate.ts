@@ -32,6 +32,7 @@ export interface LocateCriteria {
 const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
   [ObjectType.PublicKey, "public"],
   [ObjectType.PrivateKey, "private"],
+  [ObjectType.SymmetricKey, "secret"],
 ]);
 
 const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
@@ -40,6 +41,7 @@ const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
   [CryptographicAlgorithm.ECDSA, "EC"],
   [CryptographicAlgorithm.EC, "EC"],
   [CryptographicAlgorithm.Ed25519, "EdDSA"],
+  [CryptographicAlgorithm.AES, "AES"],
 ]);
 
 const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.PreActive, State.Active, State.Deactivated, State.Compromised]);

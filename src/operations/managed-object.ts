@@ -79,7 +79,7 @@ export function labelOf(id: string): { label: string; objectClass: ObjectClass; 
   return { label: parsed.ckaId.toString("hex").toUpperCase(), objectClass: parsed.objectClass, ckaId: parsed.ckaId };
 }
 
-const OTHER: Readonly<Record<ObjectClass, ObjectClass>> = { private: "public", public: "private" };
+const OTHER: Readonly<Record<ObjectClass, ObjectClass>> = { private: "public", public: "private", secret: "secret" };
 
 const isGone = (error: unknown) => error instanceof HsmError && error.code === "ITEM_NOT_FOUND";
 
@@ -230,7 +230,11 @@ export interface ObjectPlan {
   readonly usage: UsageFlags;
 }
 
-const DEFAULT_MASK: Readonly<Record<ObjectClass, number>> = { private: CryptographicUsageMask.Sign, public: CryptographicUsageMask.Verify };
+const DEFAULT_MASK: Readonly<Record<ObjectClass, number>> = {
+  private: CryptographicUsageMask.Sign,
+  public: CryptographicUsageMask.Verify,
+  secret: CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt,
+};
 /** The client attributes kept in the record as given (KMIP 1.x 3.33, 3.36, 3.40). */
 const KEPT: readonly AttributeName[] = ["Object Group", "Contact Information"];
 

@@ -29,7 +29,7 @@ const PENDING_SINCE = 0x540003;
 const GENERATION = 0x540004;
 export const FORMAT_VERSION = 1;
 
-const OBJECT_TAGS: Readonly<Record<ObjectClass, number>> = {
+const OBJECT_TAGS: Readonly<Record<Exclude<ObjectClass, "secret">, number>> = {
   private: Tag.PrivateKeyTemplateAttribute,
   public: Tag.PublicKeyTemplateAttribute,
 };

@@ -41,7 +41,7 @@ export function queryHandler(operations: () => readonly OperationHandler[]): Ope
         response.operations = operations().map((h) => h.operation);
       }
       if (queryFunctions.includes(QueryFunction.QueryObjects)) {
-        response.objectTypes = [ObjectType.PublicKey, ObjectType.PrivateKey];
+        response.objectTypes = [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey];
       }
       if (queryFunctions.includes(QueryFunction.QueryServerInformation)) {
         const { server, slot, backend } = context;

@@ -22,6 +22,7 @@ const hsmReasons: Record<HsmErrorCode, number> = {
   PERMISSION_DENIED: ResultReason.PermissionDenied,
   UNSUPPORTED: ResultReason.CryptographicFailure,
   INVALID_ARGUMENT: ResultReason.InvalidField,
+  CRYPTO_FAILED: ResultReason.CryptographicFailure,
   // KMIP 1.4 section 11 has no "busy" reason: the message says it.
   BUSY: ResultReason.GeneralFailure,
   MODULE_FAILED: ResultReason.GeneralFailure,

@@ -12,8 +12,33 @@
 // length, which only this backend's verify accepts: enough to test what the
 // relay asks the token to sign and what it does with the answer, not the
 // cryptography (that is the token's job, tested end to end).
-import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateEncrypt, publicDecrypt, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  privateEncrypt,
+  publicDecrypt,
+  publicEncrypt,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+  type CipherGCM,
+  type CipherGCMOptions,
+  type DecipherGCM,
+  type CipherGCMTypes,
+  type KeyObject,
+} from "node:crypto";
+import {
+  type CipherRequest,
+  type CipherResult,
   type Curve,
   type HsmBackend,
   HsmError,
@@ -25,7 +50,10 @@ import {
   type KeyType,
   type KeyUpdate,
   type MetadataObject,
+  type MacAlgorithm,
   type ObjectClass,
+  type SecretKeyRequest,
+  type SecretMechanism,
   type Signature,
   type SignatureRequest,
   type SignMechanism,
@@ -55,6 +83,10 @@ interface MemoryKey {
   readonly publicKey: KeyObject;
   /** CKA_ALLOWED_MECHANISMS of a registered key. */
   allowedMechanisms?: readonly number[];
+  /** Secret keys: CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALLOWED_MECHANISMS (privateKey holds the value). */
+  sensitive?: boolean;
+  extractable?: boolean;
+  secretMechanisms?: readonly SecretMechanism[];
 }
 
 /** A backend call as the operation made it, for tests that check what the relay asked the token. */
@@ -65,6 +97,11 @@ export interface BackendCall {
   readonly data?: Uint8Array;
   /** authenticate: the PIN's bytes as the caller gave them (not a copy), to see that the caller zeroes them. */
   readonly pin?: Uint8Array;
+  /** generateSecretKey: what was asked for. */
+  readonly secretKey?: SecretKeyRequest;
+  /** encrypt / decrypt: the request as the operation made it; mac / macVerify: the algorithm. */
+  readonly cipher?: CipherRequest;
+  readonly macAlgorithm?: MacAlgorithm;
 }
 
 export interface MemoryBackendOptions {
@@ -194,6 +231,129 @@ export class MemoryBackend implements HsmBackend {
     this.metadata.delete(label);
   }
 
+  async generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
+    this.record({ fn: "generateSecretKey", secretKey: request });
+    this.checkSlot(slotId);
+    if (request.keyType === "AES" && ![128, 192, 256].includes(request.bits)) {
+      throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${request.bits}`);
+    }
+    const id = formatKeyId(randomBytes(20), "secret");
+    const value = createSecretKey(randomBytes(request.bits / 8));
+    this.keys.set(id, {
+      id,
+      objectClass: "secret",
+      keyType: request.keyType,
+      bits: request.bits,
+      label: request.label ?? null,
+      usage: { ...request.usage },
+      startDate: request.startDate ?? null,
+      endDate: null,
+      privateKey: value,
+      publicKey: value,
+      sensitive: !request.extractable,
+      extractable: request.extractable,
+      ...(request.allowedMechanisms !== undefined && request.allowedMechanisms.length > 0 && { secretMechanisms: request.allowedMechanisms }),
+    });
+    return id;
+  }
+
+  async readSecretValue(slotId: string, keyId: string): Promise<Uint8Array> {
+    this.record({ fn: "readSecretValue", keyId });
+    const key = this.find(slotId, keyId, "C_GetAttributeValue");
+    if (key.objectClass !== "secret") throw new HsmError("PERMISSION_DENIED", `${keyId} is not a secret key`);
+    if (key.sensitive === true || key.extractable !== true) {
+      throw new HsmError("PERMISSION_DENIED", `${keyId} cannot leave the HSM: CKA_SENSITIVE is true and CKA_EXTRACTABLE is false`, "C_GetAttributeValue");
+    }
+    return secretValue(key).export();
+  }
+
+  async encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.cipher(slotId, keyId, request, false);
+  }
+
+  async decrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.cipher(slotId, keyId, request, true);
+  }
+
+  async mac(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+    this.record({ fn: "mac", keyId, data: Buffer.from(data), macAlgorithm: algorithm });
+    const key = this.secretFor(slotId, keyId, algorithm, "sign", "C_SignInit");
+    return hmac(key, algorithm, data);
+  }
+
+  async macVerify(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, mac: Uint8Array): Promise<boolean> {
+    this.record({ fn: "macVerify", keyId, data: Buffer.from(data), macAlgorithm: algorithm });
+    const key = this.secretFor(slotId, keyId, algorithm, "verify", "C_VerifyInit");
+    const expected = hmac(key, algorithm, data);
+    return expected.length === mac.length && timingSafeEqual(expected, mac);
+  }
+
+  private cipher(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): CipherResult {
+    this.record({ fn: decrypting ? "decrypt" : "encrypt", keyId, data: Buffer.from(request.data), cipher: request });
+    const fn = decrypting ? "C_DecryptInit" : "C_EncryptInit";
+    const key = this.find(slotId, keyId, fn);
+    const flag = decrypting ? "decrypt" : "encrypt";
+    if (request.mechanism === "RSA-OAEP") {
+      if (key.keyType !== "RSA") throw new HsmError("INVALID_ARGUMENT", `RSA-OAEP needs an RSA key; ${keyId} is not one`);
+      if (key.objectClass !== (decrypting ? "private" : "public")) throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${key.objectClass} key`);
+      const options = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: request.oaepHash ?? "sha1", ...(request.oaepLabel !== undefined && { oaepLabel: Buffer.from(request.oaepLabel) }) };
+      try {
+        return { data: decrypting ? privateDecrypt({ key: secretValue(key), ...options }, request.data) : publicEncrypt({ key: key.publicKey, ...options }, request.data) };
+      } catch {
+        throw new HsmError("INVALID_ARGUMENT", `${decrypting ? "C_Decrypt: CKR_ENCRYPTED_DATA_INVALID" : "C_Encrypt: CKR_DATA_LEN_RANGE"}`, fn);
+      }
+    }
+    this.checkSecret(key, keyId, request.mechanism, flag, fn);
+    const mode = request.mechanism.slice(4).toLowerCase().replace("-pad", "");
+    let iv = request.iv === undefined ? undefined : Buffer.from(request.iv);
+    let made: Buffer | undefined;
+    if (request.randomIvLength !== undefined) iv = made = randomBytes(request.randomIvLength);
+    if (mode !== "ecb" && iv === undefined) throw new HsmError("INVALID_ARGUMENT", `${request.mechanism} needs an IV/Counter/Nonce (or Random IV)`);
+    if ((mode === "cbc" || mode === "ctr") && iv!.length !== 16) throw new HsmError("INVALID_ARGUMENT", `${request.mechanism} needs a 16-byte IV/Counter/Nonce, not ${iv!.length} bytes`);
+    const algorithm = `aes-${key.bits}-${mode}`;
+    const tagLength = request.tagLength ?? 16;
+    const gcm = mode === "gcm" ? { authTagLength: tagLength } : {};
+    try {
+      if (decrypting) {
+        const decipher = createDecipheriv(algorithm as CipherGCMTypes, secretValue(key), mode === "ecb" ? null : iv!, gcm as CipherGCMOptions) as DecipherGCM;
+        decipher.setAutoPadding(request.mechanism === "AES-CBC-PAD");
+        if (mode === "gcm") {
+          if (request.tag === undefined) throw new HsmError("INVALID_ARGUMENT", "AES-GCM Decrypt needs the Authenticated Encryption Tag");
+          if (request.aad !== undefined) decipher.setAAD(request.aad);
+          decipher.setAuthTag(request.tag);
+        }
+        return { data: Buffer.concat([decipher.update(request.data), decipher.final()]) };
+      }
+      const c = createCipheriv(algorithm as CipherGCMTypes, secretValue(key), mode === "ecb" ? null : iv!, gcm as CipherGCMOptions) as CipherGCM;
+      c.setAutoPadding(request.mechanism === "AES-CBC-PAD");
+      if (mode === "gcm" && request.aad !== undefined) c.setAAD(request.aad);
+      const data = Buffer.concat([c.update(request.data), c.final()]);
+      return { data, ...(mode === "gcm" && { tag: c.getAuthTag() }), ...(made !== undefined && { iv: made }) };
+    } catch (error) {
+      if (error instanceof HsmError) throw error;
+      const ckr = decrypting ? "CKR_ENCRYPTED_DATA_INVALID" : "CKR_DATA_LEN_RANGE";
+      throw new HsmError(decrypting ? "CRYPTO_FAILED" : "INVALID_ARGUMENT", `${decrypting ? "C_Decrypt" : "C_Encrypt"}: ${ckr}`, decrypting ? "C_Decrypt" : "C_Encrypt", ckr);
+    }
+  }
+
+  /** A secret key that may do `flag` with `mechanism`, refused as the PKCS#11 backend refuses it. */
+  private secretFor(slotId: string, keyId: string, mechanism: SecretMechanism, flag: "sign" | "verify", fn: string): MemoryKey {
+    const key = this.find(slotId, keyId, fn);
+    this.checkSecret(key, keyId, mechanism, flag, fn);
+    return key;
+  }
+
+  private checkSecret(key: MemoryKey, keyId: string, mechanism: SecretMechanism, flag: "sign" | "verify" | "encrypt" | "decrypt", fn: string): void {
+    const wanted = mechanism.startsWith("HMAC-") ? "GenericSecret" : "AES";
+    if (key.keyType !== wanted) throw new HsmError("INVALID_ARGUMENT", `${mechanism} needs an ${wanted} key; ${keyId} is an ${key.keyType} key`);
+    if (!key.usage[flag]) {
+      throw new HsmError("PERMISSION_DENIED", `${keyId} may not ${flag}: its CKA_${flag.toUpperCase()} is false`, fn, "CKR_KEY_FUNCTION_NOT_PERMITTED");
+    }
+    if (key.secretMechanisms !== undefined && !key.secretMechanisms.includes(mechanism)) {
+      throw new HsmError("PERMISSION_DENIED", `${keyId} allows only ${key.secretMechanisms.join(", ")} (its Cryptographic Parameters, CKA_ALLOWED_MECHANISMS), not ${mechanism}`, fn, "CKR_MECHANISM_INVALID");
+    }
+  }
+
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     this.record({ fn: "describeKey", keyId });
     const key = this.find(slotId, keyId, "C_GetAttributeValue");
@@ -211,6 +371,14 @@ export class MemoryBackend implements HsmBackend {
     };
     // The templates of doc/compatibility.md#create-key-pair: sensitive, never extractable.
     if (key.objectClass === "private") return { ...description, protection: { sensitive: true, alwaysSensitive: true, extractable: false, neverExtractable: true } };
+    if (key.objectClass === "secret") {
+      return {
+        ...description,
+        sensitive: key.sensitive ?? true,
+        extractable: key.extractable ?? false,
+        ...(key.secretMechanisms !== undefined && { secretMechanisms: key.secretMechanisms }),
+      };
+    }
     const jwk = key.publicKey.export({ format: "jwk" });
     if (key.keyType === "RSA") return { ...description, modulus: b64(jwk.n!), publicExponent: b64(jwk.e!) };
     const ecParams = CURVES[key.curve!].oid;
@@ -432,7 +600,22 @@ export class MemoryBackend implements HsmBackend {
   }
 }
 
-/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's public key (both halves have it), as long as a real one. */
+const HMAC_HASHES: Readonly<Record<string, string>> = { "HMAC-SHA1": "sha1", "HMAC-SHA256": "sha256", "HMAC-SHA384": "sha384", "HMAC-SHA512": "sha512" };
+
+/** A secret key's value, or a private key's (kept in privateKey); a public key registered alone has none. */
+function secretValue(key: MemoryKey): KeyObject {
+  if (key.privateKey === undefined) throw new HsmError("INVALID_ARGUMENT", `${key.id} holds no secret or private material`);
+  return key.privateKey;
+}
+
+/** node:crypto has no AES-CMAC: this token lacks CKM_AES_CMAC, as a module may. */
+function hmac(key: MemoryKey, algorithm: MacAlgorithm, data: Uint8Array): Buffer {
+  const hash = HMAC_HASHES[algorithm];
+  if (hash === undefined) throw new HsmError("UNSUPPORTED", `C_SignInit: CKR_MECHANISM_INVALID (the memory token has no ${algorithm})`, "C_SignInit", "CKR_MECHANISM_INVALID");
+  return createHmac(hash, secretValue(key)).update(data).digest();
+}
+
+/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's private key, as long as a real one. */
 function standIn(key: MemoryKey, mechanism: SignMechanism, data: Uint8Array): Buffer {
   const length = mechanism.mechanism === CKM_ECDSA ? 2 * Math.ceil(key.bits / 8) : key.bits / 8;
   const secret = key.publicKey.export({ format: "der", type: "spki" });

@@ -24,6 +24,8 @@ export interface PyKmipArgs {
   data?: string;
   /** For the "register" step: a PKCS#1 RSAPrivateKey, hex. */
   private_key?: string;
+  /** create_aes: ask for an exportable key (Extractable true). */
+  extractable?: boolean;
 }
 
 /** Where and as whom PyKMIP reaches a relay: its address, its generated certificate, its token's label and PIN. */

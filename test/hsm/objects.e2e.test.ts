@@ -88,7 +88,7 @@ describe("objects made and destroyed by other processes", () => {
 
   test("an id outside the scheme is ITEM_NOT_FOUND, saying what an id looks like", async () => {
     for (const id of ["", "ABC_priv", "0102_secret", "zz_pub", "0102"]) {
-      await assert.rejects(hsm.backend.describeKey(hsm.slotId, id), (err: unknown) => code("ITEM_NOT_FOUND")(err) && /hex CKA_ID followed by _pub or _priv/.test((err as Error).message), id);
+      await assert.rejects(hsm.backend.describeKey(hsm.slotId, id), (err: unknown) => code("ITEM_NOT_FOUND")(err) && /hex CKA_ID followed by _pub, _priv or _sec/.test((err as Error).message), id);
     }
   });
 

@@ -171,8 +171,8 @@ describe("locateCriteria", () => {
 
   test("criteria no token key can meet give undefined", () => {
     for (const attributes of [
-      [attr("Object Type", ObjectType.SymmetricKey)],
-      [attr("Cryptographic Algorithm", CryptographicAlgorithm.AES)],
+      [attr("Object Type", ObjectType.SecretData)],
+      [attr("Cryptographic Algorithm", CryptographicAlgorithm.TripleDES)],
       [attr("State", State.Destroyed)],
       [attr("Name", { nameValue: "urn:x", nameType: NameType.URI })],
       [uts("a"), uts("b")],

@@ -49,7 +49,11 @@ import { performance } from "node:perf_hooks";
 import type { Logger } from "../../log/logger.js";
 import {
   HsmError,
+  type CipherRequest,
+  type CipherResult,
   type HsmBackend,
+  type MacAlgorithm,
+  type SecretKeyRequest,
   type KeyDescription,
   type KeyFilter,
   type KeyImportRequest,
@@ -114,7 +118,7 @@ export const DEFAULT_PIN_RECHECK_MS = 300_000;
  * C_CreateObject, C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
  * updates SoftHSM's token file, right PIN or wrong).
  */
-const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "importKey", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
+const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "generateSecretKey", "importKey", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -125,6 +129,12 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   mechanisms: "C_GetMechanismList",
   generateKeyPair: "C_GenerateKeyPair",
   importKey: "C_FindObjects, C_CreateObject",
+  generateSecretKey: "C_GenerateKey",
+  readSecretValue: "C_GetAttributeValue",
+  encrypt: "C_EncryptInit, C_Encrypt",
+  decrypt: "C_DecryptInit, C_Decrypt",
+  mac: "C_SignInit, C_Sign",
+  macVerify: "C_VerifyInit, C_Verify",
   describeKey: "C_FindObjects, C_GetAttributeValue",
   findKeys: "C_FindObjects, C_GetAttributeValue",
   describeKeys: "C_FindObjects, C_GetAttributeValue",
@@ -400,6 +410,24 @@ class IsolatedBackend implements HsmBackend {
   }
   generateKeyPair(slotId: string, request: KeyPairRequest): Promise<KeyPairIds> {
     return this.call("generateKeyPair", [slotId, request]);
+  }
+  generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
+    return this.call("generateSecretKey", [slotId, request]);
+  }
+  readSecretValue(slotId: string, keyId: string): Promise<Uint8Array> {
+    return this.call("readSecretValue", [slotId, keyId]);
+  }
+  encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.call("encrypt", [slotId, keyId, request]);
+  }
+  decrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
+    return this.call("decrypt", [slotId, keyId, request]);
+  }
+  mac(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+    return this.call("mac", [slotId, keyId, algorithm, data]);
+  }
+  macVerify(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, mac: Uint8Array): Promise<boolean> {
+    return this.call("macVerify", [slotId, keyId, algorithm, data, mac]);
   }
   describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     return this.call("describeKey", [slotId, keyId]);
@@ -702,6 +730,8 @@ function describeWrite(call: PendingCall): string {
       return `${slot}: a key pair being generated (C_GenerateKeyPair); its ids were not returned to any client`;
     case "importKey":
       return `${slot}: a key being registered (C_CreateObject); its id was not returned to any client`;
+    case "generateSecretKey":
+      return `${slot}: a secret key being generated (C_GenerateKey); its id was not returned to any client`;
     case "updateKey":
       return `${slot}: key ${String(call.args[1])} (C_SetAttributeValue)`;
     case "destroyKey":

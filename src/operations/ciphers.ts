@@ -1,0 +1,133 @@
+// Turning the Cryptographic Parameters (KMIP 1.x 3.6) of an Encrypt, Decrypt,
+// MAC or MAC Verify request into the mechanism the HSM layer runs. When the
+// request names no mode or algorithm, the key's own Cryptographic Parameters
+// apply (4.29: "if not specified, the Cryptographic Parameters attribute of
+// the key"), which the relay keeps as CKA_ALLOWED_MECHANISMS (secret-keys.ts):
+// the key is read only then, so a request that names its mechanism costs
+// one call to the token.
+import { type CipherMechanism, type CipherRequest, type HashName, isCipherMechanism, type MacAlgorithm, type SecretMechanism } from "../hsm/backend.js";
+import type { CryptographicParameters } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason } from "../ttlv/enums.js";
+import type { OperationContext } from "./operation.js";
+import { aesMechanism } from "./secret-keys.js";
+
+const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
+
+const OAEP_HASHES: ReadonlyMap<number, "sha1" | HashName> = new Map([
+  [HashingAlgorithm.SHA1, "sha1"],
+  [HashingAlgorithm.SHA256, "sha256"],
+  [HashingAlgorithm.SHA384, "sha384"],
+  [HashingAlgorithm.SHA512, "sha512"],
+]);
+
+const MACS: ReadonlyMap<number, MacAlgorithm> = new Map([
+  [CryptographicAlgorithm.HMACSHA1, "HMAC-SHA1"],
+  [CryptographicAlgorithm.HMACSHA256, "HMAC-SHA256"],
+  [CryptographicAlgorithm.HMACSHA384, "HMAC-SHA384"],
+  [CryptographicAlgorithm.HMACSHA512, "HMAC-SHA512"],
+]);
+
+/** The mechanism the parameters name by themselves, or undefined when they leave it to the key. */
+function namedCipher(params: CryptographicParameters | undefined): CipherMechanism | undefined {
+  if (params === undefined) return undefined;
+  const algorithm = params.cryptographicAlgorithm;
+  if (algorithm === CryptographicAlgorithm.RSA || params.paddingMethod === PaddingMethod.OAEP) {
+    if (params.paddingMethod !== undefined && params.paddingMethod !== PaddingMethod.OAEP) {
+      throw invalid(`RSA encryption is supported with OAEP padding only, not Padding Method ${params.paddingMethod}`);
+    }
+    return "RSA-OAEP";
+  }
+  if (algorithm !== undefined && algorithm !== CryptographicAlgorithm.AES) {
+    throw invalid(`Cryptographic Algorithm ${algorithm} cannot encrypt here (AES, or RSA with OAEP)`);
+  }
+  const mechanism = aesMechanism(params.blockCipherMode, params.paddingMethod);
+  if (mechanism === "AES-CMAC") throw invalid("CMAC is a MAC, not a cipher: use the MAC operation");
+  return mechanism as CipherMechanism | undefined;
+}
+
+/** The one mechanism of `kind` the key allows, or undefined. */
+function keyDefault(allowed: readonly SecretMechanism[] | undefined, cipher: boolean): SecretMechanism | undefined {
+  const candidates = (allowed ?? []).filter((m) => isCipherMechanism(m) === cipher);
+  return candidates.length === 1 ? candidates[0] : undefined;
+}
+
+/** What the request leaves to the key, read from the token. */
+async function keyMechanism(context: OperationContext, id: string, cipher: boolean): Promise<SecretMechanism> {
+  const key = await context.backend.describeKey(context.slot.slotId, id);
+  if (cipher && key.keyType === "RSA") return "RSA-OAEP";
+  const found = keyDefault(key.secretMechanisms, cipher);
+  if (found !== undefined) return found;
+  throw new KmipError(
+    ResultReason.MissingData,
+    cipher
+      ? `the request names no Block Cipher Mode and ${id} has no Cryptographic Parameters naming one; send Cryptographic Parameters`
+      : `the request names no MAC algorithm and ${id} has none of its own; send Cryptographic Parameters with a Cryptographic Algorithm (HMAC-SHA256, ...)`,
+  );
+}
+
+/** Default IV lengths in bytes: a block for CBC and CTR, 96 bits for GCM (NIST SP 800-38D section 5.2.1.1). */
+const DEFAULT_IV_LENGTH: Readonly<Partial<Record<CipherMechanism, number>>> = { "AES-CBC": 16, "AES-CBC-PAD": 16, "AES-CTR": 16, "AES-GCM": 12 };
+
+/** The parts of an Encrypt or Decrypt request that become a CipherRequest. */
+export interface CipherFields {
+  readonly cryptographicParameters?: CryptographicParameters;
+  readonly data?: Uint8Array;
+  readonly ivCounterNonce?: Uint8Array;
+  readonly authenticatedEncryptionAdditionalData?: Uint8Array;
+  readonly authenticatedEncryptionTag?: Uint8Array;
+}
+
+export async function cipherRequest(context: OperationContext, id: string, fields: CipherFields, decrypting: boolean): Promise<CipherRequest> {
+  const params = fields.cryptographicParameters;
+  if (fields.data === undefined) throw new KmipError(ResultReason.MissingData, `${decrypting ? "Decrypt" : "Encrypt"} needs Data`);
+  const mechanism = namedCipher(params) ?? ((await keyMechanism(context, id, true)) as CipherMechanism);
+  const gcm = mechanism === "AES-GCM";
+  if (!gcm && (fields.authenticatedEncryptionAdditionalData !== undefined || fields.authenticatedEncryptionTag !== undefined)) {
+    throw invalid(`Authenticated Encryption Additional Data and Tag belong to GCM, not ${mechanism}`);
+  }
+  if (params?.ivLength !== undefined && params.ivLength % 8 !== 0) throw invalid(`IV Length ${params.ivLength} is not a whole number of bytes (it is in bits)`);
+  const randomIv = params?.randomIv === true && !decrypting;
+  if (randomIv && fields.ivCounterNonce !== undefined) throw invalid("the request has both Random IV true and an IV/Counter/Nonce");
+  const needsIv = mechanism !== "AES-ECB" && mechanism !== "RSA-OAEP";
+  if (needsIv && !randomIv && fields.ivCounterNonce === undefined) {
+    throw new KmipError(ResultReason.MissingData, `${mechanism} needs an IV/Counter/Nonce${decrypting ? "" : ", or Random IV true in the Cryptographic Parameters"}`);
+  }
+  if (params?.initialCounterValue !== undefined || params?.fixedFieldLength !== undefined || params?.invocationFieldLength !== undefined) {
+    throw new KmipError(ResultReason.FeatureNotSupported, "Initial Counter Value, Fixed Field Length and Invocation Field Length are not supported: send the whole IV/Counter/Nonce");
+  }
+  let oaepHash: "sha1" | HashName | undefined;
+  if (mechanism === "RSA-OAEP") {
+    const hash = params?.hashingAlgorithm;
+    oaepHash = hash === undefined ? "sha1" : OAEP_HASHES.get(hash);
+    if (oaepHash === undefined) throw invalid(`Hashing Algorithm ${hash} is not supported for OAEP (SHA-1, SHA-256, SHA-384, SHA-512)`);
+    const mgfHash = params?.maskGeneratorHashingAlgorithm;
+    if (mgfHash !== undefined && OAEP_HASHES.get(mgfHash) !== oaepHash) throw invalid("OAEP with an MGF1 hash other than its own hash is not supported");
+  }
+  return {
+    mechanism,
+    data: fields.data,
+    ...(fields.ivCounterNonce !== undefined && { iv: fields.ivCounterNonce }),
+    ...(randomIv && { randomIvLength: params?.ivLength !== undefined ? params.ivLength / 8 : DEFAULT_IV_LENGTH[mechanism]! }),
+    ...(mechanism === "AES-CTR" && params?.counterLength !== undefined && { counterBits: params.counterLength }),
+    ...(gcm && fields.authenticatedEncryptionAdditionalData !== undefined && { aad: fields.authenticatedEncryptionAdditionalData }),
+    ...(gcm && params?.tagLength !== undefined && { tagLength: params.tagLength }),
+    ...(gcm && fields.authenticatedEncryptionTag !== undefined && { tag: fields.authenticatedEncryptionTag, tagLength: params?.tagLength ?? fields.authenticatedEncryptionTag.length }),
+    ...(oaepHash !== undefined && { oaepHash }),
+    ...(params?.pSource !== undefined && { oaepLabel: params.pSource }),
+  };
+}
+
+/** The MAC algorithm a MAC or MAC Verify request asks for, else the key's own. */
+export async function macAlgorithm(context: OperationContext, id: string, params: CryptographicParameters | undefined): Promise<MacAlgorithm> {
+  const algorithm = params?.cryptographicAlgorithm;
+  if (algorithm !== undefined) {
+    const mac = MACS.get(algorithm);
+    if (mac !== undefined) return mac;
+    if (algorithm === CryptographicAlgorithm.AES && (params?.blockCipherMode === undefined || params.blockCipherMode === BlockCipherMode.Cmac)) return "AES-CMAC";
+    throw invalid(`Cryptographic Algorithm ${algorithm} is not a MAC here (HMAC-SHA1/256/384/512, or AES with Block Cipher Mode CMAC)`);
+  }
+  if (params?.blockCipherMode === BlockCipherMode.Cmac) return "AES-CMAC";
+  if (params?.blockCipherMode !== undefined) throw invalid(`Block Cipher Mode ${params.blockCipherMode} is not a MAC (CMAC)`);
+  return (await keyMechanism(context, id, false)) as MacAlgorithm;
+}

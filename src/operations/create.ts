@@ -1,0 +1,30 @@
+// Create (KMIP 1.x section 4.1): C_GenerateKey of a Symmetric Key, AES or
+// HMAC, with the template secret-keys.ts derives from the Template-Attribute.
+// The new key's id becomes the ID Placeholder, so later items of the batch
+// (Encrypt, Get, ...) may omit it. Other object types cannot be created.
+import type { Attribute, TemplateAttribute } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { decodeCreateRequest, encodeCreateResponse } from "../kmip/payloads/create.js";
+import { ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import type { OperationHandler } from "./operation.js";
+import { secretKeyRequest } from "./secret-keys.js";
+
+function attributesOf(template: TemplateAttribute): Attribute[] {
+  if (template.names.length > 0) throw new KmipError(ResultReason.InvalidField, "the template refers to Template objects, which this relay does not keep");
+  return template.attributes;
+}
+
+export const create: OperationHandler = {
+  operation: Operation.Create,
+  name: "Create",
+  readOnly: false,
+  async run(context, requestPayload) {
+    const request = decodeCreateRequest(requestPayload);
+    if (request.objectType !== ObjectType.SymmetricKey) {
+      throw new KmipError(ResultReason.InvalidField, `Create makes Symmetric Keys only here, not Object Type ${request.objectType} (key pairs: Create Key Pair)`);
+    }
+    const id = await context.backend.generateSecretKey(context.slot.slotId, secretKeyRequest(attributesOf(request.templateAttribute)));
+    context.idPlaceholder = id;
+    return encodeCreateResponse({ objectType: ObjectType.SymmetricKey, uniqueIdentifier: id });
+  },
+};

@@ -1,0 +1,163 @@
+// Symmetric Keys (KMIP 1.x 2.2.2) as PKCS#11 secret keys (CKO_SECRET_KEY):
+// what a Create template asks for, in the HSM layer's terms, and the KMIP
+// view of a secret key (its Cryptographic Algorithm).
+//
+// - Cryptographic Algorithm AES makes a CKK_AES key (128, 192 or 256 bits);
+//   HMAC-SHA1/256/384/512 a CKK_GENERIC_SECRET key whose
+//   CKA_ALLOWED_MECHANISMS name that one HMAC, so the token itself keeps
+//   the algorithm and refuses any other use.
+// - Cryptographic Usage Mask sets CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP,
+//   CKA_UNWRAP, CKA_SIGN (Sign, MAC Generate), CKA_VERIFY (Verify, MAC
+//   Verify) and CKA_DERIVE: exactly the flags granted are true, all others
+//   false. A bit without a PKCS#11 flag is refused rather than dropped.
+// - Cryptographic Parameters (a Block Cipher Mode and Padding Method) become
+//   CKA_ALLOWED_MECHANISMS: Encrypt and Decrypt without parameters use that
+//   mechanism, and the token refuses the key any other.
+// - Extractable (KMIP 1.4 3.48) true makes CKA_SENSITIVE false and
+//   CKA_EXTRACTABLE true, so Get can read the value; otherwise the key is
+//   CKA_SENSITIVE true, CKA_EXTRACTABLE false and never leaves the token
+//   (README "Key export"). Sensitive true with Extractable true is refused:
+//   such a key could only leave wrapped, which Get does not do.
+// - Name becomes CKA_LABEL.
+import type { KeyDescription, MacAlgorithm, SecretKeyRequest, SecretMechanism } from "../hsm/backend.js";
+import { type Attribute, attributeValue, attributeValues, type CryptographicParameters } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { maskNames } from "../ttlv/names.js";
+import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, NameType, PaddingMethod, ResultReason } from "../ttlv/enums.js";
+import { Tag } from "../ttlv/tags.js";
+
+const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
+
+/** HMAC algorithms: the KMIP value, the relay's name and the default key length (the hash's output, RFC 2104 section 3). */
+const HMACS: ReadonlyMap<number, { name: MacAlgorithm; bits: number }> = new Map([
+  [CryptographicAlgorithm.HMACSHA1, { name: "HMAC-SHA1", bits: 160 }],
+  [CryptographicAlgorithm.HMACSHA256, { name: "HMAC-SHA256", bits: 256 }],
+  [CryptographicAlgorithm.HMACSHA384, { name: "HMAC-SHA384", bits: 384 }],
+  [CryptographicAlgorithm.HMACSHA512, { name: "HMAC-SHA512", bits: 512 }],
+]);
+const ALGORITHM_OF_HMAC: ReadonlyMap<SecretMechanism, number> = new Map([...HMACS].map(([value, { name }]) => [name, value]));
+
+/** Usage Mask bits and the PKCS#11 flag each sets (PKCS#11 v2.40 section 4.10). */
+const USAGE_FLAGS: readonly (readonly [number, keyof SecretKeyRequest["usage"]])[] = [
+  [CryptographicUsageMask.Encrypt, "encrypt"],
+  [CryptographicUsageMask.Decrypt, "decrypt"],
+  [CryptographicUsageMask.WrapKey, "wrap"],
+  [CryptographicUsageMask.UnwrapKey, "unwrap"],
+  [CryptographicUsageMask.Sign, "sign"],
+  [CryptographicUsageMask.MacGenerate, "sign"],
+  [CryptographicUsageMask.Verify, "verify"],
+  [CryptographicUsageMask.MacVerify, "verify"],
+  [CryptographicUsageMask.DeriveKey, "derive"],
+];
+const MAPPED_BITS = USAGE_FLAGS.reduce((mask, [bit]) => mask | bit, 0);
+
+/** The attributes Create takes for a Symmetric Key; any other is refused by name. */
+const CREATE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  "Cryptographic Algorithm",
+  "Cryptographic Length",
+  "Cryptographic Usage Mask",
+  "Cryptographic Parameters",
+  "Name",
+  "Extractable",
+  "Sensitive",
+]);
+
+/** The usage flags of a Cryptographic Usage Mask; bits without a PKCS#11 flag are refused. */
+export function usageOfMask(mask: number): SecretKeyRequest["usage"] {
+  const unmapped = mask & ~MAPPED_BITS;
+  if (unmapped !== 0) {
+    throw invalid(`Cryptographic Usage Mask ${maskNames(Tag.CryptographicUsageMask, unmapped)?.join(", ") ?? unmapped} has no PKCS#11 counterpart for a secret key`);
+  }
+  const usage = { sign: false, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false };
+  for (const [bit, flag] of USAGE_FLAGS) if ((mask & bit) !== 0) usage[flag] = true;
+  return usage;
+}
+
+/** The cipher mechanism a Block Cipher Mode and Padding Method name, for an AES key. */
+export function aesMechanism(mode: number | undefined, padding: number | undefined): SecretMechanism | undefined {
+  const unpadded = padding === undefined || padding === PaddingMethod.None;
+  switch (mode) {
+    case undefined:
+      return undefined;
+    case BlockCipherMode.ECB:
+      if (!unpadded) throw invalid("AES-ECB is supported without padding only (Padding Method None)");
+      return "AES-ECB";
+    case BlockCipherMode.CBC:
+      if (padding === PaddingMethod.Pkcs5) return "AES-CBC-PAD";
+      if (!unpadded) throw invalid(`Padding Method ${padding} is not supported with CBC (PKCS5 or None)`);
+      return "AES-CBC";
+    case BlockCipherMode.CTR:
+    case BlockCipherMode.GCM:
+      if (!unpadded) throw invalid("CTR and GCM take no padding");
+      return mode === BlockCipherMode.CTR ? "AES-CTR" : "AES-GCM";
+    case BlockCipherMode.Cmac:
+      return "AES-CMAC";
+    default:
+      throw invalid(`Block Cipher Mode ${mode} is not supported (ECB, CBC, CTR, GCM; CMAC for MAC)`);
+  }
+}
+
+/** CKA_ALLOWED_MECHANISMS from the Cryptographic Parameters of a Create template. */
+function allowedOf(algorithm: "AES" | MacAlgorithm, params: readonly CryptographicParameters[]): SecretMechanism[] | undefined {
+  if (algorithm !== "AES") return [algorithm];
+  const mechanisms = params.map((p) => aesMechanism(p.blockCipherMode, p.paddingMethod)).filter((m): m is SecretMechanism => m !== undefined);
+  return mechanisms.length === 0 ? undefined : [...new Set(mechanisms)];
+}
+
+/** The C_GenerateKey request for a Create of a Symmetric Key with these attributes. */
+export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyRequest {
+  for (const attribute of attributes) {
+    if (!CREATE_ATTRIBUTES.has(attribute.name)) {
+      throw new KmipError(
+        ResultReason.InvalidField,
+        `attribute "${attribute.name}" cannot be kept on a secret key here; Create takes ${[...CREATE_ATTRIBUTES].join(", ")}`,
+      );
+    }
+  }
+  const algorithm = attributeValue(attributes, "Cryptographic Algorithm");
+  const length = attributeValue(attributes, "Cryptographic Length");
+  let keyType: SecretKeyRequest["keyType"];
+  let name: "AES" | MacAlgorithm;
+  let bits: number;
+  if (algorithm === CryptographicAlgorithm.AES) {
+    if (length === undefined) throw new KmipError(ResultReason.MissingData, "an AES key needs a Cryptographic Length (128, 192 or 256)");
+    if (length !== 128 && length !== 192 && length !== 256) throw invalid(`AES Cryptographic Length ${length} is not supported (128, 192 or 256)`);
+    [keyType, name, bits] = ["AES", "AES", length];
+  } else {
+    const hmac = algorithm === undefined ? undefined : HMACS.get(algorithm);
+    if (hmac === undefined) {
+      if (algorithm === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Algorithm (AES or HMAC-SHA1/256/384/512)");
+      throw invalid(`Cryptographic Algorithm ${algorithm} cannot make a symmetric key here (AES or HMAC-SHA1/256/384/512)`);
+    }
+    bits = length ?? hmac.bits;
+    // RFC 2104 section 3: keys shorter than the hash output weaken the MAC; PKCS#11 modules refuse them (CKR_KEY_SIZE_RANGE).
+    if (bits < hmac.bits || bits % 8 !== 0 || bits > 4096) throw invalid(`${hmac.name} Cryptographic Length ${bits} is not supported (a multiple of 8 from ${hmac.bits} to 4096)`);
+    [keyType, name] = ["GenericSecret", hmac.name];
+  }
+  const mask = attributeValue(attributes, "Cryptographic Usage Mask");
+  if (mask === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Usage Mask: it decides what the key may do (CKA_ENCRYPT, CKA_SIGN, ...)");
+  const names = attributeValues(attributes, "Name");
+  if (names.length > 1) throw invalid(`the template has ${names.length} Names; a PKCS#11 object has one label`);
+  if (names[0] !== undefined && names[0].nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
+  const extractable = attributeValue(attributes, "Extractable") ?? false;
+  if (extractable && attributeValue(attributes, "Sensitive") === true) {
+    throw invalid("Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
+  }
+  const allowedMechanisms = allowedOf(name, attributeValues(attributes, "Cryptographic Parameters"));
+  return {
+    keyType,
+    bits,
+    usage: usageOfMask(mask),
+    extractable,
+    ...(names[0] !== undefined && { label: names[0].nameValue }),
+    ...(allowedMechanisms !== undefined && { allowedMechanisms }),
+  };
+}
+
+/** The KMIP Cryptographic Algorithm of a secret key: AES, or the HMAC its CKA_ALLOWED_MECHANISMS names. */
+export function secretAlgorithmOf(key: Pick<KeyDescription, "keyType" | "secretMechanisms">): number | undefined {
+  if (key.keyType === "AES") return CryptographicAlgorithm.AES;
+  if (key.keyType !== "GenericSecret") return undefined;
+  const hmacs = (key.secretMechanisms ?? []).map((m) => ALGORITHM_OF_HMAC.get(m)).filter((a) => a !== undefined);
+  return hmacs.length === 1 ? hmacs[0] : undefined;
+}
