@@ -115,9 +115,10 @@ describe("KmipClient", () => {
     const item = await client.call(Operation.Activate, encodeActivateRequest({ uniqueIdentifier: "k1" }), { uniqueBatchItemId: new Uint8Array([7]) });
     assert.equal(item.resultStatus, ResultStatus.Success);
     assert.deepEqual(Buffer.from(item.uniqueBatchItemId!), Buffer.from([7]));
+    // The decoder gives a Password as bytes (the PIN is never made a string on the relay's side).
     assert.deepEqual(header, {
       protocolVersion: { major: 1, minor: 4 },
-      authentication: { credential: { credentialType: 1, username: "token", password: "1234" } },
+      authentication: { credential: { credentialType: 1, username: "token", password: Buffer.from("1234") } },
       batchCount: 1,
     });
     assert.deepEqual(await client.destroy({ uniqueIdentifier: "k2" }), { uniqueIdentifier: "k2" });

@@ -25,7 +25,7 @@ test("the message holds one Sign item per payload, with the credential and disti
   const payloads = [1, 2, 3].map((n) => ({ uniqueIdentifier: `k${n}_priv`, data: Uint8Array.of(n) }));
   const message = decodeRequestMessage(decodeTtlv(encodeSignMessage({ username: "token", password: "1234" }, payloads)));
   assert.equal(message.header.batchCount, 3);
-  assert.deepEqual(message.header.authentication?.credential, { credentialType: CredentialType.UsernameAndPassword, username: "token", password: "1234" });
+  assert.deepEqual(message.header.authentication?.credential, { credentialType: CredentialType.UsernameAndPassword, username: "token", password: Buffer.from("1234") });
   assert.deepEqual(
     message.batchItems.map((item) => [item.operation, Buffer.from(item.uniqueBatchItemId ?? []).toString("hex"), decodeSignRequest(item.requestPayload!).uniqueIdentifier]),
     [

@@ -258,9 +258,9 @@ describe("the dispatcher with [clients]", () => {
         if (username !== "token") throw new HsmError("SLOT_NOT_FOUND", `no token labelled "${username}"`);
         return SLOT;
       },
-      async authenticate(slotId: string, pin: string) {
+      async authenticate(slotId: string, pin: Uint8Array) {
         calls.push(`authenticate ${slotId}`);
-        if (pin !== "1234") throw new HsmError("AUTH_FAILED", `slot ${slotId}: wrong PIN`);
+        if (Buffer.from(pin).toString("utf8") !== "1234") throw new HsmError("AUTH_FAILED", `slot ${slotId}: wrong PIN`);
       },
     } as unknown as HsmBackend;
   }
