@@ -134,7 +134,7 @@ test("PyKMIP with a mapped client certificate and no credential makes a key pair
     ca: join(relay.dir, "state", "tls", "cert.pem"),
     cert: python.certPath,
     key: python.keyPath,
-    steps: ["create", "sign"],
+    steps: ["create", "activate", "sign"],
     name: "pykmip-mapped",
   });
   assert.match(result.sign as string, /^[0-9a-f]+$/);
