@@ -339,7 +339,7 @@ test("Query lists exactly the operations the relay serves", async () => {
     { batchErrorContinuationOption: BatchErrorContinuationOption.Continue },
   );
   for (const item of response.batchItems) assert.notEqual(item.resultReason, ResultReason.OperationNotSupported, `operation ${item.operation}`);
-  const unsupported = await client.call(Operation.Hash, empty);
+  const unsupported = await client.call(Operation.Certify, empty);
   assert.equal(unsupported.resultReason, ResultReason.OperationNotSupported);
 });
 
