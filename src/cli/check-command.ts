@@ -36,8 +36,9 @@ export const CHECK_USAGE = `Usage: kmip2pkcs11 check [-c CONFIG] [--slot NAME] [
 
 Checks that the relay can work with this config: loads the config file, runs
 the checks of start-up (TLS certificate and key, client CA file, [daemon]
-identity, state directory and log file writable by the user the relay runs
-as, listening ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
+identity, state directory, log file and pid file writable by the user
+starting the relay, the log's directory by [daemon] identity too, listening
+ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
 mechanisms the relay uses and whether the token has them), the [clients]
 tables (what each matches, its PIN source read but never shown, its token's
 slot), and, when a PIN is given, logs in. Says what is wrong and how to fix it.

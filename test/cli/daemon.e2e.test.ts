@@ -31,10 +31,11 @@ interface Daemon {
   stderr: string;
   pidFile: string;
   logFile: string;
+  configPath: string;
 }
 
 /** Runs `kmip2pkcs11 -c <config> -d` until the parent exits. */
-async function daemonize(name: string, extra: { libPath?: string; daemon?: string; logDir?: string } = {}): Promise<Daemon> {
+async function daemonize(name: string, extra: { libPath?: string; daemon?: string; logDir?: string; stateDir?: string } = {}): Promise<Daemon> {
   const pidFile = join(dir, `${name}.pid`);
   const logFile = join(extra.logDir ?? dir, `${name}.log`);
   const configPath = join(dir, `${name}.toml`);
@@ -45,7 +46,7 @@ async function daemonize(name: string, extra: { libPath?: string; daemon?: strin
 lib-path = ${JSON.stringify(extra.libPath ?? token.modulePath)}
 [server]
 addr = "127.0.0.1:0"
-state-dir = ${JSON.stringify(join(dir, "state"))}
+state-dir = ${JSON.stringify(extra.stateDir ?? join(dir, "state"))}
 [daemon]
 log-target = { type = "file", path = ${JSON.stringify(logFile)} }
 pid-file = ${JSON.stringify(pidFile)}
@@ -55,7 +56,7 @@ ${extra.daemon ?? ""}
   return new Promise((resolve) => {
     execFile(process.execPath, [MAIN, "-c", configPath, "-d"], { env: token.env }, (err, stdout, stderr) => {
       assert.equal(stdout, "");
-      resolve({ status: err === null ? 0 : Number(err.code), stderr, pidFile, logFile });
+      resolve({ status: err === null ? 0 : Number(err.code), stderr, pidFile, logFile, configPath });
     });
   });
 }
@@ -196,11 +197,13 @@ describe("daemon mode", () => {
     await chmod(dir, 0o711);
     await mkdir(logDir);
     await chown(logDir, 65534, 65534);
-    const d = await daemonize("handover", { daemon: 'identity = "nobody:nogroup"', logDir });
+    // A state directory this start makes is the service user's too (one that was there keeps its owner).
+    const stateDir = join(dir, "handover-state");
+    const d = await daemonize("handover", { daemon: 'identity = "nobody:nogroup"', logDir, stateDir });
     assert.deepEqual([d.status, d.stderr], [0, ""]);
     const pid = await runningPid(d);
     assert.equal((await stat(d.logFile)).uid, 65534);
-    assert.equal((await stat(join(dir, "state", "tls", "key.pem"))).uid, 65534);
+    for (const made of [stateDir, join(stateDir, "tls"), join(stateDir, "tls", "key.pem")]) assert.equal((await stat(made)).uid, 65534, made);
 
     await rename(d.logFile, `${d.logFile}.1`);
     process.kill(pid, "SIGHUP");
@@ -217,5 +220,11 @@ describe("daemon mode", () => {
       if (!removed) await sleep(50);
     }
     assert.ok(removed, `${d.pidFile} left behind`);
+
+    // What the start made passes the next preflight.
+    const checked = await new Promise<{ status: number; stderr: string }>((resolve) =>
+      execFile(process.execPath, [MAIN, "--check-config", "-c", d.configPath], { env: token.env }, (err, _stdout, stderr) => resolve({ status: err === null ? 0 : Number(err.code), stderr })),
+    );
+    assert.equal(checked.status, 0, checked.stderr);
   });
 });
