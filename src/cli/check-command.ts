@@ -120,6 +120,7 @@ async function checkModule(backend: HsmBackend, config: Config, configPath: stri
     return;
   }
   for (const slot of checked) await describeSlot(backend, config, slot, slots, slotName !== undefined, report);
+  await checkAliases(backend, config, report);
   await checkClientTokens(backend, config, report);
 
   if (pin === undefined) {
@@ -202,6 +203,18 @@ async function describeSlot(
     }
   }
   if (!signing) report.problem(`the token "${slot.tokenLabel}" can make neither RSA nor ECDSA signatures`, "use a token or module that supports CKM_RSA_PKCS or CKM_ECDSA");
+}
+
+/** [tokens]: an alias that selects no single token (none, or several with its label) refuses its clients. */
+async function checkAliases(backend: HsmBackend, config: Config, report: Report): Promise<void> {
+  for (const alias of Object.keys(config.tokens)) {
+    try {
+      await backend.resolveSlot(alias);
+    } catch (err) {
+      if (!(err instanceof HsmError)) throw err;
+      report.warning(`[tokens] "${alias}" selects no token: ${err.message}; KMIP clients with this username are refused`, "correct its label or serial, or give both (the tokens are listed above)");
+    }
+  }
 }
 
 /** [clients]: each entry's token, selected by the relay's own rule (the PINs were read by the preflight). */

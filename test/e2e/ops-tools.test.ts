@@ -46,6 +46,8 @@ describe("kmip2pkcs11 check", () => {
     await writeFile(config, `${await readFile(relay.configPath, "utf8")}\n[tokens.signer]\nlabel = ${JSON.stringify(relay.token.label)}\n[tokens.elsewhere]\nlabel = "no-such-token"\n`);
     const r = await run(["check", "-c", config, "--slot", "signer"]);
     assert.match(r.stdout, /^ {2}aliases +\[tokens\] "signer": usernames that select this token too$/m);
+    // One that selects nothing is said so, once.
+    assert.equal(r.stdout.match(/^warning +\[tokens\] "elsewhere" selects no token: .*KMIP clients with this username are refused$/gm)?.length, 1, r.stdout);
   });
 
   test("a working setup: module, token, mechanisms and login; exit 0", async () => {
