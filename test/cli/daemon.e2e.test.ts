@@ -122,6 +122,17 @@ describe("daemon mode", () => {
     assert.match(await readFile(d.logFile, "utf8"), /shutting down \(SIGTERM\)/);
   });
 
+  test("a second stop signal ends it at once, and the pid file goes too", async () => {
+    const d = await daemonize("twice");
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    // Two signals of different kinds, so that neither is merged into the other while pending.
+    process.kill(pid, "SIGINT");
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+    await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
+  });
+
   test("a pid file naming a live process refuses the start", async () => {
     const pidFile = join(dir, "live.pid");
     await writeFile(pidFile, `${process.pid}\n`);

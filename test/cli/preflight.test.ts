@@ -8,6 +8,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { makeTestCertificate, type TestCertificate } from "../helpers/tls-certificate.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -100,6 +101,17 @@ describe("preflight: --check-config and check", () => {
 
   test("a certificate with the wrong key", async () => {
     await assertOneProblem(await config({ identity: { cert: join(dir, "cert.pem"), key: join(dir, "other-key.pem") } }), /^PROBLEM +TLS certificate .*cert\.pem does not match private key .*other-key\.pem/m);
+  });
+
+  test("an expired certificate", async () => {
+    // OpenSSL's -days -1 ends the validity a day before it starts (now).
+    const csr = join(dir, "expired.csr");
+    await promisify(execFile)("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "expired-key.pem"), "-out", csr, "-subj", "/CN=localhost"]);
+    await promisify(execFile)("openssl", ["x509", "-req", "-in", csr, "-key", join(dir, "expired-key.pem"), "-days", "-1", "-out", join(dir, "expired.pem")]);
+    await assertOneProblem(
+      await config({ identity: { cert: join(dir, "expired.pem"), key: join(dir, "expired-key.pem") } }),
+      /^PROBLEM +TLS certificate .*expired\.pem expired on \S+: clients refuse it\n {2}fix +install a new certificate/m,
+    );
   });
 
   test("an identity that does not exist", async () => {
