@@ -13,8 +13,11 @@ import {
   CKM_RSA_PKCS_PSS,
 } from "../hsm/mechanisms.js";
 import type { Config } from "../config/config.js";
+import type { Logger } from "../log/logger.js";
 import type { CliIo } from "./io.js";
+import { dropPrivileges } from "./daemon.js";
 import { preflight } from "./preflight.js";
+import { resolveRunAs } from "./run-as.js";
 import { Report } from "./report.js";
 import {
   CONFIG_OPTION,
@@ -41,7 +44,9 @@ starting the relay, the log's directory by [daemon] identity too, listening
 ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
 mechanisms the relay uses and whether the token has them), the [clients]
 tables (what each matches, its PIN source read but never shown, its token's
-slot), and, when a PIN is given, logs in. Says what is wrong and how to fix it.
+slot), and, when a PIN is given, logs in; with [daemon] identity (as root) the
+module is used as that user after loading, as the relay does. Says what is
+wrong and how to fix it.
 
 Options:
   -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
@@ -92,6 +97,7 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
       await preflight(config, report, { libPath: false });
       const { backend, logger } = await openToolBackend(config);
       try {
+        useModuleAsServiceUser(config, backend, logger, report);
         await checkModule(backend, config, path, report, values.slot, pin);
       } finally {
         await backend.close();
@@ -103,6 +109,25 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
     }
     return report.finish() ? EXIT_OK : EXIT_FAILED;
   });
+}
+
+/**
+ * With [daemon] identity the relay loads the module as root and then uses it
+ * as that user: so does `check` (for good: this process cannot switch back),
+ * so that a token the user cannot use shows here, not after the relay started.
+ */
+function useModuleAsServiceUser(config: Config, backend: HsmBackend, logger: Logger, report: Report): void {
+  const identity = config.daemon.identity;
+  if (identity === undefined || process.getuid?.() !== 0) return;
+  let name: string;
+  try {
+    ({ name } = resolveRunAs(identity));
+    dropPrivileges(identity, { followCredentials: () => backend.followCredentials?.() }, logger);
+  } catch {
+    // An unknown identity is a problem of the preflight already.
+    return;
+  }
+  report.line("identity", `the module is used as ${name} from here on, as the relay uses it once listening`);
 }
 
 async function checkModule(backend: HsmBackend, config: Config, configPath: string, report: Report, slotName: string | undefined, pin: string | undefined): Promise<void> {

@@ -239,3 +239,32 @@ describe("daemon mode", () => {
     assert.equal(checked.status, 0, checked.stderr);
   });
 });
+
+test("check with [daemon] identity uses the module as that user: a token only root can use is a problem", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+  const own = await createSoftHsmToken({ label: "root-only" });
+  try {
+    const configPath = join(own.dir, "config.toml");
+    await writeFile(
+      configPath,
+      `version = "v1"\n[pkcs11]\nlib-path = ${JSON.stringify(own.modulePath)}\n[server]\naddr = "127.0.0.1:0"\nstate-dir = ${JSON.stringify(join(own.dir, "state"))}\n[daemon]\nidentity = "nobody:nogroup"\n`,
+    );
+    const check = () =>
+      new Promise<{ status: number; stdout: string }>((resolve) =>
+        execFile(process.execPath, [MAIN, "check", "-c", configPath], { env: { ...own.env, KMIP2PKCS11_PIN: own.pin } }, (err, stdout) =>
+          resolve({ status: err === null ? 0 : Number(err.code), stdout }),
+        ),
+      );
+    // Root loads the module and sees the token; nobody, as the relay is once listening, does not.
+    const refused = await check();
+    assert.equal(refused.status, 1, refused.stdout);
+    assert.match(refused.stdout, /^identity +the module is used as nobody:nogroup from here on/m);
+    assert.match(refused.stdout, /^PROBLEM +the module has 0 initialised tokens/m);
+    // The token's files given to nobody: the same check logs in.
+    await chownTree(own.dir, 65534, 65534);
+    const passed = await check();
+    assert.equal(passed.status, 0, passed.stdout);
+    assert.match(passed.stdout, /^login +slot 0 \("root-only"\): PIN accepted/m);
+  } finally {
+    await own.cleanup();
+  }
+});
