@@ -13,8 +13,11 @@ import {
   CKM_RSA_PKCS_PSS,
 } from "../hsm/mechanisms.js";
 import type { Config } from "../config/config.js";
+import type { Logger } from "../log/logger.js";
 import type { CliIo } from "./io.js";
+import { dropPrivileges } from "./daemon.js";
 import { preflight } from "./preflight.js";
+import { resolveRunAs } from "./run-as.js";
 import { Report } from "./report.js";
 import {
   CONFIG_OPTION,
@@ -36,11 +39,14 @@ export const CHECK_USAGE = `Usage: kmip2pkcs11 check [-c CONFIG] [--slot NAME] [
 
 Checks that the relay can work with this config: loads the config file, runs
 the checks of start-up (TLS certificate and key, client CA file, [daemon]
-identity, state directory and log file writable by the user the relay runs
-as, listening ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
+identity, state directory, log file and pid file writable by the user
+starting the relay, the log's directory by [daemon] identity too, listening
+ports free), loads the PKCS#11 module, lists the tokens (label, serial, flags, session limits, the
 mechanisms the relay uses and whether the token has them), the [clients]
 tables (what each matches, its PIN source read but never shown, its token's
-slot), and, when a PIN is given, logs in. Says what is wrong and how to fix it.
+slot), and, when a PIN is given, logs in; with [daemon] identity (as root) the
+module is used as that user after loading, as the relay does. Says what is
+wrong and how to fix it.
 
 Options:
   -c, --config <PATH>      The relay's config file (default /etc/kmip2pkcs11/config.toml)
@@ -91,6 +97,7 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
       await preflight(config, report, { libPath: false });
       const { backend, logger } = await openToolBackend(config);
       try {
+        useModuleAsServiceUser(config, backend, logger, report);
         await checkModule(backend, config, path, report, values.slot, pin);
       } finally {
         await backend.close();
@@ -102,6 +109,25 @@ export async function runCheckCommand(argv: string[], io: CliIo): Promise<number
     }
     return report.finish() ? EXIT_OK : EXIT_FAILED;
   });
+}
+
+/**
+ * With [daemon] identity the relay loads the module as root and then uses it
+ * as that user: so does `check` (for good: this process cannot switch back),
+ * so that a token the user cannot use shows here, not after the relay started.
+ */
+function useModuleAsServiceUser(config: Config, backend: HsmBackend, logger: Logger, report: Report): void {
+  const identity = config.daemon.identity;
+  if (identity === undefined || process.getuid?.() !== 0) return;
+  let name: string;
+  try {
+    ({ name } = resolveRunAs(identity));
+    dropPrivileges(identity, { followCredentials: () => backend.followCredentials?.() }, logger);
+  } catch {
+    // An unknown identity is a problem of the preflight already.
+    return;
+  }
+  report.line("identity", `the module is used as ${name} from here on, as the relay uses it once listening`);
 }
 
 async function checkModule(backend: HsmBackend, config: Config, configPath: string, report: Report, slotName: string | undefined, pin: string | undefined): Promise<void> {
@@ -119,6 +145,7 @@ async function checkModule(backend: HsmBackend, config: Config, configPath: stri
     return;
   }
   for (const slot of checked) await describeSlot(backend, config, slot, slots, slotName !== undefined, report);
+  await checkAliases(backend, config, report);
   await checkClientTokens(backend, config, report);
 
   if (pin === undefined) {
@@ -201,6 +228,18 @@ async function describeSlot(
     }
   }
   if (!signing) report.problem(`the token "${slot.tokenLabel}" can make neither RSA nor ECDSA signatures`, "use a token or module that supports CKM_RSA_PKCS or CKM_ECDSA");
+}
+
+/** [tokens]: an alias that selects no single token (none, or several with its label) refuses its clients. */
+async function checkAliases(backend: HsmBackend, config: Config, report: Report): Promise<void> {
+  for (const alias of Object.keys(config.tokens)) {
+    try {
+      await backend.resolveSlot(alias);
+    } catch (err) {
+      if (!(err instanceof HsmError)) throw err;
+      report.warning(`[tokens] "${alias}" selects no token: ${err.message}; KMIP clients with this username are refused`, "correct its label or serial, or give both (the tokens are listed above)");
+    }
+  }
 }
 
 /** [clients]: each entry's token, selected by the relay's own rule (the PINs were read by the preflight). */

@@ -125,7 +125,7 @@ function removePidFileSync(path: string): void {
 }
 
 /** kill(pid, 0): EPERM means the process exists but belongs to another user. */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

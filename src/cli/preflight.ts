@@ -1,12 +1,14 @@
 // What start-up needs before it touches the module, checked without starting:
 // the TLS certificate and key (readable, parsable, belonging together, not
-// expired), the client CA file, the [daemon] identity, the state directory
-// and the log file's directory (writable by the user the relay runs as), and
-// the listening ports (free to bind), and the PIN of every [clients] entry
-// (readable, not readable by group or others). `check` and `--check-config` both run
-// it, so that a config they pass is one the relay starts with.
+// expired), the client CA file, the [daemon] identity, the state directory,
+// the log file and the pid file (writable by the user starting the relay, who
+// makes them; the log's directory also by the [daemon] identity, who makes the
+// file anew after it is rotated), the listening ports (free to bind), and the
+// PIN of every [clients] entry (readable, not readable by group or others).
+// `check` and `--check-config` both run it, so that a config they pass is one
+// the relay starts with.
 import { X509Certificate } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, rmSync, statSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { userInfo } from "node:os";
@@ -16,6 +18,7 @@ import { parseHostPort, type Config } from "../config/config.js";
 import { DEFAULT_SYSLOG_SOCKET } from "../log/syslog.js";
 import { describePinSource, PinSourceError, readPin } from "../server/client-identity.js";
 import { readIdentity, type TlsIdentity } from "../server/tls-identity.js";
+import { isAlive } from "./daemon.js";
 import type { FindingSink } from "./report.js";
 import { resolveRunAs, withEffectiveIds, type RunAsIds } from "./run-as.js";
 
@@ -42,10 +45,12 @@ export async function preflight(config: Config, report: FindingSink, options: Pr
   const tls = await checkTlsIdentity(config, report);
   await checkClientCa(config, report);
   checkClients(config, report, env);
-  asServiceUser(runAs, report, () => {
-    if (config.server.identity === undefined) checkWritableDir(config.server.stateDir, "server.state-dir", "the relay keeps its generated TLS certificate there", report);
-  });
+  // The generated TLS certificate is made and read at start, before any
+  // [daemon] identity takes effect: by the user starting the relay (under
+  // systemd's User=, the service user), who is the one checked here.
+  if (config.server.identity === undefined) checkWritableDir(config.server.stateDir, "server.state-dir", "the relay keeps its generated TLS certificate there", report);
   checkLogTarget(config, runAs, report);
+  checkPidFile(config, report);
   const socketActivated = env[SOCKET_ACTIVATION_ENV] !== undefined;
   if (socketActivated) report.line("listen", `server.addr not bound here: systemd passes the listening socket (${SOCKET_ACTIVATION_ENV} is set)`);
   else await checkPort("server.addr", config.server.addr, tls, report);
@@ -191,14 +196,10 @@ function checkWritableDir(dir: string, key: string, why: string, report: Finding
       existing = parent;
     }
   }
-  try {
-    rmSync(mkdtempSync(join(existing, ".kmip2pkcs11-check-")), { recursive: true });
-  } catch (err) {
+  const made = canMakeFilesIn(existing);
+  if (made !== undefined) {
     const who = userName();
-    report.problem(
-      `${key}: ${existing} is not writable by ${who} (${errorCode(err)}); ${why}`,
-      `give ${who} the directory: install -d -o ${who} -m 0700 ${dir}`,
-    );
+    report.problem(`${key}: ${existing} is not writable by ${who} (${made}); ${why}`, `give ${who} the directory: install -d -o ${who} -m 0700 ${dir}`);
   }
 }
 
@@ -216,6 +217,7 @@ function checkLogTarget(config: Config, runAs: RunAsIds | undefined, report: Fin
     return;
   }
   if (target.type !== "file") return;
+  const dir = dirname(target.path);
   // Opened before any privilege drop, by the user starting the relay.
   try {
     closeSync(openSync(target.path, "r+"));
@@ -224,20 +226,76 @@ function checkLogTarget(config: Config, runAs: RunAsIds | undefined, report: Fin
       report.problem(`daemon.log-target: cannot write to the log file ${target.path}: ${errorCode(err)}`, `let ${userName()} write it, or log elsewhere`);
       return;
     }
-    checkWritableDir(dirname(target.path), "daemon.log-target", `the log file ${target.path} is made there`, report);
-    return;
+    // The relay makes the file, not its directory.
+    if (!isDirectory(dir)) {
+      report.problem(`daemon.log-target: the directory of the log file ${target.path} does not exist`, `make it: install -d -o ${runAs?.user ?? userName()} -m 0750 ${dir}`);
+      return;
+    }
+    const made = canMakeFilesIn(dir);
+    if (made !== undefined) {
+      report.problem(`daemon.log-target: ${userName()} cannot make the log file ${target.path} (${made})`, `give ${userName()} the directory ${dir}, or log elsewhere`);
+      return;
+    }
   }
   // After `mv` and SIGHUP the relay makes the file anew, as the service user.
   asServiceUser(runAs, report, () => {
-    try {
-      rmSync(mkdtempSync(join(dirname(target.path), ".kmip2pkcs11-check-")), { recursive: true });
-    } catch (err) {
+    const made = canMakeFilesIn(dir);
+    if (made !== undefined) {
       report.warning(
-        `daemon.log-target: ${userName()} cannot make files in ${dirname(target.path)} (${errorCode(err)}): reopening the log after it is moved away (SIGHUP) will fail`,
+        `daemon.log-target: ${userName()} cannot make files in ${dir} (${made}): reopening the log after it is moved away (SIGHUP) will fail`,
         `give ${userName()} the directory, or rotate with logrotate's copytruncate`,
       );
     }
   });
+}
+
+/**
+ * [daemon] pid-file: written by the user starting the relay, before any
+ * privilege drop, through a temporary file in its directory. A pid file
+ * naming a live process refuses the start.
+ */
+function checkPidFile(config: Config, report: FindingSink): void {
+  const path = config.daemon.pidFile;
+  if (path === undefined) return;
+  if (!config.daemon.daemonize) report.line("pid", `daemon.pid-file ${path}: written in daemon mode only (-d or daemonize = true)`);
+  const dir = dirname(path);
+  if (!isDirectory(dir)) {
+    report.problem(`daemon.pid-file: the directory of ${path} does not exist`, `make it (install -d -m 0755 ${dir}), or name a pid file in an existing directory such as /run`);
+    return;
+  }
+  const made = canMakeFilesIn(dir);
+  if (made !== undefined) {
+    report.problem(`daemon.pid-file: ${userName()} cannot write ${path} (${made} in ${dir})`, `start the relay as a user who may write ${dir}, or name another pid file`);
+    return;
+  }
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path, "utf8").trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") report.problem(`daemon.pid-file: cannot read ${path}: ${errorCode(err)}`, `remove ${path}, or let ${userName()} read it`);
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    report.warning(`daemon.pid-file ${path} names process ${pid}, which is running: a start is refused while it runs`, "stop it first, or remove the file if that process is no relay");
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** undefined when this user can make a file in `dir`, else the error code. */
+function canMakeFilesIn(dir: string): string | undefined {
+  try {
+    rmSync(mkdtempSync(join(dir, ".kmip2pkcs11-check-")), { recursive: true });
+    return undefined;
+  } catch (err) {
+    return errorCode(err);
+  }
 }
 
 /**

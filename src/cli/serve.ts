@@ -1,4 +1,5 @@
 // Running the relay: config, logger, start, privilege drop, signals, shutdown.
+import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig, type Config } from "../config/config.js";
@@ -132,6 +133,8 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
     let handle: RelayHandle;
     const coreDumps = coreDumpWarning();
     if (coreDumps !== undefined) log.warn(coreDumps);
+    // A state directory made by this start (for the generated TLS identity) is the service user's too.
+    const stateDirMade = config.server.identity === undefined && !existsSync(config.server.stateDir);
     try {
       if (pidFile !== undefined) await writePidFile(pidFile);
       handle = await deps.startRelay(config, log, listenFd === undefined ? {} : { listenFd });
@@ -144,7 +147,7 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
       // Only once the port is bound and the module loaded (both may need root).
       if (config.daemon.identity !== undefined) {
         if (process.getuid?.() === 0) {
-          handOverFiles(filesMadeAtStart(config), resolveRunAs(config.daemon.identity));
+          handOverFiles(filesMadeAtStart(config, stateDirMade), resolveRunAs(config.daemon.identity));
           if (pidFile !== undefined) removePidFileAtExit(pidFile);
         }
         dropPrivileges(config.daemon.identity, handle, log);
@@ -169,11 +172,16 @@ export async function serve(argv: string[], options: CliOptions, deps: ServeDeps
   }
 }
 
-/** What start-up may have made as root: the log file and the generated TLS identity. */
-function filesMadeAtStart(config: Config): string[] {
+/**
+ * What start-up may have made as root: the log file, the generated TLS
+ * identity, and the state directory when this start made it (one that was
+ * there before keeps its owner).
+ */
+function filesMadeAtStart(config: Config, stateDirMade: boolean): string[] {
   const files = config.daemon.logTarget.type === "file" ? [config.daemon.logTarget.path] : [];
   if (config.server.identity === undefined) {
     const tls = join(config.server.stateDir, "tls");
+    if (stateDirMade) files.push(config.server.stateDir);
     files.push(tls, join(tls, "cert.pem"), join(tls, "key.pem"));
   }
   return files;

@@ -24,7 +24,8 @@ Commands:
       (whitespace allowed) unless --raw is given or it is not hex, in which
       case it is raw TTLV bytes. Passwords and key material are redacted
       unless --no-redact is given; with --json --no-redact everything is
-      kept, so \`decode --json --no-redact | encode\` gives the same bytes.
+      kept, so \`decode --json --no-redact | encode\` gives the same bytes
+      (encode refuses the placeholders of a redacted decode).
       Malformed input prints the error and its byte offset, and exits with
       status 1.
   encode [--raw] [FILE]
@@ -79,7 +80,12 @@ export async function runTtlvCommand(argv: string[], io: TtlvCommandIo): Promise
       const redact = !flags.has("--no-redact");
       io.stdout.write((flags.has("--json") ? JSON.stringify(toJson(item, { redact }), null, 2) : formatTtlv(item, { redact })) + "\n");
     } else {
-      const encoded = encodeTtlv(fromJson(JSON.parse(input.toString("utf8"))));
+      const json: unknown = JSON.parse(input.toString("utf8"));
+      const placeholder = findRedacted(json, "$");
+      if (placeholder !== undefined) {
+        return fail(io, command, `${placeholder.path}: ${JSON.stringify(placeholder.value)} stands for a value \`ttlv decode\` left out; decode with --no-redact to keep it, or write the value`);
+      }
+      const encoded = encodeTtlv(fromJson(json));
       io.stdout.write(flags.has("--raw") ? encoded : toHex(encoded) + "\n");
     }
     return 0;
@@ -88,6 +94,19 @@ export async function runTtlvCommand(argv: string[], io: TtlvCommandIo): Promise
     if (error instanceof SyntaxError) return fail(io, command, `invalid JSON: ${error.message}`);
     throw error;
   }
+}
+
+/** The first value that is a redaction placeholder of decode (src/ttlv/pretty.ts), with its JSON path. */
+function findRedacted(json: unknown, path: string): { path: string; value: string } | undefined {
+  if (typeof json !== "object" || json === null) return undefined;
+  const value = (json as { value?: unknown }).value;
+  if (typeof value === "string" && /^<redacted( \d+ bytes)?>$/.test(value)) return { path: `${path}.value`, value };
+  if (!Array.isArray(value)) return undefined;
+  for (const [i, child] of value.entries()) {
+    const found = findRedacted(child, `${path}.value[${i}]`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function usageError(io: TtlvCommandIo, message: string): number {

@@ -97,7 +97,7 @@ export class ClientLoginThrottle {
         throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: client ${client} is refused for another ${Math.ceil((state.cooldownUntil - now) / 1000)} s after ${this.settings.limit} failed logins`);
       }
       if (state.failures.length + pendingOther(state.inFlight, id) >= this.settings.limit) {
-        throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: client ${client} has ${this.settings.limit} failed or pending logins within ${this.settings.windowMs} ms`);
+        throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: client ${client} has ${this.settings.limit} failed or pending logins within ${this.settings.windowMs / 1000} s (pkcs11.login-failure-window)`);
       }
       if (slot.failures.length + pendingOther(slot.inFlight, id) >= this.settings.budgetPerHour) {
         throw new HsmError("LOGIN_COOLDOWN", `slot ${slotId}: ${this.settings.budgetPerHour} failed logins within the last hour; only the PIN last accepted is let through`);

@@ -31,10 +31,11 @@ interface Daemon {
   stderr: string;
   pidFile: string;
   logFile: string;
+  configPath: string;
 }
 
 /** Runs `kmip2pkcs11 -c <config> -d` until the parent exits. */
-async function daemonize(name: string, extra: { libPath?: string; daemon?: string; logDir?: string } = {}): Promise<Daemon> {
+async function daemonize(name: string, extra: { libPath?: string; daemon?: string; logDir?: string; stateDir?: string } = {}): Promise<Daemon> {
   const pidFile = join(dir, `${name}.pid`);
   const logFile = join(extra.logDir ?? dir, `${name}.log`);
   const configPath = join(dir, `${name}.toml`);
@@ -45,7 +46,7 @@ async function daemonize(name: string, extra: { libPath?: string; daemon?: strin
 lib-path = ${JSON.stringify(extra.libPath ?? token.modulePath)}
 [server]
 addr = "127.0.0.1:0"
-state-dir = ${JSON.stringify(join(dir, "state"))}
+state-dir = ${JSON.stringify(extra.stateDir ?? join(dir, "state"))}
 [daemon]
 log-target = { type = "file", path = ${JSON.stringify(logFile)} }
 pid-file = ${JSON.stringify(pidFile)}
@@ -55,7 +56,7 @@ ${extra.daemon ?? ""}
   return new Promise((resolve) => {
     execFile(process.execPath, [MAIN, "-c", configPath, "-d"], { env: token.env }, (err, stdout, stderr) => {
       assert.equal(stdout, "");
-      resolve({ status: err === null ? 0 : Number(err.code), stderr, pidFile, logFile });
+      resolve({ status: err === null ? 0 : Number(err.code), stderr, pidFile, logFile, configPath });
     });
   });
 }
@@ -119,6 +120,17 @@ describe("daemon mode", () => {
     await gone(pid);
     await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
     assert.match(await readFile(d.logFile, "utf8"), /shutting down \(SIGTERM\)/);
+  });
+
+  test("a second stop signal ends it at once, and the pid file goes too", async () => {
+    const d = await daemonize("twice");
+    assert.deepEqual([d.status, d.stderr], [0, ""]);
+    const pid = await runningPid(d);
+    // Two signals of different kinds, so that neither is merged into the other while pending.
+    process.kill(pid, "SIGINT");
+    process.kill(pid, "SIGTERM");
+    await gone(pid);
+    await assert.rejects(stat(d.pidFile), { code: "ENOENT" });
   });
 
   test("a pid file naming a live process refuses the start", async () => {
@@ -196,11 +208,13 @@ describe("daemon mode", () => {
     await chmod(dir, 0o711);
     await mkdir(logDir);
     await chown(logDir, 65534, 65534);
-    const d = await daemonize("handover", { daemon: 'identity = "nobody:nogroup"', logDir });
+    // A state directory this start makes is the service user's too (one that was there keeps its owner).
+    const stateDir = join(dir, "handover-state");
+    const d = await daemonize("handover", { daemon: 'identity = "nobody:nogroup"', logDir, stateDir });
     assert.deepEqual([d.status, d.stderr], [0, ""]);
     const pid = await runningPid(d);
     assert.equal((await stat(d.logFile)).uid, 65534);
-    assert.equal((await stat(join(dir, "state", "tls", "key.pem"))).uid, 65534);
+    for (const made of [stateDir, join(stateDir, "tls"), join(stateDir, "tls", "key.pem")]) assert.equal((await stat(made)).uid, 65534, made);
 
     await rename(d.logFile, `${d.logFile}.1`);
     process.kill(pid, "SIGHUP");
@@ -217,5 +231,40 @@ describe("daemon mode", () => {
       if (!removed) await sleep(50);
     }
     assert.ok(removed, `${d.pidFile} left behind`);
+
+    // What the start made passes the next preflight.
+    const checked = await new Promise<{ status: number; stderr: string }>((resolve) =>
+      execFile(process.execPath, [MAIN, "--check-config", "-c", d.configPath], { env: token.env }, (err, _stdout, stderr) => resolve({ status: err === null ? 0 : Number(err.code), stderr })),
+    );
+    assert.equal(checked.status, 0, checked.stderr);
   });
+});
+
+test("check with [daemon] identity uses the module as that user: a token only root can use is a problem", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+  const own = await createSoftHsmToken({ label: "root-only" });
+  try {
+    const configPath = join(own.dir, "config.toml");
+    await writeFile(
+      configPath,
+      `version = "v1"\n[pkcs11]\nlib-path = ${JSON.stringify(own.modulePath)}\n[server]\naddr = "127.0.0.1:0"\nstate-dir = ${JSON.stringify(join(own.dir, "state"))}\n[daemon]\nidentity = "nobody:nogroup"\n`,
+    );
+    const check = () =>
+      new Promise<{ status: number; stdout: string }>((resolve) =>
+        execFile(process.execPath, [MAIN, "check", "-c", configPath], { env: { ...own.env, KMIP2PKCS11_PIN: own.pin } }, (err, stdout) =>
+          resolve({ status: err === null ? 0 : Number(err.code), stdout }),
+        ),
+      );
+    // Root loads the module and sees the token; nobody, as the relay is once listening, does not.
+    const refused = await check();
+    assert.equal(refused.status, 1, refused.stdout);
+    assert.match(refused.stdout, /^identity +the module is used as nobody:nogroup from here on/m);
+    assert.match(refused.stdout, /^PROBLEM +the module has 0 initialised tokens/m);
+    // The token's files given to nobody: the same check logs in.
+    await chownTree(own.dir, 65534, 65534);
+    const passed = await check();
+    assert.equal(passed.status, 0, passed.stdout);
+    assert.match(passed.stdout, /^login +slot 0 \("root-only"\): PIN accepted/m);
+  } finally {
+    await own.cleanup();
+  }
 });

@@ -8,6 +8,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { makeTestCertificate, type TestCertificate } from "../helpers/tls-certificate.js";
 
 const MAIN = new URL("../../src/cli/main.js", import.meta.url).pathname;
@@ -20,9 +21,10 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs the command, as `as` (a uid and gid, like systemd's User=) when given. */
+function run(args: string[], env: NodeJS.ProcessEnv = {}, as?: { uid: number; gid: number }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, SOFTHSM2_CONF: "/nonexistent", ...env } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, SOFTHSM2_CONF: "/nonexistent", ...env }, ...as }, (err, stdout, stderr) => {
       resolve({ status: err === null ? 0 : Number(err.code), stdout, stderr });
     });
   });
@@ -65,8 +67,8 @@ async function config(tables: { server?: string; identity?: { cert: string; key:
 }
 
 /** Both commands find exactly one problem, matching `problem`, with a fix; neither gets as far as the module for --check-config. */
-async function assertOneProblem(path: string, problem: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
-  const quick = await run(["--check-config", "-c", path], env);
+async function assertOneProblem(path: string, problem: RegExp, env: NodeJS.ProcessEnv = {}, as?: { uid: number; gid: number }): Promise<void> {
+  const quick = await run(["--check-config", "-c", path], env, as);
   assert.equal(quick.status, 1, quick.stderr);
   assert.equal(quick.stdout, "");
   const lines = quick.stderr.split("\n");
@@ -75,7 +77,7 @@ async function assertOneProblem(path: string, problem: RegExp, env: NodeJS.Proce
   assert.match(quick.stderr, /^ {2}fix +\S/m);
   assert.match(quick.stderr, new RegExp(`^kmip2pkcs11: ${path}: 1 problem found$`, "m"));
 
-  const full = await run(["check", "-c", path], env);
+  const full = await run(["check", "-c", path], env, as);
   assert.equal(full.status, 1, full.stdout);
   assert.match(full.stdout, problem);
   // The module is loaded after the preflight lines (SoftHSM sees no token here: one more problem).
@@ -101,26 +103,62 @@ describe("preflight: --check-config and check", () => {
     await assertOneProblem(await config({ identity: { cert: join(dir, "cert.pem"), key: join(dir, "other-key.pem") } }), /^PROBLEM +TLS certificate .*cert\.pem does not match private key .*other-key\.pem/m);
   });
 
+  test("an expired certificate", async () => {
+    // OpenSSL's -days -1 ends the validity a day before it starts (now).
+    const csr = join(dir, "expired.csr");
+    await promisify(execFile)("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "expired-key.pem"), "-out", csr, "-subj", "/CN=localhost"]);
+    await promisify(execFile)("openssl", ["x509", "-req", "-in", csr, "-key", join(dir, "expired-key.pem"), "-days", "-1", "-out", join(dir, "expired.pem")]);
+    await assertOneProblem(
+      await config({ identity: { cert: join(dir, "expired.pem"), key: join(dir, "expired-key.pem") } }),
+      /^PROBLEM +TLS certificate .*expired\.pem expired on \S+: clients refuse it\n {2}fix +install a new certificate/m,
+    );
+  });
+
   test("an identity that does not exist", async () => {
     await assertOneProblem(await config({ daemon: 'identity = "nosuchuser"' }), /^PROBLEM +daemon\.identity: unknown user 'nosuchuser'/m);
   });
 
-  test("a state-dir the service user cannot write", { skip: !root && "needs root to check as another user" }, async () => {
+  test("a state-dir the service user cannot write (systemd's User=: the check runs as that user)", { skip: !root && "needs root to run as another user" }, async () => {
     const stateDir = join(dir, "root-only");
     await mkdir(stateDir, { mode: 0o700 });
     await chmod(dir, 0o755);
-    const path = await config({ identity: false, stateDir, daemon: 'identity = "nobody:nogroup"' });
-    await assertOneProblem(path, /^PROBLEM +server\.state-dir: .*root-only is not writable by nobody \(EACCES\)/m);
-    // As root alone the same directory is fine: the check ran as nobody.
-    const asRoot = await run(["--check-config", "-c", await config({ identity: false, stateDir })]);
-    assert.equal(asRoot.status, 0, asRoot.stderr);
+    const path = await config({ identity: false, stateDir });
+    await chmod(path, 0o644);
+    await assertOneProblem(path, /^PROBLEM +server\.state-dir: .*root-only is not writable by nobody \(EACCES\)/m, {}, { uid: 65534, gid: 65534 });
+    // With [daemon] identity the relay makes its TLS files as root, before the switch, and then
+    // gives them to that user: root's state-dir is fine (test/cli/daemon.e2e.test.ts starts one).
+    const withIdentity = await run(["--check-config", "-c", await config({ identity: false, stateDir, daemon: 'identity = "nobody:nogroup"' })]);
+    assert.equal(withIdentity.status, 0, withIdentity.stderr);
   });
 
   test("a log file in a directory that does not exist", async () => {
-    const path = await config({ daemon: `log-target = { type = "file", path = ${JSON.stringify(join(dir, "no", "such", "dir", "relay.log"))} }` });
-    // The nearest existing parent is writable: the directory is not made by the relay, so it is looked at itself.
-    const r = await run(["--check-config", "-c", path]);
+    const logDir = join(dir, "no", "such", "dir");
+    const path = await config({ daemon: `log-target = { type = "file", path = ${JSON.stringify(join(logDir, "relay.log"))} }` });
+    // The relay makes the file, not its directory: a start would fail with ENOENT.
+    await assertOneProblem(path, new RegExp(`^PROBLEM +daemon\\.log-target: the directory of the log file .*relay\\.log does not exist\n {2}fix +make it: install -d -o root -m 0750 ${logDir}$`, "m"));
+  });
+
+  test("a log file that root can make but the identity cannot make again after rotation: a warning", { skip: !root && "needs root" }, async () => {
+    const logDir = join(dir, "root-logs");
+    await mkdir(logDir, { mode: 0o755 });
+    const r = await run(["--check-config", "-c", await config({ daemon: `identity = "nobody:nogroup"\nlog-target = "file:${join(logDir, "relay.log")}"` })]);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^warning +daemon\.log-target: nobody cannot make files in .*root-logs \(EACCES\): reopening the log after it is moved away \(SIGHUP\) will fail/m);
+  });
+
+  test("a pid file in a directory that does not exist", async () => {
+    const pidFile = join(dir, "no-run", "kmip2pkcs11.pid");
+    const daemon = `daemonize = true\npid-file = ${JSON.stringify(pidFile)}\nlog-target = "file:${join(dir, "daemon.log")}"`;
+    await assertOneProblem(await config({ daemon }), /^PROBLEM +daemon\.pid-file: the directory of .*no-run\/kmip2pkcs11\.pid does not exist/m);
+  });
+
+  test("a pid file naming a running process: a warning, since a start is refused while it runs", async () => {
+    const pidFile = join(dir, "running.pid");
+    await writeFile(pidFile, `${process.pid}\n`);
+    const r = await run(["check", "-c", await config({ daemon: `pid-file = ${JSON.stringify(pidFile)}` })]);
+    assert.match(r.stdout, new RegExp(`^warning +daemon\\.pid-file .*running\\.pid names process ${process.pid}, which is running`, "m"));
+    // Without daemonize the file is not written at all: said so.
+    assert.match(r.stdout, /^pid +daemon\.pid-file .*running\.pid: written in daemon mode only \(-d or daemonize = true\)$/m);
   });
 
   test("a port in use by another process", async () => {

@@ -81,6 +81,9 @@ test("the units' command lines are the relay's: foreground, config file, check f
   assert.match(dropIn, /^Requires=kmip2pkcs11\.socket$/m);
   assert.match(dropIn, /^Environment=KMIP2PKCS11_SOCKET_ACTIVATION=1$/m);
   assert.doesNotMatch(text, /^ExecStart=.*(-d|--daemonize)/m);
+  // A config error is not mended by restarting: a few tries, then the unit fails instead of looping.
+  assert.equal(line("Restart"), "on-failure");
+  assert.ok(Number(line("StartLimitBurst")) * Number(line("RestartSec")) < Number(line("StartLimitIntervalSec")), "the start limit is reached within its interval");
   const sysusers = await readFile(new URL("kmip2pkcs11.sysusers.conf", UNITS), "utf8");
   assert.match(sysusers, new RegExp(`^u ${line("User")} - "[^"]+" /var/lib/${line("StateDirectory")} /usr/sbin/nologin$`, "m"));
 });
@@ -142,6 +145,13 @@ test("under systemd: each stderr line starts with its journal priority (JOURNAL_
     await token.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("README: where Node.js 20 comes from on Debian 12, and PyKMIP's EC attribute gap under Compatibility", async () => {
+  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+  assert.match(readme, /Debian 12 ships Node\.js 18, which is\s+too old: install Node\.js 20 \(or 22\) from NodeSource's Debian repository/);
+  const compatibility = readme.slice(readme.indexOf("\n## Compatibility\n"));
+  assert.match(compatibility.slice(0, compatibility.indexOf("\n## ", 1)), /PyKMIP's client cannot read an EC key's attributes[^]*PyKMIP's own gap/);
 });
 
 test("the package has the LICENSE its package.json names", async () => {

@@ -8,6 +8,7 @@ import { createPublicKey, verify } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MAIN, startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+import { createSoftHsmToken } from "../helpers/softhsm.js";
 
 let relay: RunningRelay;
 let pinFile: string;
@@ -46,6 +47,22 @@ describe("kmip2pkcs11 check", () => {
     await writeFile(config, `${await readFile(relay.configPath, "utf8")}\n[tokens.signer]\nlabel = ${JSON.stringify(relay.token.label)}\n[tokens.elsewhere]\nlabel = "no-such-token"\n`);
     const r = await run(["check", "-c", config, "--slot", "signer"]);
     assert.match(r.stdout, /^ {2}aliases +\[tokens\] "signer": usernames that select this token too$/m);
+    // One that selects nothing is said so, once.
+    assert.equal(r.stdout.match(/^warning +\[tokens\] "elsewhere" selects no token: .*KMIP clients with this username are refused$/gm)?.length, 1, r.stdout);
+  });
+
+  test("two tokens with one label: the ambiguity is one warning, not one per token", async () => {
+    const twins = await createSoftHsmToken({ labels: ["twin", "twin"] });
+    try {
+      const config = join(twins.dir, "config.toml");
+      await writeFile(config, `version = "v1"\n[pkcs11]\nlib-path = ${JSON.stringify(twins.modulePath)}\n[server]\naddr = "127.0.0.1:0"\nstate-dir = ${JSON.stringify(join(twins.dir, "state"))}\n`);
+      const r = await run(["check", "-c", config], twins.env);
+      assert.equal(r.status, 0, r.stdout);
+      assert.equal(r.stdout.match(/^warning +2 tokens are labelled "twin": that username is refused as ambiguous$/gm)?.length, 1, r.stdout);
+      assert.equal(r.stdout.match(/^ {2}username +KMIP clients select this token with username "serial:[0-9a-f]+"$/gm)?.length, 2, r.stdout);
+    } finally {
+      await twins.cleanup();
+    }
   });
 
   test("a working setup: module, token, mechanisms and login; exit 0", async () => {

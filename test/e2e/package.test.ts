@@ -13,9 +13,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { createSoftHsmToken } from "../helpers/softhsm.js";
 
@@ -29,7 +29,9 @@ test("npm pack, a global install into an empty prefix, and the installed relay s
   try {
     // The man pages are part of `npm run build`; the test build (tsc alone) may not have made them.
     await run(process.execPath, [join(ROOT, "scripts/build-man.mjs")], { cwd: ROOT });
-    const { stdout: packed } = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: ROOT, maxBuffer: 16 << 20 });
+    // --ignore-scripts: no prepack build here, which would rewrite dist/ under the tests running
+    // from it at the same time; the next test packs an unbuilt copy, where prepack builds.
+    const { stdout: packed } = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], { cwd: ROOT, maxBuffer: 16 << 20 });
     const [{ filename, files, version }] = JSON.parse(packed) as [{ filename: string; version: string; files: { path: string }[] }];
     const paths = files.map((f) => f.path);
     for (const needed of [
@@ -89,5 +91,31 @@ test("npm pack, a global install into an empty prefix, and the installed relay s
   } finally {
     await rm(dir, { recursive: true, force: true });
     await token.cleanup();
+  }
+});
+
+test("npm pack in a checkout that was never built ships dist/: prepack builds it (slow)", { timeout: 300_000 }, async () => {
+  // The files of the checkout (tracked, or new and not ignored) as a fresh clone has them: no dist/.
+  const dir = await mkdtemp(join(tmpdir(), "kmip2pkcs11-clone-"));
+  try {
+    const { stdout: listed } = await run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, maxBuffer: 16 << 20 });
+    for (const path of new Set(listed.split("\0").filter((p) => p !== ""))) {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      // A file deleted in the work tree but still in the index is not part of the clone.
+      await copyFile(join(ROOT, path), join(dir, path)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+      });
+    }
+    await assert.rejects(access(join(dir, "dist")), { code: "ENOENT" });
+    // What `npm ci` would install, without the registry.
+    await symlink(join(ROOT, "node_modules"), join(dir, "node_modules"));
+    const { stdout } = await run("npm", ["pack", "--dry-run", "--json"], { cwd: dir, maxBuffer: 16 << 20 });
+    const [{ files }] = JSON.parse(stdout) as [{ files: { path: string }[] }];
+    const paths = files.map((f) => f.path);
+    for (const needed of ["dist/src/cli/main.js", "dist/src/hsm/isolated/child.js", "dist/man/kmip2pkcs11.1", "dist/man/kmip2pkcs11-config.toml.5", "LICENSE"]) {
+      assert.ok(paths.includes(needed), `${needed} is in the package: ${paths.join(" ")}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

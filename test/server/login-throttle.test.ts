@@ -39,6 +39,8 @@ describe("ClientLoginThrottle", () => {
     await Promise.all(Array.from({ length: 10 }, () => throttle.admit("1", "c", Buffer.from("1234")).then((attempt) => attempt.succeeded())));
     const attempts = await Promise.all(Array.from({ length: SETTINGS.limit }, (_, i) => throttle.admit("1", "c", Buffer.from(`wrong-${i}`))));
     await assert.rejects(throttle.admit("1", "c", Buffer.from("wrong")), cooled);
+    // In seconds, like the config key it comes from.
+    await assert.rejects(throttle.admit("1", "c", Buffer.from("wrong")), { message: "slot 1: client c has 3 failed or pending logins within 60 s (pkcs11.login-failure-window)" });
     for (const attempt of attempts) attempt.abandoned();
     (await throttle.admit("1", "c", Buffer.from("wrong"))).abandoned();
   });
