@@ -71,10 +71,26 @@ export function stateOf(attributes: readonly Attribute[]): number {
   return stored(attributes, "State") ?? State.Active;
 }
 
-/** Whether the token should let this private key sign: Active, and Sign in its usage mask. */
-export function signingAllowed(attributes: readonly Attribute[]): boolean {
+/**
+ * Whether the token should let this private key sign: Active, Sign in its
+ * usage mask, and its Protect Stop Date (KMIP 1.x 3.26), if any, not come.
+ */
+export function signingAllowed(attributes: readonly Attribute[], now = nowSeconds()): boolean {
   const mask = stored(attributes, "Cryptographic Usage Mask") ?? CryptographicUsageMask.Sign;
-  return stateOf(attributes) === State.Active && (mask & CryptographicUsageMask.Sign) !== 0;
+  const stop = stored(attributes, "Protect Stop Date");
+  return stateOf(attributes) === State.Active && (mask & CryptographicUsageMask.Sign) !== 0 && (stop === undefined || stop > now);
+}
+
+/**
+ * Whether the token should let this public key verify: Verify in its usage
+ * mask, and its Process Start Date (KMIP 1.x 3.25), if any, come. Its state
+ * does not matter: a Deactivated or Compromised key may still process what
+ * it protected (3.22).
+ */
+export function verifyingAllowed(attributes: readonly Attribute[], now = nowSeconds()): boolean {
+  const mask = stored(attributes, "Cryptographic Usage Mask") ?? CryptographicUsageMask.Verify;
+  const start = stored(attributes, "Process Start Date");
+  return (mask & CryptographicUsageMask.Verify) !== 0 && (start === undefined || start <= now);
 }
 
 /** The label and class of a key id. Throws Item Not Found for an id not of the scheme. */
@@ -191,17 +207,19 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   // A record pending for the other key (Register of it is under way) stays pending for that key.
   const pending = managed.record?.pendingSince === undefined ? {} : { pendingSince: managed.record.pendingSince, ...(managed.record.pendingObjects === undefined ? {} : { pendingObjects: managed.record.pendingObjects }) };
   const record: MetadataRecord = { generation: (managed.record?.generation ?? 0) + 1, ...pending, objects };
-  const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
-  const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
-  if (sign === false && managed.key.usage.sign) await setSign(false);
+  // The flag the token enforces: CKA_SIGN of a private key; CKA_VERIFY of a public key with a Process Start Date.
+  const flag = objectClass === "private" ? "sign" : objectClass === "public" && stored(changed, "Process Start Date") !== undefined ? "verify" : undefined;
+  const allowed = flag === "sign" ? signingAllowed(changed) : flag === "verify" ? verifyingAllowed(changed) : undefined;
+  const setFlag = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { [flag!]: value });
+  if (allowed === false && managed.key.usage[flag!]) await setFlag(false);
   try {
     await writeRecord(context, managed.label, record);
   } catch (error) {
     if (managed.record !== undefined || !noDataObjects(error)) throw error;
     await commitWithoutMetadata(context, managed, changed);
   }
-  if (sign === true && !managed.key.usage.sign) await setSign(true);
-  const key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
+  if (allowed === true && !managed.key.usage[flag!]) await setFlag(true);
+  const key = allowed === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, [flag!]: allowed } };
   return { id: managed.id, label: managed.label, key, attributes: changed, record };
 }
 
@@ -256,18 +274,21 @@ export function isCustomAttributeName(name: string): boolean {
   return name.startsWith("x-") || name.startsWith("y-");
 }
 
-function usageOf(objectClass: ObjectClass, mask: number, active: boolean): UsageFlags {
+/** The usage flags the mask grants; CKA_SIGN and CKA_VERIFY only where `allowed` says the model lets the key use them now. */
+function usageOf(objectClass: ObjectClass, mask: number, allowed: { sign: boolean; verify: boolean }): UsageFlags {
   const has = (bit: number) => (mask & bit) !== 0;
   if (objectClass === "private") {
-    return { sign: active && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+    return { sign: allowed.sign && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
   }
-  return { verify: has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+  return { verify: allowed.verify && has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
 }
+
+/** The dates of KMIP 1.x 3.24-3.27 a template may give, kept as given. */
+const DATES: readonly ("Activation Date" | "Process Start Date" | "Protect Stop Date" | "Deactivation Date")[] = ["Activation Date", "Process Start Date", "Protect Stop Date", "Deactivation Date"];
 
 function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links: Attribute[], now: bigint): ObjectPlan {
   const mask = attributeValue(requested, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
   const activation = attributeValue(requested, "Activation Date");
-  const deactivation = attributeValue(requested, "Deactivation Date");
   // 3.22: Pre-Active until activated, unless the Activation Date given is now or past.
   const active = activation !== undefined && activation <= now;
   const attributes: Attribute[] = [
@@ -275,12 +296,14 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
     { name: "Initial Date", value: now },
     { name: "Cryptographic Usage Mask", value: mask },
   ];
-  if (activation !== undefined) attributes.push({ name: "Activation Date", value: activation });
-  if (deactivation !== undefined) attributes.push({ name: "Deactivation Date", value: deactivation });
+  for (const name of DATES) {
+    const value = attributeValue(requested, name);
+    if (value !== undefined) attributes.push({ name, value });
+  }
   attributes.push({ name: "Last Change Date", value: now }, ...links);
   for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
   attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
-  return { attributes, usage: usageOf(objectClass, mask, active) };
+  return { attributes, usage: usageOf(objectClass, mask, { sign: signingAllowed(attributes, now), verify: verifyingAllowed(attributes, now) }) };
 }
 
 /** How createManagedObjects makes its objects. */
@@ -293,6 +316,8 @@ export interface CreateOptions {
    * new object alone. Without: the CKA_ID is fresh and its record is new.
    */
   readonly join?: boolean;
+  /** Attributes the server computed for an object, kept with its model (the Digest of registered material). */
+  readonly computed?: Partial<Record<ObjectClass, readonly Attribute[]>>;
 }
 
 /**
@@ -326,7 +351,7 @@ export async function createManagedObjects<T>(
   });
   const plans: Partial<Record<ObjectClass, ObjectPlan>> = {};
   for (const objectClass of made) {
-    plans[objectClass] = planOf(objectClass, requested[objectClass]!, present(OTHER[objectClass]) ? [linkTo(objectClass)] : [], now);
+    plans[objectClass] = planOf(objectClass, requested[objectClass]!, [...(present(OTHER[objectClass]) ? [linkTo(objectClass)] : []), ...(options.computed?.[objectClass] ?? [])], now);
   }
   const objects: Partial<Record<ObjectClass, readonly Attribute[]>> = { ...before.objects };
   for (const [objectClass, attributes] of Object.entries(before.objects) as [ObjectClass, readonly Attribute[]][]) {
@@ -345,7 +370,7 @@ export async function createManagedObjects<T>(
     const active: Partial<Record<ObjectClass, ObjectPlan>> = {};
     for (const [objectClass, plan] of Object.entries(plans) as [ObjectClass, ObjectPlan][]) {
       const mask = stored(plan.attributes, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
-      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, true) };
+      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, { sign: true, verify: true }) };
     }
     return make(active);
   }

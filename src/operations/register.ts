@@ -12,6 +12,7 @@
 // Cryptographic Length and a Recommended Curve must describe the key sent.
 // Cryptographic Parameters become the key's signature defaults
 // (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts).
+import { createHash } from "node:crypto";
 import type { HashName, KeyImportRequest, ObjectClass, SignatureFamily } from "../hsm/backend.js";
 import { parseKeyId } from "../hsm/key-id.js";
 import { allowedMechanismsOf } from "../hsm/import-templates.js";
@@ -19,7 +20,7 @@ import { type Attribute, attributeValue, attributeValues, type CryptographicPara
 import { KmipError } from "../kmip/errors.js";
 import type { KeyObject } from "../kmip/objects.js";
 import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/register.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
@@ -105,8 +106,22 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
     ckaId,
     { [objectClass]: attributes.filter((attribute) => attribute.name !== "Link") },
     (plans) => context.backend.importKey(context.slot.slotId, { ...request, usage: plans[objectClass]!.usage, ckaId }),
-    { join: true },
+    { join: true, ...(objectClass === "private" ? { computed: { private: digestOfRegistered(block) } } : {}) },
   );
+}
+
+/**
+ * The Digest (KMIP 1.x 3.17) of a registered private key: SHA-256 over the
+ * Key Material as the client sent it, with its Key Format Type. Only now can
+ * the relay compute it: the token never lets the material out again. A
+ * public key's Digest is computed from the token when it is read
+ * (key-attributes.ts). Transparent formats (a structure, not bytes) get none.
+ */
+function digestOfRegistered(block: KeyObject["keyBlock"]): Attribute[] {
+  const material = block.keyValue instanceof Uint8Array || block.keyValue === undefined ? undefined : block.keyValue.keyMaterial;
+  if (!(material instanceof Uint8Array)) return [];
+  const digestValue = createHash("sha256").update(material).digest();
+  return [{ name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, keyFormatType: block.keyFormatType } }];
 }
 
 /** CKA_LABEL from the Name (Uninterpreted Text String only, one: a PKCS#11 object has one label). */

@@ -6,14 +6,14 @@
 // and Destroy; a Register cut off between its writes leaves the other half as
 // it was.
 import assert from "node:assert/strict";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { KmipClient } from "../../src/client/kmip-client.js";
 import { formatKeyId, parseKeyId } from "../../src/hsm/key-id.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyBlock } from "../../src/kmip/objects.js";
 import { encodeRecord } from "../../src/operations/metadata-record.js";
-import { CryptographicUsageMask, KeyFormatType, LinkType, ObjectType, ResultReason, RevocationReasonCode, State } from "../../src/ttlv/enums.js";
+import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, ResultReason, RevocationReasonCode, State, ValidityIndicator } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { connect, DATA, name, rejectsWith } from "../helpers/relay-client.js";
 import { ItemType } from "../../src/ttlv/item.js";
@@ -75,6 +75,9 @@ describe("Register: registered keys are managed objects", () => {
     assert.equal(p.get("Object Group"), "zone-example");
     assert.equal((p.get("x-purpose") as { value: string }).value, "ksk");
     assert.equal(p.get("Cryptographic Usage Mask"), CryptographicUsageMask.Sign);
+    // The Digest of the material as registered: the only time the relay sees it (3.17).
+    const pkcs8 = keys.privateKey.export({ format: "der", type: "pkcs8" });
+    assert.deepEqual(p.get("Digest"), { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue: createHash("sha256").update(pkcs8).digest(), keyFormatType: KeyFormatType.PKCS8 });
     assert.deepEqual(await linkOf(priv), [], "no Link while it is alone");
     await rejectsWith(client.sign({ uniqueIdentifier: priv, data: DATA }), ResultReason.PermissionDenied);
 
@@ -129,6 +132,31 @@ describe("Register: registered keys are managed objects", () => {
     assert.equal(l.get("State"), State.PreActive);
     assert.equal(l.get("Activation Date"), future);
     await rejectsWith(client.sign({ uniqueIdentifier: later, data: DATA }), ResultReason.PermissionDenied);
+  });
+
+  test("Protect Stop Date passed: the private key does not sign; Process Start Date to come: the public key does not verify (KMIP 1.x 3.25, 3.26)", async () => {
+    const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const now = nowSeconds();
+    const dates: Attribute[] = [
+      { name: "Activation Date", value: now - 3600n },
+      { name: "Process Start Date", value: now + 3600n },
+      { name: "Protect Stop Date", value: now - 3600n },
+    ];
+    const priv = await registerPrivate(keys.privateKey, dates);
+    const pub = await registerPublic(keys.publicKey, dates);
+    const p = await attributesOf(priv);
+    assert.equal(p.get("State"), State.Active);
+    assert.equal(p.get("Protect Stop Date"), now - 3600n);
+    assert.equal((await attributesOf(pub)).get("Process Start Date"), now + 3600n);
+    await rejectsWith(client.sign({ uniqueIdentifier: priv, data: DATA }), ResultReason.PermissionDenied);
+    const signature = sign("sha256", DATA, keys.privateKey);
+    await rejectsWith(client.signatureVerify({ uniqueIdentifier: pub, data: DATA, signatureData: signature }), ResultReason.PermissionDenied);
+    // Without those dates, the same kind of pair signs and verifies.
+    const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const priv2 = await registerPrivate(other.privateKey, [dates[0]!]);
+    const pub2 = await registerPublic(other.publicKey, [dates[0]!]);
+    const { signatureData } = await client.sign({ uniqueIdentifier: priv2, data: DATA });
+    assert.equal((await client.signatureVerify({ uniqueIdentifier: pub2, data: DATA, signatureData: signatureData! })).validityIndicator, ValidityIndicator.Valid);
   });
 
   test("paired by Link: the public key first, the private key naming it; both linked", async () => {
