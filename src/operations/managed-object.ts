@@ -174,7 +174,22 @@ export async function describeManaged(context: OperationContext, id: string): Pr
   }
   const managed: ManagedKey = { id: key.id, label, key, attributes, record };
   const due = dueAttributes(attributes, nowSeconds());
-  return due === undefined ? managed : commit(context, managed, due);
+  return due === undefined ? syncFlags(context, managed) : commit(context, managed, due);
+}
+
+/**
+ * A Protect Stop Date or Process Start Date that has come changes no state,
+ * only what the token allows: CKA_SIGN goes false, CKA_VERIFY true, when
+ * the relay reads the key (nothing is written when they agree).
+ */
+async function syncFlags(context: OperationContext, managed: ManagedKey): Promise<ManagedKey> {
+  const { attributes, key } = managed;
+  let update: { sign?: boolean; verify?: boolean } | undefined;
+  if (key.objectClass === "private" && key.usage.sign && stored(attributes, "Protect Stop Date") !== undefined && !signingAllowed(attributes)) update = { sign: false };
+  if (key.objectClass === "public" && !key.usage.verify && stored(attributes, "Process Start Date") !== undefined && verifyingAllowed(attributes)) update = { verify: true };
+  if (update === undefined) return managed;
+  await context.backend.updateKey(context.slot.slotId, managed.id, update);
+  return { ...managed, key: { ...key, usage: { ...key.usage, ...update } } };
 }
 
 /**
