@@ -357,7 +357,7 @@ export async function createManagedObjects<T>(
 ): Promise<T> {
   const now = nowSeconds();
   const label = Buffer.from(ckaId).toString("hex").toUpperCase();
-  const made = (["private", "public"] as const).filter((objectClass) => requested[objectClass] !== undefined);
+  const made = (["private", "public", "secret"] as const).filter((objectClass) => requested[objectClass] !== undefined);
   const before = options.join === true ? await joinedModel(context, label, made) : { generation: 0, objects: {} };
   const present = (objectClass: ObjectClass) => requested[objectClass] !== undefined || before.objects[objectClass] !== undefined;
   const linkTo = (objectClass: "private" | "public"): Attribute => ({
@@ -366,11 +366,12 @@ export async function createManagedObjects<T>(
   });
   const plans: Partial<Record<ObjectClass, ObjectPlan>> = {};
   for (const objectClass of made) {
-    plans[objectClass] = planOf(objectClass, requested[objectClass]!, [...(present(OTHER[objectClass]) ? [linkTo(objectClass)] : []), ...(options.computed?.[objectClass] ?? [])], now);
+    const links = objectClass !== "secret" && present(OTHER[objectClass]) ? [linkTo(objectClass)] : [];
+    plans[objectClass] = planOf(objectClass, requested[objectClass]!, [...links, ...(options.computed?.[objectClass] ?? [])], now);
   }
   const objects: Partial<Record<ObjectClass, readonly Attribute[]>> = { ...before.objects };
   for (const [objectClass, attributes] of Object.entries(before.objects) as [ObjectClass, readonly Attribute[]][]) {
-    if (objectClass === "secret" || !made.includes(OTHER[objectClass] as "private" | "public")) continue;
+    if (objectClass === "secret" || !made.includes(OTHER[objectClass])) continue;
     const others = attributes.filter((a) => linkOf(a)?.linkType !== linkOf(linkTo(objectClass))!.linkType);
     objects[objectClass] = withValue([...others, linkTo(objectClass)], "Last Change Date", now);
   }
