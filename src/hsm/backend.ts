@@ -172,6 +172,15 @@ export interface KeyImportRequest {
    * public material is looked for; none, a fresh CKA_ID.
    */
   readonly partnerId?: string;
+  /**
+   * Only choose: return the id the key would get (its CKA_ID chosen as
+   * above) and create nothing. Register asks first, so that the key's
+   * metadata record is written, pending, before the key exists
+   * (doc/object-model.md#register).
+   */
+  readonly chooseOnly?: boolean;
+  /** The CKA_ID to take, as a `chooseOnly` call gave it; refused when the token already holds a key of this class with it. */
+  readonly ckaId?: Uint8Array;
 }
 
 /**

@@ -11,6 +11,8 @@
 //      takes, the SHA-1 of its public point (import-templates.ts), since
 //      PKCS#11 keeps no public point on an EC private key;
 //   3. else a fresh CKA_ID, random as for Create Key Pair.
+// A request may only choose (chooseOnly), then come again with the CKA_ID
+// chosen (ckaId): Register writes the key's metadata between the two.
 import pkcs11js from "pkcs11js";
 import type { Logger } from "../log/logger.js";
 import { HsmError, type KeyImportRequest, type ObjectClass } from "./backend.js";
@@ -35,7 +37,8 @@ function invalid(message: string): HsmError {
 
 export interface ImportedKey {
   readonly id: string;
-  readonly handle: pkcs11js.Handle;
+  /** Absent for a chooseOnly request: nothing was created. */
+  readonly handle?: pkcs11js.Handle;
   /** Whether it joined a key already on the token. */
   readonly paired: boolean;
 }
@@ -55,13 +58,23 @@ export function importKey(
       { type: A.CKA_ID, value: ckaId },
     ], 1).length > 0;
 
-  const paired = request.partnerId !== undefined ? linkedCkaId(p, session, request, has) : matchingCkaId(p, session, request, has);
-  let ckaId = paired;
-  if (ckaId === undefined && request.material.keyType === "EC" && own === "private") {
-    const derived = ecPairCkaId(request.material.ecPoint);
-    if (!has(derived, "private") && !has(derived, "public")) ckaId = derived;
+  let paired: Buffer | undefined;
+  let ckaId: Buffer | undefined;
+  if (request.ckaId !== undefined) {
+    // Chosen by an earlier chooseOnly call; another key may have taken it since.
+    ckaId = Buffer.from(request.ckaId);
+    if (has(ckaId, own)) throw invalid(`the token already holds a ${own} key with CKA_ID ${ckaId.toString("hex").toUpperCase()}`);
+    paired = has(ckaId, own === "private" ? "public" : "private") ? ckaId : undefined;
+  } else {
+    paired = request.partnerId !== undefined ? linkedCkaId(p, session, request, has) : matchingCkaId(p, session, request, has);
+    ckaId = paired;
+    if (ckaId === undefined && request.material.keyType === "EC" && own === "private") {
+      const derived = ecPairCkaId(request.material.ecPoint);
+      if (!has(derived, "private") && !has(derived, "public")) ckaId = derived;
+    }
+    ckaId ??= unusedCkaId();
   }
-  ckaId ??= unusedCkaId();
+  if (request.chooseOnly === true) return { id: formatKeyId(ckaId, own), paired: paired !== undefined };
 
   const template = quirks.withoutOmitted(importTemplate(request, ckaId));
   let handle: pkcs11js.Handle;

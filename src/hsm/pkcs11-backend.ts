@@ -173,6 +173,7 @@ class Pkcs11Backend implements HsmBackend {
     const state = this.state(slotId);
     return this.withSession(state, (session) => {
       const { id, handle, paired } = importKey(this.p, session, request, this.quirks, this.logger, () => this.unusedCkaId(session));
+      if (handle === undefined) return id;
       const objectClass = request.material.objectClass;
       state.keys.remember({ id, objectClass, handle });
       this.logger.info({ slotId, keyType: request.material.keyType, keyId: id, paired }, "Imported key object");

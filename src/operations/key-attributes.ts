@@ -4,7 +4,7 @@
 // read from the token at the time of the request; the relay keeps none.
 import { createHash } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
-import type { Attribute, KnownAttribute } from "../kmip/attributes.js";
+import type { Attribute, Digest, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
@@ -31,8 +31,9 @@ export function usageMaskOf(key: Pick<KeyDescription, "usage">): number {
 
 /**
  * Digest (3.17) of a public key: SHA-256 over the Key Material in the format
- * Get answers without a Key Format Type. Private keys reveal no material, so
- * they have no Digest; nor does a key the relay cannot export.
+ * Get answers without a Key Format Type. Private keys reveal no material: a
+ * registered one has the Digest computed at Register (in its model), one
+ * made in the token none; nor does a key the relay cannot export.
  */
 function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute | undefined {
   if (key.objectClass !== "public") return undefined;
@@ -50,11 +51,21 @@ function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute
   return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...keyFormatType } };
 }
 
+/** A Digest the model keeps (a registered private key's, computed at Register), without the 1.1 Key Format Type for a 1.0 request. */
+function storedDigest(model: readonly Attribute[], version: ProtocolVersion): KnownAttribute | undefined {
+  const stored = model.find((attribute) => attribute.name === "Digest")?.value as Digest | undefined;
+  if (stored === undefined) return undefined;
+  const { keyFormatType, ...rest } = stored;
+  return { name: "Digest", value: atLeast(version, 1, 1) && keyFormatType !== undefined ? { ...rest, keyFormatType } : rest };
+}
+
 /** The model's attributes, in the order they are reported. */
 const MODEL_ORDER: readonly string[] = [
   "State",
   "Initial Date",
   "Activation Date",
+  "Process Start Date",
+  "Protect Stop Date",
   "Deactivation Date",
   "Compromise Occurrence Date",
   "Compromise Date",
@@ -130,7 +141,7 @@ export function keyAttributes(key: KeyDescription, model: readonly Attribute[], 
   if (initialDate !== undefined) attributes.push({ name: "Original Creation Date", value: initialDate.value as bigint });
   const custom = model.filter((attribute) => attribute.name.startsWith("x-") || attribute.name.startsWith("y-"));
   for (const name of new Set(custom.map((attribute) => attribute.name))) attributes.push(...indexed(custom.filter((attribute) => attribute.name === name)));
-  const digest = digestOf(key, version);
+  const digest = digestOf(key, version) ?? storedDigest(model, version);
   if (digest !== undefined) attributes.push(digest);
   attributes.push(...protectionOf(key));
   return attributes.filter((attribute) => {

@@ -16,7 +16,7 @@
 import type { RevocationReason } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { ResultReason, RevocationReasonCode, State } from "../ttlv/enums.js";
-import { commit, describeManaged, type ManagedKey, nowSeconds, signingAllowed, stateOf, stored, withValue } from "./managed-object.js";
+import { commit, describeManaged, type ManagedKey, nowSeconds, signingAllowed, stateOf, stored, verifyingAllowed, withValue } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
 
 export { dateTimeOf, today } from "./legacy.js";
@@ -83,6 +83,19 @@ export async function repairSigning(context: OperationContext, id: string): Prom
   if (managed.record === undefined || managed.key.objectClass !== "private" || !signingAllowed(managed.attributes)) return false;
   await context.backend.updateKey(context.slot.slotId, id, { sign: true });
   context.logger.info({ id }, "CKA_SIGN set: the key is Active in its metadata");
+  return true;
+}
+
+/**
+ * After the token refused a public key a verification: whether the model
+ * lets it verify (its Process Start Date has come since CKA_VERIFY was
+ * set false). Then CKA_VERIFY is set and the caller tries once more.
+ */
+export async function repairVerifying(context: OperationContext, id: string): Promise<boolean> {
+  const managed = await describeManaged(context, id);
+  if (managed.record === undefined || managed.key.objectClass !== "public" || managed.key.usage.verify || !verifyingAllowed(managed.attributes)) return false;
+  await context.backend.updateKey(context.slot.slotId, id, { verify: true });
+  context.logger.info({ id }, "CKA_VERIFY set: the key's Process Start Date has come");
   return true;
 }
 

@@ -18,7 +18,7 @@ import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, 
 import { partnerId } from "./keys.js";
 import { legacyState } from "./legacy.js";
 import { dueAttributes, labelOf, nowSeconds, settlePending, stateOf } from "./managed-object.js";
-import { decodeRecord, type MetadataRecord } from "./metadata-record.js";
+import { decodeRecord, isPending, type MetadataRecord } from "./metadata-record.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { atLeast } from "../kmip/versions.js";
 import { paddedLength } from "../ttlv/item.js";
@@ -136,7 +136,7 @@ async function matchingIds(context: OperationContext, criteria: LocateCriteria):
   const { backend, slot } = context;
   const records = await allRecords(context);
   const recordOf = (id: string) => records.get(labelOf(id).label);
-  const made = (id: string) => recordOf(id)?.pendingSince === undefined;
+  const made = (id: string) => !isPending(recordOf(id), labelOf(id).objectClass);
   if (criteria.state === undefined) return (await backend.findKeys(slot.slotId, criteria.filter)).filter(made);
   const keys = (await backend.describeKeys(slot.slotId, criteria.filter)).filter((key) => made(key.id));
   // A private key without a record is dated by its public key (legacy.ts):

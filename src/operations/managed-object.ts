@@ -11,11 +11,11 @@
 import { randomBytes } from "node:crypto";
 import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from "../hsm/backend.js";
 import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
-import { type Attribute, type AttributeName, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
+import { type Attribute, type AttributeName, type Link, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/enums.js";
 import { legacyAttributes, today } from "./legacy.js";
-import { decodeRecord, encodeRecord, type MetadataRecord, newest } from "./metadata-record.js";
+import { decodeRecord, encodeRecord, isPending, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
 
 /** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
@@ -56,6 +56,11 @@ export function stored<K extends AttributeName>(attributes: readonly Attribute[]
   return attributes.find((attribute) => attribute.name === name)?.value as AttributeValues[K] | undefined;
 }
 
+/** The Link an attribute is, if it is one. */
+export function linkOf(attribute: Attribute): Link | undefined {
+  return attribute.name === "Link" ? (attribute.value as Link) : undefined;
+}
+
 /** `attributes` with the single-valued attribute `name` set to `value` (removed when undefined). */
 export function withValue<K extends AttributeName>(attributes: readonly Attribute[], name: K, value: AttributeValues[K] | undefined): Attribute[] {
   const others = attributes.filter((attribute) => attribute.name !== name);
@@ -66,10 +71,26 @@ export function stateOf(attributes: readonly Attribute[]): number {
   return stored(attributes, "State") ?? State.Active;
 }
 
-/** Whether the token should let this private key sign: Active, and Sign in its usage mask. */
-export function signingAllowed(attributes: readonly Attribute[]): boolean {
+/**
+ * Whether the token should let this private key sign: Active, Sign in its
+ * usage mask, and its Protect Stop Date (KMIP 1.x 3.26), if any, not come.
+ */
+export function signingAllowed(attributes: readonly Attribute[], now = nowSeconds()): boolean {
   const mask = stored(attributes, "Cryptographic Usage Mask") ?? CryptographicUsageMask.Sign;
-  return stateOf(attributes) === State.Active && (mask & CryptographicUsageMask.Sign) !== 0;
+  const stop = stored(attributes, "Protect Stop Date");
+  return stateOf(attributes) === State.Active && (mask & CryptographicUsageMask.Sign) !== 0 && (stop === undefined || stop > now);
+}
+
+/**
+ * Whether the token should let this public key verify: Verify in its usage
+ * mask, and its Process Start Date (KMIP 1.x 3.25), if any, come. Its state
+ * does not matter: a Deactivated or Compromised key may still process what
+ * it protected (3.22).
+ */
+export function verifyingAllowed(attributes: readonly Attribute[], now = nowSeconds()): boolean {
+  const mask = stored(attributes, "Cryptographic Usage Mask") ?? CryptographicUsageMask.Verify;
+  const start = stored(attributes, "Process Start Date");
+  return (mask & CryptographicUsageMask.Verify) !== 0 && (start === undefined || start <= now);
 }
 
 /** The label and class of a key id. Throws Item Not Found for an id not of the scheme. */
@@ -118,12 +139,19 @@ export async function settlePending(context: OperationContext, label: string, re
   if (since === undefined) return;
   if (Number(nowSeconds() - since) * 1000 <= policyOf(context).pendingTimeoutMs) return;
   const ckaId = Buffer.from(label, "hex");
-  for (const objectClass of ["private", "public"] as const) {
-    await context.backend.destroyKey(context.slot.slotId, formatKeyId(ckaId, objectClass)).catch((error: unknown) => {
+  const pending = record.pendingObjects ?? (["private", "public"] as const);
+  const gone = new Set(pending.map((objectClass) => formatKeyId(ckaId, objectClass)));
+  for (const id of gone) {
+    await context.backend.destroyKey(context.slot.slotId, id).catch((error: unknown) => {
       if (!isGone(error)) throw error;
     });
   }
-  await context.backend.destroyMetadata(context.slot.slotId, label);
+  // A key registered beside one that existed: that one keeps its entry, without the Link to the key never made.
+  const rest = Object.entries(record.objects)
+    .filter(([objectClass]) => !pending.includes(objectClass as ObjectClass))
+    .map(([objectClass, attributes]) => [objectClass, (attributes ?? []).filter((a) => !gone.has(linkOf(a)?.linkedObjectIdentifier ?? ""))]);
+  if (rest.length === 0) await context.backend.destroyMetadata(context.slot.slotId, label);
+  else await writeRecord(context, label, { generation: record.generation + 1, objects: Object.fromEntries(rest) });
   context.logger.warn({ label, pendingSince: new Date(Number(since) * 1000).toISOString() }, `removed the leftovers of a key creation that did not finish (CKA_ID ${label})`);
 }
 
@@ -131,7 +159,7 @@ export async function settlePending(context: OperationContext, label: string, re
 export async function describeManaged(context: OperationContext, id: string): Promise<ManagedKey> {
   const { label, objectClass } = labelOf(id);
   const [key, record] = await Promise.all([context.backend.describeKey(context.slot.slotId, id), readRecord(context, label)]);
-  if (record?.pendingSince !== undefined) {
+  if (record !== undefined && isPending(record, objectClass)) {
     await settlePending(context, label, record);
     throw new KmipError(ResultReason.ItemNotFound, `${id} is being created and is not usable yet`);
   }
@@ -146,7 +174,22 @@ export async function describeManaged(context: OperationContext, id: string): Pr
   }
   const managed: ManagedKey = { id: key.id, label, key, attributes, record };
   const due = dueAttributes(attributes, nowSeconds());
-  return due === undefined ? managed : commit(context, managed, due);
+  return due === undefined ? syncFlags(context, managed) : commit(context, managed, due);
+}
+
+/**
+ * A Protect Stop Date or Process Start Date that has come changes no state,
+ * only what the token allows: CKA_SIGN goes false, CKA_VERIFY true, when
+ * the relay reads the key (nothing is written when they agree).
+ */
+async function syncFlags(context: OperationContext, managed: ManagedKey): Promise<ManagedKey> {
+  const { attributes, key } = managed;
+  let update: { sign?: boolean; verify?: boolean } | undefined;
+  if (key.objectClass === "private" && key.usage.sign && stored(attributes, "Protect Stop Date") !== undefined && !signingAllowed(attributes)) update = { sign: false };
+  if (key.objectClass === "public" && !key.usage.verify && stored(attributes, "Process Start Date") !== undefined && verifyingAllowed(attributes)) update = { verify: true };
+  if (update === undefined) return managed;
+  await context.backend.updateKey(context.slot.slotId, managed.id, update);
+  return { ...managed, key: { ...key, usage: { ...key.usage, ...update } } };
 }
 
 /**
@@ -176,18 +219,22 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   const changed = withValue(attributes, "Last Change Date", nowSeconds());
   const objects = { ...(managed.record?.objects ?? {}), [objectClass]: changed };
   if (managed.record === undefined && managed.partnerAttributes !== undefined) objects[OTHER[objectClass]] = managed.partnerAttributes;
-  const record: MetadataRecord = { generation: (managed.record?.generation ?? 0) + 1, objects };
-  const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
-  const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
-  if (sign === false && managed.key.usage.sign) await setSign(false);
+  // A record pending for the other key (Register of it is under way) stays pending for that key.
+  const pending = managed.record?.pendingSince === undefined ? {} : { pendingSince: managed.record.pendingSince, ...(managed.record.pendingObjects === undefined ? {} : { pendingObjects: managed.record.pendingObjects }) };
+  const record: MetadataRecord = { generation: (managed.record?.generation ?? 0) + 1, ...pending, objects };
+  // The flag the token enforces: CKA_SIGN of a private key; CKA_VERIFY of a public key with a Process Start Date.
+  const flag = objectClass === "private" ? "sign" : objectClass === "public" && stored(changed, "Process Start Date") !== undefined ? "verify" : undefined;
+  const allowed = flag === "sign" ? signingAllowed(changed) : flag === "verify" ? verifyingAllowed(changed) : undefined;
+  const setFlag = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { [flag!]: value });
+  if (allowed === false && managed.key.usage[flag!]) await setFlag(false);
   try {
     await writeRecord(context, managed.label, record);
   } catch (error) {
     if (managed.record !== undefined || !noDataObjects(error)) throw error;
     await commitWithoutMetadata(context, managed, changed);
   }
-  if (sign === true && !managed.key.usage.sign) await setSign(true);
-  const key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
+  if (allowed === true && !managed.key.usage[flag!]) await setFlag(true);
+  const key = allowed === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, [flag!]: allowed } };
   return { id: managed.id, label: managed.label, key, attributes: changed, record };
 }
 
@@ -242,18 +289,21 @@ export function isCustomAttributeName(name: string): boolean {
   return name.startsWith("x-") || name.startsWith("y-");
 }
 
-function usageOf(objectClass: ObjectClass, mask: number, active: boolean): UsageFlags {
+/** The usage flags the mask grants; CKA_SIGN and CKA_VERIFY only where `allowed` says the model lets the key use them now. */
+function usageOf(objectClass: ObjectClass, mask: number, allowed: { sign: boolean; verify: boolean }): UsageFlags {
   const has = (bit: number) => (mask & bit) !== 0;
   if (objectClass === "private") {
-    return { sign: active && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+    return { sign: allowed.sign && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
   }
-  return { verify: has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
+  return { verify: allowed.verify && has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
 }
+
+/** The dates of KMIP 1.x 3.24-3.27 a template may give, kept as given. */
+const DATES: readonly ("Activation Date" | "Process Start Date" | "Protect Stop Date" | "Deactivation Date")[] = ["Activation Date", "Process Start Date", "Protect Stop Date", "Deactivation Date"];
 
 function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links: Attribute[], now: bigint): ObjectPlan {
   const mask = attributeValue(requested, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
   const activation = attributeValue(requested, "Activation Date");
-  const deactivation = attributeValue(requested, "Deactivation Date");
   // 3.22: Pre-Active until activated, unless the Activation Date given is now or past.
   const active = activation !== undefined && activation <= now;
   const attributes: Attribute[] = [
@@ -261,12 +311,28 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
     { name: "Initial Date", value: now },
     { name: "Cryptographic Usage Mask", value: mask },
   ];
-  if (activation !== undefined) attributes.push({ name: "Activation Date", value: activation });
-  if (deactivation !== undefined) attributes.push({ name: "Deactivation Date", value: deactivation });
+  for (const name of DATES) {
+    const value = attributeValue(requested, name);
+    if (value !== undefined) attributes.push({ name, value });
+  }
   attributes.push({ name: "Last Change Date", value: now }, ...links);
   for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
   attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
-  return { attributes, usage: usageOf(objectClass, mask, active) };
+  return { attributes, usage: usageOf(objectClass, mask, { sign: signingAllowed(attributes, now), verify: verifyingAllowed(attributes, now) }) };
+}
+
+/** How createManagedObjects makes its objects. */
+export interface CreateOptions {
+  /**
+   * The objects join a CKA_ID that may already hold the other key of their
+   * pair (Register of one half): that key keeps its model (its record's
+   * entry, or the one it is read with when it has none), gets a Link to the
+   * new object and the new object one to it; the record is pending for the
+   * new object alone. Without: the CKA_ID is fresh and its record is new.
+   */
+  readonly join?: boolean;
+  /** Attributes the server computed for an object, kept with its model (the Digest of registered material). */
+  readonly computed?: Partial<Record<ObjectClass, readonly Attribute[]>>;
 }
 
 /**
@@ -279,30 +345,40 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
  *
  * `requested` holds the client's template attributes per object (Name is
  * the caller's: it is the key object's CKA_LABEL). Create Key Pair and
- * Register both make objects through here; when both objects are made they
- * are linked (KMIP 1.x 4.2: Private Key Link, Public Key Link).
+ * Register both make objects through here; the two keys of a pair are
+ * linked (KMIP 1.x 4.2: Private Key Link, Public Key Link).
  */
 export async function createManagedObjects<T>(
   context: OperationContext,
   ckaId: Uint8Array,
   requested: Partial<Record<ObjectClass, readonly Attribute[]>>,
   make: (plans: Partial<Record<ObjectClass, ObjectPlan>>) => Promise<T>,
+  options: CreateOptions = {},
 ): Promise<T> {
   const now = nowSeconds();
   const label = Buffer.from(ckaId).toString("hex").toUpperCase();
-  const both = requested.private !== undefined && requested.public !== undefined;
+  const made = (["private", "public", "secret"] as const).filter((objectClass) => requested[objectClass] !== undefined);
+  const before = options.join === true ? await joinedModel(context, label, made) : { generation: 0, objects: {} };
+  const present = (objectClass: ObjectClass) => requested[objectClass] !== undefined || before.objects[objectClass] !== undefined;
+  const linkTo = (objectClass: "private" | "public"): Attribute => ({
+    name: "Link",
+    value: { linkType: objectClass === "private" ? LinkType.PublicKeyLink : LinkType.PrivateKeyLink, linkedObjectIdentifier: formatKeyId(ckaId, OTHER[objectClass]) },
+  });
   const plans: Partial<Record<ObjectClass, ObjectPlan>> = {};
-  for (const objectClass of ["private", "public"] as const) {
-    const attributes = requested[objectClass];
-    if (attributes === undefined) continue;
-    const links: Attribute[] = both
-      ? [{ name: "Link", value: { linkType: objectClass === "private" ? LinkType.PublicKeyLink : LinkType.PrivateKeyLink, linkedObjectIdentifier: formatKeyId(ckaId, OTHER[objectClass]) } }]
-      : [];
-    plans[objectClass] = planOf(objectClass, attributes, links, now);
+  for (const objectClass of made) {
+    const links = objectClass !== "secret" && present(OTHER[objectClass]) ? [linkTo(objectClass)] : [];
+    plans[objectClass] = planOf(objectClass, requested[objectClass]!, [...links, ...(options.computed?.[objectClass] ?? [])], now);
   }
-  const objects = Object.fromEntries(Object.entries(plans).map(([objectClass, plan]) => [objectClass, plan.attributes]));
+  const objects: Partial<Record<ObjectClass, readonly Attribute[]>> = { ...before.objects };
+  for (const [objectClass, attributes] of Object.entries(before.objects) as [ObjectClass, readonly Attribute[]][]) {
+    if (objectClass === "secret" || !made.includes(OTHER[objectClass])) continue;
+    const others = attributes.filter((a) => linkOf(a)?.linkType !== linkOf(linkTo(objectClass))!.linkType);
+    objects[objectClass] = withValue([...others, linkTo(objectClass)], "Last Change Date", now);
+  }
+  for (const [objectClass, plan] of Object.entries(plans)) objects[objectClass as ObjectClass] = plan.attributes;
+  const pendingObjects = options.join === true ? { pendingObjects: made } : {};
   try {
-    await writeRecord(context, label, { generation: 1, pendingSince: now, objects });
+    await writeRecord(context, label, { generation: before.generation + 1, pendingSince: now, ...pendingObjects, objects });
   } catch (error) {
     if (!noDataObjects(error)) throw error;
     // No model without metadata: the objects are made Active, as keys of other tools are read (legacy.ts).
@@ -310,25 +386,57 @@ export async function createManagedObjects<T>(
     const active: Partial<Record<ObjectClass, ObjectPlan>> = {};
     for (const [objectClass, plan] of Object.entries(plans) as [ObjectClass, ObjectPlan][]) {
       const mask = stored(plan.attributes, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
-      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, true) };
+      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, { sign: true, verify: true }) };
     }
     return make(active);
   }
-  let made: T;
+  let result: T;
   try {
-    made = await make(plans);
+    result = await make(plans);
   } catch (error) {
-    // A refusal made nothing (a failed C_GenerateKeyPair creates no object):
-    // the record goes. After a module failure the objects may exist: the
-    // pending record stays, so that they are never taken for keys of other
-    // tools, and is cleaned up with them (settlePending).
+    // A refusal made nothing (a failed C_GenerateKeyPair or C_CreateObject
+    // creates no object): the record goes back to what it was. After a
+    // module failure the objects may exist: the pending record stays, so
+    // that they are never taken for keys of other tools, and is cleaned up
+    // with them (settlePending).
     if (!(error instanceof HsmError && error.code === "MODULE_FAILED")) {
-      await context.backend.destroyMetadata(context.slot.slotId, label).catch(() => undefined);
+      const restore = Object.keys(before.objects).length === 0
+        ? context.backend.destroyMetadata(context.slot.slotId, label)
+        : writeRecord(context, label, { generation: before.generation + 2, objects: before.objects });
+      await restore.catch(() => undefined);
     }
     throw error;
   }
-  await writeRecord(context, label, { generation: 2, objects });
-  return made;
+  await writeRecord(context, label, { generation: before.generation + 2, objects });
+  return result;
+}
+
+/**
+ * The model a CKA_ID has before an object joins it: its record's entries,
+ * or the model its key without a record is read with (legacy.ts). Refused
+ * while another creation on the CKA_ID is pending, and when the record
+ * already has an entry for an object to make.
+ */
+async function joinedModel(context: OperationContext, label: string, made: readonly ObjectClass[]): Promise<{ generation: number; objects: Partial<Record<ObjectClass, readonly Attribute[]>> }> {
+  const record = await readRecord(context, label);
+  if (record?.pendingSince !== undefined) {
+    await settlePending(context, label, record);
+    throw new KmipError(ResultReason.GeneralFailure, `another object with CKA_ID ${label} is being created; try again`);
+  }
+  const taken = made.find((objectClass) => record?.objects[objectClass] !== undefined);
+  if (taken !== undefined) throw new KmipError(ResultReason.InvalidField, `the token already has a ${taken} key with CKA_ID ${label}`);
+  if (record !== undefined) return record;
+  const ckaId = Buffer.from(label, "hex");
+  const objects: Partial<Record<ObjectClass, readonly Attribute[]>> = {};
+  for (const objectClass of ["private", "public"] as const) {
+    if (made.includes(objectClass)) continue;
+    const key = await context.backend.describeKey(context.slot.slotId, formatKeyId(ckaId, objectClass)).catch((error: unknown) => {
+      if (isGone(error)) return undefined;
+      throw error;
+    });
+    if (key !== undefined) objects[objectClass] = legacyAttributes(key, undefined).own;
+  }
+  return { generation: 0, objects };
 }
 
 let warnedNoDataObjects = false;

@@ -7,6 +7,10 @@
 //     Integer    0x540004  generation: one more on every write, so that of two
 //                          objects with one label the newer is known
 //     Date-Time  0x540003  pending since: present while the objects are made
+//     Text String 0x540005 pending object, repeated: which of the record's
+//                          objects are being made ("private", "public");
+//                          absent: all of them (Register makes one object
+//                          beside a key that exists, Create Key Pair both)
 //     Structure  Private Key Template-Attribute { Attribute ... }  (the private key's)
 //     Structure  Public Key Template-Attribute  { Attribute ... }  (the public key's)
 //
@@ -16,7 +20,7 @@
 import type { ObjectClass } from "../hsm/backend.js";
 import { type Attribute, decodeAttribute, encodeAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
-import { child, children, dateTime, integer, structure } from "../ttlv/build.js";
+import { child, children, dateTime, integer, structure, textString } from "../ttlv/build.js";
 import { decodeTtlv } from "../ttlv/decode.js";
 import { encodeTtlv } from "../ttlv/encode.js";
 import { ResultReason } from "../ttlv/enums.js";
@@ -27,6 +31,7 @@ const RECORD = 0x540001;
 const FORMAT = 0x540002;
 const PENDING_SINCE = 0x540003;
 const GENERATION = 0x540004;
+const PENDING_OBJECT = 0x540005;
 export const FORMAT_VERSION = 1;
 
 const OBJECT_TAGS: Readonly<Record<Exclude<ObjectClass, "secret">, number>> = {
@@ -40,13 +45,18 @@ export interface MetadataRecord {
   readonly generation: number;
   /** Seconds since the epoch when the making of the objects began; absent once they are made. */
   readonly pendingSince?: bigint;
+  /** While pending, the objects being made; absent: all the record's objects. */
+  readonly pendingObjects?: readonly ObjectClass[];
   /** The stored attributes of each key object the record describes. */
   readonly objects: Partial<Record<ObjectClass, readonly Attribute[]>>;
 }
 
 export function encodeRecord(record: MetadataRecord): Buffer {
   const items: TtlvItem[] = [integer(FORMAT, FORMAT_VERSION), integer(GENERATION, record.generation)];
-  if (record.pendingSince !== undefined) items.push(dateTime(PENDING_SINCE, record.pendingSince));
+  if (record.pendingSince !== undefined) {
+    items.push(dateTime(PENDING_SINCE, record.pendingSince));
+    for (const objectClass of record.pendingObjects ?? []) items.push(textString(PENDING_OBJECT, objectClass));
+  }
   for (const objectClass of ["private", "public"] as const) {
     const attributes = record.objects[objectClass];
     if (attributes !== undefined) items.push(structure(OBJECT_TAGS[objectClass], attributes.map(encodeAttribute)));
@@ -83,7 +93,17 @@ export function decodeRecord(label: string, value: Uint8Array): MetadataRecord {
       throw unreadable(label, (error as Error).message);
     }
   }
-  return pending?.type === ItemType.DateTime ? { generation, pendingSince: pending.value, objects } : { generation, objects };
+  if (pending?.type !== ItemType.DateTime) return { generation, objects };
+  const pendingObjects = children(item, PENDING_OBJECT).flatMap((entry) => (entry.type === ItemType.TextString && typeof entry.value === "string" && isClass(entry.value) ? [entry.value] : []));
+  return pendingObjects.length === 0 ? { generation, pendingSince: pending.value, objects } : { generation, pendingSince: pending.value, pendingObjects, objects };
+}
+
+const isClass = (value: string): value is ObjectClass => value === "private" || value === "public" || value === "secret";
+
+/** Whether the record says the object of this class is still being made. */
+export function isPending(record: MetadataRecord | undefined, objectClass: ObjectClass): boolean {
+  if (record?.pendingSince === undefined) return false;
+  return record.pendingObjects === undefined || record.pendingObjects.includes(objectClass);
 }
 
 /** Of the records of one label, the newest (see MetadataRecord.generation). */

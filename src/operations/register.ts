@@ -1,5 +1,7 @@
 // Register (KMIP 1.x section 4.3): a managed object the client brings goes
-// into the token. Dispatched by Object Type: Public Key and Private Key are
+// into the token, with its KMIP model (managed-object.ts) as a key the relay
+// makes: Pre-Active unless the template's Activation Date has come, its
+// dates, its client attributes, and Links to the other half of its pair. Dispatched by Object Type: Public Key and Private Key are
 // imported with C_CreateObject (hsm/import-key.ts) as keys the relay could
 // have made itself: sensitive and never extractable when private, the usage
 // flags exactly as the Cryptographic Usage Mask grants them, the same
@@ -10,14 +12,17 @@
 // Cryptographic Length and a Recommended Curve must describe the key sent.
 // Cryptographic Parameters become the key's signature defaults
 // (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts).
-import type { HashName, KeyImportRequest, KeyUsage, ObjectClass, SignatureFamily } from "../hsm/backend.js";
+import { createHash } from "node:crypto";
+import type { HashName, KeyImportRequest, ObjectClass, SignatureFamily } from "../hsm/backend.js";
+import { parseKeyId } from "../hsm/key-id.js";
 import { allowedMechanismsOf } from "../hsm/import-templates.js";
 import { type Attribute, attributeValue, attributeValues, type CryptographicParameters, type TemplateAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyObject } from "../kmip/objects.js";
 import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/register.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
+import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { signatureRequest } from "./signing.js";
 
@@ -86,29 +91,37 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
   const signs = mask === undefined || (mask & (CryptographicUsageMask.Sign | CryptographicUsageMask.Verify)) !== 0;
   const allowedMechanisms = signs ? signatureDefaults(context, attributeValue(attributes, "Cryptographic Parameters"), parsed) : undefined;
   const partnerId = linkedPartner(attributes, objectClass);
-  const request: KeyImportRequest = {
+  const request: Omit<KeyImportRequest, "usage"> = {
     material: parsed.material,
-    usage: usageOf(mask, objectClass),
     ...(label === undefined ? {} : { label }),
     ...(allowedMechanisms === undefined ? {} : { allowedMechanisms }),
     ...(partnerId === undefined ? {} : { partnerId }),
   };
-  const id = await context.backend.importKey(context.slot.slotId, request);
-  await setRegisteredLifecycle(context, id, attributes);
-  return id;
+  // The CKA_ID first (the other half's, when there is one), then the key's
+  // model, pending, then the key (doc/object-model.md#register).
+  const chosen = await context.backend.importKey(context.slot.slotId, { ...request, usage: {}, chooseOnly: true });
+  const ckaId = parseKeyId(chosen)!.ckaId;
+  return createManagedObjects(
+    context,
+    ckaId,
+    { [objectClass]: attributes.filter((attribute) => attribute.name !== "Link") },
+    (plans) => context.backend.importKey(context.slot.slotId, { ...request, usage: plans[objectClass]!.usage, ckaId }),
+    { join: true, ...(objectClass === "private" ? { computed: { private: digestOfRegistered(block) } } : {}) },
+  );
 }
 
 /**
- * The lifecycle of a registered object: what Create Key Pair does for a key
- * it makes, and nothing more. Today that is nothing: a key the token holds
- * counts as Active and carries no dates (lifecycle.ts), so Activation Date,
- * Process Start Date, Protect Stop Date and Deactivation Date in the
- * template are not kept. This is the one place that changes when the
- * per-object state model does.
+ * The Digest (KMIP 1.x 3.17) of a registered private key: SHA-256 over the
+ * Key Material as the client sent it, with its Key Format Type. Only now can
+ * the relay compute it: the token never lets the material out again. A
+ * public key's Digest is computed from the token when it is read
+ * (key-attributes.ts). Transparent formats (a structure, not bytes) get none.
  */
-async function setRegisteredLifecycle(context: OperationContext, id: string, attributes: readonly Attribute[]): Promise<void> {
-  const dated = ["Activation Date", "Process Start Date", "Protect Stop Date", "Deactivation Date"].filter((name) => attributes.some((a) => a.name === name));
-  if (dated.length > 0) context.logger.debug({ keyId: id, attributes: dated }, "Register: lifecycle dates are not kept; the key is Active");
+function digestOfRegistered(block: KeyObject["keyBlock"]): Attribute[] {
+  const material = block.keyValue instanceof Uint8Array || block.keyValue === undefined ? undefined : block.keyValue.keyMaterial;
+  if (!(material instanceof Uint8Array)) return [];
+  const digestValue = createHash("sha256").update(material).digest();
+  return [{ name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, keyFormatType: block.keyFormatType } }];
 }
 
 /** CKA_LABEL from the Name (Uninterpreted Text String only, one: a PKCS#11 object has one label). */
@@ -119,16 +132,6 @@ function labelOf(attributes: readonly Attribute[]): string | undefined {
   if (name === undefined) return undefined;
   if (name.nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
   return name.nameValue;
-}
-
-/** The usage flags of the object's class the mask grants (KMIP 1.x 3.19, PKCS#11 v2.40 4.8 and 4.9); no mask: sign or verify, as Create Key Pair. */
-function usageOf(mask: number | undefined, objectClass: ObjectClass): Partial<KeyUsage> {
-  if (mask === undefined) return objectClass === "private" ? { sign: true } : { verify: true };
-  const has = (bit: number) => (mask & bit) !== 0;
-  if (objectClass === "private") {
-    return { sign: has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
-  }
-  return { verify: has(CryptographicUsageMask.Verify), encrypt: has(CryptographicUsageMask.Encrypt), wrap: has(CryptographicUsageMask.WrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
 }
 
 /** Cryptographic Algorithm, Length and Recommended Curve, where given (template or Key Block), must describe the material. */

@@ -7,11 +7,14 @@
 // lengths signers use (below).
 // Revoked (Deactivated) keys still verify: their public key keeps
 // CKA_VERIFY, since KMIP 3.22 lets a Deactivated key process what it protected.
+// A key whose Process Start Date (3.25) has not come has CKA_VERIFY false.
+import { HsmError } from "../hsm/backend.js";
 import { resolveSignature } from "../hsm/signature.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeSignatureVerifyRequest, encodeSignatureVerifyResponse } from "../kmip/payloads/signature-verify.js";
 import { Operation, ResultReason, ValidityIndicator } from "../ttlv/enums.js";
 import { requireId } from "./keys.js";
+import { repairVerifying } from "./lifecycle.js";
 import type { OperationHandler } from "./operation.js";
 import { checkSigningFields, ecdsaDerToRaw, signatureRequest } from "./signing.js";
 
@@ -32,7 +35,11 @@ export const signatureVerify: OperationHandler = {
     } catch {
       return encodeSignatureVerifyResponse({ uniqueIdentifier: id, validityIndicator: ValidityIndicator.Invalid });
     }
-    let valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    // A key whose Process Start Date (3.25) is to come has CKA_VERIFY false; once it has come, the first refusal sets it (lifecycle.ts).
+    let valid = await context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature).catch(async (error: unknown) => {
+      if (!(error instanceof HsmError && error.code === "PERMISSION_DENIED") || !(await repairVerifying(context, id))) throw error;
+      return context.backend.verify(context.slot.slotId, id, scheme.mechanism, scheme.input, signature);
+    });
     const pss = scheme.mechanism.pss;
     if (!valid && pss !== undefined && request.cryptographicParameters?.saltLength === undefined) {
       // No Salt Length given: PKCS#11 verifies one exact salt length, and

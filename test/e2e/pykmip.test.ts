@@ -40,12 +40,12 @@ test("PyKMIP: discover, query, create, activate, get, sign; the signature verifi
   assert.equal(ok, true, "the RSA signature made through the relay verifies");
 });
 
-test("PyKMIP: Register of an RSA private key (PKCS#1); it signs through the relay, and the signature verifies with its public key", async () => {
+test("PyKMIP: Register of an RSA private key (PKCS#1); once activated it signs through the relay, and the signature verifies with its public key", async () => {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const data = "example.com. 3600 IN DNSKEY 257 3 8 AwEAAQ==";
   const result = await runPyKmip({
     ...pykmipTarget(relay),
-    steps: ["register", "sign_registered"],
+    steps: ["register", "activate_registered", "sign_registered"],
     private_key: privateKey.export({ format: "der", type: "pkcs1" }).toString("hex"),
     data,
   });

@@ -137,6 +137,9 @@ describe("Register key pairs into SoftHSM", () => {
       assert.match(priv.uniqueIdentifier, /^[0-9A-F]+_priv$/);
       assert.equal(pub.uniqueIdentifier, priv.uniqueIdentifier.replace(/_priv$/, "_pub"), "the two halves share a CKA_ID");
 
+      // Pre-Active until activated (KMIP 1.x 3.22): the token refuses it a signature.
+      await rejectsWith(client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA }), ResultReason.PermissionDenied);
+      await client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
       const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
       const hash = isRsa ? "sha256" : { 256: "sha256", 384: "sha384", 521: "sha512" }[c.keys.publicKey.asymmetricKeyDetails!.namedCurve === "prime256v1" ? 256 : c.keys.publicKey.asymmetricKeyDetails!.namedCurve === "secp384r1" ? 384 : 521]!;
       assert.ok(verify(hash, DATA, c.keys.publicKey, signatureData!), "node:crypto verifies the token's signature with the original public key");
@@ -158,6 +161,7 @@ describe("Register key pairs into SoftHSM", () => {
       templateAttribute: { names: [], attributes: [usage(CryptographicUsageMask.Sign), { name: "Cryptographic Parameters", value: params }] },
       object: { keyBlock: privateBlock(keys.privateKey, KeyFormatType.PKCS8) },
     });
+    await client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
     const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
     assert.ok(verify("sha256", DATA, { key: keys.publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, signatureData!));
     // The token keeps the key to PSS (CKA_ALLOWED_MECHANISMS).
@@ -178,7 +182,9 @@ describe("Register key pairs into SoftHSM", () => {
   });
 
   test("ECDSA with SHA-1, as the OASIS cases ask, through the relay", async () => {
-    const priv = await client.register({ objectType: ObjectType.PrivateKey, object: { keyBlock: privateBlock(p256.privateKey, KeyFormatType.PKCS8) } });
+    // An Activation Date in the past: Active at once.
+    const activation = { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000) - 60) } as const;
+    const priv = await client.register({ objectType: ObjectType.PrivateKey, templateAttribute: { names: [], attributes: [activation] }, object: { keyBlock: privateBlock(p256.privateKey, KeyFormatType.PKCS8) } });
     const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA1 } });
     assert.ok(verify("sha1", DATA, p256.publicKey, signatureData!));
     assert.equal(ecdsaDerToRaw(signatureData!, 256).length, 64);

@@ -415,7 +415,10 @@ export class MemoryBackend implements HsmBackend {
     const ckaIdOf = (id: string) => parseKeyId(id)!.ckaId;
     const free = (ckaId: Buffer) => !this.keys.has(formatKeyId(ckaId, own));
     let ckaId: Buffer | undefined;
-    if (request.partnerId !== undefined) {
+    if (request.ckaId !== undefined) {
+      ckaId = Buffer.from(request.ckaId);
+      if (!free(ckaId)) throw new HsmError("INVALID_ARGUMENT", `the token already holds a ${own} key with that CKA_ID`);
+    } else if (request.partnerId !== undefined) {
       const partner = this.keys.get(request.partnerId);
       if (partner === undefined || partner.objectClass !== other) throw new HsmError("ITEM_NOT_FOUND", `the Link names ${request.partnerId}, which is not on the token`);
       if (!spki(partner.publicKey).equals(spki(publicKey))) throw new HsmError("INVALID_ARGUMENT", `the Link names ${request.partnerId}, which is not the other half of this key`);
@@ -425,6 +428,7 @@ export class MemoryBackend implements HsmBackend {
       const match = [...this.keys.values()].find((k) => k.objectClass === other && spki(k.publicKey).equals(spki(publicKey)) && free(ckaIdOf(k.id)));
       ckaId = match === undefined ? randomBytes(20) : ckaIdOf(match.id);
     }
+    if (request.chooseOnly === true) return formatKeyId(ckaId, own);
     const curve = material.keyType === "EC" ? material.curve : undefined;
     const bits = material.keyType === "EC" ? CURVES[material.curve].bits : publicKey.asymmetricKeyDetails!.modulusLength!;
     const id = formatKeyId(ckaId, own);

@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { CKM_ECDSA, CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyBlock } from "../../src/kmip/objects.js";
-import { hashPayloads, queryPayloads, registerPayloads, signPayloads, type RegisterRequestPayload } from "../../src/kmip/payloads/index.js";
+import { activatePayloads, hashPayloads, queryPayloads, registerPayloads, signPayloads, type RegisterRequestPayload } from "../../src/kmip/payloads/index.js";
 import { parseKeyBlock } from "../../src/operations/key-material.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import {
@@ -172,7 +172,10 @@ describe("Register", () => {
     assert.equal(pub.uniqueIdentifier, priv.uniqueIdentifier.replace(/_priv$/, "_pub"));
     const privateObject = bench.backend.object(priv.uniqueIdentifier)!;
     assert.equal(privateObject.label, "zone-ksk");
-    assert.deepEqual(privateObject.usage, { sign: true, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false });
+    // Pre-Active (KMIP 1.x 3.22): CKA_SIGN false until Activate.
+    assert.deepEqual(privateObject.usage, { sign: false, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false });
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier: priv.uniqueIdentifier });
+    assert.equal(bench.backend.object(priv.uniqueIdentifier)!.usage.sign, true);
     assert.deepEqual(bench.backend.object(pub.uniqueIdentifier)!.usage, { sign: false, verify: true, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false });
     // A second copy of the same public key has no private key left to join.
     const again = await bench.run(Operation.Register, registerPayloads, registerRequest(ObjectType.PublicKey, block(KeyFormatType.X509, der(p256.publicKey, "spki"))));
@@ -228,6 +231,7 @@ describe("Register", () => {
       ]),
     );
     assert.deepEqual(bench.backend.object(uniqueIdentifier)!.allowedMechanisms, [CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS]);
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier });
     await bench.run(Operation.Sign, signPayloads, { uniqueIdentifier, data: Buffer.from("data") });
     const call = bench.backend.calls.find((c) => c.fn === "sign")!;
     assert.equal(call.mechanism!.mechanism, CKM_RSA_PKCS_PSS);
@@ -238,6 +242,7 @@ describe("Register", () => {
     const bench = new OperationBench();
     const { uniqueIdentifier } = await bench.run(Operation.Register, registerPayloads, registerRequest(ObjectType.PrivateKey, block(KeyFormatType.ECPrivateKey, der(p256.privateKey, "sec1"))));
     assert.equal(bench.backend.object(uniqueIdentifier)!.allowedMechanisms, undefined);
+    await bench.run(Operation.Activate, activatePayloads, { uniqueIdentifier });
     await bench.run(Operation.Sign, signPayloads, { uniqueIdentifier, data: Buffer.from("data") });
     assert.equal(bench.backend.calls.find((c) => c.fn === "sign")!.mechanism!.mechanism, CKM_ECDSA);
   });
