@@ -202,6 +202,10 @@ export interface SecretKeyRequest {
   readonly allowedMechanisms?: readonly SecretMechanism[];
   /** CKA_START_DATE as "YYYYMMDD". */
   readonly startDate?: string;
+  /** The CKA_ID the key gets, chosen by the caller to record it first (doc/object-model.md#crash-safe-creation); absent: a random unused one. */
+  readonly ckaId?: Uint8Array;
+  /** Register: the key's value (CKA_VALUE, C_CreateObject instead of C_GenerateKey); `bits` must be its length. */
+  readonly value?: Uint8Array;
 }
 
 /** One Encrypt or Decrypt, its mechanism chosen by the caller. */
@@ -242,6 +246,9 @@ export interface KeyUpdate {
   readonly endDate?: string | null;
   readonly sign?: boolean;
   readonly verify?: boolean;
+  /** Secret keys: CKA_ENCRYPT and CKA_DECRYPT, as the key's state allows (doc/object-model.md#states). */
+  readonly encrypt?: boolean;
+  readonly decrypt?: boolean;
 }
 
 /**

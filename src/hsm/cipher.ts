@@ -89,11 +89,12 @@ export function parseAllowedMechanisms(value: Buffer): SecretMechanism[] {
   return out;
 }
 
-/** The C_GenerateKey mechanism and template of a secret key with `ckaId`. */
+/** The C_GenerateKey mechanism and template of a secret key with `ckaId`; with a value, the C_CreateObject template. */
 export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { mechanism: pkcs11js.Mechanism; template: pkcs11js.Template } {
   const { bits, usage } = request;
   if (!Number.isInteger(bits) || bits <= 0 || bits % 8 !== 0) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: key length ${bits} is not a positive multiple of 8 bits`);
   const aes = request.keyType === "AES";
+  if (request.value !== undefined && request.value.length * 8 !== bits) throw new HsmError("INVALID_ARGUMENT", `C_CreateObject: a value of ${request.value.length} bytes is not ${bits} bits`);
   if (aes && bits !== 128 && bits !== 192 && bits !== 256) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${bits}`);
   const template: pkcs11js.Template = [
     { type: A.CKA_CLASS, value: A.CKO_SECRET_KEY },
@@ -101,7 +102,7 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
     { type: A.CKA_TOKEN, value: true },
     { type: A.CKA_PRIVATE, value: true },
     { type: A.CKA_ID, value: ckaId },
-    { type: A.CKA_VALUE_LEN, value: bits / 8 },
+    request.value === undefined ? { type: A.CKA_VALUE_LEN, value: bits / 8 } : { type: A.CKA_VALUE, value: Buffer.from(request.value) },
     { type: A.CKA_ENCRYPT, value: usage.encrypt },
     { type: A.CKA_DECRYPT, value: usage.decrypt },
     { type: A.CKA_WRAP, value: usage.wrap },

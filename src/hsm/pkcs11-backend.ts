@@ -183,12 +183,15 @@ class Pkcs11Backend implements HsmBackend {
   async generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {
-      const ckaId = this.unusedCkaId(session);
+      const ckaId = request.ckaId === undefined ? this.unusedCkaId(session) : this.checkedCkaId(session, request.ckaId);
       const { mechanism, template } = secretKeyTemplate(request, ckaId);
-      const handle = await p11Async("C_GenerateKey", () => this.p.C_GenerateKeyAsync(session, mechanism, template));
+      const handle =
+        request.value === undefined
+          ? await p11Async("C_GenerateKey", () => this.p.C_GenerateKeyAsync(session, mechanism, template))
+          : p11("C_CreateObject", () => this.p.C_CreateObject(session, template));
       const id = formatKeyId(ckaId, "secret");
       state.keys.remember({ id, objectClass: "secret", handle, facts: { objectClass: "secret", keyType: request.keyType, bits: request.bits } });
-      this.logger.info({ slotId, keyType: request.keyType, bits: request.bits, extractable: request.extractable, keyId: id }, "Generated secret key");
+      this.logger.info({ slotId, keyType: request.keyType, bits: request.bits, extractable: request.extractable, keyId: id }, request.value === undefined ? "Generated secret key" : "Imported secret key");
       return id;
     });
   }
@@ -572,6 +575,8 @@ function updateTemplate(update: KeyUpdate): pkcs11js.Template {
   }
   if (update.sign !== undefined) template.push({ type: pkcs11js.CKA_SIGN, value: update.sign });
   if (update.verify !== undefined) template.push({ type: pkcs11js.CKA_VERIFY, value: update.verify });
+  if (update.encrypt !== undefined) template.push({ type: pkcs11js.CKA_ENCRYPT, value: update.encrypt });
+  if (update.decrypt !== undefined) template.push({ type: pkcs11js.CKA_DECRYPT, value: update.decrypt });
   return template;
 }
 

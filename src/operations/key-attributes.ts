@@ -10,6 +10,7 @@ import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
 import { atLeast } from "../kmip/versions.js";
+import { secretAlgorithmOf } from "./secret-keys.js";
 
 /** PKCS#11 usage flags and the Cryptographic Usage Mask bits (KMIP 1.x 3.19) they grant. */
 const USAGE_BITS: readonly (readonly [keyof KeyDescription["usage"], number])[] = [
@@ -91,7 +92,12 @@ function indexed(attributes: readonly Attribute[]): Attribute[] {
  * export (Get returns its material).
  */
 function protectionOf(key: KeyDescription): KnownAttribute[] {
-  const p = key.objectClass === "public" ? { sensitive: false, alwaysSensitive: false, extractable: true, neverExtractable: false } : (key.protection ?? {});
+  const p =
+    key.objectClass === "public"
+      ? { sensitive: false, alwaysSensitive: false, extractable: true, neverExtractable: false }
+      : key.objectClass === "secret" && key.protection === undefined
+        ? { ...(key.sensitive === undefined ? {} : { sensitive: key.sensitive }), ...(key.extractable === undefined ? {} : { extractable: key.extractable }) }
+        : (key.protection ?? {});
   const attributes: KnownAttribute[] = [];
   if (p.sensitive !== undefined) attributes.push({ name: "Sensitive", value: p.sensitive });
   if (p.alwaysSensitive !== undefined) attributes.push({ name: "Always Sensitive", value: p.alwaysSensitive });
@@ -114,9 +120,10 @@ function protectionOf(key: KeyDescription): KnownAttribute[] {
 export function keyAttributes(key: KeyDescription, model: readonly Attribute[], version: ProtocolVersion): Attribute[] {
   const attributes: Attribute[] = [
     { name: "Unique Identifier", value: key.id },
-    { name: "Object Type", value: objectTypeOf(key) },
+    // A secret key registered as Secret Data or an Opaque Object keeps its Object Type in its model (register-secret.ts).
+    { name: "Object Type", value: (model.find((attribute) => attribute.name === "Object Type")?.value as number | undefined) ?? objectTypeOf(key) },
   ];
-  const algorithm = algorithmOf(key.keyType);
+  const algorithm = key.objectClass === "secret" ? secretAlgorithmOf(key) : algorithmOf(key.keyType);
   if (algorithm !== undefined) attributes.push({ name: "Cryptographic Algorithm", value: algorithm });
   if (key.bits > 0) attributes.push({ name: "Cryptographic Length", value: key.bits });
   const recommendedCurve = recommendedCurveOf(key.curve);
@@ -128,9 +135,16 @@ export function keyAttributes(key: KeyDescription, model: readonly Attribute[], 
   const initialDate = model.find((attribute) => attribute.name === "Initial Date");
   // 1.3 3.55: the Original Creation Date of an object the server made is when it made it.
   if (initialDate !== undefined) attributes.push({ name: "Original Creation Date", value: initialDate.value as bigint });
-  const custom = model.filter((attribute) => attribute.name.startsWith("x-") || attribute.name.startsWith("y-"));
+  // y-kmip2pkcs11- attributes are the relay's own bookkeeping (register-secret.ts), not reported.
+  const custom = model.filter((attribute) => attribute.name.startsWith("x-") || (attribute.name.startsWith("y-") && !attribute.name.startsWith("y-kmip2pkcs11-")));
   for (const name of new Set(custom.map((attribute) => attribute.name))) attributes.push(...indexed(custom.filter((attribute) => attribute.name === name)));
-  const digest = digestOf(key, version);
+  // A secret key's Digest is computed when the relay sees its value (Register) and kept in its model.
+  let digest = digestOf(key, version) ?? (model.find((attribute) => attribute.name === "Digest") as KnownAttribute | undefined);
+  // The Digest's Key Format Type field is a KMIP 1.1 addition.
+  if (digest?.name === "Digest" && !atLeast(version, 1, 1) && digest.value.keyFormatType !== undefined) {
+    const { keyFormatType: _dropped, ...value } = digest.value;
+    digest = { name: "Digest", value };
+  }
   if (digest !== undefined) attributes.push(digest);
   attributes.push(...protectionOf(key));
   return attributes.filter((attribute) => {

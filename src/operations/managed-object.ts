@@ -17,6 +17,7 @@ import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/e
 import { legacyAttributes, today } from "./legacy.js";
 import { decodeRecord, encodeRecord, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
+import { secretTokenUsage, secretUsageIn } from "./secret-usage.js";
 
 /** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
 export interface LifecyclePolicy {
@@ -75,7 +76,7 @@ export function signingAllowed(attributes: readonly Attribute[]): boolean {
 /** The label and class of a key id. Throws Item Not Found for an id not of the scheme. */
 export function labelOf(id: string): { label: string; objectClass: ObjectClass; ckaId: Buffer } {
   const parsed = parseKeyId(id);
-  if (parsed === undefined) throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+  if (parsed === undefined) throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub, _priv or _sec)`);
   return { label: parsed.ckaId.toString("hex").toUpperCase(), objectClass: parsed.objectClass, ckaId: parsed.ckaId };
 }
 
@@ -118,7 +119,7 @@ export async function settlePending(context: OperationContext, label: string, re
   if (since === undefined) return;
   if (Number(nowSeconds() - since) * 1000 <= policyOf(context).pendingTimeoutMs) return;
   const ckaId = Buffer.from(label, "hex");
-  for (const objectClass of ["private", "public"] as const) {
+  for (const objectClass of ["private", "public", "secret"] as const) {
     await context.backend.destroyKey(context.slot.slotId, formatKeyId(ckaId, objectClass)).catch((error: unknown) => {
       if (!isGone(error)) throw error;
     });
@@ -137,7 +138,8 @@ export async function describeManaged(context: OperationContext, id: string): Pr
   }
   const attributes = record?.objects[objectClass];
   if (record === undefined || attributes === undefined) {
-    const partner = await context.backend.describeKey(context.slot.slotId, formatKeyId(Buffer.from(label, "hex"), OTHER[objectClass])).catch((error: unknown) => {
+    // A secret key has no partner: OTHER.secret is itself.
+    const partner = objectClass === "secret" ? undefined : await context.backend.describeKey(context.slot.slotId, formatKeyId(Buffer.from(label, "hex"), OTHER[objectClass])).catch((error: unknown) => {
       if (isGone(error)) return undefined;
       throw error;
     });
@@ -180,6 +182,13 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   const sign = objectClass === "private" ? signingAllowed(changed) : undefined;
   const setSign = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { sign: value });
   if (sign === false && managed.key.usage.sign) await setSign(false);
+  // A secret key: the flags its new state takes away go before the record says so, those it grants after (secret-usage.ts).
+  const secret = objectClass === "secret" ? secretTokenUsage(changed) : undefined;
+  const setSecretFlags = async (grant: boolean) => {
+    const update = Object.fromEntries(Object.entries(secret ?? {}).filter(([flag, value]) => value === grant && managed.key.usage[flag as keyof typeof secret] !== value));
+    if (Object.keys(update).length > 0) await context.backend.updateKey(context.slot.slotId, managed.id, update);
+  };
+  if (secret !== undefined) await setSecretFlags(false);
   try {
     await writeRecord(context, managed.label, record);
   } catch (error) {
@@ -187,7 +196,11 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
     await commitWithoutMetadata(context, managed, changed);
   }
   if (sign === true && !managed.key.usage.sign) await setSign(true);
-  const key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
+  let key = sign === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, sign } };
+  if (secret !== undefined) {
+    await setSecretFlags(true);
+    key = { ...key, usage: { ...key.usage, ...secret } };
+  }
   return { id: managed.id, label: managed.label, key, attributes: changed, record };
 }
 
@@ -244,6 +257,7 @@ export function isCustomAttributeName(name: string): boolean {
 
 function usageOf(objectClass: ObjectClass, mask: number, active: boolean): UsageFlags {
   const has = (bit: number) => (mask & bit) !== 0;
+  if (objectClass === "secret") return secretUsageIn(active ? State.Active : State.PreActive, mask);
   if (objectClass === "private") {
     return { sign: active && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
   }
@@ -287,18 +301,21 @@ export async function createManagedObjects<T>(
   ckaId: Uint8Array,
   requested: Partial<Record<ObjectClass, readonly Attribute[]>>,
   make: (plans: Partial<Record<ObjectClass, ObjectPlan>>) => Promise<T>,
+  /** Attributes the caller stores as they are, beside the plan's (Register of Secret Data: its Object Type and data type). */
+  extra: Partial<Record<ObjectClass, readonly Attribute[]>> = {},
 ): Promise<T> {
   const now = nowSeconds();
   const label = Buffer.from(ckaId).toString("hex").toUpperCase();
   const both = requested.private !== undefined && requested.public !== undefined;
   const plans: Partial<Record<ObjectClass, ObjectPlan>> = {};
-  for (const objectClass of ["private", "public"] as const) {
+  for (const objectClass of ["private", "public", "secret"] as const) {
     const attributes = requested[objectClass];
     if (attributes === undefined) continue;
     const links: Attribute[] = both
       ? [{ name: "Link", value: { linkType: objectClass === "private" ? LinkType.PublicKeyLink : LinkType.PrivateKeyLink, linkedObjectIdentifier: formatKeyId(ckaId, OTHER[objectClass]) } }]
       : [];
-    plans[objectClass] = planOf(objectClass, attributes, links, now);
+    const plan = planOf(objectClass, attributes, links, now);
+    plans[objectClass] = { ...plan, attributes: [...plan.attributes, ...(extra[objectClass] ?? [])] };
   }
   const objects = Object.fromEntries(Object.entries(plans).map(([objectClass, plan]) => [objectClass, plan.attributes]));
   try {

@@ -19,7 +19,9 @@ import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/
 import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
+import { registerData, registerSymmetricKey } from "./register-secret.js";
 import { signatureRequest } from "./signing.js";
+import type { StructureItem } from "../ttlv/item.js";
 
 function invalid(message: string): KmipError {
   return new KmipError(ResultReason.InvalidField, message);
@@ -44,9 +46,10 @@ const never =
 const REGISTRARS: ReadonlyMap<number, Registrar> = new Map<number, Registrar>([
   [ObjectType.PublicKey, (context, object, attributes) => registerKey(context, object as KeyObject, attributes, "public")],
   [ObjectType.PrivateKey, (context, object, attributes) => registerKey(context, object as KeyObject, attributes, "private")],
-  [ObjectType.SymmetricKey, notYet("Symmetric Keys")],
-  [ObjectType.SecretData, notYet("Secret Data")],
-  [ObjectType.OpaqueData, notYet("Opaque Objects")],
+  // Symmetric Keys, Secret Data and Opaque Objects: register-secret.ts.
+  [ObjectType.SymmetricKey, (context, object, attributes) => registerSymmetricKey(context, object as KeyObject, attributes)],
+  [ObjectType.SecretData, (context, object, attributes) => registerData(context, ObjectType.SecretData, object as StructureItem, attributes)],
+  [ObjectType.OpaqueData, (context, object, attributes) => registerData(context, ObjectType.OpaqueData, object as StructureItem, attributes)],
   [ObjectType.Certificate, never("Certificates", "a PKCS#11 token is not a certificate store for this relay")],
   [ObjectType.SplitKey, never("Split Keys", "a token holds whole keys")],
   [ObjectType.Template, never("Templates", "Template objects are deprecated (KMIP 1.3) and the relay keeps none")],
