@@ -4,7 +4,8 @@
 // have made itself: sensitive and never extractable when private, the usage
 // flags exactly as the Cryptographic Usage Mask grants them, the same
 // Unique Identifier scheme (hex CKA_ID + _pub / _priv) and a public key
-// sharing its private key's CKA_ID. Other object types answer why not.
+// sharing its private key's CKA_ID. Symmetric Keys, Secret Data and Opaque
+// Objects: register-secret.ts. Other object types answer why not.
 //
 // The template is checked against the material: Cryptographic Algorithm,
 // Cryptographic Length and a Recommended Curve must describe the key sent.
@@ -30,16 +31,10 @@ function invalid(message: string): KmipError {
 /** Registers one object of a type; returns its Unique Identifier. */
 type Registrar = (context: OperationContext, object: unknown, attributes: readonly Attribute[]) => Promise<string>;
 
-const notYet =
-  (what: string): Registrar =>
-  async () => {
-    throw new KmipError(ResultReason.OperationNotSupported, `Register of ${what} is not supported yet: this relay registers Public Keys and Private Keys`);
-  };
-
 const never =
   (what: string, why: string): Registrar =>
   async () => {
-    throw invalid(`Register of ${what} is not supported: ${why}; this relay registers Public Keys and Private Keys`);
+    throw invalid(`Register of ${what} is not supported: ${why}; this relay registers Public Keys, Private Keys, Symmetric Keys, Secret Data and Opaque Objects`);
   };
 
 /** By Object Type (KMIP 1.x 9.1.3.2.12). */
