@@ -121,6 +121,8 @@ export interface KeyDescription {
   readonly extractable?: boolean;
   /** Secret keys: the mechanisms of CKA_ALLOWED_MECHANISMS the relay knows; absent when the key allows any. */
   readonly secretMechanisms?: readonly SecretMechanism[];
+  /** Secret keys, describeKey only: SHA-256 of CKA_VALUE, computed by the token (C_DigestKey); absent when the module refuses. */
+  readonly digest?: Uint8Array;
 }
 
 /** Usage flags of a key object (PKCS#11 v2.40 sections 4.8, 4.9). */

@@ -221,10 +221,23 @@ async function run(
   const [init, call] = decrypting ? (["C_DecryptInit", "C_Decrypt"] as const) : (["C_EncryptInit", "C_Encrypt"] as const);
   p11(init, () => (decrypting ? p.C_DecryptInit(session, mechanism, key.handle) : p.C_EncryptInit(session, mechanism, key.handle)));
   const output = Buffer.allocUnsafe(outputLength);
-  const result = onLoop
-    ? p11(call, () => (decrypting ? p.C_Decrypt(session, input, output) : p.C_Encrypt(session, input, output)))
-    : await pinned([input, output], () => p11Async(call, () => (decrypting ? p.C_DecryptAsync(session, input, output) : p.C_EncryptAsync(session, input, output))));
-  return Buffer.from(result);
+  try {
+    // No data (a GCM tag over nothing, a CBC-PAD block of padding): C_Encrypt takes no empty buffer (CKR_ARGUMENTS_BAD), C_EncryptFinal gives the same output.
+    if (!decrypting && input.length === 0) return Buffer.from(p11("C_EncryptFinal", () => p.C_EncryptFinal(session, output)));
+    const result = onLoop
+      ? p11(call, () => (decrypting ? p.C_Decrypt(session, input, output) : p.C_Encrypt(session, input, output)))
+      : await pinned([input, output], () => p11Async(call, () => (decrypting ? p.C_DecryptAsync(session, input, output) : p.C_EncryptAsync(session, input, output))));
+    return Buffer.from(result);
+  } catch (error) {
+    // An operation a refused call left active would refuse the session's next C_EncryptInit (CKR_OPERATION_ACTIVE): end it.
+    try {
+      if (decrypting) p.C_DecryptFinal(session, Buffer.allocUnsafe(outputLength));
+      else p.C_EncryptFinal(session, Buffer.allocUnsafe(outputLength));
+    } catch {
+      // none was active
+    }
+    throw error;
+  }
 }
 
 /**

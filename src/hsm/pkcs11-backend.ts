@@ -30,6 +30,7 @@ import {
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
 import { checkKeyType, cipher, computeMac, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
+import { digestSecretKey } from "./secret-digest.js";
 import { CURVES } from "./ec.js";
 import { formatKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, pinText, type LoginThrottle } from "./login.js";
@@ -283,7 +284,12 @@ class Pkcs11Backend implements HsmBackend {
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     const state = this.state(slotId);
-    return this.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks));
+    return this.withKey(state, keyId, (session, key) => {
+      const description = describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks);
+      if (key.objectClass !== "secret") return description;
+      const digest = digestSecretKey(this.p, session, key.handle);
+      return digest === undefined ? description : { ...description, digest };
+    });
   }
 
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
 import type { Attribute, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
-import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
+import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
 import { atLeast } from "../kmip/versions.js";
@@ -36,6 +36,11 @@ export function usageMaskOf(key: Pick<KeyDescription, "usage">): number {
  * they have no Digest; nor does a key the relay cannot export.
  */
 function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute | undefined {
+  if (key.objectClass === "secret" && key.digest !== undefined) {
+    // A secret key: the token's SHA-256 of its value (hsm/secret-digest.ts), over the Raw format.
+    const keyFormatType = atLeast(version, 1, 1) ? { keyFormatType: KeyFormatType.Raw } : {};
+    return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue: key.digest, ...keyFormatType } };
+  }
   if (key.objectClass !== "public") return undefined;
   let format: number;
   let material: unknown;
@@ -139,7 +144,7 @@ export function keyAttributes(key: KeyDescription, model: readonly Attribute[], 
   const custom = model.filter((attribute) => attribute.name.startsWith("x-") || (attribute.name.startsWith("y-") && !attribute.name.startsWith("y-kmip2pkcs11-")));
   for (const name of new Set(custom.map((attribute) => attribute.name))) attributes.push(...indexed(custom.filter((attribute) => attribute.name === name)));
   // A secret key's Digest is computed when the relay sees its value (Register) and kept in its model.
-  let digest = digestOf(key, version) ?? (model.find((attribute) => attribute.name === "Digest") as KnownAttribute | undefined);
+  let digest = (model.find((attribute) => attribute.name === "Digest") as KnownAttribute | undefined) ?? digestOf(key, version);
   // The Digest's Key Format Type field is a KMIP 1.1 addition.
   if (digest?.name === "Digest" && !atLeast(version, 1, 1) && digest.value.keyFormatType !== undefined) {
     const { keyFormatType: _dropped, ...value } = digest.value;

@@ -89,7 +89,8 @@ export function aesMechanism(mode: number | undefined, padding: number | undefin
     case undefined:
       return undefined;
     case BlockCipherMode.ECB:
-      if (!unpadded) throw invalid("AES-ECB is supported without padding only (Padding Method None)");
+      // PKCS#11 has no padded ECB: PKCS#5 padding is added and removed by the relay (ciphers.ts).
+      if (!unpadded && padding !== PaddingMethod.Pkcs5) throw invalid(`Padding Method ${padding} is not supported with ECB (PKCS5 or None)`);
       return "AES-ECB";
     case BlockCipherMode.CBC:
       if (padding === PaddingMethod.Pkcs5) return "AES-CBC-PAD";

@@ -6,7 +6,7 @@
 // Register of each (src/operations/register-secret.ts), Get answering in the
 // registered form.
 import assert from "node:assert/strict";
-import { createCipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
@@ -19,6 +19,7 @@ import {
   KeyFormatType,
   ObjectType,
   OpaqueDataType,
+  PaddingMethod,
   ResultReason,
   RevocationReasonCode,
   SecretDataType,
@@ -98,9 +99,13 @@ describe("a created symmetric key is a managed object", () => {
     await rejectsWith(client.getAttributes({ uniqueIdentifier: id, attributeNames: [] }), ResultReason.ItemNotFound);
   });
 
-  test("an Activation Date now makes it Active at Create; an HMAC key is Pre-Active for MAC until activated", async () => {
-    const id = await create([...AES_128, { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }]);
+  test("an Activation Date now makes it Active at Create; its Digest is the token's SHA-256 of the value; an HMAC key is Pre-Active for MAC until activated", async () => {
+    const id = await create([...AES_128, { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, { name: "Extractable", value: true }]);
     assert.equal(await stateOf(id), State.Active);
+    const value = ((await client.get({ uniqueIdentifier: id })).object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: Uint8Array };
+    const digest = (await attributesOf(id, ["Digest"])).get("Digest")![0] as { digestValue: Uint8Array; keyFormatType: number };
+    assert.deepEqual(Buffer.from(digest.digestValue), createHash("sha256").update(value.keyMaterial).digest());
+    assert.equal(digest.keyFormatType, KeyFormatType.Raw);
     await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
     const hmac = await create([algorithm(CryptographicAlgorithm.HMACSHA256), usage(Usage.MacGenerate | Usage.MacVerify)]);
     await rejectsWith(client.mac({ uniqueIdentifier: hmac, data: block }), ResultReason.PermissionDenied, /Pre-Active/);
@@ -225,6 +230,35 @@ describe("Register", () => {
     await client.revoke({ uniqueIdentifier: seedId, revocationReason: { revocationReasonCode: RevocationReasonCode.Unspecified } });
     await client.destroy({ uniqueIdentifier: seedId });
     await rejectsWith(client.get({ uniqueIdentifier: seedId }), ResultReason.ItemNotFound);
+  });
+
+  test("a key registered with CBC / PKCS#5: Encrypt without parameters or IV gets an IV from the token; ECB with PKCS#5 padding matches node:crypto", async () => {
+    const value = randomBytes(16);
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    const { uniqueIdentifier: id } = await client.register({
+      objectType: ObjectType.SymmetricKey,
+      templateAttribute: {
+        names: [],
+        attributes: [usage(Usage.Encrypt | Usage.Decrypt), { name: "Activation Date", value: now }, { name: "Cryptographic Parameters", value: { blockCipherMode: BlockCipherMode.CBC, paddingMethod: PaddingMethod.Pkcs5 } }],
+      },
+      object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES } },
+    });
+    const plain = Buffer.from("seventeen bytes!!");
+    const encrypted = await client.encrypt({ uniqueIdentifier: id, data: plain });
+    assert.equal(encrypted.ivCounterNonce?.length, 16);
+    const decipher = createDecipheriv("aes-128-cbc", value, encrypted.ivCounterNonce!);
+    assert.deepEqual(Buffer.concat([decipher.update(encrypted.data!), decipher.final()]), plain);
+    // The key allows CBC-PAD only (CKA_ALLOWED_MECHANISMS): ECB on a key of its own.
+    const { uniqueIdentifier: free } = await client.register({
+      objectType: ObjectType.SymmetricKey,
+      templateAttribute: { names: [], attributes: [usage(Usage.Encrypt | Usage.Decrypt), { name: "Activation Date", value: now }] },
+      object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES } },
+    });
+    const ecbPkcs5 = { blockCipherMode: BlockCipherMode.ECB, paddingMethod: PaddingMethod.Pkcs5 };
+    const ecb = await client.encrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: plain });
+    const cipher = createCipheriv("aes-128-ecb", value, null);
+    assert.deepEqual(Buffer.from(ecb.data!), Buffer.concat([cipher.update(plain), cipher.final()]));
+    assert.deepEqual(Buffer.from((await client.decrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: ecb.data! })).data!), plain);
   });
 
   test("refused with the reason: an AES key of 20 bytes, a length that does not match, an empty Opaque Object, a Secret Data Type the relay does not know", async () => {
