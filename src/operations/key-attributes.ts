@@ -123,14 +123,17 @@ function protectionOf(key: KeyDescription): KnownAttribute[] {
  * request's protocol version does not know.
  */
 export function keyAttributes(key: KeyDescription, model: readonly Attribute[], version: ProtocolVersion): Attribute[] {
+  // A secret key registered as Secret Data or an Opaque Object keeps its Object Type in its model (register-secret.ts).
+  const objectType = (model.find((attribute) => attribute.name === "Object Type")?.value as number | undefined) ?? objectTypeOf(key);
   const attributes: Attribute[] = [
     { name: "Unique Identifier", value: key.id },
-    // A secret key registered as Secret Data or an Opaque Object keeps its Object Type in its model (register-secret.ts).
-    { name: "Object Type", value: (model.find((attribute) => attribute.name === "Object Type")?.value as number | undefined) ?? objectTypeOf(key) },
+    { name: "Object Type", value: objectType },
   ];
   const algorithm = key.objectClass === "secret" ? secretAlgorithmOf(key) : algorithmOf(key.keyType);
   if (algorithm !== undefined) attributes.push({ name: "Cryptographic Algorithm", value: algorithm });
-  if (key.bits > 0) attributes.push({ name: "Cryptographic Length", value: key.bits });
+  // Secret Data and Opaque Objects are bytes, not keys: no Cryptographic Length.
+  const dataObject = objectType !== objectTypeOf(key);
+  if (key.bits > 0 && !dataObject) attributes.push({ name: "Cryptographic Length", value: key.bits });
   const recommendedCurve = recommendedCurveOf(key.curve);
   if (recommendedCurve !== undefined) attributes.push({ name: "Cryptographic Domain Parameters", value: { recommendedCurve } });
   if (key.label !== null) attributes.push({ name: "Name", value: nameOfLabel(key.label) });
