@@ -121,6 +121,8 @@ export interface KeyDescription {
   readonly extractable?: boolean;
   /** Secret keys: the mechanisms of CKA_ALLOWED_MECHANISMS the relay knows; absent when the key allows any. */
   readonly secretMechanisms?: readonly SecretMechanism[];
+  /** Secret keys, describeKey only: SHA-256 of CKA_VALUE, computed by the token (C_DigestKey); absent when the module refuses. */
+  readonly digest?: Uint8Array;
 }
 
 /** Usage flags of a key object (PKCS#11 v2.40 sections 4.8, 4.9). */
@@ -211,6 +213,10 @@ export interface SecretKeyRequest {
   readonly allowedMechanisms?: readonly SecretMechanism[];
   /** CKA_START_DATE as "YYYYMMDD". */
   readonly startDate?: string;
+  /** The CKA_ID the key gets, chosen by the caller to record it first (doc/object-model.md#crash-safe-creation); absent: a random unused one. */
+  readonly ckaId?: Uint8Array;
+  /** Register: the key's value (CKA_VALUE, C_CreateObject instead of C_GenerateKey); `bits` must be its length. */
+  readonly value?: Uint8Array;
 }
 
 /** One Encrypt or Decrypt, its mechanism chosen by the caller. */
@@ -251,6 +257,9 @@ export interface KeyUpdate {
   readonly endDate?: string | null;
   readonly sign?: boolean;
   readonly verify?: boolean;
+  /** Secret keys: CKA_ENCRYPT and CKA_DECRYPT, as the key's state allows (doc/object-model.md#states). */
+  readonly encrypt?: boolean;
+  readonly decrypt?: boolean;
 }
 
 /**

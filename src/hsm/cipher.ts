@@ -89,11 +89,12 @@ export function parseAllowedMechanisms(value: Buffer): SecretMechanism[] {
   return out;
 }
 
-/** The C_GenerateKey mechanism and template of a secret key with `ckaId`. */
+/** The C_GenerateKey mechanism and template of a secret key with `ckaId`; with a value, the C_CreateObject template. */
 export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { mechanism: pkcs11js.Mechanism; template: pkcs11js.Template } {
   const { bits, usage } = request;
   if (!Number.isInteger(bits) || bits <= 0 || bits % 8 !== 0) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: key length ${bits} is not a positive multiple of 8 bits`);
   const aes = request.keyType === "AES";
+  if (request.value !== undefined && request.value.length * 8 !== bits) throw new HsmError("INVALID_ARGUMENT", `C_CreateObject: a value of ${request.value.length} bytes is not ${bits} bits`);
   if (aes && bits !== 128 && bits !== 192 && bits !== 256) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${bits}`);
   const template: pkcs11js.Template = [
     { type: A.CKA_CLASS, value: A.CKO_SECRET_KEY },
@@ -101,7 +102,7 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
     { type: A.CKA_TOKEN, value: true },
     { type: A.CKA_PRIVATE, value: true },
     { type: A.CKA_ID, value: ckaId },
-    { type: A.CKA_VALUE_LEN, value: bits / 8 },
+    request.value === undefined ? { type: A.CKA_VALUE_LEN, value: bits / 8 } : { type: A.CKA_VALUE, value: Buffer.from(request.value) },
     { type: A.CKA_ENCRYPT, value: usage.encrypt },
     { type: A.CKA_DECRYPT, value: usage.decrypt },
     { type: A.CKA_WRAP, value: usage.wrap },
@@ -220,10 +221,23 @@ async function run(
   const [init, call] = decrypting ? (["C_DecryptInit", "C_Decrypt"] as const) : (["C_EncryptInit", "C_Encrypt"] as const);
   p11(init, () => (decrypting ? p.C_DecryptInit(session, mechanism, key.handle) : p.C_EncryptInit(session, mechanism, key.handle)));
   const output = Buffer.allocUnsafe(outputLength);
-  const result = onLoop
-    ? p11(call, () => (decrypting ? p.C_Decrypt(session, input, output) : p.C_Encrypt(session, input, output)))
-    : await pinned([input, output], () => p11Async(call, () => (decrypting ? p.C_DecryptAsync(session, input, output) : p.C_EncryptAsync(session, input, output))));
-  return Buffer.from(result);
+  try {
+    // No data (a GCM tag over nothing, a CBC-PAD block of padding): C_Encrypt takes no empty buffer (CKR_ARGUMENTS_BAD), C_EncryptFinal gives the same output.
+    if (!decrypting && input.length === 0) return Buffer.from(p11("C_EncryptFinal", () => p.C_EncryptFinal(session, output)));
+    const result = onLoop
+      ? p11(call, () => (decrypting ? p.C_Decrypt(session, input, output) : p.C_Encrypt(session, input, output)))
+      : await pinned([input, output], () => p11Async(call, () => (decrypting ? p.C_DecryptAsync(session, input, output) : p.C_EncryptAsync(session, input, output))));
+    return Buffer.from(result);
+  } catch (error) {
+    // An operation a refused call left active would refuse the session's next C_EncryptInit (CKR_OPERATION_ACTIVE): end it.
+    try {
+      if (decrypting) p.C_DecryptFinal(session, Buffer.allocUnsafe(outputLength));
+      else p.C_EncryptFinal(session, Buffer.allocUnsafe(outputLength));
+    } catch {
+      // none was active
+    }
+    throw error;
+  }
 }
 
 /**

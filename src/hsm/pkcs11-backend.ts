@@ -30,6 +30,7 @@ import {
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
 import { checkKeyType, cipher, computeMac, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
+import { digestSecretKey } from "./secret-digest.js";
 import { CURVES } from "./ec.js";
 import { formatKeyId } from "./key-id.js";
 import { DEFAULT_LOGIN_THROTTLE, LoginGuard, pinText, type LoginThrottle } from "./login.js";
@@ -184,12 +185,15 @@ class Pkcs11Backend implements HsmBackend {
   async generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string> {
     const state = this.state(slotId);
     return this.withSession(state, async (session) => {
-      const ckaId = this.unusedCkaId(session);
+      const ckaId = request.ckaId === undefined ? this.unusedCkaId(session) : this.checkedCkaId(session, request.ckaId);
       const { mechanism, template } = secretKeyTemplate(request, ckaId);
-      const handle = await p11Async("C_GenerateKey", () => this.p.C_GenerateKeyAsync(session, mechanism, template));
+      const handle =
+        request.value === undefined
+          ? await p11Async("C_GenerateKey", () => this.p.C_GenerateKeyAsync(session, mechanism, template))
+          : p11("C_CreateObject", () => this.p.C_CreateObject(session, template));
       const id = formatKeyId(ckaId, "secret");
       state.keys.remember({ id, objectClass: "secret", handle, facts: { objectClass: "secret", keyType: request.keyType, bits: request.bits } });
-      this.logger.info({ slotId, keyType: request.keyType, bits: request.bits, extractable: request.extractable, keyId: id }, "Generated secret key");
+      this.logger.info({ slotId, keyType: request.keyType, bits: request.bits, extractable: request.extractable, keyId: id }, request.value === undefined ? "Generated secret key" : "Imported secret key");
       return id;
     });
   }
@@ -281,7 +285,12 @@ class Pkcs11Backend implements HsmBackend {
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     const state = this.state(slotId);
-    return this.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks));
+    return this.withKey(state, keyId, (session, key) => {
+      const description = describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks);
+      if (key.objectClass !== "secret") return description;
+      const digest = digestSecretKey(this.p, session, key.handle);
+      return digest === undefined ? description : { ...description, digest };
+    });
   }
 
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
@@ -573,6 +582,8 @@ function updateTemplate(update: KeyUpdate): pkcs11js.Template {
   }
   if (update.sign !== undefined) template.push({ type: pkcs11js.CKA_SIGN, value: update.sign });
   if (update.verify !== undefined) template.push({ type: pkcs11js.CKA_VERIFY, value: update.verify });
+  if (update.encrypt !== undefined) template.push({ type: pkcs11js.CKA_ENCRYPT, value: update.encrypt });
+  if (update.decrypt !== undefined) template.push({ type: pkcs11js.CKA_DECRYPT, value: update.decrypt });
   return template;
 }
 

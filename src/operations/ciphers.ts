@@ -78,18 +78,41 @@ export interface CipherFields {
   readonly authenticatedEncryptionTag?: Uint8Array;
 }
 
+/** Whether the request asks for AES-ECB with PKCS#5 padding, which the relay adds (Encrypt) and removes (ecbUnpad) around CKM_AES_ECB. */
+export function ecbPadded(params: CryptographicParameters | undefined): boolean {
+  return params?.blockCipherMode === BlockCipherMode.ECB && params.paddingMethod === PaddingMethod.Pkcs5;
+}
+
+/** PKCS#5 padding (RFC 8018 section 6.1.1) to the AES block. */
+function ecbPad(data: Uint8Array): Buffer {
+  const count = 16 - (data.length % 16);
+  return Buffer.concat([data, Buffer.alloc(count, count)]);
+}
+
+/** The plaintext without its PKCS#5 padding; bad padding does not decrypt (Invalid Field, as the token's own padding check). */
+export function ecbUnpad(data: Uint8Array): Uint8Array {
+  const count = data[data.length - 1] ?? 0;
+  const padding = data.subarray(data.length - count);
+  if (data.length % 16 !== 0 || count < 1 || count > 16 || padding.some((byte) => byte !== count)) {
+    throw invalid("the data does not decrypt with this key: its PKCS#5 padding is wrong");
+  }
+  return data.subarray(0, data.length - count);
+}
+
 export async function cipherRequest(context: OperationContext, id: string, fields: CipherFields, decrypting: boolean): Promise<CipherRequest> {
   const params = fields.cryptographicParameters;
   if (fields.data === undefined) throw new KmipError(ResultReason.MissingData, `${decrypting ? "Decrypt" : "Encrypt"} needs Data`);
-  const mechanism = namedCipher(params) ?? ((await keyMechanism(context, id, true)) as CipherMechanism);
+  const named = namedCipher(params);
+  const mechanism = named ?? ((await keyMechanism(context, id, true)) as CipherMechanism);
   const gcm = mechanism === "AES-GCM";
   if (!gcm && (fields.authenticatedEncryptionAdditionalData !== undefined || fields.authenticatedEncryptionTag !== undefined)) {
     throw invalid(`Authenticated Encryption Additional Data and Tag belong to GCM, not ${mechanism}`);
   }
   if (params?.ivLength !== undefined && params.ivLength % 8 !== 0) throw invalid(`IV Length ${params.ivLength} is not a whole number of bytes (it is in bits)`);
-  const randomIv = params?.randomIv === true && !decrypting;
-  if (randomIv && fields.ivCounterNonce !== undefined) throw invalid("the request has both Random IV true and an IV/Counter/Nonce");
   const needsIv = mechanism !== "AES-ECB" && mechanism !== "RSA-OAEP";
+  // The key's own mode with no IV given: the token makes one, as Random IV would (its Cryptographic Parameters apply, 4.29).
+  const randomIv = !decrypting && (params?.randomIv === true || (named === undefined && needsIv && fields.ivCounterNonce === undefined));
+  if (randomIv && fields.ivCounterNonce !== undefined) throw invalid("the request has both Random IV true and an IV/Counter/Nonce");
   if (needsIv && !randomIv && fields.ivCounterNonce === undefined) {
     throw new KmipError(ResultReason.MissingData, `${mechanism} needs an IV/Counter/Nonce${decrypting ? "" : ", or Random IV true in the Cryptographic Parameters"}`);
   }
@@ -106,7 +129,7 @@ export async function cipherRequest(context: OperationContext, id: string, field
   }
   return {
     mechanism,
-    data: fields.data,
+    data: !decrypting && ecbPadded(params) ? ecbPad(fields.data) : fields.data,
     ...(fields.ivCounterNonce !== undefined && { iv: fields.ivCounterNonce }),
     ...(randomIv && { randomIvLength: params?.ivLength !== undefined ? params.ivLength / 8 : DEFAULT_IV_LENGTH[mechanism]! }),
     ...(mechanism === "AES-CTR" && params?.counterLength !== undefined && { counterBits: params.counterLength }),

@@ -4,9 +4,10 @@
 // does not verify, or bad padding, is Invalid Field ("does not decrypt").
 import { decodeDecryptRequest, encodeDecryptResponse } from "../kmip/payloads/decrypt.js";
 import { Operation } from "../ttlv/enums.js";
-import { cipherRequest } from "./ciphers.js";
+import { cipherRequest, ecbPadded, ecbUnpad } from "./ciphers.js";
 import { requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
+import { usingSecretKey } from "./secret-state.js";
 import { checkSigningFields } from "./signing.js";
 
 export const decrypt: OperationHandler = {
@@ -17,7 +18,7 @@ export const decrypt: OperationHandler = {
     const request = decodeDecryptRequest(requestPayload);
     checkSigningFields(request, context.version, "Decrypt");
     const id = requireId(context, request.uniqueIdentifier);
-    const result = await context.backend.decrypt(context.slot.slotId, id, await cipherRequest(context, id, request, true));
-    return encodeDecryptResponse({ uniqueIdentifier: id, data: result.data });
+    const result = await usingSecretKey(context, id, async () => context.backend.decrypt(context.slot.slotId, id, await cipherRequest(context, id, request, true)));
+    return encodeDecryptResponse({ uniqueIdentifier: id, data: ecbPadded(request.cryptographicParameters) ? ecbUnpad(result.data) : result.data });
   },
 };

@@ -12,7 +12,6 @@
 import { KmipError } from "../kmip/errors.js";
 import { decodeDestroyRequest, encodeDestroyResponse } from "../kmip/payloads/destroy.js";
 import { Operation, ResultReason, State } from "../ttlv/enums.js";
-import { parseKeyId } from "../hsm/key-id.js";
 import { requireId } from "./keys.js";
 import { deactivateObject } from "./lifecycle.js";
 import { describeManaged, forgetDestroyed, policyOf, stateOf } from "./managed-object.js";
@@ -24,11 +23,6 @@ export const destroy: OperationHandler = {
   readOnly: false,
   async run(context, requestPayload) {
     const id = requireId(context, decodeDestroyRequest(requestPayload).uniqueIdentifier);
-    // A secret key (_sec) has no metadata record yet: nothing keeps it from Destroy.
-    if (parseKeyId(id)?.objectClass === "secret") {
-      await context.backend.destroyKey(context.slot.slotId, id);
-      return encodeDestroyResponse({ uniqueIdentifier: id });
-    }
     let managed = await describeManaged(context, id);
     if (stateOf(managed.attributes) === State.Active) {
       if (policyOf(context).strictDestroy) {

@@ -9,6 +9,7 @@ import { Operation } from "../ttlv/enums.js";
 import { cipherRequest } from "./ciphers.js";
 import { requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
+import { usingSecretKey } from "./secret-state.js";
 import { checkSigningFields } from "./signing.js";
 
 export const encrypt: OperationHandler = {
@@ -19,7 +20,7 @@ export const encrypt: OperationHandler = {
     const request = decodeEncryptRequest(requestPayload);
     checkSigningFields(request, context.version, "Encrypt");
     const id = requireId(context, request.uniqueIdentifier);
-    const result = await context.backend.encrypt(context.slot.slotId, id, await cipherRequest(context, id, request, false));
+    const result = await usingSecretKey(context, id, async () => context.backend.encrypt(context.slot.slotId, id, await cipherRequest(context, id, request, false)));
     return encodeEncryptResponse({
       uniqueIdentifier: id,
       data: result.data,

@@ -14,6 +14,9 @@ import { KeyCompressionType, KeyFormatType, ObjectType, Operation, ResultReason 
 import { algorithmOf, partnerId, recommendedCurveOf, requireId } from "./keys.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { secretAlgorithmOf } from "./secret-keys.js";
+import { describeManaged, stored } from "./managed-object.js";
+import { DATA_TYPE_ATTRIBUTE, dataObject } from "./register-secret.js";
+import { ItemType, type TtlvItem } from "../ttlv/item.js";
 import * as ttlv from "../ttlv/build.js";
 import { Tag } from "../ttlv/tags.js";
 
@@ -107,7 +110,7 @@ export const get: OperationHandler = {
     }
     const id = requireId(context, request.uniqueIdentifier);
     const key = await context.backend.describeKey(context.slot.slotId, id);
-    if (key.objectClass === "secret") return getSymmetricKey(context, key, request.keyFormatType);
+    if (key.objectClass === "secret") return getSecret(context, key, request.keyFormatType);
     if (key.objectClass !== "public") {
       throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${partnerId(id)})`);
     }
@@ -127,6 +130,25 @@ export const get: OperationHandler = {
     });
   },
 };
+
+/**
+ * A secret key object: a Symmetric Key, or the Secret Data or Opaque Object
+ * it was registered as (its model says which, register-secret.ts), in the
+ * form it came in.
+ */
+async function getSecret(context: OperationContext, key: KeyDescription, requested: number | undefined) {
+  const { attributes } = await describeManaged(context, key.id);
+  const objectType = stored(attributes, "Object Type");
+  if (objectType === undefined || objectType === ObjectType.SymmetricKey) return getSymmetricKey(context, key, requested);
+  const format = objectType === ObjectType.SecretData ? KeyFormatType.Opaque : undefined;
+  if (requested !== undefined && requested !== format) {
+    throw new KmipError(ResultReason.KeyFormatTypeNotSupported, `Key Format Type ${requested} is not supported for ${key.id}: ${format === undefined ? "an Opaque Object has none" : "Secret Data is returned as Opaque"}`);
+  }
+  const dataType = attributes.find((attribute) => attribute.name === DATA_TYPE_ATTRIBUTE)?.value as TtlvItem | undefined;
+  if (dataType?.type !== ItemType.Enumeration) throw new KmipError(ResultReason.GeneralFailure, `the model of ${key.id} has no data type`);
+  const value = await context.backend.readSecretValue(context.slot.slotId, key.id);
+  return encodeGetResponse({ objectType, uniqueIdentifier: key.id, object: dataObject(objectType, dataType.value, value) });
+}
 
 /**
  * A Symmetric Key's value, Raw (the default) or Transparent Symmetric Key

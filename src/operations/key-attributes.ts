@@ -6,10 +6,11 @@ import { createHash } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
 import type { Attribute, Digest, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
-import { CryptographicUsageMask, HashingAlgorithm } from "../ttlv/enums.js";
+import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
 import { atLeast } from "../kmip/versions.js";
+import { secretAlgorithmOf } from "./secret-keys.js";
 
 /** PKCS#11 usage flags and the Cryptographic Usage Mask bits (KMIP 1.x 3.19) they grant. */
 const USAGE_BITS: readonly (readonly [keyof KeyDescription["usage"], number])[] = [
@@ -36,6 +37,11 @@ export function usageMaskOf(key: Pick<KeyDescription, "usage">): number {
  * made in the token none; nor does a key the relay cannot export.
  */
 function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute | undefined {
+  if (key.objectClass === "secret" && key.digest !== undefined) {
+    // A secret key: the token's SHA-256 of its value (hsm/secret-digest.ts), over the Raw format.
+    const keyFormatType = atLeast(version, 1, 1) ? { keyFormatType: KeyFormatType.Raw } : {};
+    return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue: key.digest, ...keyFormatType } };
+  }
   if (key.objectClass !== "public") return undefined;
   let format: number;
   let material: unknown;
@@ -102,7 +108,12 @@ function indexed(attributes: readonly Attribute[]): Attribute[] {
  * export (Get returns its material).
  */
 function protectionOf(key: KeyDescription): KnownAttribute[] {
-  const p = key.objectClass === "public" ? { sensitive: false, alwaysSensitive: false, extractable: true, neverExtractable: false } : (key.protection ?? {});
+  const p =
+    key.objectClass === "public"
+      ? { sensitive: false, alwaysSensitive: false, extractable: true, neverExtractable: false }
+      : key.objectClass === "secret" && key.protection === undefined
+        ? { ...(key.sensitive === undefined ? {} : { sensitive: key.sensitive }), ...(key.extractable === undefined ? {} : { extractable: key.extractable }) }
+        : (key.protection ?? {});
   const attributes: KnownAttribute[] = [];
   if (p.sensitive !== undefined) attributes.push({ name: "Sensitive", value: p.sensitive });
   if (p.alwaysSensitive !== undefined) attributes.push({ name: "Always Sensitive", value: p.alwaysSensitive });
@@ -123,13 +134,17 @@ function protectionOf(key: KeyDescription): KnownAttribute[] {
  * request's protocol version does not know.
  */
 export function keyAttributes(key: KeyDescription, model: readonly Attribute[], version: ProtocolVersion): Attribute[] {
+  // A secret key registered as Secret Data or an Opaque Object keeps its Object Type in its model (register-secret.ts).
+  const objectType = (model.find((attribute) => attribute.name === "Object Type")?.value as number | undefined) ?? objectTypeOf(key);
   const attributes: Attribute[] = [
     { name: "Unique Identifier", value: key.id },
-    { name: "Object Type", value: objectTypeOf(key) },
+    { name: "Object Type", value: objectType },
   ];
-  const algorithm = algorithmOf(key.keyType);
+  const algorithm = key.objectClass === "secret" ? secretAlgorithmOf(key) : algorithmOf(key.keyType);
   if (algorithm !== undefined) attributes.push({ name: "Cryptographic Algorithm", value: algorithm });
-  if (key.bits > 0) attributes.push({ name: "Cryptographic Length", value: key.bits });
+  // Secret Data and Opaque Objects are bytes, not keys: no Cryptographic Length.
+  const dataObject = objectType !== objectTypeOf(key);
+  if (key.bits > 0 && !dataObject) attributes.push({ name: "Cryptographic Length", value: key.bits });
   const recommendedCurve = recommendedCurveOf(key.curve);
   if (recommendedCurve !== undefined) attributes.push({ name: "Cryptographic Domain Parameters", value: { recommendedCurve } });
   if (key.label !== null) attributes.push({ name: "Name", value: nameOfLabel(key.label) });
@@ -139,9 +154,11 @@ export function keyAttributes(key: KeyDescription, model: readonly Attribute[], 
   const initialDate = model.find((attribute) => attribute.name === "Initial Date");
   // 1.3 3.55: the Original Creation Date of an object the server made is when it made it.
   if (initialDate !== undefined) attributes.push({ name: "Original Creation Date", value: initialDate.value as bigint });
-  const custom = model.filter((attribute) => attribute.name.startsWith("x-") || attribute.name.startsWith("y-"));
+  // y-kmip2pkcs11- attributes are the relay's own bookkeeping (register-secret.ts), not reported.
+  const custom = model.filter((attribute) => attribute.name.startsWith("x-") || (attribute.name.startsWith("y-") && !attribute.name.startsWith("y-kmip2pkcs11-")));
   for (const name of new Set(custom.map((attribute) => attribute.name))) attributes.push(...indexed(custom.filter((attribute) => attribute.name === name)));
-  const digest = digestOf(key, version) ?? storedDigest(model, version);
+  // A Digest kept in the model (computed when the relay saw the material: Register) comes first; else the token's.
+  const digest = storedDigest(model, version) ?? digestOf(key, version);
   if (digest !== undefined) attributes.push(digest);
   attributes.push(...protectionOf(key));
   return attributes.filter((attribute) => {

@@ -27,12 +27,19 @@ import { paddedLength } from "../ttlv/item.js";
 export interface LocateCriteria {
   readonly filter: KeyFilter;
   readonly state?: number;
+  /** The KMIP Object Type: a secret key object is a Symmetric Key, or the Secret Data or Opaque Object its model says. */
+  readonly objectType?: number;
+  /** Object Group values the object's model must all hold. */
+  readonly objectGroups?: readonly string[];
 }
 
 const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
   [ObjectType.PublicKey, "public"],
   [ObjectType.PrivateKey, "private"],
   [ObjectType.SymmetricKey, "secret"],
+  // Kept as secret keys (register-secret.ts); the model tells them apart.
+  [ObjectType.SecretData, "secret"],
+  [ObjectType.OpaqueData, "secret"],
 ]);
 
 const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
@@ -46,7 +53,7 @@ const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
 
 const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.PreActive, State.Active, State.Deactivated, State.Compromised]);
 
-const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State";
+const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State, Object Group";
 
 /**
  * The criteria for a Locate request's attributes, or undefined when no token
@@ -60,6 +67,8 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
   const keyType = new Set<KeyType>();
   const bits = new Set<number>();
   const state = new Set<number>();
+  const objectType = new Set<number>();
+  const objectGroups = new Set<string>();
   for (const attribute of attributes) {
     switch (attribute.name) {
       case "Name": {
@@ -73,6 +82,7 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
         const value = OBJECT_CLASSES.get(attribute.value as number);
         if (value === undefined) return undefined;
         objectClass.add(value);
+        objectType.add(attribute.value as number);
         break;
       }
       case "Cryptographic Algorithm": {
@@ -88,16 +98,25 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
         if (!LOCATABLE_STATES.has(attribute.value as number)) return undefined;
         state.add(attribute.value as number);
         break;
+      case "Object Group":
+        objectGroups.add(attribute.value as string);
+        break;
       default:
         throw new KmipError(ResultReason.FeatureNotSupported, `Locate cannot match the attribute "${attribute.name}" here; it matches ${MATCHED}`);
     }
   }
   // A key has one value of each: two different values match nothing.
-  if ([label, objectClass, keyType, bits, state].some((values) => values.size > 1)) return undefined;
+  if ([label, objectClass, keyType, bits, state, objectType].some((values) => values.size > 1)) return undefined;
   const only = <T>(values: Set<T>): T | undefined => values.values().next().value;
   const filter: KeyFilter = { objectClass: only(objectClass), keyType: only(keyType), label: only(label), bits: only(bits) };
   const wantedState = only(state);
-  return wantedState === undefined ? { filter } : { filter, state: wantedState };
+  const wantedType = only(objectType);
+  return {
+    filter,
+    ...(wantedState === undefined ? {} : { state: wantedState }),
+    ...(wantedType === undefined ? {} : { objectType: wantedType }),
+    ...(objectGroups.size === 0 ? {} : { objectGroups: [...objectGroups] }),
+  };
 }
 
 /**
@@ -136,7 +155,18 @@ async function matchingIds(context: OperationContext, criteria: LocateCriteria):
   const { backend, slot } = context;
   const records = await allRecords(context);
   const recordOf = (id: string) => records.get(labelOf(id).label);
-  const made = (id: string) => !isPending(recordOf(id), labelOf(id).objectClass);
+  const modelOf = (id: string) => recordOf(id)?.objects[labelOf(id).objectClass] ?? [];
+  // Object Type and Object Group are in the model (a key without a record is of its class's type, in no group).
+  const fits = (id: string) => {
+    const model = modelOf(id);
+    if (criteria.objectType !== undefined) {
+      const stored = model.find((attribute) => attribute.name === "Object Type")?.value ?? (id.endsWith("_sec") ? ObjectType.SymmetricKey : criteria.objectType);
+      if (stored !== criteria.objectType) return false;
+    }
+    const groups = new Set(model.filter((attribute) => attribute.name === "Object Group").map((attribute) => attribute.value));
+    return (criteria.objectGroups ?? []).every((group) => groups.has(group));
+  };
+  const made = (id: string) => !isPending(recordOf(id), labelOf(id).objectClass) && fits(id);
   if (criteria.state === undefined) return (await backend.findKeys(slot.slotId, criteria.filter)).filter(made);
   const keys = (await backend.describeKeys(slot.slotId, criteria.filter)).filter((key) => made(key.id));
   // A private key without a record is dated by its public key (legacy.ts):

@@ -6,6 +6,7 @@ import { Operation, ResultReason, ValidityIndicator } from "../ttlv/enums.js";
 import { macAlgorithm } from "./ciphers.js";
 import { requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
+import { usingSecretKey } from "./secret-state.js";
 import { checkSigningFields } from "./signing.js";
 
 export const macVerify: OperationHandler = {
@@ -19,7 +20,8 @@ export const macVerify: OperationHandler = {
     if (request.data === undefined) throw new KmipError(ResultReason.MissingData, "MAC Verify needs Data");
     if (request.macData === undefined) throw new KmipError(ResultReason.MissingData, "MAC Verify needs MAC Data");
     const algorithm = await macAlgorithm(context, id, request.cryptographicParameters);
-    const valid = await context.backend.macVerify(context.slot.slotId, id, algorithm, request.data, request.macData);
+    const { data, macData } = request;
+    const valid = await usingSecretKey(context, id, () => context.backend.macVerify(context.slot.slotId, id, algorithm, data, macData));
     return encodeMacVerifyResponse({ uniqueIdentifier: id, validityIndicator: valid ? ValidityIndicator.Valid : ValidityIndicator.Invalid });
   },
 };

@@ -8,6 +8,7 @@ import { Operation, ResultReason } from "../ttlv/enums.js";
 import { macAlgorithm } from "./ciphers.js";
 import { requireId } from "./keys.js";
 import type { OperationHandler } from "./operation.js";
+import { usingSecretKey } from "./secret-state.js";
 import { checkSigningFields } from "./signing.js";
 
 export const mac: OperationHandler = {
@@ -20,7 +21,8 @@ export const mac: OperationHandler = {
     const id = requireId(context, request.uniqueIdentifier);
     if (request.data === undefined) throw new KmipError(ResultReason.MissingData, "MAC needs Data");
     const algorithm = await macAlgorithm(context, id, request.cryptographicParameters);
-    const macData = await context.backend.mac(context.slot.slotId, id, algorithm, request.data);
+    const data = request.data;
+    const macData = await usingSecretKey(context, id, () => context.backend.mac(context.slot.slotId, id, algorithm, data));
     return encodeMacResponse({ uniqueIdentifier: id, macData });
   },
 };

@@ -17,6 +17,7 @@ import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/e
 import { legacyAttributes, today } from "./legacy.js";
 import { decodeRecord, encodeRecord, isPending, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
+import { secretTokenUsage, secretUsageIn } from "./secret-usage.js";
 
 /** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
 export interface LifecyclePolicy {
@@ -96,7 +97,7 @@ export function verifyingAllowed(attributes: readonly Attribute[], now = nowSeco
 /** The label and class of a key id. Throws Item Not Found for an id not of the scheme. */
 export function labelOf(id: string): { label: string; objectClass: ObjectClass; ckaId: Buffer } {
   const parsed = parseKeyId(id);
-  if (parsed === undefined) throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub or _priv)`);
+  if (parsed === undefined) throw new KmipError(ResultReason.ItemNotFound, `"${id}" is not a key id of this relay (hex CKA_ID followed by _pub, _priv or _sec)`);
   return { label: parsed.ckaId.toString("hex").toUpperCase(), objectClass: parsed.objectClass, ckaId: parsed.ckaId };
 }
 
@@ -139,7 +140,7 @@ export async function settlePending(context: OperationContext, label: string, re
   if (since === undefined) return;
   if (Number(nowSeconds() - since) * 1000 <= policyOf(context).pendingTimeoutMs) return;
   const ckaId = Buffer.from(label, "hex");
-  const pending = record.pendingObjects ?? (["private", "public"] as const);
+  const pending = record.pendingObjects ?? (["private", "public", "secret"] as const);
   const gone = new Set(pending.map((objectClass) => formatKeyId(ckaId, objectClass)));
   for (const id of gone) {
     await context.backend.destroyKey(context.slot.slotId, id).catch((error: unknown) => {
@@ -165,7 +166,8 @@ export async function describeManaged(context: OperationContext, id: string): Pr
   }
   const attributes = record?.objects[objectClass];
   if (record === undefined || attributes === undefined) {
-    const partner = await context.backend.describeKey(context.slot.slotId, formatKeyId(Buffer.from(label, "hex"), OTHER[objectClass])).catch((error: unknown) => {
+    // A secret key has no partner: OTHER.secret is itself.
+    const partner = objectClass === "secret" ? undefined : await context.backend.describeKey(context.slot.slotId, formatKeyId(Buffer.from(label, "hex"), OTHER[objectClass])).catch((error: unknown) => {
       if (isGone(error)) return undefined;
       throw error;
     });
@@ -227,6 +229,13 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   const allowed = flag === "sign" ? signingAllowed(changed) : flag === "verify" ? verifyingAllowed(changed) : undefined;
   const setFlag = (value: boolean) => context.backend.updateKey(context.slot.slotId, managed.id, { [flag!]: value });
   if (allowed === false && managed.key.usage[flag!]) await setFlag(false);
+  // A secret key: the flags its new state takes away go before the record says so, those it grants after (secret-usage.ts).
+  const secret = objectClass === "secret" ? secretTokenUsage(changed) : undefined;
+  const setSecretFlags = async (grant: boolean) => {
+    const update = Object.fromEntries(Object.entries(secret ?? {}).filter(([flag, value]) => value === grant && managed.key.usage[flag as keyof typeof secret] !== value));
+    if (Object.keys(update).length > 0) await context.backend.updateKey(context.slot.slotId, managed.id, update);
+  };
+  if (secret !== undefined) await setSecretFlags(false);
   try {
     await writeRecord(context, managed.label, record);
   } catch (error) {
@@ -234,7 +243,11 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
     await commitWithoutMetadata(context, managed, changed);
   }
   if (allowed === true && !managed.key.usage[flag!]) await setFlag(true);
-  const key = allowed === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, [flag!]: allowed } };
+  let key = allowed === undefined ? managed.key : { ...managed.key, usage: { ...managed.key.usage, [flag!]: allowed } };
+  if (secret !== undefined) {
+    await setSecretFlags(true);
+    key = { ...key, usage: { ...key.usage, ...secret } };
+  }
   return { id: managed.id, label: managed.label, key, attributes: changed, record };
 }
 
@@ -290,8 +303,9 @@ export function isCustomAttributeName(name: string): boolean {
 }
 
 /** The usage flags the mask grants; CKA_SIGN and CKA_VERIFY only where `allowed` says the model lets the key use them now. */
-function usageOf(objectClass: ObjectClass, mask: number, allowed: { sign: boolean; verify: boolean }): UsageFlags {
+function usageOf(objectClass: ObjectClass, mask: number, allowed: { sign: boolean; verify: boolean }, active: boolean): UsageFlags {
   const has = (bit: number) => (mask & bit) !== 0;
+  if (objectClass === "secret") return secretUsageIn(active ? State.Active : State.PreActive, mask);
   if (objectClass === "private") {
     return { sign: allowed.sign && has(CryptographicUsageMask.Sign), decrypt: has(CryptographicUsageMask.Decrypt), unwrap: has(CryptographicUsageMask.UnwrapKey), derive: has(CryptographicUsageMask.DeriveKey) };
   }
@@ -318,7 +332,7 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
   attributes.push({ name: "Last Change Date", value: now }, ...links);
   for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
   attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
-  return { attributes, usage: usageOf(objectClass, mask, { sign: signingAllowed(attributes, now), verify: verifyingAllowed(attributes, now) }) };
+  return { attributes, usage: usageOf(objectClass, mask, { sign: signingAllowed(attributes, now), verify: verifyingAllowed(attributes, now) }, active) };
 }
 
 /** How createManagedObjects makes its objects. */
@@ -386,7 +400,7 @@ export async function createManagedObjects<T>(
     const active: Partial<Record<ObjectClass, ObjectPlan>> = {};
     for (const [objectClass, plan] of Object.entries(plans) as [ObjectClass, ObjectPlan][]) {
       const mask = stored(plan.attributes, "Cryptographic Usage Mask") ?? DEFAULT_MASK[objectClass];
-      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, { sign: true, verify: true }) };
+      active[objectClass] = { attributes: plan.attributes, usage: usageOf(objectClass, mask, { sign: true, verify: true }, true) };
     }
     return make(active);
   }

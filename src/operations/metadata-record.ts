@@ -13,6 +13,7 @@
 //                          beside a key that exists, Create Key Pair both)
 //     Structure  Private Key Template-Attribute { Attribute ... }  (the private key's)
 //     Structure  Public Key Template-Attribute  { Attribute ... }  (the public key's)
+//     Structure  0x540006 { Attribute ... }  (a secret key's: Symmetric Key, Secret Data or Opaque Object)
 //
 // The tags 0x54xxxx are KMIP's extension range (KMIP 1.x section 9.1.3.1):
 // never sent to a client. A record of a later format version is refused
@@ -32,12 +33,15 @@ const FORMAT = 0x540002;
 const PENDING_SINCE = 0x540003;
 const GENERATION = 0x540004;
 const PENDING_OBJECT = 0x540005;
+const SECRET_OBJECT = 0x540006;
 export const FORMAT_VERSION = 1;
 
-const OBJECT_TAGS: Readonly<Record<Exclude<ObjectClass, "secret">, number>> = {
+const OBJECT_TAGS: Readonly<Record<ObjectClass, number>> = {
   private: Tag.PrivateKeyTemplateAttribute,
   public: Tag.PublicKeyTemplateAttribute,
+  secret: SECRET_OBJECT,
 };
+const OBJECT_CLASSES = ["private", "public", "secret"] as const;
 
 /** What a metadata object holds. */
 export interface MetadataRecord {
@@ -57,7 +61,7 @@ export function encodeRecord(record: MetadataRecord): Buffer {
     items.push(dateTime(PENDING_SINCE, record.pendingSince));
     for (const objectClass of record.pendingObjects ?? []) items.push(textString(PENDING_OBJECT, objectClass));
   }
-  for (const objectClass of ["private", "public"] as const) {
+  for (const objectClass of OBJECT_CLASSES) {
     const attributes = record.objects[objectClass];
     if (attributes !== undefined) items.push(structure(OBJECT_TAGS[objectClass], attributes.map(encodeAttribute)));
   }
@@ -84,7 +88,7 @@ export function decodeRecord(label: string, value: Uint8Array): MetadataRecord {
   const generation = generationItem?.type === ItemType.Integer ? generationItem.value : 0;
   const pending = child(item, PENDING_SINCE);
   const objects: Partial<Record<ObjectClass, Attribute[]>> = {};
-  for (const objectClass of ["private", "public"] as const) {
+  for (const objectClass of OBJECT_CLASSES) {
     const entry = child(item, OBJECT_TAGS[objectClass]);
     if (entry === undefined) continue;
     try {

@@ -6,7 +6,8 @@
 // have made itself: sensitive and never extractable when private, the usage
 // flags exactly as the Cryptographic Usage Mask grants them, the same
 // Unique Identifier scheme (hex CKA_ID + _pub / _priv) and a public key
-// sharing its private key's CKA_ID. Other object types answer why not.
+// sharing its private key's CKA_ID. Symmetric Keys, Secret Data and Opaque
+// Objects: register-secret.ts. Other object types answer why not.
 //
 // The template is checked against the material: Cryptographic Algorithm,
 // Cryptographic Length and a Recommended Curve must describe the key sent.
@@ -24,7 +25,9 @@ import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkT
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
+import { registerData, registerSymmetricKey } from "./register-secret.js";
 import { signatureRequest } from "./signing.js";
+import type { StructureItem } from "../ttlv/item.js";
 
 function invalid(message: string): KmipError {
   return new KmipError(ResultReason.InvalidField, message);
@@ -33,25 +36,20 @@ function invalid(message: string): KmipError {
 /** Registers one object of a type; returns its Unique Identifier. */
 type Registrar = (context: OperationContext, object: unknown, attributes: readonly Attribute[]) => Promise<string>;
 
-const notYet =
-  (what: string): Registrar =>
-  async () => {
-    throw new KmipError(ResultReason.OperationNotSupported, `Register of ${what} is not supported yet: this relay registers Public Keys and Private Keys`);
-  };
-
 const never =
   (what: string, why: string): Registrar =>
   async () => {
-    throw invalid(`Register of ${what} is not supported: ${why}; this relay registers Public Keys and Private Keys`);
+    throw invalid(`Register of ${what} is not supported: ${why}; this relay registers Public Keys, Private Keys, Symmetric Keys, Secret Data and Opaque Objects`);
   };
 
 /** By Object Type (KMIP 1.x 9.1.3.2.12). */
 const REGISTRARS: ReadonlyMap<number, Registrar> = new Map<number, Registrar>([
   [ObjectType.PublicKey, (context, object, attributes) => registerKey(context, object as KeyObject, attributes, "public")],
   [ObjectType.PrivateKey, (context, object, attributes) => registerKey(context, object as KeyObject, attributes, "private")],
-  [ObjectType.SymmetricKey, notYet("Symmetric Keys")],
-  [ObjectType.SecretData, notYet("Secret Data")],
-  [ObjectType.OpaqueData, notYet("Opaque Objects")],
+  // Symmetric Keys, Secret Data and Opaque Objects: register-secret.ts.
+  [ObjectType.SymmetricKey, (context, object, attributes) => registerSymmetricKey(context, object as KeyObject, attributes)],
+  [ObjectType.SecretData, (context, object, attributes) => registerData(context, ObjectType.SecretData, object as StructureItem, attributes)],
+  [ObjectType.OpaqueData, (context, object, attributes) => registerData(context, ObjectType.OpaqueData, object as StructureItem, attributes)],
   [ObjectType.Certificate, never("Certificates", "a PKCS#11 token is not a certificate store for this relay")],
   [ObjectType.SplitKey, never("Split Keys", "a token holds whole keys")],
   [ObjectType.Template, never("Templates", "Template objects are deprecated (KMIP 1.3) and the relay keeps none")],

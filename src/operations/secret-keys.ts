@@ -19,6 +19,10 @@
 //   (README "Key export"). Sensitive true with Extractable true is refused:
 //   such a key could only leave wrapped, which Get does not do.
 // - Name becomes CKA_LABEL.
+// - Activation Date, Deactivation Date, Object Group, Contact Information and
+//   x- attributes go to the key's model (managed-object.ts): a key is
+//   Pre-Active, its CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN and CKA_VERIFY false,
+//   until it is activated (secret-usage.ts).
 import type { KeyDescription, MacAlgorithm, SecretKeyRequest, SecretMechanism } from "../hsm/backend.js";
 import { type Attribute, attributeValue, attributeValues, type CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
@@ -60,6 +64,11 @@ const CREATE_ATTRIBUTES: ReadonlySet<string> = new Set([
   "Name",
   "Extractable",
   "Sensitive",
+  // Kept in the key's model (managed-object.ts):
+  "Activation Date",
+  "Deactivation Date",
+  "Object Group",
+  "Contact Information",
 ]);
 
 /** The usage flags of a Cryptographic Usage Mask; bits without a PKCS#11 flag are refused. */
@@ -80,7 +89,8 @@ export function aesMechanism(mode: number | undefined, padding: number | undefin
     case undefined:
       return undefined;
     case BlockCipherMode.ECB:
-      if (!unpadded) throw invalid("AES-ECB is supported without padding only (Padding Method None)");
+      // PKCS#11 has no padded ECB: PKCS#5 padding is added and removed by the relay (ciphers.ts).
+      if (!unpadded && padding !== PaddingMethod.Pkcs5) throw invalid(`Padding Method ${padding} is not supported with ECB (PKCS5 or None)`);
       return "AES-ECB";
     case BlockCipherMode.CBC:
       if (padding === PaddingMethod.Pkcs5) return "AES-CBC-PAD";
@@ -107,10 +117,10 @@ function allowedOf(algorithm: "AES" | MacAlgorithm, params: readonly Cryptograph
 /** The C_GenerateKey request for a Create of a Symmetric Key with these attributes. */
 export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyRequest {
   for (const attribute of attributes) {
-    if (!CREATE_ATTRIBUTES.has(attribute.name)) {
+    if (!CREATE_ATTRIBUTES.has(attribute.name) && !attribute.name.startsWith("x-")) {
       throw new KmipError(
         ResultReason.InvalidField,
-        `attribute "${attribute.name}" cannot be kept on a secret key here; Create takes ${[...CREATE_ATTRIBUTES].join(", ")}`,
+        `attribute "${attribute.name}" cannot be kept on a secret key here; Create takes ${[...CREATE_ATTRIBUTES].join(", ")} and x- attributes`,
       );
     }
   }

@@ -109,9 +109,9 @@ describe("Locate", () => {
     await rejectsWith(client.locate({ attributes: [], offsetItems: 1 }), ResultReason.InvalidField, /Offset Items is a KMIP 1\.3 field; this request is KMIP 1\.2/);
     await rejectsWith(client.locate({ attributes: [], maximumItems: -1 }), ResultReason.InvalidField, /Maximum Items is -1/);
     await rejectsWith(
-      client.locate({ attributes: [{ name: "Object Group", value: "zone keys" }] }),
+      client.locate({ attributes: [{ name: "Contact Information", value: "ops" }] }),
       ResultReason.FeatureNotSupported,
-      /cannot match the attribute "Object Group".*Name, Object Type/,
+      /cannot match the attribute "Contact Information".*Name, Object Type/,
     );
     await rejectsWith(v13.locate({ attributes: [], objectGroupMember: 1 }), ResultReason.FeatureNotSupported, /Object Group Member/);
   });

@@ -16,14 +16,14 @@ before(async () => {
 });
 after(async () => relay?.cleanup());
 
-test("PyKMIP: Create AES-256 (Extractable), Encrypt/Decrypt AES-CBC-PKCS5 with a random IV, Get, Create HMAC-SHA256, MAC, Destroy", async () => {
+test("PyKMIP: Create AES-256 (Extractable), Activate, Encrypt/Decrypt AES-CBC-PKCS5 with a random IV, Get, Create HMAC-SHA256, Activate, MAC, Destroy", async () => {
   const message = "attack at dawn, and bring the ciphertext";
   const result = await runPyKmip({
     ...pykmipTarget(relay),
     version: "1.4",
     extractable: true,
     data: message,
-    steps: ["create_aes", "encrypt_cbc", "decrypt_cbc", "get_aes", "create_hmac", "mac", "destroy_symmetric"],
+    steps: ["create_aes", "activate_aes", "encrypt_cbc", "decrypt_cbc", "get_aes", "create_hmac", "activate_hmac", "mac", "destroy_symmetric"],
   });
   assert.match(result.create_aes as string, /^[0-9A-F]{40}_sec$/);
   const encrypted = result.encrypt_cbc as { data: string; iv: string };
@@ -54,4 +54,22 @@ test("PyKMIP: Get of an AES key created without Extractable is Permission Denied
       return true;
     },
   );
+});
+
+test("PyKMIP: Register an AES key and a Secret Data (Password), Get both back as registered, Locate by Object Type and Name, Activate, Revoke, Destroy", async () => {
+  const aesKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const result = await runPyKmip({
+    ...pykmipTarget(relay),
+    version: "1.2",
+    name: "pykmip-reg",
+    aes_key: aesKey,
+    secret: "s3cret password",
+    steps: ["register_aes", "register_secret", "get_registered_aes", "get_secret", "locate_registered", "registered_states", "activate_registered", "destroy_registered"],
+  });
+  assert.match(result.register_aes as string, /^[0-9A-F]{40}_sec$/);
+  assert.deepEqual(result.get_registered_aes, { type: "SYMMETRIC_KEY", format: "RAW", value: aesKey, algorithm: "AES", length: 256 });
+  assert.deepEqual(result.get_secret, { type: "SECRET_DATA", data_type: "PASSWORD", value: "s3cret password" });
+  assert.deepEqual(result.locate_registered, { aes: [result.register_aes], secret: [result.register_secret], secret_as_key: [] });
+  assert.deepEqual(result.registered_states, { register_aes: "PRE_ACTIVE", register_secret: "PRE_ACTIVE" });
+  assert.equal(result.destroy_registered, true);
 });

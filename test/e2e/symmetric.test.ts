@@ -43,10 +43,12 @@ const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask",
 const extractable: Attribute = { name: "Extractable", value: true };
 const params = (value: CryptographicParameters): Attribute => ({ name: "Cryptographic Parameters", value });
 
+/** Creates a key and activates it (a new key is Pre-Active: test/e2e/symmetric-lifecycle.test.ts). */
 async function createKey(attributes: Attribute[]): Promise<string> {
   const created = await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes } });
   assert.equal(created.objectType, ObjectType.SymmetricKey);
   assert.match(created.uniqueIdentifier, /^[0-9A-F]{40}_sec$/);
+  await client.activate({ uniqueIdentifier: created.uniqueIdentifier });
   return created.uniqueIdentifier;
 }
 
@@ -200,9 +202,9 @@ describe("AES keys", () => {
     const base = [algorithm(CryptographicAlgorithm.AES), usage(Usage.Encrypt)];
     await rejectsWith(client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(100)] } }), ResultReason.InvalidField, /128, 192 or 256/);
     await rejectsWith(
-      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(128), { name: "Contact Information", value: "Joe" }] } }),
+      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(128), { name: "Operation Policy Name", value: "default" }] } }),
       ResultReason.InvalidField,
-      /"Contact Information" cannot be kept on a secret key/,
+      /"Operation Policy Name" cannot be kept on a secret key/,
     );
     await rejectsWith(
       client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Export)] } }),

@@ -237,8 +237,8 @@ export class MemoryBackend implements HsmBackend {
     if (request.keyType === "AES" && ![128, 192, 256].includes(request.bits)) {
       throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${request.bits}`);
     }
-    const id = formatKeyId(randomBytes(20), "secret");
-    const value = createSecretKey(randomBytes(request.bits / 8));
+    const id = formatKeyId(request.ckaId ?? randomBytes(20), "secret");
+    const value = createSecretKey(request.value === undefined ? randomBytes(request.bits / 8) : Buffer.from(request.value));
     this.keys.set(id, {
       id,
       objectClass: "secret",
@@ -480,6 +480,8 @@ export class MemoryBackend implements HsmBackend {
     if (update.endDate !== undefined) key.endDate = update.endDate;
     if (update.sign !== undefined) key.usage.sign = update.sign;
     if (update.verify !== undefined) key.usage.verify = update.verify;
+    if (update.encrypt !== undefined) key.usage.encrypt = update.encrypt;
+    if (update.decrypt !== undefined) key.usage.decrypt = update.decrypt;
   }
 
   async destroyKey(slotId: string, keyId: string): Promise<void> {

@@ -26,6 +26,10 @@ export interface PyKmipArgs {
   private_key?: string;
   /** create_aes: ask for an exportable key (Extractable true). */
   extractable?: boolean;
+  /** register_aes: the AES key, hex. */
+  aes_key?: string;
+  /** register_secret: a password. */
+  secret?: string;
 }
 
 /** Where and as whom PyKMIP reaches a relay: its address, its generated certificate, its token's label and PIN. */

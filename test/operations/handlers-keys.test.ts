@@ -166,7 +166,7 @@ describe("Locate", () => {
   });
 
   test("an attribute it cannot match is Feature Not Supported", async () => {
-    await new OperationBench().fails(Operation.Locate, locatePayloads, { attributes: [{ name: "Object Group", value: "g" }] }, ResultReason.FeatureNotSupported);
+    await new OperationBench().fails(Operation.Locate, locatePayloads, { attributes: [{ name: "Contact Information", value: "ops" }] }, ResultReason.FeatureNotSupported);
   });
 });
 

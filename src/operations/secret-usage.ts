@@ -1,0 +1,52 @@
+// What the token lets a secret key (CKO_SECRET_KEY) do in each KMIP state
+// (doc/object-model.md#states): the relay writes these flags on every state
+// change, so that the token itself refuses a key its state forbids, on every
+// relay and to every other tool, whatever any relay remembers.
+//
+//   Active                    CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN (MAC Generate), CKA_VERIFY (MAC Verify) as the mask grants
+//   Deactivated, Compromised  CKA_DECRYPT and CKA_VERIFY as the mask grants (KMIP 1.x 3.22: they may still process), no Encrypt, no MAC
+//   Pre-Active                none (3.22: not used for any cryptographic purpose)
+//
+// Secret Data and Opaque Objects kept as secret keys never get a flag: the
+// token does nothing with them but hand their value to Get.
+import type { Attribute } from "../kmip/attributes.js";
+import { CryptographicUsageMask, ObjectType, State } from "../ttlv/enums.js";
+
+export interface SecretTokenUsage {
+  readonly encrypt: boolean;
+  readonly decrypt: boolean;
+  readonly sign: boolean;
+  readonly verify: boolean;
+}
+
+const NONE: SecretTokenUsage = { encrypt: false, decrypt: false, sign: false, verify: false };
+
+function valueOf(attributes: readonly Attribute[], name: string): unknown {
+  return attributes.find((attribute) => attribute.name === name)?.value;
+}
+
+/** The flags a secret key of `mask` gets in `state`. */
+export function secretUsageIn(state: number, mask: number): SecretTokenUsage {
+  const has = (...bits: number[]) => bits.some((bit) => (mask & bit) !== 0);
+  if (state === State.Active) {
+    return {
+      encrypt: has(CryptographicUsageMask.Encrypt),
+      decrypt: has(CryptographicUsageMask.Decrypt),
+      sign: has(CryptographicUsageMask.MacGenerate, CryptographicUsageMask.Sign),
+      verify: has(CryptographicUsageMask.MacVerify, CryptographicUsageMask.Verify),
+    };
+  }
+  if (state === State.Deactivated || state === State.Compromised) {
+    return { ...NONE, decrypt: has(CryptographicUsageMask.Decrypt), verify: has(CryptographicUsageMask.MacVerify, CryptographicUsageMask.Verify) };
+  }
+  return NONE;
+}
+
+/** The flags a secret key's model gives it (State, Cryptographic Usage Mask, and the Object Type it was registered as). */
+export function secretTokenUsage(attributes: readonly Attribute[]): SecretTokenUsage {
+  const objectType = valueOf(attributes, "Object Type");
+  if (objectType !== undefined && objectType !== ObjectType.SymmetricKey) return NONE;
+  const state = (valueOf(attributes, "State") as number | undefined) ?? State.Active;
+  const mask = (valueOf(attributes, "Cryptographic Usage Mask") as number | undefined) ?? 0;
+  return secretUsageIn(state, mask);
+}
