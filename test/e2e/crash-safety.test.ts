@@ -208,7 +208,7 @@ after(async () => {
   await rm(gateDir, { recursive: true, force: true });
 });
 
-test("a kill inside a login, a rename, a key generation and a destroy, on two tokens at once, loses nothing a client was told exists", async () => {
+test("a kill inside a login, a rename, a key generation and a destroy, on two tokens at once, loses nothing a client was told exists", async (t) => {
   const [tokenA] = tokens.labels;
   const hangClient = await connect(tokenA!);
   const [hangKey] = await createPair(hangClient, FaultLabel.hang);
@@ -272,9 +272,13 @@ test("a kill inside a login, a rename, a key generation and a destroy, on two to
           assert.equal(count(/may damage/), damages + 1, what);
           assert.match(relay.output().split("\n").filter((l) => /may damage/.test(l)).at(-1)!, /its ids were not returned to any client/);
         } else {
-          // The writes were answered before the hung read stopped the
-          // module process: it was killed for the read alone.
-          assert.equal(count(/may damage/), damages, `${what}: a kill with a write in flight: ${relay.output().split("\n").filter((l) => /may damage|failed:/.test(l)).join("\n")}`);
+          // The held writes were answered before the hung read stopped the
+          // module process: it was killed for the read. Only a key pair
+          // generation started after the login (C_GenerateKeyPair runs on a
+          // thread of its own, its answer needs the main thread) may still
+          // have been under way, and no client got its ids.
+          const lines = relay.output().split("\n").filter((l) => /may damage/.test(l)).slice(damages);
+          for (const line of lines) assert.match(line, /may damage: (?:slot \d+: a key pair being generated \(C_GenerateKeyPair\); its ids were not returned to any client(?:; |\s+modulePid))+/, `${what}: a kill with a write in flight: ${line}`);
         }
       } else {
         const damages = count(/may damage/);
@@ -343,4 +347,6 @@ test("a kill inside a login, a rename, a key generation and a destroy, on two to
     await backend.close();
   }
   assert.ok(!existsSync(join(gateDir, "hold")));
+  const checked = [...known.values()].filter((key) => key.destroyed === "no").length;
+  t.diagnostic(`${round} rounds (${FAULTS.length} faults x ${Object.keys(KINDS).length} kinds of write): ${checked} acknowledged key objects and ${bystanders.size} bystanders checked on the tokens, none lost`);
 });
