@@ -34,6 +34,8 @@ export interface KmipClientOptions {
   key?: string | Buffer;
   /** Verify the server's certificate (default true). */
   rejectUnauthorized?: boolean;
+  /** Local address to connect from (tests of per-peer limits use 127.0.0.2 and the like). */
+  localAddress?: string;
   /** TLS server name; defaults to `host` unless it is an IP address. */
   servername?: string;
   /** Username and Password credential sent in every request header built by call() and batch(). */
@@ -173,6 +175,8 @@ export class KmipClient {
         cert: options.cert,
         key: options.key,
         rejectUnauthorized: options.rejectUnauthorized ?? true,
+        // Passed on to net.connect, which node's TLS types do not say.
+        ...(options.localAddress === undefined ? {} : ({ localAddress: options.localAddress } as tls.ConnectionOptions)),
         servername: options.servername ?? (isIP(options.host) === 0 ? options.host : undefined),
       });
       socket.setTimeout(timeoutMs);

@@ -10,25 +10,33 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient } from "../../src/client/kmip-client.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+import { createCertificateAuthority, issueClientCertificate, type CertificateAuthority } from "../helpers/tls-certs.js";
 
 const MAX_CONNECTIONS = 16;
+const LIMITS = [`max-connections = ${MAX_CONNECTIONS}`, "max-connections-per-peer = 8", "max-handshakes-per-peer = 4", "handshake-timeout = 5"];
 let relay: RunningRelay;
+/** The same relay settings with mutual TLS (server.client-ca-path). */
+let mtlsRelay: RunningRelay;
+let clientCa: CertificateAuthority;
 
 before(async () => {
-  relay = await startRelayProcess({
-    server: [`max-connections = ${MAX_CONNECTIONS}`, "max-connections-per-peer = 8", "max-handshakes-per-peer = 4", "handshake-timeout = 5"],
-  });
+  clientCa = await createCertificateAuthority("fairness clients");
+  [relay, mtlsRelay] = await Promise.all([startRelayProcess({ server: LIMITS }), startRelayProcess({ server: [...LIMITS, `client-ca-path = "${clientCa.certPath}"`] })]);
 });
-after(() => relay.cleanup());
+after(async () => {
+  await relay?.cleanup();
+  await mtlsRelay?.cleanup();
+  await clientCa?.cleanup();
+});
 
 /** Keeps `width` silent TCP connections from `localAddress` open, opening a new one as each is closed, until stopped. */
-function flood(localAddress: string, width: number): { stop(): void; opened(): number } {
+function flood(localAddress: string, width: number, target: RunningRelay = relay): { stop(): void; opened(): number } {
   let stopped = false;
   let opened = 0;
   const sockets = new Set<net.Socket>();
   const open = () => {
     if (stopped) return;
-    const socket = net.connect({ host: relay.host, port: relay.port, localAddress });
+    const socket = net.connect({ host: target.host, port: target.port, localAddress });
     opened++;
     sockets.add(socket);
     socket.on("error", () => {});
@@ -75,4 +83,41 @@ test("a flood of silent sockets from 127.0.0.2 leaves every request from 127.0.0
   assert.ok(attacker.opened() > 3 * MAX_CONNECTIONS, "the flood re-opened its sockets");
   assert.equal(served, 20, `served ${served} of 20; failures: ${failures.join("; ")}`);
   assert.match(relay.output(), /refusing a connection: 4 connections of 127\.0\.0\.2 are in the TLS handshake \(server\.max-handshakes-per-peer\)/);
+});
+
+test("with mutual TLS, a flood of silent sockets from 127.0.0.2 leaves every request of a client with a certificate served", async () => {
+  const ca = await readFile(join(mtlsRelay.dir, "state", "tls", "cert.pem"));
+  const certificate = await issueClientCertificate(clientCa, "legitimate");
+  const attacker = flood("127.0.0.2", 3 * MAX_CONNECTIONS, mtlsRelay);
+  let served = 0;
+  const failures: string[] = [];
+  try {
+    await sleep(500);
+    for (let i = 0; i < 20; i++) {
+      try {
+        const client = await KmipClient.connect({
+          host: mtlsRelay.host,
+          port: mtlsRelay.port,
+          ca,
+          cert: certificate.cert,
+          key: certificate.key,
+          username: mtlsRelay.token.label,
+          password: mtlsRelay.token.pin,
+          timeoutMs: 10_000,
+        });
+        try {
+          await client.discoverVersions();
+          served++;
+        } finally {
+          await client.close();
+        }
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  } finally {
+    attacker.stop();
+  }
+  assert.ok(attacker.opened() > 3 * MAX_CONNECTIONS, "the flood re-opened its sockets");
+  assert.equal(served, 20, `served ${served} of 20; failures: ${failures.join("; ")}`);
 });

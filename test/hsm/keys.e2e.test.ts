@@ -103,10 +103,11 @@ describe("key pairs", () => {
       assert.deepEqual([pub.get(A.CKA_TOKEN), pub.get(A.CKA_VERIFY), pub.get(A.CKA_ENCRYPT), pub.get(A.CKA_WRAP)], [TRUE, TRUE, FALSE, FALSE]);
       assert.equal(pub.get(A.CKA_LABEL)!.toString(), `${c.name} public`);
       assert.equal(pub.get(A.CKA_KEY_TYPE)!.readUInt32LE(0), c.ckk);
-      const priv = rawAttributes(slotId, ids.privateKeyId, [A.CKA_TOKEN, A.CKA_SIGN, A.CKA_DECRYPT, A.CKA_PRIVATE, A.CKA_SENSITIVE, A.CKA_LABEL]);
+      const priv = rawAttributes(slotId, ids.privateKeyId, [A.CKA_TOKEN, A.CKA_SIGN, A.CKA_DECRYPT, A.CKA_PRIVATE, A.CKA_SENSITIVE, A.CKA_LABEL, A.CKA_EXTRACTABLE, A.CKA_UNWRAP, A.CKA_DERIVE]);
+      // CKA_EXTRACTABLE, CKA_UNWRAP and CKA_DERIVE are said outright, not left to the module's defaults.
       assert.deepEqual(
-        [priv.get(A.CKA_TOKEN), priv.get(A.CKA_SIGN), priv.get(A.CKA_DECRYPT), priv.get(A.CKA_PRIVATE), priv.get(A.CKA_SENSITIVE)],
-        [TRUE, TRUE, FALSE, TRUE, TRUE],
+        [A.CKA_TOKEN, A.CKA_SIGN, A.CKA_DECRYPT, A.CKA_PRIVATE, A.CKA_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_UNWRAP, A.CKA_DERIVE].map((type) => priv.get(type)),
+        [TRUE, TRUE, FALSE, TRUE, TRUE, FALSE, FALSE, FALSE],
       );
       assert.equal(priv.get(A.CKA_LABEL)!.toString(), `${c.name} private`);
       if (c.spec.keyType === "RSA") {

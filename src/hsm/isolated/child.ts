@@ -10,7 +10,7 @@ import pino from "pino";
 import type { HsmBackend } from "../backend.js";
 import { openPkcs11Backend } from "../pkcs11-backend.js";
 import { MessageBatcher } from "./batcher.js";
-import { serializeError, type BackendMethod, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
+import { serializeError, WRITES, type BackendMethod, type CallRequest, type CallResponse, type ChildMessage, type ParentMessage } from "./protocol.js";
 
 const sendOnChannel = process.send?.bind(process);
 if (sendOnChannel === undefined) {
@@ -33,6 +33,9 @@ let logger: pino.Logger | undefined;
 let backend: HsmBackend | undefined;
 let inFlight = 0;
 let drained: (() => void)[] = [];
+/** Calls received and not yet started, in order (startCalls). */
+let received: CallRequest[] = [];
+let nextTurn: NodeJS.Immediate | undefined;
 
 async function serve([id, method, args]: CallRequest): Promise<void> {
   if (backend === undefined) {
@@ -40,6 +43,8 @@ async function serve([id, method, args]: CallRequest): Promise<void> {
     return;
   }
   inFlight++;
+  // Said before the call, which may keep this thread: the relay then knows a write is under way.
+  if (WRITES.has(method)) post({ kind: "started", id });
   let response: CallResponse;
   try {
     const fn = (backend as unknown as Record<BackendMethod, (...args: unknown[]) => Promise<unknown>>)[method];
@@ -51,7 +56,9 @@ async function serve([id, method, args]: CallRequest): Promise<void> {
     if (method === "authenticate" || method === "adoptPin") (args[1] as Uint8Array).fill(0);
   }
   answers.push(response);
-  if (--inFlight === 0) {
+  // A write's answer leaves at once (see startCalls).
+  if (WRITES.has(method)) answers.flush();
+  if (--inFlight === 0 && received.length === 0) {
     for (const resolve of drained) resolve();
     drained = [];
   }
@@ -84,9 +91,9 @@ async function close(): Promise<void> {
   post({ kind: "closed" }, () => process.exit(0));
 }
 
-/** Resolves once no call is running. */
+/** Resolves once no call is running or waiting to start. */
 async function drain(): Promise<void> {
-  if (inFlight > 0) await new Promise<void>((resolve) => drained.push(resolve));
+  if (inFlight > 0 || received.length > 0) await new Promise<void>((resolve) => drained.push(resolve));
 }
 
 /**
@@ -107,17 +114,46 @@ function setCredentials({ uid, gid, groups }: Extract<ParentMessage, { kind: "se
   }
 }
 
+
+/**
+ * Starts the calls received, in order; after a write, the calls received
+ * so far and until the next turn of the event loop wait for that turn. Most
+ * PKCS#11 calls run synchronously on this thread, between microtasks, so a
+ * later call that hangs (a module stuck in C_SignInit) would otherwise stop
+ * a write that is under way from finishing, or its answer from leaving this
+ * process, and the relay would take the write for a hung one and kill the
+ * module with it in flight (isolated-backend.ts, "When a module counts as
+ * hung"). By the next turn a write that runs on this thread is done and
+ * its answer sent (serve).
+ */
+function startCalls(): void {
+  nextTurn = undefined;
+  let call: CallRequest | undefined;
+  while ((call = received.shift()) !== undefined) {
+    void serve(call);
+    if (WRITES.has(call[1])) {
+      nextTurn = setImmediate(startCalls);
+      return;
+    }
+  }
+}
+
 process.on("message", (message: ParentMessage) => {
-  if (Array.isArray(message)) for (const call of message) void serve(call);
-  else if (message.kind === "open") void open(message);
+  if (Array.isArray(message)) {
+    for (const call of message) received.push(call);
+    if (nextTurn === undefined) startCalls();
+  } else if (message.kind === "open") void open(message);
   else if (message.kind === "set-credentials") setCredentials(message);
   else void close();
 });
 // The relay is gone (it exited or was killed): there is nobody left to
-// serve, but the calls already running finish first, since a module killed
+// serve, but the calls already started finish first, since a module killed
 // in the middle of a write can leave an object file or the token's own file
 // truncated. Then the module is finalised and the process exits.
 process.on("disconnect", () => {
+  // Calls not started yet are dropped: nobody is left to tell their outcome.
+  clearImmediate(nextTurn);
+  received = [];
   void drain()
     .then(() => backend?.close())
     .catch(() => undefined)

@@ -23,10 +23,14 @@
 //   unanswered call's sending and the module's last answer. A module that
 //   answers something at least every callTimeoutMs is working through its
 //   queue, however long the queue is.
-// - While any write (WRITES) is unanswered, the limit is writeTimeoutMs, much
+// - While any write (WRITES) is under way, the limit is writeTimeoutMs, much
 //   longer: the module is killed only when even a write has made no progress
 //   for that long, and the log then names every write in flight and the
-//   objects it may have damaged.
+//   objects it may have damaged. A write is under way once the module
+//   process says it started it (child.ts sends "started" before the
+//   PKCS#11 call): a write sent but queued behind a call that hangs has
+//   not started and damages nothing, so it does not hold the kill of a
+//   hung read back for writeTimeoutMs.
 // - Each slot has at most maxQueuedCalls unanswered calls, of which at most
 //   maxQueuedWrites writes; beyond that a call fails at once with BUSY, so
 //   a client flooding one token cannot make the queue, and with it every
@@ -71,7 +75,7 @@ import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { CredentialCache } from "./credentials.js";
 import { ModuleProcess } from "./module-process.js";
 import { checkPin } from "./pin-check.js";
-import { deserializeError, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
+import { deserializeError, WRITES, type BackendMethod, type SerializedError, type CallResponse, type ParentMessage } from "./protocol.js";
 
 export interface IsolatedBackendOptions extends Pkcs11BackendOptions {
   /**
@@ -113,12 +117,6 @@ export const DEFAULT_MAX_QUEUED_CALLS = 1024;
 export const DEFAULT_MAX_QUEUED_WRITES = 64;
 export const DEFAULT_PIN_RECHECK_MS = 300_000;
 
-/**
- * Calls that may write to the token: object files (C_GenerateKeyPair,
- * C_CreateObject, C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
- * updates SoftHSM's token file, right PIN or wrong).
- */
-const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "generateSecretKey", "importKey", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
 
 /** The PKCS#11 functions each method drives, to say where a failure happened. */
 const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
@@ -168,6 +166,8 @@ interface PendingCall {
   /** performance.now() when the call was sent to the child. */
   readonly startedAt: number;
   readonly write: boolean;
+  /** For a write: the module process said it started it (see "When a module counts as hung"). */
+  started: boolean;
   /** The slot the call is about; undefined for listSlots, resolveSlot and ping. */
   readonly slotId: string | undefined;
   /** Runs when the call succeeds, in the order the child answered, before the caller resumes. */
@@ -221,7 +221,7 @@ class IsolatedBackend implements HsmBackend {
   private nextId = 0;
   /** Unanswered calls and writes per slot, for maxQueuedCalls and maxQueuedWrites. */
   private readonly queued = new Map<string, { calls: number; writes: number }>();
-  /** Unanswered writes of all slots: while there is one, writeTimeoutMs applies. */
+  /** Writes the module process started and has not answered, of all slots: while there is one, writeTimeoutMs applies. */
   private writesPending = 0;
   /** performance.now() of the serving child's last answer (or of its start). */
   private lastAnswerAt = 0;
@@ -366,7 +366,7 @@ class IsolatedBackend implements HsmBackend {
    */
   private async perhapsChangedPin(error: unknown, slotId: string, pin: Uint8Array, pinDigest: Buffer): Promise<void> {
     const differs = error instanceof HsmError && error.code === "AUTH_FAILED" && error.ckr === undefined && /does not match the one the token is logged in with/.test(error.message);
-    if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin))) throw error;
+    if (!differs || !(await checkPin(this.pkcs11Options, this.env, this.logger, this.writeTimeoutMs, slotId, pin))) throw error;
     const ticket = this.credentials.checkSent(slotId);
     await this.call("adoptPin", [slotId, pin], () => {
       this.refusedPins.delete(slotId);
@@ -391,7 +391,7 @@ class IsolatedBackend implements HsmBackend {
     this.pinVerifiedAt.set(slotId, now);
     const pin = Buffer.from(requestPin);
     const pinDigest = this.credentials.digest(pin);
-    void checkPin(this.pkcs11Options, this.env, this.logger, this.callTimeoutMs, slotId, pin)
+    void checkPin(this.pkcs11Options, this.env, this.logger, this.writeTimeoutMs, slotId, pin)
       .then((accepted) => {
         // Only while the digest is still the accepted one (no new child, no adopted PIN meanwhile).
         if (accepted || !this.credentials.accepts(slotId, pinDigest)) return;
@@ -498,11 +498,10 @@ class IsolatedBackend implements HsmBackend {
       if (write) queued.writes++;
       this.queued.set(slotId, queued);
     }
-    if (write) this.writesPending++;
     if (this.pending.size === 0) this.lastAnswerAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       const id = ++this.nextId;
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, args, startedAt: performance.now(), write, slotId, onSuccess });
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, method, args, startedAt: performance.now(), write, started: false, slotId, onSuccess });
       child.call([id, method, args]);
       this.watchdog ??= setTimeout(this.checkTimeouts, this.callTimeoutMs);
     });
@@ -510,7 +509,7 @@ class IsolatedBackend implements HsmBackend {
 
   /** A call left `pending`: it no longer counts against its slot's queue. */
   private settled(call: PendingCall): void {
-    if (call.write) this.writesPending--;
+    if (call.started) this.writesPending--;
     if (call.slotId === undefined) return;
     const queued = this.queued.get(call.slotId);
     if (queued === undefined) return;
@@ -556,7 +555,7 @@ class IsolatedBackend implements HsmBackend {
       return;
     }
     const failed = this.serving;
-    const writes = [...this.pending.values()].filter((call) => call.write);
+    const writes = [...this.pending.values()].filter((call) => call.started);
     const kind = writes.length > 0 ? "a write" : "a call";
     if (writes.length > 0) {
       this.logger.error(
@@ -566,6 +565,15 @@ class IsolatedBackend implements HsmBackend {
     }
     this.childFailed(failed, `timeout: no answer for ${Math.round(silent)} ms with ${kind} in flight, the oldest ${describeCall(oldest)} (limit ${limit} ms)`);
     failed.kill();
+  };
+
+  /** The module process started a write: from now on the write bound applies. */
+  private readonly onWriteStarted = (id: number): void => {
+    const call = this.pending.get(id);
+    if (call === undefined || !call.write || call.started) return;
+    call.started = true;
+    this.writesPending++;
+    this.lastAnswerAt = performance.now();
   };
 
   private readonly onResponse = (message: CallResponse): void => {
@@ -677,7 +685,7 @@ class IsolatedBackend implements HsmBackend {
 
   /** Forks a child and resolves once it has opened the module. */
   private async startProcess(): Promise<ModuleProcess> {
-    const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit);
+    const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit, this.onWriteStarted);
     this.live.add(child);
     this.starting = child;
     const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`;

@@ -40,6 +40,7 @@ export class ModuleProcess {
     parentLogger: Logger,
     onResponse: (message: CallResponse) => void,
     onExit: (child: ModuleProcess, how: string) => void,
+    private readonly onWriteStarted: (id: number) => void = () => undefined,
   ) {
     this.opened = new Promise<void>((resolve, reject) => {
       this.settleOpen = (error) => (error === undefined ? resolve() : reject(error));
@@ -132,6 +133,9 @@ export class ModuleProcess {
         break;
       case "log":
         this.relayLog(message.line);
+        break;
+      case "started":
+        this.onWriteStarted(message.id);
         break;
       case "closed":
         this.logger.debug("the HSM module process closed the module and exits");

@@ -15,6 +15,13 @@ import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
  */
 export type BackendMethod = Exclude<keyof HsmBackend, "module" | "close" | "followCredentials"> | "adoptPin";
 
+/**
+ * Calls that may write to the token: object files (C_GenerateKeyPair,
+ * C_CreateObject, C_SetAttributeValue, C_DestroyObject) or the token's own file (C_Login
+ * updates SoftHSM's token file, right PIN or wrong).
+ */
+export const WRITES: ReadonlySet<BackendMethod> = new Set(["authenticate", "adoptPin", "generateKeyPair", "generateSecretKey", "importKey", "updateKey", "destroyKey", "writeMetadata", "destroyMetadata"]);
+
 /** Relay -> child: call `method` with `args`; the answer carries the same id. */
 export type CallRequest = [id: number, method: BackendMethod, args: unknown[]];
 
@@ -46,6 +53,8 @@ export type ChildMessage =
   | CallResponse[]
   | { readonly kind: "ready"; readonly module: ModuleInfo }
   | { readonly kind: "open-failed"; readonly error: SerializedError }
+  /** The child starts the write (WRITES) of this call id now (isolated-backend.ts, "When a module counts as hung"). */
+  | { readonly kind: "started"; readonly id: number }
   /** One line of the child's pino output (JSON), to be logged by the relay. */
   | { readonly kind: "log"; readonly line: string }
   /** The module is closed (C_Finalize); the process exits now. */
