@@ -13,6 +13,7 @@ import { KmipError } from "../kmip/errors.js";
 import { decodeDestroyRequest, encodeDestroyResponse } from "../kmip/payloads/destroy.js";
 import { Operation, ResultReason, State } from "../ttlv/enums.js";
 import { parseKeyId } from "../hsm/key-id.js";
+import { forgetKeyMechanisms } from "../hsm/key-mechanism-cache.js";
 import { requireId } from "./keys.js";
 import { deactivateObject } from "./lifecycle.js";
 import { describeManaged, forgetDestroyed, policyOf, stateOf } from "./managed-object.js";
@@ -24,6 +25,7 @@ export const destroy: OperationHandler = {
   readOnly: false,
   async run(context, requestPayload) {
     const id = requireId(context, decodeDestroyRequest(requestPayload).uniqueIdentifier);
+    forgetKeyMechanisms(context.backend, context.slot.slotId, id);
     // A secret key (_sec) has no metadata record yet: nothing keeps it from Destroy.
     if (parseKeyId(id)?.objectClass === "secret") {
       await context.backend.destroyKey(context.slot.slotId, id);
