@@ -157,7 +157,10 @@ async function startRelay(token: SoftHsmToken, isolation: Isolation, pkcs11: str
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ""} --import ${join(HERE, "cpu-profile-hook.js")}`.trim();
     env.KMIP2PKCS11_CPU_PROFILE_DIR = profileDir;
   }
-  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`, ...pkcs11], server: [`workers = ${workers}`], env });
+  // Every connection of the run comes from 127.0.0.1: the per-peer share
+  // (256 by default) would refuse the idle-connections measurement's 1,000.
+  const server = [`workers = ${workers}`, "max-connections = 4096", "max-connections-per-peer = 4096"];
+  return startRelayProcess({ token, pkcs11: [`isolation = "${isolation}"`, ...pkcs11], server, env });
 }
 
 function modulePidOf(parent: number, isolation: Isolation): number | undefined {

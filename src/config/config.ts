@@ -17,7 +17,7 @@ import { readClients, type ClientConfig } from "./clients.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/kmip2pkcs11/config.toml";
 
-/** Worker processes: a count, or "auto" for one per core (src/server/workers/). */
+/** Worker processes: a count, or "auto" for one per core but one, at least one (src/server/workers/). */
 export type Workers = number | "auto";
 /** More would only add processes: each worker holds a module session pool of its own. */
 export const MAX_WORKERS = 256;
@@ -333,9 +333,15 @@ function readServer(t: TableReader): ServerConfig {
   return config;
 }
 
-/** The number of worker processes `workers` asks for: "auto" is one per core. */
-export function resolveWorkers(workers: Workers): number {
-  return workers === "auto" ? Math.min(availableParallelism(), MAX_WORKERS) : workers;
+/**
+ * The number of worker processes `workers` asks for. "auto" is one per core
+ * but one, at least one: a core is left to the module's work (its process,
+ * its threads, or its network client), the kernel's TLS and TCP work and
+ * the supervisor, and on two cores that is one worker, which measured best
+ * there (bench/README.md, "Worker processes").
+ */
+export function resolveWorkers(workers: Workers, cores = availableParallelism()): number {
+  return workers === "auto" ? Math.max(1, Math.min(cores - 1, MAX_WORKERS)) : workers;
 }
 
 function readWorkers(t: TableReader): Workers | undefined {

@@ -11,6 +11,7 @@ import { KmipError } from "../kmip/errors.js";
 import { BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import type { OperationContext } from "./operation.js";
 import { aesMechanism } from "./secret-keys.js";
+import { keyMechanisms } from "../hsm/key-mechanism-cache.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
 
@@ -52,9 +53,9 @@ function keyDefault(allowed: readonly SecretMechanism[] | undefined, cipher: boo
   return candidates.length === 1 ? candidates[0] : undefined;
 }
 
-/** What the request leaves to the key, read from the token. */
+/** What the request leaves to the key, read from the token once per key (src/hsm/key-mechanism-cache.ts). */
 async function keyMechanism(context: OperationContext, id: string, cipher: boolean): Promise<SecretMechanism> {
-  const key = await context.backend.describeKey(context.slot.slotId, id);
+  const key = await keyMechanisms(context.backend, context.slot.slotId, id);
   if (cipher && key.keyType === "RSA") return "RSA-OAEP";
   const found = keyDefault(key.secretMechanisms, cipher);
   if (found !== undefined) return found;

@@ -12,6 +12,7 @@
 import { KmipError } from "../kmip/errors.js";
 import { decodeDestroyRequest, encodeDestroyResponse } from "../kmip/payloads/destroy.js";
 import { Operation, ResultReason, State } from "../ttlv/enums.js";
+import { forgetKeyMechanisms } from "../hsm/key-mechanism-cache.js";
 import { requireId } from "./keys.js";
 import { deactivateObject } from "./lifecycle.js";
 import { describeManaged, forgetDestroyed, policyOf, stateOf } from "./managed-object.js";
@@ -23,6 +24,7 @@ export const destroy: OperationHandler = {
   readOnly: false,
   async run(context, requestPayload) {
     const id = requireId(context, decodeDestroyRequest(requestPayload).uniqueIdentifier);
+    forgetKeyMechanisms(context.backend, context.slot.slotId, id);
     let managed = await describeManaged(context, id);
     if (stateOf(managed.attributes) === State.Active) {
       if (policyOf(context).strictDestroy) {

@@ -123,13 +123,21 @@ export class Connection {
 
   /** Writes every answer at the head of the queue that is ready, as one write where possible. */
   private flush(): void {
-    if (this.queue[0]?.answer === undefined) return;
-    this.socket.cork();
-    for (let head = this.queue[0]; head?.answer !== undefined; head = this.queue[0]) {
+    const first = this.queue[0];
+    if (first?.answer === undefined) return;
+    if (this.queue[1]?.answer === undefined) {
+      // One answer ready (every request of a client with one in flight, as
+      // Cascade's): written at once, without cork and the tick that uncorks.
       this.queue.shift();
-      if (this.socket.writable) this.socket.write(head.answer);
+      if (this.socket.writable) this.socket.write(first.answer);
+    } else {
+      this.socket.cork();
+      for (let head = this.queue[0]; head?.answer !== undefined; head = this.queue[0]) {
+        this.queue.shift();
+        if (this.socket.writable) this.socket.write(head.answer);
+      }
+      process.nextTick(() => this.socket.uncork());
     }
-    process.nextTick(() => this.socket.uncork());
     if (this.queue.length === 0) {
       if (this.closing) this.finish();
       else this.idleTimer.refresh();

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort } from "../../src/config/config.js";
+import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort, resolveWorkers } from "../../src/config/config.js";
 
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';
@@ -211,6 +211,10 @@ pid-file = "run/relay.pid"
       rejects(`${MINIMAL}[server]\naddr = 1979-05-27\n`, `${FILE}: server.addr: expected a string, got date-time`);
       rejects(`${MINIMAL}[server]\nworkers = "all"\n`, `${FILE}: server.workers: must be "auto" or an integer between 1 and 256`);
       rejects(`${MINIMAL}[server]\nworkers = 0\n`, `${FILE}: server.workers: must be between 1 and 256, got 0`);
+    });
+    test('workers = "auto" is one per core but one, at least one; a number is itself', () => {
+      assert.deepEqual([1, 2, 4, 16, 1000].map((cores) => resolveWorkers("auto", cores)), [1, 1, 3, 15, 256]);
+      assert.equal(resolveWorkers(2, 1), 2);
     });
     test("unknown keys, with a suggestion when one is close", () => {
       rejects(`${MINIMAL}[server]\nmax-conections = 1\n`, `${FILE}: server.max-conections: unknown key (did you mean "max-connections"?)`);
