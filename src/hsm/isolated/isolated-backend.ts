@@ -534,7 +534,7 @@ class IsolatedBackend implements HsmBackend {
           reject(
             new HsmError(
               "MODULE_FAILED",
-              `the HSM module failed: ${this.lastFailure}; it has not restarted within ${this.callTimeoutMs} ms`,
+              `the HSM module failed: ${this.lastFailure}; it has not restarted within ${this.callTimeoutMs / 1000} s (call-timeout)`,
             ),
           );
         }, this.callTimeoutMs),
@@ -688,7 +688,7 @@ class IsolatedBackend implements HsmBackend {
     const child = new ModuleProcess(this.env, this.logger, this.onResponse, this.onExit, this.onWriteStarted);
     this.live.add(child);
     this.starting = child;
-    const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs} ms`;
+    const tooSlow = `the HSM module process did not load ${this.pkcs11Options.libPath} within ${this.startTimeoutMs / 1000} s (start-timeout)`;
     const timer = setTimeout(() => child.failStart(new HsmError("MODULE_FAILED", tooSlow)), this.startTimeoutMs);
     try {
       child.send({ kind: "open", options: this.pkcs11Options, logLevel: this.logger.level });
