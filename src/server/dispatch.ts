@@ -101,6 +101,8 @@ export class Dispatcher {
   private readonly handlers: ReadonlyMap<number, OperationHandler>;
   /** Lines about requests refused before any operation ran, per peer. */
   private readonly refusalLog = new PeerLogLimiter("lines about refused requests");
+  /** A client's login cool-down is logged on its own budget: a flood of refused PINs cannot hide it from the operator. */
+  private readonly cooldownLog = new PeerLogLimiter("lines about login cool-downs", 1);
 
   constructor(private readonly options: DispatcherOptions) {
     this.handlers = new Map(options.handlers.map((h) => [h.operation, h]));
@@ -244,7 +246,8 @@ export class Dispatcher {
       const { resultReason, resultMessage } = describeFailure(error);
       // A username that selects no usable token is not a failed login.
       const what = error instanceof HsmError && (error.code === "SLOT_NOT_FOUND" || error.code === "TOKEN_NOT_INITIALISED") ? "no token for this username" : "authentication failed";
-      this.refusalLog.take(scope.peer, logger)?.info({ username, ...(mapped !== undefined && { mapped }), client: scope.client }, `${what}: ${resultMessage}`);
+      const log = error instanceof HsmError && error.code === "LOGIN_COOLDOWN" ? this.cooldownLog : this.refusalLog;
+      log.take(scope.peer, logger)?.info({ username, ...(mapped !== undefined && { mapped }), client: scope.client }, `${what}: ${resultMessage}`);
       const told =
         error instanceof HsmError
           ? AUTHENTICATION_CODES.has(error.code)

@@ -64,7 +64,7 @@ test("PyKMIP: Register an AES key and a Secret Data (Password), Get both back as
     name: "pykmip-reg",
     aes_key: aesKey,
     secret: "s3cret password",
-    steps: ["register_aes", "register_secret", "get_registered_aes", "get_secret", "locate_registered", "registered_states", "activate_registered", "destroy_registered"],
+    steps: ["register_aes", "register_secret", "get_registered_aes", "get_secret", "locate_registered", "registered_states", "activate_registered_secrets", "destroy_registered"],
   });
   assert.match(result.register_aes as string, /^[0-9A-F]{40}_sec$/);
   assert.deepEqual(result.get_registered_aes, { type: "SYMMETRIC_KEY", format: "RAW", value: aesKey, algorithm: "AES", length: 256 });
