@@ -8,12 +8,13 @@
 // other key, its model written to the token around the generation so that a
 // crash leaves nothing half-made.
 import type { KeyPairSpec } from "../hsm/backend.js";
-import { type Attribute, attributeValue, attributeValues, type TemplateAttribute } from "../kmip/attributes.js";
+import { type Attribute, attributeValue, type TemplateAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeCreateKeyPairRequest, encodeCreateKeyPairResponse } from "../kmip/payloads/create-key-pair.js";
-import { CryptographicAlgorithm, NameType, Operation, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, Operation, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
 import { createManagedObjects, newCkaId } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
+import { templateLabel } from "./keys.js";
 
 /** The common template's attributes, then the key's own, which win for single-valued ones (4.2). */
 function merged(common: readonly Attribute[], own: readonly Attribute[]): Attribute[] {
@@ -90,15 +91,6 @@ export function keyPairSpec(common: readonly Attribute[], priv: readonly Attribu
   }
 }
 
-/** CKA_LABEL from the Name attributes (Uninterpreted Text String only, doc/compatibility.md#create-key-pair). */
-function label(attributes: readonly Attribute[], which: string): string | undefined {
-  const names = attributeValues(attributes, "Name");
-  if (names.length > 1) throw invalid(`the ${which} template has ${names.length} Names; a PKCS#11 object has one label`);
-  const name = names[0];
-  if (name === undefined) return undefined;
-  if (name.nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
-  return name.nameValue;
-}
 
 function attributesOf(template: TemplateAttribute | undefined, which: string): Attribute[] {
   if (template === undefined) return [];
@@ -116,9 +108,9 @@ export const createKeyPair: OperationHandler = {
     const priv = attributesOf(request.privateKeyTemplateAttribute, "private key");
     const pub = attributesOf(request.publicKeyTemplateAttribute, "public key");
     const spec = keyPairSpec(common, priv, pub);
-    const commonLabel = label(common, "common");
-    const privateLabel = label(priv, "private key") ?? commonLabel;
-    const publicLabel = label(pub, "public key") ?? commonLabel;
+    const commonLabel = templateLabel(common, "the common template");
+    const privateLabel = templateLabel(priv, "the private key template") ?? commonLabel;
+    const publicLabel = templateLabel(pub, "the public key template") ?? commonLabel;
     const ckaId = newCkaId();
     const ids = await createManagedObjects(context, ckaId, { private: merged(common, priv), public: merged(common, pub) }, (plans) =>
       context.backend.generateKeyPair(context.slot.slotId, {

@@ -2,7 +2,7 @@
 // other id of its pair, the Name a client may set (CKA_LABEL), the KMIP view
 // of a token key (algorithm, curve, object type).
 import type { Curve, KeyDescription, KeyType } from "../hsm/backend.js";
-import { type Attribute, isAttribute, type Name } from "../kmip/attributes.js";
+import { type Attribute, attributeValues, isAttribute, type Name } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicAlgorithm, NameType, ObjectType, RecommendedCurve, ResultReason } from "../ttlv/enums.js";
 import type { OperationContext } from "./operation.js";
@@ -45,6 +45,21 @@ export function labelName(attribute: Attribute, verb: string): Name {
     throw new KmipError(ResultReason.InvalidField, "only Names of type Uninterpreted Text String are supported (a CKA_LABEL is plain text)");
   }
   return attribute.value;
+}
+
+/**
+ * CKA_LABEL from a template's Name attributes (Create, Create Key Pair,
+ * Register): Uninterpreted Text String only, and at most one, since a
+ * PKCS#11 object has one label (doc/compatibility.md#create-key-pair).
+ * `which` names the template in errors ("the template", "the private key template").
+ */
+export function templateLabel(attributes: readonly Attribute[], which = "the template"): string | undefined {
+  const names = attributeValues(attributes, "Name");
+  if (names.length > 1) throw new KmipError(ResultReason.InvalidField, `${which} has ${names.length} Names; a PKCS#11 object has one label`);
+  const name = names[0];
+  if (name === undefined) return undefined;
+  if (name.nameType !== NameType.UninterpretedTextString) throw new KmipError(ResultReason.InvalidField, "only Names of type Uninterpreted Text String are supported");
+  return name.nameValue;
 }
 
 /** The Name attribute of a key with a CKA_LABEL. */

@@ -23,17 +23,18 @@
 // Information and x- attributes; its Digest (SHA-256 of the value, 3.17) is
 // computed here, the one time the relay sees the value.
 import { createHash } from "node:crypto";
-import { type Attribute, attributeValue, attributeValues } from "../kmip/attributes.js";
+import { type Attribute, attributeValue } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeKeyBlock, type KeyBlock, type KeyObject } from "../kmip/objects.js";
 import { child } from "../ttlv/build.js";
 import * as ttlv from "../ttlv/build.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, KeyFormatType, NameType, ObjectType, ResultReason, SecretDataType } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, KeyFormatType, ObjectType, ResultReason, SecretDataType } from "../ttlv/enums.js";
 import { ItemType, type StructureItem, type TtlvItem } from "../ttlv/item.js";
 import { Tag } from "../ttlv/tags.js";
 import { createManagedObjects, newCkaId } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
 import { secretKeyRequest } from "./secret-keys.js";
+import { templateLabel } from "./keys.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
 
@@ -53,14 +54,6 @@ function defaultMask(algorithm: number | undefined): number {
 /** The template's attributes Create does not take but the model keeps or Register may carry. */
 const LIFECYCLE: ReadonlySet<string> = new Set(["Activation Date", "Deactivation Date", "Object Group", "Contact Information", "Process Start Date", "Protect Stop Date"]);
 
-function label(attributes: readonly Attribute[]): string | undefined {
-  const names = attributeValues(attributes, "Name");
-  if (names.length > 1) throw invalid(`the template has ${names.length} Names; a PKCS#11 object has one label`);
-  const name = names[0];
-  if (name === undefined) return undefined;
-  if (name.nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
-  return name.nameValue;
-}
 
 /** Whether the client asked that the value never leave the token again. */
 function keptInside(attributes: readonly Attribute[]): boolean {
@@ -175,7 +168,7 @@ export async function registerData(context: OperationContext, objectType: number
       throw invalid(`${attribute.name} does not apply to ${what}`);
     }
   }
-  const name = label(template);
+  const name = templateLabel(template);
   // The token does nothing with the value: no usage mask is granted unless the client gives one, which is kept as given.
   const requested = attributeValue(template, "Cryptographic Usage Mask") === undefined ? [...template, { name: "Cryptographic Usage Mask", value: 0 } as Attribute] : template;
   const stored: Attribute[] = [

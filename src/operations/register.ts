@@ -21,13 +21,14 @@ import { type Attribute, attributeValue, attributeValues, type CryptographicPara
 import { KmipError } from "../kmip/errors.js";
 import type { KeyObject } from "../kmip/objects.js";
 import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/register.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkType, NameType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { registerData, registerSymmetricKey } from "./register-secret.js";
 import { signatureRequest } from "./signing.js";
 import type { StructureItem } from "../ttlv/item.js";
+import { templateLabel } from "./keys.js";
 
 function invalid(message: string): KmipError {
   return new KmipError(ResultReason.InvalidField, message);
@@ -84,7 +85,7 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
   const parsed = parseKeyBlock(block, objectClass);
   checkAgainstMaterial(parsed, attributes, block.cryptographicAlgorithm, block.cryptographicLength);
 
-  const label = labelOf(attributes);
+  const label = templateLabel(attributes);
   const mask = attributeValue(attributes, "Cryptographic Usage Mask");
   const signs = mask === undefined || (mask & (CryptographicUsageMask.Sign | CryptographicUsageMask.Verify)) !== 0;
   const allowedMechanisms = signs ? signatureDefaults(context, attributeValue(attributes, "Cryptographic Parameters"), parsed) : undefined;
@@ -122,15 +123,6 @@ function digestOfRegistered(block: KeyObject["keyBlock"]): Attribute[] {
   return [{ name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, keyFormatType: block.keyFormatType } }];
 }
 
-/** CKA_LABEL from the Name (Uninterpreted Text String only, one: a PKCS#11 object has one label). */
-function labelOf(attributes: readonly Attribute[]): string | undefined {
-  const names = attributeValues(attributes, "Name");
-  if (names.length > 1) throw invalid(`the template has ${names.length} Names; a PKCS#11 object has one label`);
-  const name = names[0];
-  if (name === undefined) return undefined;
-  if (name.nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
-  return name.nameValue;
-}
 
 /** Cryptographic Algorithm, Length and Recommended Curve, where given (template or Key Block), must describe the material. */
 function checkAgainstMaterial(parsed: ParsedKey, attributes: readonly Attribute[], blockAlgorithm: number | undefined, blockLength: number | undefined): void {

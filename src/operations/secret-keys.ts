@@ -27,8 +27,9 @@ import type { KeyDescription, MacAlgorithm, SecretKeyRequest, SecretMechanism } 
 import { type Attribute, attributeValue, attributeValues, type CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { maskNames } from "../ttlv/names.js";
-import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, NameType, PaddingMethod, ResultReason } from "../ttlv/enums.js";
+import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import { Tag } from "../ttlv/tags.js";
+import { templateLabel } from "./keys.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
 
@@ -146,9 +147,7 @@ export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyReq
   }
   const mask = attributeValue(attributes, "Cryptographic Usage Mask");
   if (mask === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Usage Mask: it decides what the key may do (CKA_ENCRYPT, CKA_SIGN, ...)");
-  const names = attributeValues(attributes, "Name");
-  if (names.length > 1) throw invalid(`the template has ${names.length} Names; a PKCS#11 object has one label`);
-  if (names[0] !== undefined && names[0].nameType !== NameType.UninterpretedTextString) throw invalid("only Names of type Uninterpreted Text String are supported");
+  const label = templateLabel(attributes);
   const extractable = attributeValue(attributes, "Extractable") ?? false;
   if (extractable && attributeValue(attributes, "Sensitive") === true) {
     throw invalid("Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
@@ -159,7 +158,7 @@ export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyReq
     bits,
     usage: usageOfMask(mask),
     extractable,
-    ...(names[0] !== undefined && { label: names[0].nameValue }),
+    ...(label !== undefined && { label }),
     ...(allowedMechanisms !== undefined && { allowedMechanisms }),
   };
 }
