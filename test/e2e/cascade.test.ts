@@ -13,7 +13,7 @@ import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, PaddingMethod, ResultReason, State } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, DATA, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
+import { algorithm, connect, DATA, length, name, publicKeyOf, rejectsWith, usage } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 /** Cascade's key manager speaks 1.0 for key management and 1.2 for Sign. */
@@ -30,7 +30,6 @@ after(async () => {
   await relay?.cleanup();
 });
 
-const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 
 const KINDS: { kind: string; common: Attribute[]; cryptographicParameters: Record<string, number>; spki: "spki" }[] = [
   {

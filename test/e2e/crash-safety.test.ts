@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pino from "pino";
 import { KmipClient } from "../../src/client/kmip-client.js";
+import { isAlive } from "../../src/cli/daemon.js";
 import { openPkcs11Backend } from "../../src/hsm/pkcs11-backend.js";
 import { decodeRecord } from "../../src/operations/metadata-record.js";
 import { CryptographicAlgorithm } from "../../src/ttlv/enums.js";
@@ -105,18 +106,9 @@ async function modulePids(): Promise<number[]> {
   return children.split(/\s+/).filter(Boolean).map(Number);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function exited(pid: number): Promise<void> {
   for (let waited = 0; waited < 30_000; waited += 50) {
-    if (!alive(pid)) return;
+    if (!isAlive(pid)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`process ${pid} did not exit`);
@@ -248,7 +240,7 @@ test("a kill inside a login, a rename, a key generation and a destroy, on two to
       if (fault === "relay killed") {
         relay.process.kill("SIGKILL");
         await sleep(300);
-        assert.ok(alive(pid!), `${what}: the module process died with the relay while writes were held`);
+        assert.ok(isAlive(pid!), `${what}: the module process died with the relay while writes were held`);
         await release();
         await Promise.all(writes);
         await exited(pid!);
@@ -257,7 +249,7 @@ test("a kill inside a login, a rename, a key generation and a destroy, on two to
       } else if (fault === "hung read") {
         const failures = count(/the HSM module process \d+ failed/);
         await sleep(CALL_TIMEOUT_S * 3000);
-        assert.ok(alive(pid!), `${what}: the module was killed with writes in flight that were not hung`);
+        assert.ok(isAlive(pid!), `${what}: the module was killed with writes in flight that were not hung`);
         assert.equal(count(/the HSM module process \d+ failed/), failures, what);
         const damages = count(/may damage/);
         await release();

@@ -15,7 +15,7 @@ import type { KeyBlock } from "../../src/kmip/objects.js";
 import { encodeRecord } from "../../src/operations/metadata-record.js";
 import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, ResultReason, RevocationReasonCode, State, ValidityIndicator } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { connect, DATA, name, rejectsWith } from "../helpers/relay-client.js";
+import { connect, DATA, name, rejectsWith, usage } from "../helpers/relay-client.js";
 import { ItemType } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { openSoftHsmBackend, type SoftHsmBackend } from "../helpers/softhsm.js";
@@ -36,7 +36,6 @@ after(async () => {
 });
 
 const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
-const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 const block = (keyFormatType: number, der: Buffer): KeyBlock => ({ keyFormatType, keyValue: { keyMaterial: der, attributes: [] } });
 const privateBlock = (key: KeyObject) => block(KeyFormatType.PKCS8, key.export({ format: "der", type: "pkcs8" }));
 const publicBlock = (key: KeyObject) => block(KeyFormatType.X509, key.export({ format: "der", type: "spki" }));

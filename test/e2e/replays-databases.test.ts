@@ -38,7 +38,7 @@ import {
 import type { StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, length, name, objectType, rejectsWith } from "../helpers/relay-client.js";
+import { algorithm, connect, length, name, objectType, rejectsWith, usage } from "../helpers/relay-client.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
 import { createCertificateAuthority, issueClientCertificate, type CertificateAuthority, type CertificateFiles } from "../helpers/tls-certs.js";
 
@@ -76,7 +76,6 @@ async function asDatabase(minor: number): Promise<KmipClient> {
   });
 }
 
-const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 const group = (value: string): Attribute => ({ name: "Object Group", value });
 
 function rawKey(value: Uint8Array) {

@@ -28,7 +28,7 @@ import {
 import { ItemType, type StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, length, name, rejectsWith } from "../helpers/relay-client.js";
+import { algorithm, connect, length, name, rejectsWith, usage } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 let client: KmipClient;
@@ -41,7 +41,6 @@ after(async () => {
   await relay?.cleanup();
 });
 
-const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 const group = (value: string): Attribute => ({ name: "Object Group", value });
 const AES_128 = [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Decrypt)];
 const ECB = { blockCipherMode: BlockCipherMode.ECB };

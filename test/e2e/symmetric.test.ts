@@ -26,7 +26,7 @@ import {
   ValidityIndicator,
 } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, createKeyPair, length, name, publicKeyOf, rejectsWith } from "../helpers/relay-client.js";
+import { algorithm, connect, createKeyPair, length, name, publicKeyOf, rejectsWith, usage } from "../helpers/relay-client.js";
 
 let relay: RunningRelay;
 let client: KmipClient;
@@ -39,7 +39,6 @@ after(async () => {
   await relay?.cleanup();
 });
 
-const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 const extractable: Attribute = { name: "Extractable", value: true };
 const params = (value: CryptographicParameters): Attribute => ({ name: "Cryptographic Parameters", value });
 

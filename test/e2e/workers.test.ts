@@ -11,6 +11,7 @@ import { describe, test, before, after } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient } from "../../src/client/kmip-client.js";
 import { keyPairRequest } from "../../src/cli/client/keys.js";
+import { isAlive } from "../../src/cli/daemon.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 
 const METRICS = '[metrics]\naddr = "127.0.0.1:0"';
@@ -185,20 +186,11 @@ test("SIGTERM with workers: the request in progress is answered, every process e
     assert.match(relay.output(), /shutting down \(SIGTERM\)/);
     assert.match(relay.output(), /stopped/);
     for (let i = 0; i < 50; i++) {
-      if (![...workers, ...modules].some(alive)) break;
+      if (![...workers, ...modules].some(isAlive)) break;
       await sleep(100);
     }
-    assert.deepEqual([...workers, ...modules].filter(alive), [], "no worker or module process is left");
+    assert.deepEqual([...workers, ...modules].filter(isAlive), [], "no worker or module process is left");
   } finally {
     await relay.cleanup();
   }
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

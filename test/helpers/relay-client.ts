@@ -34,10 +34,10 @@ export const name = (nameValue: string): Attribute => ({ name: "Name", value: { 
 export const algorithm = (value: number): Attribute => ({ name: "Cryptographic Algorithm", value });
 export const length = (value: number): Attribute => ({ name: "Cryptographic Length", value });
 export const objectType = (value: number): Attribute => ({ name: "Object Type", value });
+export const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
 
 /** Create Key Pair as Cascade sends it: `common` in the common template, Name and usage per key. */
 export function createKeyPair(client: KmipClient, common: Attribute[], label?: string, { active = true }: { active?: boolean } = {}): Promise<CreateKeyPairResponsePayload> {
-  const usage = (value: number): Attribute => ({ name: "Cryptographic Usage Mask", value });
   // Active: an Activation Date of now, so the pair signs at once; otherwise Pre-Active until Activate (KMIP 1.x 3.22).
   const activation: Attribute[] = active ? [{ name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }] : [];
   return client.createKeyPair({
