@@ -17,7 +17,7 @@ import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/e
 import { legacyAttributes, today } from "./legacy.js";
 import { decodeRecord, encodeRecord, isPending, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
-import { secretTokenUsage, secretUsageIn } from "./secret-usage.js";
+import { flagChanges, secretTokenUsage, secretUsageIn } from "./secret-usage.js";
 
 /** How the relay treats what KMIP leaves to the server ([lifecycle] in the config). */
 export interface LifecyclePolicy {
@@ -232,7 +232,7 @@ export async function commit(context: OperationContext, managed: ManagedKey, att
   // A secret key: the flags its new state takes away go before the record says so, those it grants after (secret-usage.ts).
   const secret = objectClass === "secret" ? secretTokenUsage(changed) : undefined;
   const setSecretFlags = async (grant: boolean) => {
-    const update = Object.fromEntries(Object.entries(secret ?? {}).filter(([flag, value]) => value === grant && managed.key.usage[flag as keyof typeof secret] !== value));
+    const update = flagChanges(secret!, managed.key.usage, grant);
     if (Object.keys(update).length > 0) await context.backend.updateKey(context.slot.slotId, managed.id, update);
   };
   if (secret !== undefined) await setSecretFlags(false);

@@ -11,7 +11,7 @@ import { ResultReason, State } from "../ttlv/enums.js";
 import { stateName } from "./lifecycle.js";
 import { describeManaged, stateOf } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
-import { secretTokenUsage } from "./secret-usage.js";
+import { flagChanges, secretTokenUsage } from "./secret-usage.js";
 
 export async function usingSecretKey<T>(context: OperationContext, id: string, use: () => Promise<T>): Promise<T> {
   try {
@@ -26,7 +26,7 @@ export async function usingSecretKey<T>(context: OperationContext, id: string, u
       throw new KmipError(ResultReason.PermissionDenied, `${id} is ${stateName(state)}; ${allowed} (${error.message})`);
     }
     const wanted = secretTokenUsage(managed.attributes);
-    const update = Object.fromEntries(Object.entries(wanted).filter(([flag, value]) => managed.key.usage[flag as keyof typeof wanted] !== value));
+    const update = flagChanges(wanted, managed.key.usage);
     if (Object.keys(update).length === 0) throw error;
     await context.backend.updateKey(context.slot.slotId, id, update);
     context.logger.info({ id }, "usage flags set: the key is Active in its metadata");

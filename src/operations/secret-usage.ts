@@ -50,3 +50,14 @@ export function secretTokenUsage(attributes: readonly Attribute[]): SecretTokenU
   const mask = (valueOf(attributes, "Cryptographic Usage Mask") as number | undefined) ?? 0;
   return secretUsageIn(state, mask);
 }
+
+/**
+ * The flags of `wanted` the key does not have yet (`current`, its usage as
+ * read); with `granting`, only those it grants (true) or only those it takes
+ * away (false), for writes on either side of the record (managed-object.ts).
+ */
+export function flagChanges(wanted: SecretTokenUsage, current: Partial<Record<keyof SecretTokenUsage, boolean>>, granting?: boolean): Partial<SecretTokenUsage> {
+  return Object.fromEntries(
+    Object.entries(wanted).filter(([flag, value]) => current[flag as keyof SecretTokenUsage] !== value && (granting === undefined || value === granting)),
+  );
+}
