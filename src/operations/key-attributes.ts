@@ -36,6 +36,12 @@ export function usageMaskOf(key: Pick<KeyDescription, "usage">): number {
  * registered one has the Digest computed at Register (in its model), one
  * made in the token none; nor does a key the relay cannot export.
  */
+/** A Digest (3.17) the relay computes: SHA-256 of `value`, with the Key Format Type it is in (none: a 1.0 request, or bytes without a format). */
+export function sha256Digest(value: Uint8Array, keyFormatType: number | undefined): KnownAttribute {
+  const digestValue = createHash("sha256").update(value).digest();
+  return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...(keyFormatType === undefined ? {} : { keyFormatType }) } };
+}
+
 function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute | undefined {
   if (key.objectClass === "secret" && key.digest !== undefined) {
     // A secret key: the token's SHA-256 of its value (hsm/secret-digest.ts), over the Raw format.
@@ -51,10 +57,8 @@ function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute
     return undefined;
   }
   if (!(material instanceof Uint8Array)) return undefined;
-  const digestValue = createHash("sha256").update(material).digest();
   // The Digest's Key Format Type field is a KMIP 1.1 addition.
-  const keyFormatType = atLeast(version, 1, 1) ? { keyFormatType: format } : {};
-  return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...keyFormatType } };
+  return sha256Digest(material, atLeast(version, 1, 1) ? format : undefined);
 }
 
 /** A Digest the model keeps (a registered private key's, computed at Register), without the 1.1 Key Format Type for a 1.0 request. */

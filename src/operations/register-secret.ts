@@ -22,19 +22,19 @@
 // Activation Date now or past is given, with its Name, Object Group, Contact
 // Information and x- attributes; its Digest (SHA-256 of the value, 3.17) is
 // computed here, the one time the relay sees the value.
-import { createHash } from "node:crypto";
 import { type Attribute, attributeValue } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeKeyBlock, type KeyBlock, type KeyObject } from "../kmip/objects.js";
 import { child } from "../ttlv/build.js";
 import * as ttlv from "../ttlv/build.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, KeyFormatType, ObjectType, ResultReason, SecretDataType } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, ObjectType, ResultReason, SecretDataType } from "../ttlv/enums.js";
 import { ItemType, type StructureItem, type TtlvItem } from "../ttlv/item.js";
 import { Tag } from "../ttlv/tags.js";
 import { createManagedObjects, newCkaId } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
 import { secretKeyRequest } from "./secret-keys.js";
 import { templateLabel } from "./keys.js";
+import { sha256Digest } from "./key-attributes.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
 
@@ -65,10 +65,6 @@ function checkValue(value: Uint8Array, what: string): void {
   if (value.length > MAX_VALUE_BYTES) throw invalid(`${what} of ${value.length} bytes is longer than the ${MAX_VALUE_BYTES} bytes the relay keeps`);
 }
 
-function digest(value: Uint8Array, keyFormatType: number | undefined): Attribute {
-  const digestValue = createHash("sha256").update(value).digest();
-  return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...(keyFormatType === undefined ? {} : { keyFormatType }) } };
-}
 
 /** The bytes of a Key Block in Raw, Opaque or Transparent Symmetric Key format. */
 function blockValue(block: KeyBlock, formats: readonly number[], what: string): Uint8Array {
@@ -120,7 +116,7 @@ export async function registerSymmetricKey(context: OperationContext, object: Ke
         ckaId,
         value,
       }),
-    { computed: { secret: [digest(value, block.keyFormatType === KeyFormatType.TransparentSymmetricKey ? KeyFormatType.TransparentSymmetricKey : KeyFormatType.Raw)] } },
+    { computed: { secret: [sha256Digest(value, block.keyFormatType === KeyFormatType.TransparentSymmetricKey ? KeyFormatType.TransparentSymmetricKey : KeyFormatType.Raw)] } },
   );
 }
 
@@ -174,7 +170,7 @@ export async function registerData(context: OperationContext, objectType: number
   const stored: Attribute[] = [
     { name: "Object Type", value: data.objectType },
     { name: DATA_TYPE_ATTRIBUTE, value: ttlv.enumeration(Tag.AttributeValue, data.dataType) },
-    digest(data.value, data.keyFormatType),
+    sha256Digest(data.value, data.keyFormatType),
   ];
   const ckaId = newCkaId();
   const none = { sign: false, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false };

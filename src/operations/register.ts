@@ -13,7 +13,6 @@
 // Cryptographic Length and a Recommended Curve must describe the key sent.
 // Cryptographic Parameters become the key's signature defaults
 // (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts).
-import { createHash } from "node:crypto";
 import type { HashName, KeyImportRequest, ObjectClass, SignatureFamily } from "../hsm/backend.js";
 import { parseKeyId } from "../hsm/key-id.js";
 import { allowedMechanismsOf } from "../hsm/import-templates.js";
@@ -21,7 +20,7 @@ import { type Attribute, attributeValue, attributeValues, type CryptographicPara
 import { KmipError } from "../kmip/errors.js";
 import type { KeyObject } from "../kmip/objects.js";
 import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/register.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, LinkType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
@@ -29,6 +28,7 @@ import { registerData, registerSymmetricKey } from "./register-secret.js";
 import { signatureRequest } from "./signing.js";
 import type { StructureItem } from "../ttlv/item.js";
 import { templateLabel } from "./keys.js";
+import { sha256Digest } from "./key-attributes.js";
 
 function invalid(message: string): KmipError {
   return new KmipError(ResultReason.InvalidField, message);
@@ -119,8 +119,7 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
 function digestOfRegistered(block: KeyObject["keyBlock"]): Attribute[] {
   const material = block.keyValue instanceof Uint8Array || block.keyValue === undefined ? undefined : block.keyValue.keyMaterial;
   if (!(material instanceof Uint8Array)) return [];
-  const digestValue = createHash("sha256").update(material).digest();
-  return [{ name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, keyFormatType: block.keyFormatType } }];
+  return [sha256Digest(material, block.keyFormatType)];
 }
 
 
