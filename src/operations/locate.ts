@@ -9,7 +9,9 @@
 // curve size) and State (the model, managed-object.ts). Keys whose creation
 // has not finished (a pending metadata record) are never returned. Maximum Items caps the answer;
 // Offset Items (1.3+) skips the first matches, and Located Items (1.3+)
-// counts them all.
+// counts them all, in the answer to a request that pages (Maximum Items or
+// Offset Items given) only: 1.3/1.4 4.9 let a server leave it out, and the
+// OASIS SKFF cases expect it absent from an answer to a plain Locate.
 import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/backend.js";
 import type { Attribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
@@ -231,6 +233,7 @@ export const locate: OperationHandler = {
     );
     // 4.9: one id returned becomes the ID Placeholder; otherwise it is emptied.
     context.idPlaceholder = uniqueIdentifiers.length === 1 ? uniqueIdentifiers[0] : undefined;
-    return encodeLocateResponse({ uniqueIdentifiers, ...(v13 ? { locatedItems: found.length } : {}) });
+    const pages = request.maximumItems !== undefined || request.offsetItems !== undefined;
+    return encodeLocateResponse({ uniqueIdentifiers, ...(v13 && pages ? { locatedItems: found.length } : {}) });
   },
 };
