@@ -109,10 +109,11 @@ export async function cipherRequest(context: OperationContext, id: string, field
   if (!gcm && (fields.authenticatedEncryptionAdditionalData !== undefined || fields.authenticatedEncryptionTag !== undefined)) {
     throw invalid(`Authenticated Encryption Additional Data and Tag belong to GCM, not ${mechanism}`);
   }
-  if (params?.ivLength !== undefined && params.ivLength % 8 !== 0) throw invalid(`IV Length ${params.ivLength} is not a whole number of bytes (it is in bits)`);
   const needsIv = mechanism !== "AES-ECB" && mechanism !== "RSA-OAEP";
   // The key's own mode with no IV given: the token makes one, as Random IV would (its Cryptographic Parameters apply, 4.29).
   const randomIv = !decrypting && (params?.randomIv === true || (named === undefined && needsIv && fields.ivCounterNonce === undefined));
+  // IV Length (bits) sizes a Random IV only; a given IV/Counter/Nonce is its own length (OpenBao's seal sends IV Length 12 with a 12-byte IV).
+  if (randomIv && params?.ivLength !== undefined && params.ivLength % 8 !== 0) throw invalid(`IV Length ${params.ivLength} is not a whole number of bytes (it is in bits)`);
   if (randomIv && fields.ivCounterNonce !== undefined) throw invalid("the request has both Random IV true and an IV/Counter/Nonce");
   if (needsIv && !randomIv && fields.ivCounterNonce === undefined) {
     throw new KmipError(ResultReason.MissingData, `${mechanism} needs an IV/Counter/Nonce${decrypting ? "" : ", or Random IV true in the Cryptographic Parameters"}`);
