@@ -25,7 +25,11 @@
 //     Generator MGF1, Mask Generator Hashing Algorithm SHA-256; Encrypt with
 //     the public key, Decrypt with the private key.
 //   Every request header: Protocol Version, Time Stamp, Batch Count; one
-//   batch item without a Unique Batch Item ID.
+//   batch item without a Unique Batch Item ID. That library decodes a
+//   structure field by field in its Go struct's order (ttlv/decoder.go,
+//   structDecodeFunc), so every answer here is also checked to carry only
+//   the fields of ResponseHeader, ResponseBatchItem and the response payload
+//   structs, in their order.
 import assert from "node:assert/strict";
 import { constants, publicEncrypt, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
@@ -47,7 +51,9 @@ import {
 import type { StructureItem, TtlvItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { algorithm, length, publicKeyOf, rejectsWith, usage } from "../helpers/relay-client.js";
-import { attributeValues, exchange, failureOf, requestBytes, startMappedRelay, successOf, textOf, type MappedRelay } from "../helpers/replay.js";
+import { decodeResponseMessage, type ResponseMessage } from "../../src/kmip/message.js";
+import { decodeTtlv } from "../../src/ttlv/decode.js";
+import { attributeValues, failureOf, requestBytes, startMappedRelay, successOf, textOf, type MappedRelay } from "../helpers/replay.js";
 import { createSoftHsmToken, SOFTHSM_MODULE_PATH } from "../helpers/softhsm.js";
 
 let mapped: MappedRelay;
@@ -84,6 +90,55 @@ after(async () => {
 });
 
 const V1_4 = { major: 1, minor: 4 };
+
+/** A field of an ovh/kmip-go struct: its tag, and whether it may repeat (a slice). */
+type GoField = readonly [tag: number, repeated?: "slice"];
+
+/**
+ * Checks `item`'s children as ovh/kmip-go's structDecodeFunc reads them:
+ * each field in the struct's order, optional ones skipped when the next tag
+ * is another, a slice taking every consecutive item of its tag; nothing left
+ * over. Every field is treated as optional: what a struct requires is checked
+ * by the assertions on the values.
+ */
+function assertGoOrder(item: TtlvItem, fields: readonly GoField[], what: string): void {
+  const children = (item as StructureItem).value;
+  let next = 0;
+  for (const [tag, repeated] of fields) {
+    while (children[next]?.tag === tag) {
+      next++;
+      if (repeated !== "slice") break;
+    }
+  }
+  assert.equal(next, children.length, `${what}: ${children.slice(next).map((child) => child.tag.toString(16)).join(", ")} where ovh/kmip-go expects none, or not in its order`);
+}
+
+/** ResponseHeader and ResponseBatchItem (responses.go), and the payload struct of `payloadFields`. */
+const RESPONSE_HEADER: GoField[] = [[Tag.ProtocolVersion], [Tag.TimeStamp], [Tag.Nonce], [Tag.AttestationType, "slice"], [Tag.ClientCorrelationValue], [Tag.ServerCorrelationValue], [Tag.BatchCount]];
+const RESPONSE_BATCH_ITEM: GoField[] = [[Tag.Operation], [Tag.UniqueBatchItemID], [Tag.ResultStatus], [Tag.ResultReason], [Tag.ResultMessage], [Tag.AsynchronousCorrelationValue], [Tag.ResponsePayload], [Tag.MessageExtension]];
+const PAYLOAD_FIELDS: Readonly<Record<number, GoField[]>> = {
+  [Operation.DiscoverVersions]: [[Tag.ProtocolVersion, "slice"]],
+  [Operation.GetAttributes]: [[Tag.UniqueIdentifier], [Tag.Attribute, "slice"]],
+  [Operation.Encrypt]: [[Tag.UniqueIdentifier], [Tag.Data], [Tag.IvCounterNonce], [Tag.CorrelationValue], [Tag.AuthenticatedEncryptionTag]],
+  [Operation.Decrypt]: [[Tag.UniqueIdentifier], [Tag.Data], [Tag.CorrelationValue]],
+};
+
+/** Sends the request; the decoded answer, after checking it is laid out as ovh/kmip-go decodes it. */
+async function exchange(client: KmipClient, bytes: Uint8Array): Promise<ResponseMessage> {
+  const raw = decodeTtlv(await client.sendRaw(bytes));
+  const header = ttlv.child(raw, Tag.ResponseHeader)!;
+  assertGoOrder(raw, [[Tag.ResponseHeader], [Tag.BatchItem, "slice"]], "Response Message");
+  assertGoOrder(header, RESPONSE_HEADER, "Response Header");
+  for (const item of ttlv.children(raw, Tag.BatchItem)) {
+    assertGoOrder(item, RESPONSE_BATCH_ITEM, "Batch Item");
+    const payload = ttlv.child(item, Tag.ResponsePayload);
+    const operation = ttlv.child(item, Tag.Operation)?.value as number;
+    if (payload !== undefined) assertGoOrder(payload, PAYLOAD_FIELDS[operation]!, `${operation} Response Payload`);
+    // kmip.Attribute: AttributeName, AttributeIndex, AttributeValue.
+    for (const attribute of payload === undefined ? [] : ttlv.children(payload, Tag.Attribute)) assertGoOrder(attribute, [[Tag.AttributeName], [Tag.AttributeIndex], [Tag.AttributeValue]], "Attribute");
+  }
+  return decodeResponseMessage(raw);
+}
 
 /** kmip.NewRequestMessage: Protocol Version, Time Stamp (now, to the second), Batch Count; the batch item: Operation, Request Payload. */
 const openbaoRequest = (protocolVersion: { major: number; minor: number }, operation: number, payload: TtlvItem[]) =>
