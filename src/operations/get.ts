@@ -14,6 +14,7 @@ import { KeyCompressionType, KeyFormatType, ObjectType, Operation, ResultReason 
 import { algorithmOf, partnerId, recommendedCurveOf, requireId } from "./keys.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { secretAlgorithmOf } from "./secret-keys.js";
+import { checkExport, tokenKeyExport } from "./key-export.js";
 import { describeManaged, stored } from "./managed-object.js";
 import { DATA_TYPE_ATTRIBUTE, dataObject } from "./register-secret.js";
 import { ItemType, type TtlvItem } from "../ttlv/item.js";
@@ -153,7 +154,8 @@ async function getSecret(context: OperationContext, key: KeyDescription, request
 /**
  * A Symmetric Key's value, Raw (the default) or Transparent Symmetric Key
  * (2.1.7.1), read from CKA_VALUE: only a key made exportable (CKA_SENSITIVE
- * false, CKA_EXTRACTABLE true; README "Key export") gives it, any other is
+ * false, CKA_EXTRACTABLE true; README "Key export") on a token whose
+ * key-export policy is not "never" (key-export.ts) gives it, any other is
  * Permission Denied with the reason, never an empty answer.
  */
 async function getSymmetricKey(context: OperationContext, key: KeyDescription, requested: number | undefined) {
@@ -161,6 +163,7 @@ async function getSymmetricKey(context: OperationContext, key: KeyDescription, r
   if (format !== KeyFormatType.Raw && format !== KeyFormatType.TransparentSymmetricKey) {
     throw new KmipError(ResultReason.KeyFormatTypeNotSupported, `Key Format Type ${format} is not supported for symmetric keys (Raw, Transparent Symmetric Key)`);
   }
+  checkExport(await tokenKeyExport(context), key.id);
   const value = await context.backend.readSecretValue(context.slot.slotId, key.id);
   const cryptographicAlgorithm = secretAlgorithmOf(key);
   const keyMaterial = format === KeyFormatType.Raw ? value : ttlv.structure(Tag.KeyMaterial, [ttlv.byteString(Tag.Key, value)]);

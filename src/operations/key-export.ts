@@ -1,0 +1,140 @@
+// Key export as a policy (README "Key export"): whether a symmetric key made
+// or registered on a token may leave it in the clear is decided when the key
+// is made (CKA_SENSITIVE / CKA_EXTRACTABLE, which the token then enforces for
+// every tool) and checked again by Get. The operator sets it per token with
+// [tokens.NAME] key-export; a token no such table selects is "on-request".
+//
+// - "on-request": exportable only when the template says Extractable true.
+// - "by-default": exportable unless the template says Extractable false or
+//   Sensitive true (clients such as VMware vSphere and Ceph Create without
+//   Extractable and then Get the key).
+// - "never": Create or Register with Extractable true is Permission Denied,
+//   every symmetric key is made non-extractable, and Get of a symmetric
+//   key's value is Permission Denied even for a key made exportable before.
+//
+// A [tokens] table applies to the token it selects as a username would
+// (src/hsm/slots.ts), whichever way a request reached that token: its
+// username, another form of it, or a [clients] mapping. When several tables
+// select one token, the strictest policy wins. A "never" table that selects
+// no single token (its label is on several) still applies to each token it
+// describes, so that an ambiguity cannot turn the restriction off.
+import type { KeyExport, KeyExportRule } from "../config/config.js";
+import { HsmError, type SlotSummary } from "../hsm/backend.js";
+import { type Attribute, attributeValue } from "../kmip/attributes.js";
+import { KmipError } from "../kmip/errors.js";
+import { ResultReason } from "../ttlv/enums.js";
+import { policyOf } from "./managed-object.js";
+import type { OperationContext } from "./operation.js";
+
+export type { KeyExport, KeyExportRule };
+
+/** The policy of one token, and the [tokens] table that set it (absent: the default). */
+export interface TokenKeyExport {
+  readonly policy: KeyExport;
+  readonly alias?: string;
+}
+
+export const DEFAULT_KEY_EXPORT: TokenKeyExport = { policy: "on-request" };
+
+/** Later is stricter. */
+const STRICTNESS: readonly KeyExport[] = ["by-default", "on-request", "never"];
+
+/** Whether a [tokens] table's label and serial describe a token, its label either equal or with OpenSC's " (PIN label)" suffix. */
+function describes(rule: KeyExportRule, slot: SlotSummary): boolean {
+  if (rule.serial !== undefined && rule.serial !== slot.tokenSerial) return false;
+  if (rule.label === undefined) return true;
+  return slot.tokenLabel === rule.label || (slot.tokenLabel.startsWith(`${rule.label} (`) && slot.tokenLabel.endsWith(")"));
+}
+
+/** Whether a rule applies to the token of `slot`. */
+async function applies(resolve: (username: string) => Promise<SlotSummary>, rule: KeyExportRule, slot: SlotSummary): Promise<boolean> {
+  try {
+    return (await resolve(rule.alias)).slotId === slot.slotId;
+  } catch (error) {
+    if (!(error instanceof HsmError)) throw error;
+    return rule.policy === "never" && describes(rule, slot);
+  }
+}
+
+/** The key-export policy of a token: `rules` are the config's [tokens] key-export entries. */
+export async function keyExportOf(
+  resolve: (username: string) => Promise<SlotSummary>,
+  rules: readonly KeyExportRule[],
+  slot: SlotSummary,
+): Promise<TokenKeyExport> {
+  let found = DEFAULT_KEY_EXPORT;
+  for (const rule of rules) {
+    if (STRICTNESS.indexOf(rule.policy) <= STRICTNESS.indexOf(found.policy) && found.alias !== undefined) continue;
+    if (await applies(resolve, rule, slot)) found = { policy: rule.policy, alias: rule.alias };
+  }
+  return found;
+}
+
+/** The key-export policy of the request's token. */
+export function tokenKeyExport(context: OperationContext): Promise<TokenKeyExport> {
+  const rules = policyOf(context).keyExport ?? [];
+  if (rules.length === 0) return Promise.resolve(DEFAULT_KEY_EXPORT);
+  return keyExportOf((username) => context.backend.resolveSlot(username), rules, context.slot);
+}
+
+/** Where a policy comes from, for messages. */
+export function policySource(keyExport: TokenKeyExport): string {
+  return keyExport.alias === undefined ? "the default key-export" : `[tokens.${keyExport.alias}] key-export`;
+}
+
+function refusedByNever(keyExport: TokenKeyExport, what: string): KmipError {
+  return new KmipError(
+    ResultReason.PermissionDenied,
+    `${what}: the token's key-export policy is "never" (${policySource(keyExport)}), so no symmetric key leaves it in the clear`,
+  );
+}
+
+/**
+ * Whether Create makes the key exportable (CKA_SENSITIVE false,
+ * CKA_EXTRACTABLE true). Sensitive true with Extractable true is refused:
+ * such a key could leave only wrapped, which Get does not do.
+ */
+export function createExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport = DEFAULT_KEY_EXPORT): boolean {
+  const extractable = attributeValue(attributes, "Extractable");
+  const sensitive = attributeValue(attributes, "Sensitive");
+  if (extractable === true && sensitive === true) {
+    throw new KmipError(ResultReason.InvalidField, "Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
+  }
+  if (keyExport.policy === "never") {
+    if (extractable === true) throw refusedByNever(keyExport, "Extractable true is refused");
+    return false;
+  }
+  if (extractable !== undefined) return extractable;
+  return keyExport.policy === "by-default" && sensitive !== true;
+}
+
+/**
+ * Whether Register keeps a Symmetric Key exportable: yes, since the client
+ * had its value, unless the template says Extractable false or Sensitive
+ * true, or the token's policy is "never" (Extractable true is then refused).
+ */
+export function registerExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport): boolean {
+  const extractable = attributeValue(attributes, "Extractable");
+  if (keyExport.policy === "never") {
+    if (extractable === true) throw refusedByNever(keyExport, "Extractable true is refused");
+    return false;
+  }
+  return extractable !== false && attributeValue(attributes, "Sensitive") !== true;
+}
+
+/** Throws Permission Denied when the token's policy forbids Get of a symmetric key's value. */
+export function checkExport(keyExport: TokenKeyExport, id: string): void {
+  if (keyExport.policy === "never") throw refusedByNever(keyExport, `${id} cannot be returned`);
+}
+
+/** What a policy means, for `kmip2pkcs11 check`. */
+export function describePolicy(policy: KeyExport): string {
+  switch (policy) {
+    case "on-request":
+      return "symmetric keys leave the token in the clear only when the client's Create says Extractable true (registered keys: unless it says false)";
+    case "by-default":
+      return "Create makes symmetric keys exportable unless the client says Extractable false or Sensitive true; Get returns them in the clear";
+    case "never":
+      return "no symmetric key leaves the token in the clear: Extractable true and Get of a key's value are Permission Denied";
+  }
+}
