@@ -4,7 +4,8 @@
 // every tool) and checked again by Get. The operator sets it per token with
 // [tokens.NAME] key-export; a token no such table selects is "on-request".
 //
-// - "on-request": exportable only when the template says Extractable true.
+// - "on-request": exportable only when the template says Extractable true
+//   (or, without Extractable, its Cryptographic Usage Mask grants Export).
 // - "by-default": exportable unless the template says Extractable false or
 //   Sensitive true (clients such as VMware vSphere and Ceph Create without
 //   Extractable and then Get the key).
@@ -22,7 +23,7 @@ import type { KeyExport, KeyExportRule } from "../config/config.js";
 import { HsmError, type SlotSummary } from "../hsm/backend.js";
 import { type Attribute, attributeValue } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
-import { ResultReason } from "../ttlv/enums.js";
+import { CryptographicUsageMask, ResultReason } from "../ttlv/enums.js";
 import { policyOf } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
 
@@ -90,18 +91,29 @@ function refusedByNever(keyExport: TokenKeyExport, what: string): KmipError {
 }
 
 /**
+ * What the template asks about export: its Extractable, else true when its
+ * Cryptographic Usage Mask grants Export (3.19: the key may be exported),
+ * else nothing.
+ */
+function askedExtractable(attributes: readonly Attribute[]): boolean | undefined {
+  const extractable = attributeValue(attributes, "Extractable");
+  if (extractable !== undefined) return extractable;
+  return ((attributeValue(attributes, "Cryptographic Usage Mask") ?? 0) & CryptographicUsageMask.Export) !== 0 ? true : undefined;
+}
+
+/**
  * Whether Create makes the key exportable (CKA_SENSITIVE false,
  * CKA_EXTRACTABLE true). Sensitive true with Extractable true is refused:
  * such a key could leave only wrapped, which Get does not do.
  */
 export function createExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport = DEFAULT_KEY_EXPORT): boolean {
-  const extractable = attributeValue(attributes, "Extractable");
+  const extractable = askedExtractable(attributes);
   const sensitive = attributeValue(attributes, "Sensitive");
   if (extractable === true && sensitive === true) {
     throw new KmipError(ResultReason.InvalidField, "Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
   }
   if (keyExport.policy === "never") {
-    if (extractable === true) throw refusedByNever(keyExport, "Extractable true is refused");
+    if (extractable === true) throw refusedByNever(keyExport, "Extractable true (or the Export usage) is refused");
     return false;
   }
   if (extractable !== undefined) return extractable;
@@ -114,9 +126,9 @@ export function createExtractable(attributes: readonly Attribute[], keyExport: T
  * true, or the token's policy is "never" (Extractable true is then refused).
  */
 export function registerExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport): boolean {
-  const extractable = attributeValue(attributes, "Extractable");
+  const extractable = askedExtractable(attributes);
   if (keyExport.policy === "never") {
-    if (extractable === true) throw refusedByNever(keyExport, "Extractable true is refused");
+    if (extractable === true) throw refusedByNever(keyExport, "Extractable true (or the Export usage) is refused");
     return false;
   }
   return extractable !== false && attributeValue(attributes, "Sensitive") !== true;

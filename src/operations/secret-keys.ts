@@ -55,7 +55,8 @@ const USAGE_FLAGS: readonly (readonly [number, keyof SecretKeyRequest["usage"]])
   [CryptographicUsageMask.MacVerify, "verify"],
   [CryptographicUsageMask.DeriveKey, "derive"],
 ];
-const MAPPED_BITS = USAGE_FLAGS.reduce((mask, [bit]) => mask | bit, 0);
+/** Export (KMIP 1.x 3.19) has no usage flag: whether a key may leave is CKA_EXTRACTABLE, decided with Extractable (key-export.ts). */
+const MAPPED_BITS = USAGE_FLAGS.reduce<number>((mask, [bit]) => mask | bit, CryptographicUsageMask.Export);
 
 /** The attributes Create takes for a Symmetric Key; any other is refused by name. */
 const CREATE_ATTRIBUTES: ReadonlySet<string> = new Set([
