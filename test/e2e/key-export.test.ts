@@ -1,0 +1,147 @@
+// The key-export policy ([tokens.NAME] key-export, README "Key export")
+// against SoftHSM through the relay: three tokens, one on the default
+// ("on-request"), one "by-default", one "never"; reached by username and
+// password and by a client certificate mapped in [clients], alike.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { after, before, describe, test } from "node:test";
+import type { KmipClient } from "../../src/client/kmip-client.js";
+import type { Attribute } from "../../src/kmip/attributes.js";
+import * as ttlv from "../../src/ttlv/build.js";
+import { CryptographicAlgorithm, CryptographicUsageMask as Usage, KeyFormatType, ObjectType, ResultReason, SecretDataType } from "../../src/ttlv/enums.js";
+import type { StructureItem } from "../../src/ttlv/item.js";
+import { Tag } from "../../src/ttlv/tags.js";
+import { rawAesKey, rawMaterial, startMappedRelay, type MappedRelay } from "../helpers/mapped-clients.js";
+import { MAIN } from "../helpers/relay.js";
+import { algorithm, length, rejectsWith, usage } from "../helpers/relay-client.js";
+import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
+
+const [DEFAULT, OPEN, NEVER] = ["export-default", "export-open", "export-never"];
+let token: SoftHsmToken;
+let mapped: MappedRelay;
+
+before(async () => {
+  token = await createSoftHsmToken({ labels: [DEFAULT, OPEN, NEVER] });
+  mapped = await startMappedRelay(
+    token,
+    // The never token is reached by label, not by its [tokens] name: the policy follows the token.
+    [{ name: "vault-app", token: `label:${NEVER}` }, { name: "vm-app", token: "open" }],
+    [`[tokens.open]`, `label = "${OPEN}"`, `key-export = "by-default"`, `[tokens.closed]`, `label = "${NEVER}"`, `key-export = "never"`].join("\n"),
+  );
+});
+after(async () => {
+  await mapped?.cleanup();
+  await token?.cleanup();
+});
+
+const AES_256: Attribute[] = [algorithm(CryptographicAlgorithm.AES), length(256), usage(Usage.Encrypt | Usage.Decrypt)];
+const extractable = (value: boolean): Attribute => ({ name: "Extractable", value });
+
+/** A KMIP 1.4 connection with the token's username and PIN (and a client certificate, which client-ca-path asks for; the credential wins over its mapping). */
+function asUser(username: string): Promise<KmipClient> {
+  return mapped.connectAs("vm-app", 4, { username, password: token.pin });
+}
+
+async function createKey(client: KmipClient, extra: Attribute[] = []): Promise<string> {
+  return (await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...AES_256, ...extra] } })).uniqueIdentifier;
+}
+
+async function flags(client: KmipClient, id: string): Promise<{ extractable: unknown; sensitive: unknown }> {
+  const { attributes } = await client.getAttributes({ uniqueIdentifier: id, attributeNames: ["Extractable", "Sensitive"] });
+  return { extractable: attributes.find((a) => a.name === "Extractable")?.value, sensitive: attributes.find((a) => a.name === "Sensitive")?.value };
+}
+
+describe("on-request (the default)", () => {
+  test("Create without Extractable makes a key Get refuses, saying why; with Extractable true Get returns it", async () => {
+    const client = await asUser(DEFAULT);
+    try {
+      const inside = await createKey(client);
+      assert.deepEqual(await flags(client, inside), { extractable: false, sensitive: true });
+      await rejectsWith(client.get({ uniqueIdentifier: inside }), ResultReason.PermissionDenied, /cannot leave the HSM: CKA_SENSITIVE is true and CKA_EXTRACTABLE is false .*key-export is "by-default"/);
+      const exportable = await createKey(client, [extractable(true)]);
+      assert.deepEqual(await flags(client, exportable), { extractable: true, sensitive: false });
+      assert.equal(rawMaterial((await client.get({ uniqueIdentifier: exportable })).object).length, 32);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("by-default ([tokens.open])", () => {
+  test("Create without Extractable makes an exportable key, by the alias and by label: alike, and to a mapped client", async () => {
+    for (const connectTo of [() => asUser("open"), () => asUser(`label:${OPEN}`), () => mapped.connectAs("vm-app", 1)]) {
+      const client = await connectTo();
+      try {
+        const id = await createKey(client);
+        assert.equal(rawMaterial((await client.get({ uniqueIdentifier: id })).object).length, 32);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  test("Extractable false or Sensitive true still keep the key inside", async () => {
+    const client = await asUser("open");
+    try {
+      for (const keep of [extractable(false), { name: "Sensitive", value: true } as Attribute]) {
+        const id = await createKey(client, [keep]);
+        assert.deepEqual(await flags(client, id), { extractable: false, sensitive: true });
+        await rejectsWith(client.get({ uniqueIdentifier: id }), ResultReason.PermissionDenied, /cannot leave the HSM/);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("never ([tokens.closed])", () => {
+  function password(value: string): StructureItem {
+    return ttlv.structure(Tag.SecretData, [
+      ttlv.enumeration(Tag.SecretDataType, SecretDataType.Password),
+      ttlv.structure(Tag.KeyBlock, [ttlv.enumeration(Tag.KeyFormatType, KeyFormatType.Opaque), ttlv.structure(Tag.KeyValue, [ttlv.byteString(Tag.KeyMaterial, Buffer.from(value))])]),
+    ]);
+  }
+
+  test("through a [clients] mapping by label: Extractable true is refused naming the table, keys are made non-extractable, Get of any symmetric key is refused; Secret Data is still returned", async () => {
+    const client = await mapped.connectAs("vault-app", 4);
+    try {
+      const named = /key-export policy is "never" \(\[tokens\.closed\] key-export\)/;
+      await rejectsWith(createKey(client, [extractable(true)]), ResultReason.PermissionDenied, named);
+      await rejectsWith(
+        client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Export)] } }),
+        ResultReason.PermissionDenied,
+        named,
+      );
+      const made = await createKey(client);
+      assert.deepEqual(await flags(client, made), { extractable: false, sensitive: true });
+      await rejectsWith(client.get({ uniqueIdentifier: made }), ResultReason.PermissionDenied, named);
+
+      const registered = (await client.register({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [usage(Usage.Encrypt | Usage.Decrypt)] }, object: rawAesKey(randomBytes(16)) })).uniqueIdentifier;
+      assert.deepEqual(await flags(client, registered), { extractable: false, sensitive: true });
+      await rejectsWith(client.get({ uniqueIdentifier: registered }), ResultReason.PermissionDenied, named);
+      await rejectsWith(
+        client.register({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [extractable(true)] }, object: rawAesKey(randomBytes(16)) }),
+        ResultReason.PermissionDenied,
+        named,
+      );
+
+      const secret = (await client.register({ objectType: ObjectType.SecretData, templateAttribute: { names: [], attributes: [usage(Usage.Export)] }, object: password("app password") })).uniqueIdentifier;
+      const got = await client.get({ uniqueIdentifier: secret });
+      const keyValue = ttlv.child(ttlv.child(got.object as StructureItem, Tag.KeyBlock)!, Tag.KeyValue)!;
+      assert.equal(Buffer.from(ttlv.child(keyValue, Tag.KeyMaterial)!.value as Uint8Array).toString(), "app password");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+test("`check` shows each token's key-export and each mapped client's", async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, "check", "-c", mapped.relay.configPath], { env: token.env });
+  assert.match(stdout, new RegExp(`token +"${DEFAULT}"[^]*?key export +on-request \\(the default key-export\\): symmetric keys leave the token in the clear only when`));
+  assert.match(stdout, new RegExp(`token +"${OPEN}"[^]*?key export +by-default \\(\\[tokens\\.open\\] key-export\\): Create makes symmetric keys exportable`));
+  assert.match(stdout, new RegExp(`token +"${NEVER}"[^]*?key export +never \\(\\[tokens\\.closed\\] key-export\\): no symmetric key leaves the token`));
+  assert.match(stdout, /clients +vault-app: token "label:export-never" is slot \d+ \("export-never"\), key-export never/);
+  assert.match(stdout, /clients +vm-app: token "open" is slot \d+ \("export-open"\), key-export by-default/);
+});
