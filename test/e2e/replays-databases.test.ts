@@ -17,13 +17,9 @@
 //   and Name (Maximum Items 16), Get.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
-import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import {
   CryptographicAlgorithm,
@@ -37,50 +33,26 @@ import {
 } from "../../src/ttlv/enums.js";
 import type { StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, length, name, objectType, rejectsWith, usage } from "../helpers/relay-client.js";
+import { rawAesKey, rawMaterial, startMappedRelay, type MappedRelay } from "../helpers/mapped-clients.js";
+import { algorithm, length, name, objectType, rejectsWith, usage } from "../helpers/relay-client.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../helpers/softhsm.js";
-import { createCertificateAuthority, issueClientCertificate, type CertificateAuthority, type CertificateFiles } from "../helpers/tls-certs.js";
 
-let relay: RunningRelay;
 let token: SoftHsmToken;
-let ca: CertificateAuthority;
-let pins: string;
-let database: CertificateFiles;
+let mapped: MappedRelay;
 
 before(async () => {
-  [ca, token, pins] = await Promise.all([createCertificateAuthority("kmip2pkcs11 database clients"), createSoftHsmToken(), mkdtemp(join(tmpdir(), "kmip2pkcs11-pins-"))]);
-  database = await issueClientCertificate(ca, "database");
-  await writeFile(join(pins, "db.pin"), token.pin, { mode: 0o600 });
-  relay = await startRelayProcess({
-    token,
-    server: [`client-ca-path = "${ca.certPath}"`],
-    extra: ["[clients.database]", 'subject = "CN=database"', `token = "${token.label}"`, `pin-file = "${join(pins, "db.pin")}"`].join("\n"),
-  });
+  token = await createSoftHsmToken();
+  mapped = await startMappedRelay(token, [{ name: "database", token: token.label }]);
 });
 after(async () => {
-  await relay?.cleanup();
+  await mapped?.cleanup();
   await token?.cleanup();
-  await ca?.cleanup();
-  if (pins !== undefined) await rm(pins, { recursive: true, force: true });
 });
 
 /** A connection as the database connects: its certificate, no KMIP credential. */
-async function asDatabase(minor: number): Promise<KmipClient> {
-  return connect(relay, {
-    cert: await readFile(database.certPath),
-    key: await readFile(database.keyPath),
-    username: undefined,
-    password: undefined,
-    protocolVersion: { major: 1, minor },
-  });
-}
+const asDatabase = (minor: number): Promise<KmipClient> => mapped.connectAs("database", minor);
 
 const group = (value: string): Attribute => ({ name: "Object Group", value });
-
-function rawKey(value: Uint8Array) {
-  return { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES, cryptographicLength: value.length * 8 } };
-}
 
 function password(value: string): StructureItem {
   return ttlv.structure(Tag.SecretData, [
@@ -111,7 +83,7 @@ test("Percona keyring_kmip (kmippp/kmippp.cpp), KMIP 1.4: Register key and secre
       await client.register({
         objectType: ObjectType.SymmetricKey,
         templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(256), usage(Usage.Encrypt | Usage.Decrypt), name(`${keyring}-key1`), group(keyring)] },
-        object: rawKey(keyValue),
+        object: rawAesKey(keyValue),
       })
     ).uniqueIdentifier;
     await client.activate({ uniqueIdentifier: keyId });
@@ -129,7 +101,7 @@ test("Percona keyring_kmip (kmippp/kmippp.cpp), KMIP 1.4: Register key and secre
       const { uniqueIdentifier } = await client.register({
         objectType: ObjectType.SymmetricKey,
         templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Decrypt), name(`${keyring}-more${i}`), group(keyring)] },
-        object: rawKey(randomBytes(16)),
+        object: rawAesKey(randomBytes(16)),
       });
       more.push(uniqueIdentifier);
     }
@@ -140,7 +112,7 @@ test("Percona keyring_kmip (kmippp/kmippp.cpp), KMIP 1.4: Register key and secre
 
     const gotKey = await client.get({ uniqueIdentifier: keyId });
     assert.equal(gotKey.objectType, ObjectType.SymmetricKey);
-    assert.deepEqual(Buffer.from(((gotKey.object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: Uint8Array }).keyMaterial), keyValue);
+    assert.deepEqual(rawMaterial(gotKey.object), keyValue);
     const gotSecret = await client.get({ uniqueIdentifier: secretId });
     assert.equal(gotSecret.objectType, ObjectType.SecretData);
     const keyValueItem = ttlv.child(ttlv.child(gotSecret.object as StructureItem, Tag.KeyBlock)!, Tag.KeyValue)!;
@@ -167,14 +139,12 @@ test("Percona pg_tde (contrib/pg_tde/src/keyring/keyring_kmip_impl.c), KMIP 1.0:
     const { uniqueIdentifier: id } = await client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Decrypt), name(keyName)] },
-      object: rawKey(value),
+      object: rawAesKey(value),
     });
     const located = await client.locate({ attributes: [objectType(ObjectType.SymmetricKey), name(keyName)], maximumItems: 16 });
     assert.deepEqual(located.uniqueIdentifiers, [id]);
     const got = await client.get({ uniqueIdentifier: located.uniqueIdentifiers[0]! });
-    const block = (got.object as KmipKeyObject).keyBlock;
-    assert.equal(block.keyFormatType, KeyFormatType.Raw);
-    assert.deepEqual(Buffer.from((block.keyValue as { keyMaterial: Uint8Array }).keyMaterial), value);
+    assert.deepEqual(rawMaterial(got.object), value);
   } finally {
     await client.close();
   }
