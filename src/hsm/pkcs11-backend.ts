@@ -547,7 +547,7 @@ function notExportable(keyId: string, sensitive: boolean, extractable: boolean):
   const why = [sensitive ? "CKA_SENSITIVE is true" : "", extractable ? "" : "CKA_EXTRACTABLE is false"].filter((s) => s !== "").join(" and ");
   return new HsmError(
     "PERMISSION_DENIED",
-    `${keyId} cannot leave the HSM: ${why} (create it with the Extractable attribute true, or on a token whose [tokens] key-export is "by-default", to be able to Get it)`,
+    `${keyId} cannot leave the HSM: ${why} (create it with the Extractable attribute true to be able to Get it)`,
     "C_GetAttributeValue",
   );
 }

@@ -131,11 +131,11 @@ describe("VMware vSphere standard key provider", () => {
     }
   });
 
-  test("vCenter on a token with the default key-export: its Create works, its Get is Permission Denied saying how to allow it", async () => {
+  test("vCenter on a token with the default key-export: its Create works, its Get is Permission Denied saying why", async () => {
     const client = await mapped.connectAs("vcenter-plain", 1);
     try {
       const { uniqueIdentifier: id } = await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: AES_256_ENCRYPT } });
-      await rejectsWith(client.get({ uniqueIdentifier: id }), ResultReason.PermissionDenied, /CKA_EXTRACTABLE is false .*key-export is "by-default"/);
+      await rejectsWith(client.get({ uniqueIdentifier: id }), ResultReason.PermissionDenied, /CKA_EXTRACTABLE is false/);
     } finally {
       await client.close();
     }
