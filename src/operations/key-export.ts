@@ -11,7 +11,11 @@
 //   Extractable and then Get the key).
 // - "never": Create or Register with Extractable true is Permission Denied,
 //   every symmetric key is made non-extractable, and Get of a symmetric
-//   key's value is Permission Denied even for a key made exportable before.
+//   key's value is Permission Denied even for a key made exportable before
+//   (wrapped Get, key-wrapping.ts, is left to the token: only a key that is
+//   CKA_EXTRACTABLE can be wrapped).
+// Extractable true with Sensitive true, under the other two, makes a key
+// that leaves only wrapped.
 //
 // A [tokens] table applies to the token it selects as a username would
 // (src/hsm/slots.ts), whichever way a request reached that token: its
@@ -101,29 +105,37 @@ function askedExtractable(attributes: readonly Attribute[]): boolean | undefined
   return ((attributeValue(attributes, "Cryptographic Usage Mask") ?? 0) & CryptographicUsageMask.Export) !== 0 ? true : undefined;
 }
 
-/**
- * Whether Create makes the key exportable (CKA_SENSITIVE false,
- * CKA_EXTRACTABLE true). Sensitive true with Extractable true is refused:
- * such a key could leave only wrapped, which Get does not do.
- */
-export function createExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport = DEFAULT_KEY_EXPORT): boolean {
-  const extractable = askedExtractable(attributes);
-  const sensitive = attributeValue(attributes, "Sensitive");
-  if (extractable === true && sensitive === true) {
-    throw new KmipError(ResultReason.InvalidField, "Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
-  }
-  if (keyExport.policy === "never") {
-    if (extractable === true) throw refusedByNever(keyExport, "Extractable true (or the Export usage) is refused");
-    return false;
-  }
-  if (extractable !== undefined) return extractable;
-  return keyExport.policy === "by-default" && sensitive !== true;
+/** How a key may leave: in the clear (extractable, not sensitive), only wrapped (both), or not at all. */
+export interface KeyExportFlags {
+  /** CKA_EXTRACTABLE. */
+  readonly extractable: boolean;
+  /** CKA_SENSITIVE: true for a key that is not extractable, or that may leave only wrapped. */
+  readonly sensitive: boolean;
 }
 
 /**
- * Whether Register keeps a Symmetric Key exportable: yes, since the client
- * had its value, unless the template says Extractable false or Sensitive
- * true, or the token's policy is "never" (Extractable true is then refused).
+ * How Create makes the key: exportable in the clear (CKA_SENSITIVE false,
+ * CKA_EXTRACTABLE true), only wrapped (Extractable true with Sensitive
+ * true: both true, Get wraps it with a key of the token, key-wrapping.ts),
+ * or not at all (CKA_SENSITIVE true, CKA_EXTRACTABLE false).
+ */
+export function createExport(attributes: readonly Attribute[], keyExport: TokenKeyExport = DEFAULT_KEY_EXPORT): KeyExportFlags {
+  const extractable = askedExtractable(attributes);
+  const sensitive = attributeValue(attributes, "Sensitive");
+  if (keyExport.policy === "never") {
+    if (extractable === true) throw refusedByNever(keyExport, "Extractable true (or the Export usage) is refused");
+    return { extractable: false, sensitive: true };
+  }
+  if (extractable === true && sensitive === true) return { extractable: true, sensitive: true };
+  const exportable = extractable ?? (keyExport.policy === "by-default" && sensitive !== true);
+  return { extractable: exportable, sensitive: !exportable };
+}
+
+/**
+ * Whether Register keeps a Symmetric Key exportable (CKA_EXTRACTABLE): yes,
+ * since the client had its value, unless the template says Extractable
+ * false or Sensitive true without Extractable true, or the token's policy
+ * is "never" (Extractable true is then refused).
  */
 export function registerExtractable(attributes: readonly Attribute[], keyExport: TokenKeyExport): boolean {
   const extractable = askedExtractable(attributes);
@@ -131,7 +143,8 @@ export function registerExtractable(attributes: readonly Attribute[], keyExport:
     if (extractable === true) throw refusedByNever(keyExport, "Extractable true (or the Export usage) is refused");
     return false;
   }
-  return extractable !== false && attributeValue(attributes, "Sensitive") !== true;
+  // Extractable true with Sensitive true: extractable, and sensitive (secretKeyRequest), so it leaves only wrapped.
+  return extractable === true || (extractable !== false && attributeValue(attributes, "Sensitive") !== true);
 }
 
 /** Throws Permission Denied when the token's policy forbids Get of a symmetric key's value. */

@@ -29,7 +29,7 @@ import { KmipError } from "../kmip/errors.js";
 import { maskNames } from "../ttlv/names.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import { Tag } from "../ttlv/tags.js";
-import { createExtractable, type TokenKeyExport } from "./key-export.js";
+import { createExport, type TokenKeyExport } from "./key-export.js";
 import { templateLabel } from "./keys.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
@@ -150,13 +150,14 @@ export function secretKeyRequest(attributes: readonly Attribute[], keyExport?: T
   const mask = attributeValue(attributes, "Cryptographic Usage Mask");
   if (mask === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Usage Mask: it decides what the key may do (CKA_ENCRYPT, CKA_SIGN, ...)");
   const label = templateLabel(attributes);
-  const extractable = createExtractable(attributes, keyExport);
+  const { extractable, sensitive } = createExport(attributes, keyExport);
   const allowedMechanisms = allowedOf(name, attributeValues(attributes, "Cryptographic Parameters"));
   return {
     keyType,
     bits,
     usage: usageOfMask(mask),
     extractable,
+    ...(extractable && sensitive && { sensitive }),
     ...(label !== undefined && { label }),
     ...(allowedMechanisms !== undefined && { allowedMechanisms }),
   };

@@ -4,13 +4,25 @@
 // password and by a client certificate mapped in [clients], alike.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import * as ttlv from "../../src/ttlv/build.js";
-import { CryptographicAlgorithm, CryptographicUsageMask as Usage, KeyFormatType, ObjectType, ResultReason, SecretDataType } from "../../src/ttlv/enums.js";
+import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
+import type { KeyWrappingSpecification } from "../../src/kmip/payloads/get.js";
+import {
+  BlockCipherMode,
+  CryptographicAlgorithm,
+  CryptographicUsageMask as Usage,
+  EncodingOption,
+  KeyFormatType,
+  ObjectType,
+  ResultReason,
+  SecretDataType,
+  WrappingMethod,
+} from "../../src/ttlv/enums.js";
 import type { StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { rawAesKey, rawMaterial, startMappedRelay, type MappedRelay } from "../helpers/mapped-clients.js";
@@ -44,8 +56,10 @@ function asUser(username: string): Promise<KmipClient> {
   return mapped.connectAs("vm-app", 4, { username, password: token.pin });
 }
 
+/** An AES-256 key, Encrypt and Decrypt unless `extra` gives its own usage. */
 async function createKey(client: KmipClient, extra: Attribute[] = []): Promise<string> {
-  return (await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...AES_256, ...extra] } })).uniqueIdentifier;
+  const base = extra.some((a) => a.name === "Cryptographic Usage Mask") ? AES_256.filter((a) => a.name !== "Cryptographic Usage Mask") : AES_256;
+  return (await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, ...extra] } })).uniqueIdentifier;
 }
 
 async function flags(client: KmipClient, id: string): Promise<{ extractable: unknown; sensitive: unknown }> {
@@ -144,4 +158,68 @@ test("`check` shows each token's key-export and each mapped client's", async () 
   assert.match(stdout, new RegExp(`token +"${NEVER}"[^]*?key export +never \\(\\[tokens\\.closed\\] key-export\\): no symmetric key leaves the token`));
   assert.match(stdout, /clients +vault-app: token "label:export-never" is slot \d+ \("export-never"\), key-export never/);
   assert.match(stdout, /clients +vm-app: token "open" is slot \d+ \("export-open"\), key-export by-default/);
+});
+
+describe("Get with a Key Wrapping Specification (C_WrapKey in the token)", () => {
+  const spec = (wrappingKey: string, mode?: number): KeyWrappingSpecification => ({
+    wrappingMethod: WrappingMethod.Encrypt,
+    encryptionKeyInformation: { uniqueIdentifier: wrappingKey, ...(mode !== undefined && { cryptographicParameters: { blockCipherMode: mode } }) },
+    attributeNames: [],
+    encodingOption: EncodingOption.NoEncoding,
+  });
+
+  test("a Sensitive and Extractable key leaves only wrapped: NIST Key Wrap and AES Key Wrap Padding, each unwrapped by OpenSSL to the key that encrypts in the token", async () => {
+    const client = await asUser(DEFAULT);
+    try {
+      // The wrapping key: Wrap Key usage, Active (CKA_WRAP), and exportable here only so that the test can unwrap.
+      const kek = await createKey(client, [usage(Usage.WrapKey | Usage.UnwrapKey), extractable(true)]);
+      await client.activate({ uniqueIdentifier: kek });
+      const kekValue = rawMaterial((await client.get({ uniqueIdentifier: kek })).object);
+      const key = await createKey(client, [extractable(true), { name: "Sensitive", value: true }]);
+      assert.deepEqual(await flags(client, key), { extractable: true, sensitive: true });
+      await client.activate({ uniqueIdentifier: key });
+      await rejectsWith(client.get({ uniqueIdentifier: key }), ResultReason.PermissionDenied, /CKA_SENSITIVE is true/);
+
+      const block = Buffer.alloc(16, 7);
+      const { data: encrypted } = await client.encrypt({ uniqueIdentifier: key, cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB }, data: block });
+      for (const [mode, cipher, iv] of [
+        [BlockCipherMode.NISTKeyWrap, "id-aes256-wrap", "A6A6A6A6A6A6A6A6"],
+        [BlockCipherMode.AESKeyWrapPadding, "id-aes256-wrap-pad", "A65959A6"],
+        [undefined, "id-aes256-wrap", "A6A6A6A6A6A6A6A6"],
+      ] as const) {
+        const got = await client.get({ uniqueIdentifier: key, keyWrappingSpecification: spec(kek, mode) });
+        const wrapped = (got.object as KmipKeyObject).keyBlock;
+        assert.equal(wrapped.keyFormatType, KeyFormatType.Raw);
+        assert.equal(wrapped.cryptographicLength, 256);
+        assert.ok(wrapped.keyValue instanceof Uint8Array && wrapped.keyWrappingData !== undefined);
+        const eki = ttlv.child(wrapped.keyWrappingData, Tag.EncryptionKeyInformation)!;
+        assert.equal(ttlv.child(eki as StructureItem, Tag.UniqueIdentifier)?.value, kek);
+        assert.equal(ttlv.child(wrapped.keyWrappingData, Tag.EncodingOption)?.value, EncodingOption.NoEncoding);
+        const decipher = createDecipheriv(cipher, kekValue, Buffer.from(iv, "hex"));
+        const value = Buffer.concat([decipher.update(wrapped.keyValue), decipher.final()]);
+        assert.equal(value.length, 32);
+        const local = createCipheriv("aes-256-ecb", value, null).setAutoPadding(false);
+        assert.deepEqual(Buffer.concat([local.update(block), local.final()]), Buffer.from(encrypted!));
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("refused with the reason: a key that is not extractable, a wrapping key without Wrap Key, a TTLV-encoded Key Value", async () => {
+    const client = await asUser(DEFAULT);
+    try {
+      const kek = await createKey(client, [usage(Usage.WrapKey)]);
+      await client.activate({ uniqueIdentifier: kek });
+      const inside = await createKey(client);
+      await rejectsWith(client.get({ uniqueIdentifier: inside, keyWrappingSpecification: spec(kek) }), ResultReason.PermissionDenied, /cannot leave the HSM, even wrapped/);
+      const key = await createKey(client, [extractable(true), { name: "Sensitive", value: true }]);
+      const notWrapping = await createKey(client);
+      await client.activate({ uniqueIdentifier: notWrapping });
+      await rejectsWith(client.get({ uniqueIdentifier: key, keyWrappingSpecification: spec(notWrapping) }), ResultReason.PermissionDenied, /may not wrap keys: CKA_WRAP is false/);
+      await rejectsWith(client.get({ uniqueIdentifier: key, keyWrappingSpecification: { ...spec(kek), encodingOption: undefined } }), ResultReason.EncodingOptionError, /Encoding Option No Encoding/);
+    } finally {
+      await client.close();
+    }
+  });
 });

@@ -7,7 +7,7 @@ import type { KeyExportRule } from "../../src/config/config.js";
 import { HsmError, type SlotSummary } from "../../src/hsm/backend.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { KmipError } from "../../src/kmip/errors.js";
-import { checkExport, createExtractable, keyExportOf, registerExtractable, type TokenKeyExport } from "../../src/operations/key-export.js";
+import { checkExport, createExport, keyExportOf, registerExtractable, type TokenKeyExport } from "../../src/operations/key-export.js";
 import { CryptographicUsageMask, ResultReason } from "../../src/ttlv/enums.js";
 
 function slot(slotId: string, tokenLabel: string, tokenSerial: string): SlotSummary {
@@ -69,32 +69,35 @@ function permissionDenied(pattern: RegExp) {
   return (error: unknown) => error instanceof KmipError && error.reason === ResultReason.PermissionDenied && pattern.test(error.message);
 }
 
-describe("createExtractable", () => {
+describe("createExport", () => {
   const encrypt = mask(CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt);
+  const inClear = { extractable: true, sensitive: false };
+  const inside = { extractable: false, sensitive: true };
+  const wrappedOnly = { extractable: true, sensitive: true };
   test("on-request: only Extractable true, or the Export usage, makes an exportable key", () => {
-    assert.equal(createExtractable([encrypt], ON_REQUEST), false);
-    assert.equal(createExtractable([encrypt, extractable(true)], ON_REQUEST), true);
-    assert.equal(createExtractable([mask(CryptographicUsageMask.Encrypt | CryptographicUsageMask.Export)], ON_REQUEST), true);
-    assert.equal(createExtractable([mask(CryptographicUsageMask.Export), extractable(false)], ON_REQUEST), false);
+    assert.deepEqual(createExport([encrypt], ON_REQUEST), inside);
+    assert.deepEqual(createExport([encrypt, extractable(true)], ON_REQUEST), inClear);
+    assert.deepEqual(createExport([mask(CryptographicUsageMask.Encrypt | CryptographicUsageMask.Export)], ON_REQUEST), inClear);
+    assert.deepEqual(createExport([mask(CryptographicUsageMask.Export), extractable(false)], ON_REQUEST), inside);
   });
 
   test("by-default: exportable unless the template says Extractable false or Sensitive true", () => {
-    assert.equal(createExtractable([encrypt], BY_DEFAULT), true);
-    assert.equal(createExtractable([encrypt, extractable(false)], BY_DEFAULT), false);
-    assert.equal(createExtractable([encrypt, sensitive(true)], BY_DEFAULT), false);
-    assert.equal(createExtractable([encrypt, sensitive(false)], BY_DEFAULT), true);
+    assert.deepEqual(createExport([encrypt], BY_DEFAULT), inClear);
+    assert.deepEqual(createExport([encrypt, extractable(false)], BY_DEFAULT), inside);
+    assert.deepEqual(createExport([encrypt, sensitive(true)], BY_DEFAULT), inside);
+    assert.deepEqual(createExport([encrypt, sensitive(false)], BY_DEFAULT), inClear);
+  });
+
+  test("Extractable true with Sensitive true: a key that leaves only wrapped, but not under never", () => {
+    assert.deepEqual(createExport([extractable(true), sensitive(true)], ON_REQUEST), wrappedOnly);
+    assert.deepEqual(createExport([extractable(true), sensitive(true)], BY_DEFAULT), wrappedOnly);
+    assert.throws(() => createExport([extractable(true), sensitive(true)], NEVER), permissionDenied(/\[tokens\.vault\] key-export/));
   });
 
   test("never: non-extractable, and Extractable true or the Export usage is Permission Denied naming the rule", () => {
-    assert.equal(createExtractable([encrypt], NEVER), false);
-    assert.throws(() => createExtractable([encrypt, extractable(true)], NEVER), permissionDenied(/key-export policy is "never" \(\[tokens\.vault\] key-export\)/));
-    assert.throws(() => createExtractable([mask(CryptographicUsageMask.Export)], NEVER), permissionDenied(/Export usage/));
-  });
-
-  test("Sensitive true with Extractable true is Invalid Field under every policy", () => {
-    for (const policy of [ON_REQUEST, BY_DEFAULT, NEVER]) {
-      assert.throws(() => createExtractable([extractable(true), sensitive(true)], policy), (error: unknown) => error instanceof KmipError && error.reason === ResultReason.InvalidField);
-    }
+    assert.deepEqual(createExport([encrypt], NEVER), inside);
+    assert.throws(() => createExport([encrypt, extractable(true)], NEVER), permissionDenied(/key-export policy is "never" \(\[tokens\.vault\] key-export\)/));
+    assert.throws(() => createExport([mask(CryptographicUsageMask.Export)], NEVER), permissionDenied(/Export usage/));
   });
 });
 
@@ -104,6 +107,7 @@ describe("registerExtractable and checkExport", () => {
     assert.equal(registerExtractable([], BY_DEFAULT), true);
     assert.equal(registerExtractable([extractable(false)], ON_REQUEST), false);
     assert.equal(registerExtractable([sensitive(true)], BY_DEFAULT), false);
+    assert.equal(registerExtractable([sensitive(true), extractable(true)], ON_REQUEST), true);
     assert.equal(registerExtractable([], NEVER), false);
     assert.throws(() => registerExtractable([mask(CryptographicUsageMask.Export)], NEVER), permissionDenied(/\[tokens\.vault\] key-export/));
   });
