@@ -51,13 +51,20 @@ function describes(rule: KeyExportRule, slot: SlotSummary): boolean {
   return slot.tokenLabel === rule.label || (slot.tokenLabel.startsWith(`${rule.label} (`) && slot.tokenLabel.endsWith(")"));
 }
 
-/** Whether a rule applies to the token of `slot`. */
+/**
+ * Whether a rule applies to the token of `slot`. A table that does not
+ * describe the token cannot select it, so the module is asked (by the
+ * username rule, which a busy relay has cached) only about tables that do;
+ * "never" holds for every token its table describes without asking.
+ */
 async function applies(resolve: (username: string) => Promise<SlotSummary>, rule: KeyExportRule, slot: SlotSummary): Promise<boolean> {
+  if (!describes(rule, slot)) return false;
+  if (rule.policy === "never") return true;
   try {
     return (await resolve(rule.alias)).slotId === slot.slotId;
   } catch (error) {
     if (!(error instanceof HsmError)) throw error;
-    return rule.policy === "never" && describes(rule, slot);
+    return false;
   }
 }
 

@@ -56,6 +56,13 @@ describe("keyExportOf", () => {
     assert.deepEqual(await keyExportOf(resolve, [rule("card", "never", { label: "card" })], STORAGE), { policy: "on-request" });
     assert.deepEqual(await keyExportOf(resolve, [rule("loose", "by-default", { label: "card" })], CARD_SIGN), { policy: "on-request" });
   });
+
+  test("a by-default rule holds only for the token its alias selects, not for another its label describes", async () => {
+    const card = slot("4", "card", "dd");
+    const resolve = resolver({ open: card });
+    assert.deepEqual(await keyExportOf(resolve, [rule("open", "by-default", { label: "card" })], card), { policy: "by-default", alias: "open" });
+    assert.deepEqual(await keyExportOf(resolve, [rule("open", "by-default", { label: "card" })], CARD_SIGN), { policy: "on-request" });
+  });
 });
 
 const extractable = (value: boolean): Attribute => ({ name: "Extractable", value });
