@@ -20,9 +20,10 @@
 // A [tokens] table applies to the token it selects as a username would
 // (src/hsm/slots.ts), whichever way a request reached that token: its
 // username, another form of it, or a [clients] mapping. When several tables
-// select one token, the strictest policy wins. A "never" table that selects
-// no single token (its label is on several) still applies to each token it
-// describes, so that an ambiguity cannot turn the restriction off.
+// select one token, the strictest policy wins. A "never" table holds for
+// every token its label and serial describe, even one its alias does not
+// select (its label on several tokens), so that an ambiguity cannot turn
+// the restriction off.
 import type { KeyExport, KeyExportRule } from "../config/config.js";
 import { HsmError, type SlotSummary } from "../hsm/backend.js";
 import { type Attribute, attributeValue } from "../kmip/attributes.js";
