@@ -13,6 +13,7 @@ import {
   CKM_RSA_PKCS_PSS,
 } from "../hsm/mechanisms.js";
 import type { Config } from "../config/config.js";
+import { describePolicy, keyExportOf, policySource } from "../operations/key-export.js";
 import type { Logger } from "../log/logger.js";
 import type { CliIo } from "./io.js";
 import { dropPrivileges } from "./daemon.js";
@@ -208,6 +209,8 @@ async function describeSlot(
     if (target?.slotId === slot.slotId) aliases.push(`"${alias}"`);
   }
   if (aliases.length > 0) report.line("  aliases", `[tokens] ${aliases.join(", ")}: usernames that select this token too`);
+  const keyExport = await keyExportOf((username) => backend.resolveSlot(username), config.keyExport, slot);
+  report.line("  key export", `${keyExport.policy} (${policySource(keyExport)}): ${describePolicy(keyExport.policy)}`);
 
   let offered: Set<number>;
   try {
@@ -237,7 +240,9 @@ async function checkAliases(backend: HsmBackend, config: Config, report: Report)
       await backend.resolveSlot(alias);
     } catch (err) {
       if (!(err instanceof HsmError)) throw err;
-      report.warning(`[tokens] "${alias}" selects no token: ${err.message}; KMIP clients with this username are refused`, "correct its label or serial, or give both (the tokens are listed above)");
+      const policy = config.keyExport.find((rule) => rule.alias === alias)?.policy;
+      const exported = policy === undefined ? "" : policy === "never" ? `; its key-export = "never" still holds for each token its label and serial describe` : `; its key-export = "${policy}" applies to no token`;
+      report.warning(`[tokens] "${alias}" selects no token: ${err.message}; KMIP clients with this username are refused${exported}`, "correct its label or serial, or give both (the tokens are listed above)");
     }
   }
 }
@@ -247,7 +252,8 @@ async function checkClientTokens(backend: HsmBackend, config: Config, report: Re
   for (const client of config.clients) {
     try {
       const slot = await backend.resolveSlot(client.token);
-      report.line("clients", `${client.name}: token "${client.token}" is slot ${slot.index} ("${slot.tokenLabel}")`);
+      const keyExport = await keyExportOf((username) => backend.resolveSlot(username), config.keyExport, slot);
+      report.line("clients", `${client.name}: token "${client.token}" is slot ${slot.index} ("${slot.tokenLabel}"), key-export ${keyExport.policy}`);
     } catch (err) {
       if (!(err instanceof HsmError)) throw err;
       report.problem(`clients.${client.name}: token "${client.token}": ${err.message}`, "name the token by its label, serial:SERIAL or a [tokens] alias");

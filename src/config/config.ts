@@ -27,6 +27,23 @@ export const ISOLATION_MODES = ["process", "in-process"] as const;
 export type Isolation = (typeof ISOLATION_MODES)[number];
 
 /**
+ * [tokens.NAME] key-export: whether symmetric keys made on that token may
+ * leave it in the clear (README "Key export", src/operations/key-export.ts).
+ * "on-request" (the default): only when the client's template says
+ * Extractable true; "by-default": unless it says Extractable false or
+ * Sensitive true; "never": not at all.
+ */
+export const KEY_EXPORT_POLICIES = ["on-request", "by-default", "never"] as const;
+export type KeyExport = (typeof KEY_EXPORT_POLICIES)[number];
+
+/** A [tokens] table's key-export, with how that table selects its token. */
+export interface KeyExportRule extends TokenSelector {
+  /** The [tokens] table's name. */
+  readonly alias: string;
+  readonly policy: KeyExport;
+}
+
+/**
  * The default of every optional key, in config-file units (seconds, bytes).
  * The sample config, the docs and the tests read them from here.
  */
@@ -183,6 +200,8 @@ export interface Config {
   readonly lifecycle: LifecycleConfig;
   /** [tokens]: names that select a token by label and/or serial number (src/hsm/slots.ts). */
   readonly tokens: Readonly<Record<string, TokenSelector>>;
+  /** [tokens.NAME] key-export, for the tables that set it. */
+  readonly keyExport: readonly KeyExportRule[];
   /** [clients.NAME]: client certificates mapped to a token and a PIN source (src/config/clients.ts). */
   readonly clients: readonly ClientConfig[];
 }
@@ -239,7 +258,7 @@ export function parseConfig(text: string, path: string): Config {
     daemon: readDaemon(root.table("daemon")),
     metrics: readMetrics(root.table("metrics")),
     lifecycle: readLifecycle(root.table("lifecycle")),
-    tokens: readTokens(root.table("tokens")),
+    ...readTokens(root.table("tokens")),
     clients: readClients(root.table("clients")),
   };
   if (config.clients.length > 0 && config.server.clientCaPath === undefined) {
@@ -294,19 +313,22 @@ function readQuirks(t: TableReader): Pkcs11Quirks {
   return quirks;
 }
 
-function readTokens(t: TableReader): Record<string, TokenSelector> {
+function readTokens(t: TableReader): Pick<Config, "tokens" | "keyExport"> {
   const tokens: Record<string, TokenSelector> = {};
+  const keyExport: KeyExportRule[] = [];
   for (const name of t.keys()) {
     const alias = t.table(name, { required: true });
     const selector: TokenSelector = { label: alias.string("label"), serial: alias.string("serial") };
+    const policy = alias.oneOf("key-export", KEY_EXPORT_POLICIES);
     alias.finish();
     const problem = aliasProblem(name, selector);
     if (problem !== undefined) t.fail(name, problem);
     // Absent fields are left out rather than undefined, so the selector crosses to the module's process as it is.
     tokens[name] = Object.fromEntries(Object.entries(selector).filter(([, v]) => v !== undefined));
+    if (policy !== undefined) keyExport.push({ ...tokens[name], alias: name, policy });
   }
   t.finish();
-  return tokens;
+  return { tokens, keyExport };
 }
 
 function readServer(t: TableReader): ServerConfig {

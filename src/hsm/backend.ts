@@ -192,6 +192,8 @@ export interface KeyImportRequest {
 export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "RSA-OAEP";
 export type MacAlgorithm = "HMAC-SHA1" | "HMAC-SHA256" | "HMAC-SHA384" | "HMAC-SHA512" | "AES-CMAC";
 export type SecretMechanism = CipherMechanism | MacAlgorithm;
+/** C_WrapKey mechanisms (wrap.ts): CKM_AES_KEY_WRAP (RFC 3394) and CKM_AES_KEY_WRAP_PAD (RFC 5649). */
+export type WrapMechanism = "AES-KEY-WRAP" | "AES-KEY-WRAP-PAD";
 
 /** Whether a mechanism encrypts (rather than makes a MAC). */
 export function isCipherMechanism(name: SecretMechanism): name is CipherMechanism {
@@ -209,6 +211,8 @@ export interface SecretKeyRequest {
   readonly usage: KeyDescription["usage"];
   /** True: CKA_SENSITIVE false and CKA_EXTRACTABLE true, so Get can read CKA_VALUE. False: the opposite. */
   readonly extractable: boolean;
+  /** With extractable: CKA_SENSITIVE true as well, so the key leaves only wrapped (C_WrapKey). */
+  readonly sensitive?: boolean;
   /** CKA_ALLOWED_MECHANISMS; absent: the attribute is not set (any mechanism). */
   readonly allowedMechanisms?: readonly SecretMechanism[];
   /** CKA_START_DATE as "YYYYMMDD". */
@@ -445,6 +449,14 @@ export interface HsmBackend {
    * key that is sensitive or not extractable.
    */
   readSecretValue(slotId: string, keyId: string): Promise<Uint8Array>;
+
+  /**
+   * C_WrapKey: a secret key encrypted inside the token with an AES key of
+   * the same token (wrap.ts). Throws PERMISSION_DENIED for a key that is not
+   * extractable or a wrapping key without CKA_WRAP, INVALID_ARGUMENT for a
+   * wrapping key or length the mechanism cannot take.
+   */
+  wrapKey(slotId: string, keyId: string, wrappingKeyId: string, mechanism: WrapMechanism): Promise<Uint8Array>;
 
   /**
    * C_EncryptInit + C_Encrypt. Throws PERMISSION_DENIED for a key whose

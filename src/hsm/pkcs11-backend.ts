@@ -26,6 +26,7 @@ import {
   type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
+  type WrapMechanism,
 } from "./backend.js";
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
 import { checkKeyType, cipher, computeMac, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
@@ -45,6 +46,7 @@ import { TokenAliases, type TokenSelector } from "./token-aliases.js";
 import { keyPairTemplates } from "./templates.js";
 import { destroyMetadata, readMetadata, writeMetadata } from "./metadata.js";
 import { importKey } from "./import-key.js";
+import { wrapSecretKey } from "./wrap.js";
 
 export interface Pkcs11BackendOptions {
   libPath: string;
@@ -210,6 +212,11 @@ class Pkcs11Backend implements HsmBackend {
       if (value === undefined) throw notExportable(keyId, true, extractable);
       return value;
     });
+  }
+
+  async wrapKey(slotId: string, keyId: string, wrappingKeyId: string, mechanism: WrapMechanism): Promise<Uint8Array> {
+    const state = this.state(slotId);
+    return this.withKey(state, keyId, (session, key) => state.keys.use(session, wrappingKeyId, (wrapping) => wrapSecretKey(this.p, session, mechanism, wrapping, key)));
   }
 
   async encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {

@@ -1,5 +1,7 @@
 // Get (KMIP 1.x section 4.11): a public key's material in the Key Format
-// Type asked for. Private keys never leave the token (CKA_SENSITIVE).
+// Type asked for; a symmetric key's value, in the clear or wrapped by a key
+// of the token (key-wrapping.ts), as README "Key export" says. Private keys
+// never leave the token (CKA_SENSITIVE).
 //
 // Without a Key Format Type (doc/compatibility.md#get): RSA as PKCS#1 RSAPublicKey (the
 // original answered Transparent RSA Public Key, which PyKMIP cannot parse;
@@ -9,11 +11,13 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyMaterial } from "../kmip/objects.js";
-import { decodeGetRequest, encodeGetResponse } from "../kmip/payloads/get.js";
+import { decodeGetRequest, encodeGetResponse, type KeyWrappingSpecification } from "../kmip/payloads/get.js";
 import { KeyCompressionType, KeyFormatType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
 import { algorithmOf, partnerId, recommendedCurveOf, requireId } from "./keys.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
 import { secretAlgorithmOf } from "./secret-keys.js";
+import { checkExport, tokenKeyExport } from "./key-export.js";
+import { wrappedKeyBlock } from "./key-wrapping.js";
 import { describeManaged, stored } from "./managed-object.js";
 import { DATA_TYPE_ATTRIBUTE, dataObject } from "./register-secret.js";
 import { ItemType, type TtlvItem } from "../ttlv/item.js";
@@ -102,15 +106,18 @@ export const get: OperationHandler = {
   readOnly: true,
   async run(context, requestPayload) {
     const request = decodeGetRequest(requestPayload);
-    if (request.keyWrappingSpecification !== undefined || request.keyWrapType !== undefined) {
-      throw new KmipError(ResultReason.FeatureNotSupported, "key wrapping is not supported: public keys are returned in plaintext");
+    if (request.keyWrapType !== undefined) {
+      throw new KmipError(ResultReason.FeatureNotSupported, "Key Wrap Type is not supported: keys are kept unwrapped; ask for wrapping with a Key Wrapping Specification");
     }
     if (request.keyCompressionType !== undefined && request.keyCompressionType !== KeyCompressionType.ECPublicKeyTypeUncompressed) {
       throw new KmipError(ResultReason.KeyCompressionTypeNotSupported, "only uncompressed EC public keys are returned");
     }
     const id = requireId(context, request.uniqueIdentifier);
     const key = await context.backend.describeKey(context.slot.slotId, id);
-    if (key.objectClass === "secret") return getSecret(context, key, request.keyFormatType);
+    if (key.objectClass === "secret") return getSecret(context, key, request.keyFormatType, request.keyWrappingSpecification);
+    if (request.keyWrappingSpecification !== undefined) {
+      throw new KmipError(ResultReason.FeatureNotSupported, "only symmetric keys are wrapped: public keys are returned in plaintext, private keys never leave the HSM");
+    }
     if (key.objectClass !== "public") {
       throw new KmipError(ResultReason.PermissionDenied, `${id} is a private key; private keys never leave the HSM (get the public key, ${partnerId(id)})`);
     }
@@ -136,10 +143,11 @@ export const get: OperationHandler = {
  * it was registered as (its model says which, register-secret.ts), in the
  * form it came in.
  */
-async function getSecret(context: OperationContext, key: KeyDescription, requested: number | undefined) {
+async function getSecret(context: OperationContext, key: KeyDescription, requested: number | undefined, wrapping: KeyWrappingSpecification | undefined) {
   const { attributes } = await describeManaged(context, key.id);
   const objectType = stored(attributes, "Object Type");
-  if (objectType === undefined || objectType === ObjectType.SymmetricKey) return getSymmetricKey(context, key, requested);
+  if (objectType === undefined || objectType === ObjectType.SymmetricKey) return getSymmetricKey(context, key, requested, wrapping);
+  if (wrapping !== undefined) throw new KmipError(ResultReason.FeatureNotSupported, `${key.id} is Secret Data or an Opaque Object: only symmetric keys are wrapped`);
   const format = objectType === ObjectType.SecretData ? KeyFormatType.Opaque : undefined;
   if (requested !== undefined && requested !== format) {
     throw new KmipError(ResultReason.KeyFormatTypeNotSupported, `Key Format Type ${requested} is not supported for ${key.id}: ${format === undefined ? "an Opaque Object has none" : "Secret Data is returned as Opaque"}`);
@@ -153,14 +161,20 @@ async function getSecret(context: OperationContext, key: KeyDescription, request
 /**
  * A Symmetric Key's value, Raw (the default) or Transparent Symmetric Key
  * (2.1.7.1), read from CKA_VALUE: only a key made exportable (CKA_SENSITIVE
- * false, CKA_EXTRACTABLE true; README "Key export") gives it, any other is
+ * false, CKA_EXTRACTABLE true; README "Key export") on a token whose
+ * key-export policy is not "never" (key-export.ts) gives it, any other is
  * Permission Denied with the reason, never an empty answer.
  */
-async function getSymmetricKey(context: OperationContext, key: KeyDescription, requested: number | undefined) {
+async function getSymmetricKey(context: OperationContext, key: KeyDescription, requested: number | undefined, wrapping: KeyWrappingSpecification | undefined) {
   const format = requested ?? KeyFormatType.Raw;
+  if (wrapping !== undefined) {
+    const keyBlock = await wrappedKeyBlock(context, key, wrapping, format, secretAlgorithmOf(key));
+    return encodeGetResponse({ objectType: ObjectType.SymmetricKey, uniqueIdentifier: key.id, object: { keyBlock } });
+  }
   if (format !== KeyFormatType.Raw && format !== KeyFormatType.TransparentSymmetricKey) {
     throw new KmipError(ResultReason.KeyFormatTypeNotSupported, `Key Format Type ${format} is not supported for symmetric keys (Raw, Transparent Symmetric Key)`);
   }
+  checkExport(await tokenKeyExport(context), key.id);
   const value = await context.backend.readSecretValue(context.slot.slotId, key.id);
   const cryptographicAlgorithm = secretAlgorithmOf(key);
   const keyMaterial = format === KeyFormatType.Raw ? value : ttlv.structure(Tag.KeyMaterial, [ttlv.byteString(Tag.Key, value)]);

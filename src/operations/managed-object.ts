@@ -9,6 +9,7 @@
 // earlier versions of this relay) are read as they are (legacy.ts) and get a
 // record on their first change.
 import { randomBytes } from "node:crypto";
+import type { KeyExportRule } from "../config/config.js";
 import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from "../hsm/backend.js";
 import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
 import { type Attribute, type AttributeName, type Link, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
@@ -25,6 +26,8 @@ export interface LifecyclePolicy {
   readonly strictDestroy: boolean;
   /** A record still pending after this long is what a crashed creation left: its objects are removed. */
   readonly pendingTimeoutMs: number;
+  /** [tokens.NAME] key-export: whether keys may leave their token in the clear (key-export.ts); absent: "on-request" everywhere. */
+  readonly keyExport?: readonly KeyExportRule[];
 }
 
 export const DEFAULT_LIFECYCLE_POLICY: LifecyclePolicy = { strictDestroy: false, pendingTimeoutMs: 600_000 };

@@ -17,7 +17,8 @@
 // as every other key.
 //
 // The client had the value: a registered object is extractable unless the
-// template says Extractable false or Sensitive true (README "Key export").
+// template says Extractable false or Sensitive true, or (Symmetric Keys) the
+// token's key-export policy is "never" (key-export.ts, README "Key export").
 // Each object is a managed object (managed-object.ts): Pre-Active unless an
 // Activation Date now or past is given, with its Name, Object Group, Contact
 // Information and x- attributes; its Digest (SHA-256 of the value, 3.17) is
@@ -32,6 +33,7 @@ import { ItemType, type StructureItem, type TtlvItem } from "../ttlv/item.js";
 import { Tag } from "../ttlv/tags.js";
 import { createManagedObjects, newCkaId } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
+import { registerExtractable, tokenKeyExport } from "./key-export.js";
 import { secretKeyRequest } from "./secret-keys.js";
 import { templateLabel } from "./keys.js";
 import { sha256Digest } from "./key-attributes.js";
@@ -102,6 +104,7 @@ export async function registerSymmetricKey(context: OperationContext, object: Ke
   const mask = attributeValue(attributes, "Cryptographic Usage Mask") ?? defaultMask(algorithm);
   if (attributeValue(asCreate, "Cryptographic Usage Mask") === undefined) asCreate.push({ name: "Cryptographic Usage Mask", value: mask });
   const request = secretKeyRequest(asCreate);
+  const extractable = registerExtractable(attributes, await tokenKeyExport(context));
   const requested = attributeValue(attributes, "Cryptographic Usage Mask") === undefined ? [...attributes, { name: "Cryptographic Usage Mask", value: mask } as Attribute] : attributes;
   const ckaId = newCkaId();
   return createManagedObjects(
@@ -111,7 +114,7 @@ export async function registerSymmetricKey(context: OperationContext, object: Ke
     (plans) =>
       context.backend.generateSecretKey(context.slot.slotId, {
         ...request,
-        extractable: !keptInside(attributes),
+        extractable,
         usage: { ...request.usage, ...plans.secret!.usage },
         ckaId,
         value,

@@ -15,9 +15,9 @@
 //   mechanism, and the token refuses the key any other.
 // - Extractable (KMIP 1.4 3.48) true makes CKA_SENSITIVE false and
 //   CKA_EXTRACTABLE true, so Get can read the value; otherwise the key is
-//   CKA_SENSITIVE true, CKA_EXTRACTABLE false and never leaves the token
-//   (README "Key export"). Sensitive true with Extractable true is refused:
-//   such a key could only leave wrapped, which Get does not do.
+//   CKA_SENSITIVE true, CKA_EXTRACTABLE false and never leaves the token.
+//   The token's [tokens] key-export policy may change the default or refuse
+//   export (key-export.ts, README "Key export").
 // - Name becomes CKA_LABEL.
 // - Activation Date, Deactivation Date, Object Group, Contact Information and
 //   x- attributes go to the key's model (managed-object.ts): a key is
@@ -29,6 +29,7 @@ import { KmipError } from "../kmip/errors.js";
 import { maskNames } from "../ttlv/names.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import { Tag } from "../ttlv/tags.js";
+import { createExport, type TokenKeyExport } from "./key-export.js";
 import { templateLabel } from "./keys.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
@@ -54,7 +55,8 @@ const USAGE_FLAGS: readonly (readonly [number, keyof SecretKeyRequest["usage"]])
   [CryptographicUsageMask.MacVerify, "verify"],
   [CryptographicUsageMask.DeriveKey, "derive"],
 ];
-const MAPPED_BITS = USAGE_FLAGS.reduce((mask, [bit]) => mask | bit, 0);
+/** Export (KMIP 1.x 3.19) has no usage flag: whether a key may leave is CKA_EXTRACTABLE, decided with Extractable (key-export.ts). */
+const MAPPED_BITS = USAGE_FLAGS.reduce<number>((mask, [bit]) => mask | bit, CryptographicUsageMask.Export);
 
 /** The attributes Create takes for a Symmetric Key; any other is refused by name. */
 const CREATE_ATTRIBUTES: ReadonlySet<string> = new Set([
@@ -116,7 +118,7 @@ function allowedOf(algorithm: "AES" | MacAlgorithm, params: readonly Cryptograph
 }
 
 /** The C_GenerateKey request for a Create of a Symmetric Key with these attributes. */
-export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyRequest {
+export function secretKeyRequest(attributes: readonly Attribute[], keyExport?: TokenKeyExport): SecretKeyRequest {
   for (const attribute of attributes) {
     if (!CREATE_ATTRIBUTES.has(attribute.name) && !attribute.name.startsWith("x-")) {
       throw new KmipError(
@@ -148,16 +150,14 @@ export function secretKeyRequest(attributes: readonly Attribute[]): SecretKeyReq
   const mask = attributeValue(attributes, "Cryptographic Usage Mask");
   if (mask === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Usage Mask: it decides what the key may do (CKA_ENCRYPT, CKA_SIGN, ...)");
   const label = templateLabel(attributes);
-  const extractable = attributeValue(attributes, "Extractable") ?? false;
-  if (extractable && attributeValue(attributes, "Sensitive") === true) {
-    throw invalid("Sensitive true with Extractable true would let the key leave only wrapped, which Get does not do; leave Sensitive out or false");
-  }
+  const { extractable, sensitive } = createExport(attributes, keyExport);
   const allowedMechanisms = allowedOf(name, attributeValues(attributes, "Cryptographic Parameters"));
   return {
     keyType,
     bits,
     usage: usageOfMask(mask),
     extractable,
+    ...(extractable && sensitive && { sensitive }),
     ...(label !== undefined && { label }),
     ...(allowedMechanisms !== undefined && { allowedMechanisms }),
   };

@@ -81,7 +81,8 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     maxBatchCount: s.maxBatchCount,
     maxResponseSize: s.maxResponseSize,
     // A creation pending longer than a write may take is a leftover (doc/object-model.md#crash-safe-creation).
-    lifecycle: { strictDestroy: config.lifecycle.strictDestroy, pendingTimeoutMs: config.pkcs11.writeTimeout * 1000 },
+    // [tokens.NAME] key-export rides along: what KMIP leaves to the server about a key's export (src/operations/key-export.ts).
+    lifecycle: { strictDestroy: config.lifecycle.strictDestroy, pendingTimeoutMs: config.pkcs11.writeTimeout * 1000, keyExport: config.keyExport },
     loginThrottle: worker?.loginThrottle ?? createLoginThrottle(config),
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
     ...(clients && { clients }),

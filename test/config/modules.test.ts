@@ -86,6 +86,18 @@ describe("[tokens]", () => {
     assert.deepEqual(Object.keys(c.tokens.signer!), ["serial"]);
   });
 
+  test("key-export: absent is no rule; each policy is kept with the table's selector; another word is refused, naming the key", () => {
+    assert.deepEqual(parseConfig(`${MINIMAL}[tokens.signer]\nserial = "1"\n`, FILE).keyExport, []);
+    const c = parseConfig(`${MINIMAL}[tokens.vsphere]\nlabel = "storage"\nkey-export = "by-default"\n[tokens.vault]\nserial = "2"\nkey-export = "never"\n`, FILE);
+    assert.deepEqual(c.keyExport, [
+      { label: "storage", alias: "vsphere", policy: "by-default" },
+      { serial: "2", alias: "vault", policy: "never" },
+    ]);
+    assert.deepEqual(c.tokens.vsphere, { label: "storage" });
+    rejects(`${MINIMAL}[tokens.vsphere]\nlabel = "storage"\nkey-export = "always"\n`, `${FILE}: tokens.vsphere.key-export: expected one of "on-request", "by-default", "never", got "always"`);
+    rejects(`${MINIMAL}[tokens.vsphere]\nlabel = "storage"\nkey-export = true\n`, `${FILE}: tokens.vsphere.key-export: expected a string, got boolean (write it in quotes: key-export = "true")`);
+  });
+
   test("an alias that cannot select a token is refused, naming it", () => {
     rejects(`${MINIMAL}[tokens.signer]\n`, `${FILE}: tokens.signer: give a label, a serial or both`);
     rejects(`${MINIMAL}[tokens]\nsigner = "abc"\n`, `${FILE}: tokens.signer: expected a table, got string`);

@@ -49,12 +49,12 @@ import {
 import type { StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
 import { algorithm, length, name, objectType, rejectsWith, usage } from "../helpers/relay-client.js";
-import { exchange, failureOf, group, locateAll, password, rawKey, requestBytes, startMappedRelay, successOf, textOf, wireAttribute, type MappedRelay, type WireBatchItem } from "../helpers/replay.js";
+import { exchange, failureOf, group, locateAll, password, rawKey, requestBytes, startReplayRelay, successOf, textOf, wireAttribute, type ReplayRelay, type WireBatchItem } from "../helpers/replay.js";
 
-let mapped: MappedRelay;
+let mapped: ReplayRelay;
 
 before(async () => {
-  mapped = await startMappedRelay("database");
+  mapped = await startReplayRelay("database");
 });
 after(async () => {
   await mapped?.cleanup();

@@ -53,15 +53,15 @@ import { Tag } from "../../src/ttlv/tags.js";
 import { algorithm, length, publicKeyOf, rejectsWith, usage } from "../helpers/relay-client.js";
 import { decodeResponseMessage, type ResponseMessage } from "../../src/kmip/message.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
-import { attributeValues, failureOf, requestBytes, startMappedRelay, successOf, textOf, type MappedRelay } from "../helpers/replay.js";
+import { attributeValues, failureOf, requestBytes, startReplayRelay, successOf, textOf, type ReplayRelay } from "../helpers/replay.js";
 import { createSoftHsmToken, SOFTHSM_MODULE_PATH } from "../helpers/softhsm.js";
 
-let mapped: MappedRelay;
+let mapped: ReplayRelay;
 let aesKeyId: string;
 let rsa: { privateKeyId: string; publicKeyId: string };
 
 before(async () => {
-  mapped = await startMappedRelay("openbao");
+  mapped = await startReplayRelay("openbao");
   // The operator makes the seal's keys beforehand (the seal only uses an existing key): an
   // active AES-256 key and an RSA-2048 pair whose private key decrypts and public key encrypts.
   const operator = await mapped.connect(4);

@@ -206,9 +206,9 @@ describe("AES keys", () => {
       /"Operation Policy Name" cannot be kept on a secret key/,
     );
     await rejectsWith(
-      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Export)] } }),
+      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.TranslateEncrypt)] } }),
       ResultReason.InvalidField,
-      /Export has no PKCS#11 counterpart/,
+      /TranslateEncrypt has no PKCS#11 counterpart/,
     );
   });
 

@@ -250,11 +250,16 @@ export class MemoryBackend implements HsmBackend {
       endDate: null,
       privateKey: value,
       publicKey: value,
-      sensitive: !request.extractable,
+      sensitive: request.sensitive ?? !request.extractable,
       extractable: request.extractable,
       ...(request.allowedMechanisms !== undefined && request.allowedMechanisms.length > 0 && { secretMechanisms: request.allowedMechanisms }),
     });
     return id;
+  }
+
+  async wrapKey(_slotId: string, keyId: string): Promise<Uint8Array> {
+    this.record({ fn: "wrapKey", keyId });
+    throw new HsmError("UNSUPPORTED", "the memory backend does not wrap keys (test/e2e/key-export.test.ts wraps with SoftHSM)", "C_WrapKey");
   }
 
   async readSecretValue(slotId: string, keyId: string): Promise<Uint8Array> {

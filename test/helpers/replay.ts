@@ -6,9 +6,6 @@
 // field, in the order a client's source puts them on the wire, sent as bytes
 // and read back as a decoded Response Message.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { decodeResponseMessage, type ProtocolVersion, type ResponseBatchItem, type ResponseMessage } from "../../src/kmip/message.js";
@@ -20,55 +17,37 @@ import { CryptographicAlgorithm, KeyFormatType, ResultStatus, SecretDataType } f
 import type { StructureItem, TtlvItem } from "../../src/ttlv/item.js";
 import { enumerationName, tagName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import { startRelayProcess, type RunningRelay } from "./relay.js";
-import { connect } from "./relay-client.js";
+import { startMappedRelay, type MappedRelay } from "./mapped-clients.js";
+import type { RunningRelay } from "./relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "./softhsm.js";
-import { createCertificateAuthority, issueClientCertificate, type CertificateAuthority, type CertificateFiles } from "./tls-certs.js";
 
-export interface MappedRelay {
+export interface ReplayRelay {
   readonly relay: RunningRelay;
   readonly token: SoftHsmToken;
-  /** The client's certificate, issued by the relay's client-ca-path, mapped in [clients.NAME]. */
-  readonly certificate: CertificateFiles;
   /** A connection as the client connects: its certificate, no KMIP credential, requests of KMIP 1.`minor`. */
   connect(minor: number): Promise<KmipClient>;
   cleanup(): Promise<void>;
 }
 
-/** A relay whose `[clients.NAME]` maps the certificate with subject CN=NAME to its token, PIN from a 0600 file. */
-export async function startMappedRelay(clientName: string): Promise<MappedRelay> {
-  let ca: CertificateAuthority | undefined;
-  let token: SoftHsmToken | undefined;
-  let pins: string | undefined;
-  let relay: RunningRelay | undefined;
-  const cleanup = async () => {
-    await relay?.cleanup();
-    await token?.cleanup();
-    await ca?.cleanup();
-    if (pins !== undefined) await rm(pins, { recursive: true, force: true });
-  };
+/** A relay on a token of its own whose `[clients.NAME]` maps the certificate with subject CN=NAME to it (test/helpers/mapped-clients.ts). */
+export async function startReplayRelay(clientName: string): Promise<ReplayRelay> {
+  const token = await createSoftHsmToken();
+  let mapped: MappedRelay;
   try {
-    [ca, token, pins] = await Promise.all([createCertificateAuthority(`kmip2pkcs11 ${clientName} clients`), createSoftHsmToken(), mkdtemp(join(tmpdir(), "kmip2pkcs11-pins-"))]);
-    const certificate = await issueClientCertificate(ca, clientName);
-    await writeFile(join(pins, "client.pin"), token.pin, { mode: 0o600 });
-    const started = await startRelayProcess({
-      token,
-      server: [`client-ca-path = "${ca.certPath}"`],
-      extra: [`[clients.${clientName}]`, `subject = "CN=${clientName}"`, `token = "${token.label}"`, `pin-file = "${join(pins, "client.pin")}"`].join("\n"),
-    });
-    relay = started;
-    const [cert, key] = await Promise.all([readFile(certificate.certPath), readFile(certificate.keyPath)]);
-    return {
-      relay: started,
-      token,
-      certificate,
-      connect: (minor) => connect(started, { cert, key, username: undefined, password: undefined, protocolVersion: { major: 1, minor } }),
-      cleanup,
-    };
+    mapped = await startMappedRelay(token, [{ name: clientName, token: token.label }]);
   } catch (error) {
-    await cleanup();
+    await token.cleanup();
     throw error;
   }
+  return {
+    relay: mapped.relay,
+    token,
+    connect: (minor) => mapped.connectAs(clientName, minor),
+    async cleanup() {
+      await mapped.cleanup();
+      await token.cleanup();
+    },
+  };
 }
 
 export const group = (value: string): Attribute => ({ name: "Object Group", value });

@@ -360,7 +360,12 @@ describe("round trips", () => {
       keyFormatType: KeyFormatType.PKCS1,
       keyWrapType: 1,
       keyCompressionType: 1,
-      keyWrappingSpecification: structure(Tag.KeyWrappingSpecification, [enumeration(Tag.WrappingMethod, 1)]),
+      keyWrappingSpecification: {
+        wrappingMethod: 1,
+        encryptionKeyInformation: { uniqueIdentifier: "w_sec", cryptographicParameters: { blockCipherMode: 0x0d } },
+        attributeNames: ["Name"],
+        encodingOption: 1,
+      },
     });
     roundTrip(payloads.deleteAttributePayloads, { attributeName: "Name", attributeIndex: 1 });
     roundTrip(payloads.getAttributesPayloads, { attributeNames: [] });

@@ -91,7 +91,7 @@ describe("Create", () => {
     assert.equal(asked.extractable, true);
   });
 
-  test("refused with the reason: another Object Type, no usage mask, a bad AES length, a short HMAC key, an attribute it cannot keep, Sensitive with Extractable, a usage bit without a flag", async () => {
+  test("refused with the reason: another Object Type, no usage mask, a bad AES length, a short HMAC key, an attribute it cannot keep, a usage bit without a flag", async () => {
     // Object Group, Contact Information, dates and x- attributes go to the model (test/e2e/symmetric.test.ts).
     const bench = new OperationBench();
     await createFails(bench, AES_256, ResultReason.InvalidField, /Symmetric Keys only/, ObjectType.SecretData);
@@ -99,7 +99,6 @@ describe("Create", () => {
     await createFails(bench, [algorithm(CryptographicAlgorithm.AES), length(64), usage(Usage.Encrypt)], ResultReason.InvalidField, /128, 192 or 256/);
     await createFails(bench, [algorithm(CryptographicAlgorithm.HMACSHA512), length(256), usage(Usage.MacGenerate)], ResultReason.InvalidField, /from 512 to 4096/);
     await createFails(bench, [...AES_256, { name: "Operation Policy Name", value: "default" }], ResultReason.InvalidField, /"Operation Policy Name" cannot be kept/);
-    await createFails(bench, [...AES_256, EXTRACTABLE, { name: "Sensitive", value: true }], ResultReason.InvalidField, /Sensitive true with Extractable true/);
     await createFails(bench, [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.CertificateSign)], ResultReason.InvalidField, /CertificateSign has no PKCS#11 counterpart/);
     await createFails(bench, [algorithm(CryptographicAlgorithm.RSA), length(2048), usage(Usage.Encrypt)], ResultReason.InvalidField, /cannot make a symmetric key/);
     assert.equal(bench.backend.calls.filter((c) => c.fn === "generateSecretKey").length, 0, "nothing reached the token");

@@ -68,6 +68,7 @@ function fakeBackend(calls: string[] = []): HsmBackend {
     importKey: unused,
     generateSecretKey: unused,
     readSecretValue: unused,
+    wrapKey: unused,
     encrypt: unused,
     decrypt: unused,
     mac: unused,

@@ -70,6 +70,7 @@ import {
   type SignatureRequest,
   type SignMechanism,
   type SlotSummary,
+  type WrapMechanism,
 } from "../backend.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { CredentialCache } from "./credentials.js";
@@ -129,6 +130,7 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   importKey: "C_FindObjects, C_CreateObject",
   generateSecretKey: "C_GenerateKey",
   readSecretValue: "C_GetAttributeValue",
+  wrapKey: "C_WrapKey",
   encrypt: "C_EncryptInit, C_Encrypt",
   decrypt: "C_DecryptInit, C_Decrypt",
   mac: "C_SignInit, C_Sign",
@@ -416,6 +418,10 @@ class IsolatedBackend implements HsmBackend {
   }
   readSecretValue(slotId: string, keyId: string): Promise<Uint8Array> {
     return this.call("readSecretValue", [slotId, keyId]);
+  }
+
+  wrapKey(slotId: string, keyId: string, wrappingKeyId: string, mechanism: WrapMechanism): Promise<Uint8Array> {
+    return this.call("wrapKey", [slotId, keyId, wrappingKeyId, mechanism]);
   }
   encrypt(slotId: string, keyId: string, request: CipherRequest): Promise<CipherResult> {
     return this.call("encrypt", [slotId, keyId, request]);

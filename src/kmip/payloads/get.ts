@@ -1,14 +1,45 @@
 // Get (KMIP 1.4 section 4.11): returns a managed object. Key Wrap Type is a
-// 1.4 addition. Key Wrapping Specification is kept raw: the relay does not
-// wrap keys, and the operation refuses a request that asks for it.
+// 1.4 addition. Key Wrapping Specification (2.1.6) is read into its fields;
+// the Key Wrapping Data of a wrapped answer (2.1.5) is made by
+// src/operations/get.ts.
 import * as ttlv from "../../ttlv/build.js";
 import { ResultReason } from "../../ttlv/enums.js";
-import { ItemType, type StructureItem } from "../../ttlv/item.js";
+import { ItemType } from "../../ttlv/item.js";
 import { Tag } from "../../ttlv/tags.js";
-import { type Codec, enumeration, expectType, fieldError, joinPath, optional, rawStructure, required, textString } from "../codec.js";
+import { cryptographicParametersCodec, type CryptographicParameters } from "../attributes.js";
+import { type Codec, enumeration, expectType, fieldError, joinPath, optional, repeated, required, structure, textString } from "../codec.js";
 import { fieldLabel } from "../errors.js";
 import { isManagedObjectTag, type ManagedObject, managedObjectCodec, managedObjectTag } from "../objects.js";
 import { payloadCodecs, payloadStructure } from "./payload.js";
+
+/** Encryption Key Information, MAC/Signature Key Information (2.1.5): the key that wraps, and how. */
+export interface WrappingKeyInformation {
+  uniqueIdentifier: string;
+  cryptographicParameters?: CryptographicParameters;
+}
+
+/** Key Wrapping Specification (2.1.6). */
+export interface KeyWrappingSpecification {
+  wrappingMethod: number;
+  encryptionKeyInformation?: WrappingKeyInformation;
+  macSignatureKeyInformation?: WrappingKeyInformation;
+  attributeNames: string[];
+  /** 1.1 */
+  encodingOption?: number;
+}
+
+export const wrappingKeyInformationCodec = structure<WrappingKeyInformation>({
+  uniqueIdentifier: required(Tag.UniqueIdentifier, textString),
+  cryptographicParameters: optional(Tag.CryptographicParameters, cryptographicParametersCodec),
+});
+
+const keyWrappingSpecificationCodec = structure<KeyWrappingSpecification>({
+  wrappingMethod: required(Tag.WrappingMethod, enumeration),
+  encryptionKeyInformation: optional(Tag.EncryptionKeyInformation, wrappingKeyInformationCodec),
+  macSignatureKeyInformation: optional(Tag.MacSignatureKeyInformation, wrappingKeyInformationCodec),
+  attributeNames: repeated(Tag.AttributeName, textString),
+  encodingOption: optional(Tag.EncodingOption, enumeration),
+});
 
 export interface GetRequestPayload {
   uniqueIdentifier?: string;
@@ -16,7 +47,7 @@ export interface GetRequestPayload {
   /** 1.4 */
   keyWrapType?: number;
   keyCompressionType?: number;
-  keyWrappingSpecification?: StructureItem;
+  keyWrappingSpecification?: KeyWrappingSpecification;
 }
 
 export interface GetResponsePayload {
@@ -31,7 +62,7 @@ const requestCodec = payloadStructure<GetRequestPayload>("Get Request Payload", 
   keyFormatType: optional(Tag.KeyFormatType, enumeration),
   keyWrapType: optional(Tag.KeyWrapType, enumeration),
   keyCompressionType: optional(Tag.KeyCompressionType, enumeration),
-  keyWrappingSpecification: optional(Tag.KeyWrappingSpecification, rawStructure),
+  keyWrappingSpecification: optional(Tag.KeyWrappingSpecification, keyWrappingSpecificationCodec),
 });
 
 const responseName = "Get Response Payload";
