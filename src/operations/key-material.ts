@@ -287,7 +287,7 @@ function bytesOf(material: KeyMaterial, format: number): Uint8Array {
  */
 export function parseKeyBlock(block: KeyBlock, objectClass: ObjectClass): ParsedKey {
   if (block.keyWrappingData !== undefined || block.keyValue instanceof Uint8Array) {
-    throw invalid("wrapped key material is not accepted: the relay holds no wrapping keys; send the key in plaintext over the TLS connection");
+    throw invalid("Register of wrapped key material (Key Wrapping Data) is not supported: Get can wrap (C_WrapKey), but Register does not unwrap; send the key in plaintext over the TLS connection");
   }
   if (block.keyValue === undefined) throw new KmipError(ResultReason.MissingData, "the Key Block has no Key Value");
   const parse = FORMATS[objectClass].get(block.keyFormatType);
