@@ -240,6 +240,12 @@ export interface CipherRequest {
   readonly oaepLabel?: Uint8Array;
 }
 
+/** The first step of a stream (startCipherStream). */
+export interface CipherStreamStep extends CipherResult {
+  /** The backend's id of the stream, for continueCipherStream and endCipherStream. */
+  readonly stream: string;
+}
+
 export interface CipherResult {
   readonly data: Uint8Array;
   /** The IV the backend made (randomIvLength). */
@@ -502,6 +508,29 @@ export interface HsmBackend {
 
   /** C_GenerateRandom. */
   generateRandom(slotId: string, length: number): Promise<Uint8Array>;
+
+  /** C_SeedRandom (RNG Seed); UNSUPPORTED when the token takes no seed. A backend without it takes no seed. */
+  seedRandom?(slotId: string, seed: Uint8Array): Promise<void>;
+
+  /**
+   * Streaming Encrypt or Decrypt (KMIP 1.3; doc/architecture.md#streaming):
+   * C_EncryptInit (C_DecryptInit) + C_EncryptUpdate on a session the stream
+   * keeps until it ends. Returns the stream's id and the first output.
+   * BUSY when the slot has as many streams as it may (half its sessions).
+   * A backend without these methods does not stream.
+   */
+  startCipherStream?(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep>;
+
+  /**
+   * The next part of a stream: C_EncryptUpdate, and with `final`
+   * C_EncryptFinal, which ends the stream (GCM: `tag` is the tag to check on
+   * Decrypt; Encrypt returns the tag apart). ITEM_NOT_FOUND for a stream
+   * that is unknown, ended or expired. A failure ends the stream.
+   */
+  continueCipherStream?(slotId: string, stream: string, data: Uint8Array, final: boolean, tag?: Uint8Array): Promise<CipherResult>;
+
+  /** Ends a stream without its final part (the client went away); unknown streams are no error. */
+  endCipherStream?(slotId: string, stream: string): Promise<void>;
 
   /** Whether the module answers (C_GetInfo or a cheap call); for health checks. */
   ping(): Promise<boolean>;

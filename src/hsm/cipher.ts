@@ -136,7 +136,7 @@ export function checkKeyType(keyId: string, facts: KeyFacts, mechanism: SecretMe
 }
 
 /** The pkcs11js mechanism for one Encrypt or Decrypt; `iv` is the IV to use (given or made). */
-function cipherMechanism(request: CipherRequest, iv: Buffer | undefined): pkcs11js.Mechanism {
+export function cipherMechanism(request: CipherRequest, iv: Buffer | undefined): pkcs11js.Mechanism {
   const ckm = CKM_OF[request.mechanism];
   const needIv = (bytes?: number): Buffer => {
     if (iv === undefined) throw invalid(`${request.mechanism} needs an IV/Counter/Nonce (or Random IV)`);
@@ -202,7 +202,7 @@ export function refusal(keyId: string, what: "encrypt" | "decrypt" | "mac" | "ve
     return new HsmError("INVALID_ARGUMENT", `${error.message}${block}`, error.fn, error.ckr);
   }
   // SoftHSM answers a GCM tag that does not verify with CKR_GENERAL_ERROR.
-  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || (mechanism === "AES-GCM" && error.ckr === "CKR_GENERAL_ERROR" && error.fn === "C_Decrypt"))) {
+  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || (mechanism === "AES-GCM" && error.ckr === "CKR_GENERAL_ERROR" && (error.fn === "C_Decrypt" || error.fn === "C_DecryptFinal")))) {
     return new HsmError("CRYPTO_FAILED", `${error.message}: the data does not decrypt with this key (${mechanism === "AES-GCM" ? "the tag does not verify" : "bad padding or length"})`, error.fn, error.ckr);
   }
   return error;
@@ -240,6 +240,16 @@ async function run(
   }
 }
 
+/** The mechanism with its IV: the request's, or one made (`random`) when it asks for one (`made`, to return). */
+export function initialMechanism(request: CipherRequest, decrypting: boolean, random: (length: number) => Buffer): { mechanism: pkcs11js.Mechanism; made?: Buffer } {
+  if (request.randomIvLength === undefined) return { mechanism: cipherMechanism(request, request.iv === undefined ? undefined : Buffer.from(request.iv)) };
+  if (decrypting) throw invalid("Random IV applies to Encrypt only: Decrypt needs the IV/Counter/Nonce Encrypt returned");
+  if (request.iv !== undefined) throw invalid("the request has both Random IV and an IV/Counter/Nonce");
+  if (request.mechanism === "AES-ECB" || request.mechanism === "RSA-OAEP") throw invalid(`${request.mechanism} takes no IV`);
+  const made = random(request.randomIvLength);
+  return { mechanism: cipherMechanism(request, made), made };
+}
+
 /**
  * One Encrypt or Decrypt. GCM: PKCS#11 appends the tag to the ciphertext
  * (v2.40 Current Mechanisms section 2.12.3), KMIP carries it apart
@@ -254,16 +264,7 @@ export async function cipher(
   decrypting: boolean,
   random: (length: number) => Buffer,
 ): Promise<CipherResult> {
-  let iv: Buffer | undefined = request.iv === undefined ? undefined : Buffer.from(request.iv);
-  let made: Buffer | undefined;
-  if (request.randomIvLength !== undefined) {
-    if (decrypting) throw invalid("Random IV applies to Encrypt only: Decrypt needs the IV/Counter/Nonce Encrypt returned");
-    if (iv !== undefined) throw invalid("the request has both Random IV and an IV/Counter/Nonce");
-    if (request.mechanism === "AES-ECB" || request.mechanism === "RSA-OAEP") throw invalid(`${request.mechanism} takes no IV`);
-    made = random(request.randomIvLength);
-    iv = made;
-  }
-  const mechanism = cipherMechanism(request, iv);
+  const { mechanism, made } = initialMechanism(request, decrypting, random);
   let input: Buffer = Buffer.from(request.data);
   const tagLength = request.mechanism === "AES-GCM" ? (request.tagLength ?? 16) : 0;
   if (decrypting && request.mechanism === "AES-GCM") {

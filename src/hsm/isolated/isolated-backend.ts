@@ -55,6 +55,7 @@ import {
   HsmError,
   type CipherRequest,
   type CipherResult,
+  type CipherStreamStep,
   type HsmBackend,
   type MacAlgorithm,
   type SecretKeyRequest,
@@ -144,6 +145,10 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   sign: "C_SignInit, C_Sign",
   verify: "C_VerifyInit, C_Verify",
   generateRandom: "C_GenerateRandom",
+  seedRandom: "C_SeedRandom",
+  startCipherStream: "C_EncryptInit (C_DecryptInit), C_EncryptUpdate",
+  continueCipherStream: "C_EncryptUpdate (C_DecryptUpdate), C_EncryptFinal",
+  endCipherStream: "C_EncryptFinal (C_DecryptFinal)",
   ping: "C_GetInfo",
 };
 
@@ -464,6 +469,18 @@ class IsolatedBackend implements HsmBackend {
   }
   generateRandom(slotId: string, length: number): Promise<Uint8Array> {
     return this.call("generateRandom", [slotId, length]);
+  }
+  seedRandom(slotId: string, seed: Uint8Array): Promise<void> {
+    return this.call("seedRandom", [slotId, seed]);
+  }
+  startCipherStream(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep> {
+    return this.call("startCipherStream", [slotId, keyId, request, decrypting]);
+  }
+  continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, tag?: Uint8Array): Promise<CipherResult> {
+    return this.call("continueCipherStream", tag === undefined ? [slotId, stream, data, final] : [slotId, stream, data, final, tag]);
+  }
+  endCipherStream(slotId: string, stream: string): Promise<void> {
+    return this.call("endCipherStream", [slotId, stream]);
   }
 
   async ping(): Promise<boolean> {
