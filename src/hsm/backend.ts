@@ -39,8 +39,8 @@ export interface SlotSummary {
   readonly loginRequired: boolean;
 }
 
-/** AES is CKK_AES; GenericSecret is CKK_GENERIC_SECRET and the CKK_SHA*_HMAC types (HMAC keys). */
-export type KeyType = "RSA" | "EC" | "EdDSA" | "AES" | "GenericSecret" | "other";
+/** AES is CKK_AES; DES3 is CKK_DES3; GenericSecret is CKK_GENERIC_SECRET and the CKK_SHA*_HMAC types (HMAC keys). */
+export type KeyType = "RSA" | "EC" | "EdDSA" | "AES" | "DES3" | "GenericSecret" | "other";
 export type Curve = "P-256" | "P-384" | "P-521" | "Ed25519";
 /** CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_SECRET_KEY. */
 export type ObjectClass = "public" | "private" | "secret";
@@ -189,7 +189,7 @@ export interface KeyImportRequest {
  * The mechanisms the relay uses with secret keys and RSA-OAEP, by name; the
  * HSM layer (hsm/cipher.ts) turns them into CKM_* values and parameters.
  */
-export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "RSA-OAEP";
+export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "DES3-ECB" | "DES3-CBC" | "DES3-CBC-PAD" | "RSA-OAEP";
 export type MacAlgorithm = "HMAC-SHA1" | "HMAC-SHA256" | "HMAC-SHA384" | "HMAC-SHA512" | "AES-CMAC";
 export type SecretMechanism = CipherMechanism | MacAlgorithm;
 
@@ -200,8 +200,8 @@ export function isCipherMechanism(name: SecretMechanism): name is CipherMechanis
 
 /** What to generate with C_GenerateKey (a CKO_SECRET_KEY). */
 export interface SecretKeyRequest {
-  /** AES: CKM_AES_KEY_GEN; GenericSecret: CKM_GENERIC_SECRET_KEY_GEN (HMAC keys). */
-  readonly keyType: "AES" | "GenericSecret";
+  /** AES: CKM_AES_KEY_GEN; DES3: CKM_DES3_KEY_GEN (always 192 bits with parity); GenericSecret: CKM_GENERIC_SECRET_KEY_GEN (HMAC keys). */
+  readonly keyType: "AES" | "DES3" | "GenericSecret";
   readonly bits: number;
   /** CKA_LABEL; absent: no label. */
   readonly label?: string;

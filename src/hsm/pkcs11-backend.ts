@@ -30,7 +30,7 @@ import {
 } from "./backend.js";
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
 import { CipherStreams } from "./cipher-stream.js";
-import { checkKeyType, cipher, computeMac, initialMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
+import { checkKeyType, cipher, computeMac, forKeyType, initialMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { digestSecretKey } from "./secret-digest.js";
 import { CURVES } from "./ec.js";
@@ -253,25 +253,28 @@ class Pkcs11Backend implements HsmBackend {
   private cipher(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherResult> {
     const state = this.state(slotId);
     return this.withKey(state, keyId, async (session, key) => {
-      const random = this.cipherKey(session, key, keyId, request, decrypting);
+      const [random, adapted] = this.cipherKey(session, key, keyId, request, decrypting);
       try {
-        return await cipher(this.p, session, key, request, decrypting, random);
+        return await cipher(this.p, session, key, adapted, decrypting, random);
       } catch (error) {
-        throw refusal(keyId, decrypting ? "decrypt" : "encrypt", request.mechanism, error, this.allowedOnFailure(session, key, error));
+        throw refusal(keyId, decrypting ? "decrypt" : "encrypt", adapted.mechanism, error, this.allowedOnFailure(session, key, error));
       }
     });
   }
 
-  /** Checks the key for an Encrypt or Decrypt; returns how to make an IV on the session. */
-  private cipherKey(session: Session, key: KeyObject, keyId: string, request: CipherRequest, decrypting: boolean): (length: number) => Buffer {
+  /** Checks the key for an Encrypt or Decrypt; returns how to make an IV on the session, and the request for the key's cipher (forKeyType). */
+  private cipherKey(session: Session, key: KeyObject, keyId: string, asked: CipherRequest, decrypting: boolean): [(length: number) => Buffer, CipherRequest] {
+    key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+    const request = forKeyType(asked, key.facts.keyType);
     const facts = this.checkSecret(session, key, keyId, request.mechanism);
     if (facts.objectClass !== "secret" && facts.objectClass !== (decrypting ? "private" : "public")) {
       throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${facts.objectClass} key; RSA-OAEP ${decrypting ? "decrypts with the private" : "encrypts with the public"} key`);
     }
-    return (length: number): Buffer => {
+    const random = (length: number): Buffer => {
       if (!Number.isInteger(length) || length < 1 || length > 128) throw new HsmError("INVALID_ARGUMENT", `IV length ${length} is not 1 to 128 bytes`);
       return p11("C_GenerateRandom", () => this.p.C_GenerateRandom(session, Buffer.alloc(length)));
     };
+    return [random, request];
   }
 
   async startCipherStream(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep> {
@@ -280,7 +283,8 @@ class Pkcs11Backend implements HsmBackend {
     const what = decrypting ? "decrypt" : "encrypt";
     const init = (session: Session): Promise<Buffer | undefined> =>
       state.keys.use(session, keyId, (key) => {
-        const { mechanism, made } = initialMechanism(request, decrypting, this.cipherKey(session, key, keyId, request, decrypting));
+        const [random, adapted] = this.cipherKey(session, key, keyId, request, decrypting);
+        const { mechanism, made } = initialMechanism(adapted, decrypting, random);
         const [name, call] = decrypting ? (["C_DecryptInit", this.p.C_DecryptInit] as const) : (["C_EncryptInit", this.p.C_EncryptInit] as const);
         try {
           p11(name, () => call.call(this.p, session, mechanism, key.handle));
