@@ -231,9 +231,16 @@ export function refusal(keyId: string, what: "encrypt" | "decrypt" | "mac" | "ve
           : mechanism === "RSA-OAEP" ? ": too long for the key and hash" : "";
     return new HsmError("INVALID_ARGUMENT", `${error.message}${block}`, error.fn, error.ckr);
   }
-  // SoftHSM answers a GCM tag that does not verify with CKR_GENERAL_ERROR.
-  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || (mechanism === "AES-GCM" && error.ckr === "CKR_GENERAL_ERROR" && (error.fn === "C_Decrypt" || error.fn === "C_DecryptFinal")))) {
-    return new HsmError("CRYPTO_FAILED", `${error.message}: the data does not decrypt with this key (${mechanism === "AES-GCM" ? "the tag does not verify" : "bad padding or length"})`, error.fn, error.ckr);
+  // SoftHSM answers a GCM tag that does not verify, and an OAEP block that does not decode, with CKR_GENERAL_ERROR.
+  const undecodable = (mechanism === "AES-GCM" || mechanism === "RSA-OAEP") && error.ckr === "CKR_GENERAL_ERROR" && (error.fn === "C_Decrypt" || error.fn === "C_DecryptFinal");
+  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || undecodable)) {
+    const why =
+      mechanism === "AES-GCM"
+        ? "the tag does not verify"
+        : mechanism === "RSA-OAEP"
+          ? "not this key's ciphertext, or another OAEP hash or label than the request's; none named means SHA-1 without a label"
+          : "bad padding or length";
+    return new HsmError("CRYPTO_FAILED", `${error.message}: the data does not decrypt with this key (${why})`, error.fn, error.ckr);
   }
   return error;
 }
