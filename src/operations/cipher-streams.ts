@@ -12,7 +12,7 @@
 // Correlation Value that is unknown, ended, expired or another connection's
 // is Invalid Field (KMIP 1.x has no Invalid Correlation Value reason; 2.0 does).
 import { randomBytes } from "node:crypto";
-import { type CipherResult, HsmError } from "../hsm/backend.js";
+import { type CipherResult, type CipherStreamStep, HsmError } from "../hsm/backend.js";
 import { STREAM_IDLE_MS } from "../hsm/cipher-stream.js";
 import { KmipError } from "../kmip/errors.js";
 import { atLeast } from "../kmip/versions.js";
@@ -41,6 +41,9 @@ interface Entry {
 }
 
 type Streams = Map<string, Entry>;
+
+/** Streams being started, per connection (the items of one batch run concurrently): they count against the bound too. */
+const starting = new WeakMap<Streams, number>();
 
 /** Streams by connection (its AbortSignal); requests without a connection (tests) share one owner. */
 const owners = new WeakMap<object, Streams>();
@@ -125,11 +128,18 @@ async function start(context: OperationContext, id: string, request: StreamField
   if (backend.startCipherStream === undefined) throw new KmipError(ResultReason.FeatureNotSupported, `this HSM backend does not stream: send the whole Data in one ${operation}`);
   if (ecbPadded(request.cryptographicParameters)) throw new KmipError(ResultReason.FeatureNotSupported, `a streaming ${operation} with AES-ECB and PKCS#5 padding is not supported (use CBC with padding, or one request)`);
   const streams = streamsOf(context);
-  if (streams.size >= MAX_STREAMS_PER_CONNECTION) {
-    throw new KmipError(ResultReason.GeneralFailure, `this connection has ${streams.size} streams open, as many as one connection may: finish or abandon one first`);
+  const pending = starting.get(streams) ?? 0;
+  if (streams.size + pending >= MAX_STREAMS_PER_CONNECTION) {
+    throw new KmipError(ResultReason.GeneralFailure, `this connection has ${streams.size + pending} streams open, as many as one connection may: finish or abandon one first`);
   }
-  const cipher = await cipherRequest(context, id, { ...request, data: request.data ?? new Uint8Array(0) }, decrypting);
-  const step = await usingSecretKey(context, id, () => backend.startCipherStream!(context.slot.slotId, id, cipher, decrypting));
+  starting.set(streams, pending + 1);
+  let step: CipherStreamStep;
+  try {
+    const cipher = await cipherRequest(context, id, { ...request, data: request.data ?? new Uint8Array(0) }, decrypting);
+    step = await usingSecretKey(context, id, () => backend.startCipherStream!(context.slot.slotId, id, cipher, decrypting));
+  } finally {
+    starting.set(streams, (starting.get(streams) ?? 1) - 1);
+  }
   const value = randomBytes(16);
   const entry: Entry = { stream: step.stream, slotId: context.slot.slotId, keyId: id, decrypting, busy: false, timer: undefined };
   const key = value.toString("hex");
