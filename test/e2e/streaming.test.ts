@@ -15,7 +15,8 @@ import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute, CryptographicParameters } from "../../src/kmip/attributes.js";
 import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import { MAX_STREAMS_PER_CONNECTION } from "../../src/operations/cipher-streams.js";
-import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, ObjectType, PaddingMethod, ResultReason } from "../../src/ttlv/enums.js";
+import { encryptPayloads } from "../../src/kmip/payloads/index.js";
+import { BatchErrorContinuationOption, BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, ObjectType, Operation, PaddingMethod, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { algorithm, connect, length, rejectsWith, usage } from "../helpers/relay-client.js";
 
@@ -137,5 +138,20 @@ test("bounds: another connection cannot continue a stream; one connection holds 
     assert.ok(started !== undefined, "a stream starts once the closed connection's streams have ended");
   } finally {
     await Promise.allSettled([a.close(), b.close(), c.close()]);
+  }
+});
+
+test("a batch of Init items, which run concurrently, opens no more streams than one connection may; the connection's close gives them back", async () => {
+  const d = await connect(relay, V14);
+  try {
+    const item = {
+      operation: Operation.Encrypt,
+      requestPayload: encryptPayloads.encodeRequest({ uniqueIdentifier: id, cryptographicParameters: GCM, data: parts[0], ivCounterNonce: Buffer.alloc(12, 4), initIndicator: true }),
+    };
+    const answer = await d.batch(Array.from({ length: MAX_STREAMS_PER_CONNECTION + 3 }, () => item), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+    const succeeded = answer.batchItems.filter((i) => i.resultStatus === ResultStatus.Success).length;
+    assert.equal(succeeded, MAX_STREAMS_PER_CONNECTION);
+  } finally {
+    await d.close();
   }
 });
