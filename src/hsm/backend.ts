@@ -240,6 +240,11 @@ export interface CipherRequest {
   readonly oaepLabel?: Uint8Array;
 }
 
+/** A later part of a stream: the output (GCM Encrypt's last part: and the tag); a MAC stream's last part: the MAC as data; a MAC Verify's: whether it verified. */
+export interface StreamResult extends CipherResult {
+  readonly valid?: boolean;
+}
+
 /** The first step of a stream (startCipherStream). */
 export interface CipherStreamStep extends CipherResult {
   /** The backend's id of the stream, for continueCipherStream and endCipherStream. */
@@ -521,13 +526,18 @@ export interface HsmBackend {
    */
   startCipherStream?(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep>;
 
+  /** Streaming MAC or MAC Verify (KMIP 1.3): C_SignInit (C_VerifyInit) + C_SignUpdate on a session kept for the stream, as startCipherStream. */
+  startMacStream?(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep>;
+
   /**
-   * The next part of a stream: C_EncryptUpdate, and with `final`
-   * C_EncryptFinal, which ends the stream (GCM: `tag` is the tag to check on
-   * Decrypt; Encrypt returns the tag apart). ITEM_NOT_FOUND for a stream
-   * that is unknown, ended or expired. A failure ends the stream.
+   * The next part of a stream: C_EncryptUpdate (C_SignUpdate, ...), and with
+   * `final` C_EncryptFinal, which ends the stream. `extra`: a GCM Decrypt's
+   * tag, a MAC Verify's MAC, with the last part. A MAC stream's last part
+   * answers the MAC as its data, a MAC Verify's whether it verified.
+   * ITEM_NOT_FOUND for a stream that is unknown, ended or expired. A failure
+   * ends the stream.
    */
-  continueCipherStream?(slotId: string, stream: string, data: Uint8Array, final: boolean, tag?: Uint8Array): Promise<CipherResult>;
+  continueCipherStream?(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult>;
 
   /** Ends a stream without its final part (the client went away); unknown streams are no error. */
   endCipherStream?(slotId: string, stream: string): Promise<void>;

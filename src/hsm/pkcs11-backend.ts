@@ -9,6 +9,7 @@ import {
   type CipherRequest,
   type CipherResult,
   type CipherStreamStep,
+  type StreamResult,
   HsmError,
   type HsmBackend,
   type MacAlgorithm,
@@ -29,8 +30,8 @@ import {
   type SlotSummary,
 } from "./backend.js";
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
-import { CipherStreams } from "./cipher-stream.js";
-import { checkKeyType, cipher, computeMac, forKeyType, initialMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
+import { CipherStreams, checkStreamable } from "./cipher-stream.js";
+import { checkKeyType, cipher, computeMac, forKeyType, initialMechanism, macMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { digestSecretKey } from "./secret-digest.js";
 import { CURVES } from "./ec.js";
@@ -293,16 +294,31 @@ class Pkcs11Backend implements HsmBackend {
         }
         return made;
       });
-    try {
-      return await this.streams.start(slotId, state.pool, keyId, request, decrypting, init);
-    } catch (error) {
-      throw refusal(keyId, what, request.mechanism, error);
-    }
+    checkStreamable(request);
+    return this.streams.start(slotId, state.pool, keyId, request, what, init);
   }
 
-  async continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, tag?: Uint8Array): Promise<CipherResult> {
+  async startMacStream(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep> {
+    const state = this.state(slotId);
+    if (!state.login.loggedIn) throw new HsmError("AUTH_FAILED", `slot ${slotId}: the relay has not logged this token in; authenticate first`);
+    const what = verifying ? "verify" : "mac";
+    const init = (session: Session): Promise<undefined> =>
+      state.keys.use(session, keyId, (key) => {
+        this.checkSecret(session, key, keyId, algorithm);
+        const [name, call] = verifying ? (["C_VerifyInit", this.p.C_VerifyInit] as const) : (["C_SignInit", this.p.C_SignInit] as const);
+        try {
+          p11(name, () => call.call(this.p, session, macMechanism(algorithm), key.handle));
+        } catch (error) {
+          throw refusal(keyId, what, algorithm, error, this.allowedOnFailure(session, key, error));
+        }
+        return undefined;
+      });
+    return this.streams.start(slotId, state.pool, keyId, { mechanism: algorithm, data }, what, init);
+  }
+
+  async continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult> {
     this.checkOpen();
-    return this.streams.continue(slotId, stream, data, final, tag);
+    return this.streams.continue(slotId, stream, data, final, extra);
   }
 
   async endCipherStream(_slotId: string, stream: string): Promise<void> {

@@ -1,5 +1,5 @@
-// Streaming Encrypt and Decrypt (KMIP 1.3+ Init Indicator, Correlation Value,
-// Final Indicator) end to end on SoftHSM through the relay in its own process
+// Streaming Encrypt, Decrypt, MAC and MAC Verify (KMIP 1.3+ Init Indicator,
+// Correlation Value, Final Indicator) end to end on SoftHSM through the relay in its own process
 // (module isolation on): the parts give what node:crypto gives for the whole
 // data, a GCM tag that does not verify fails the last part, and the bounds
 // hold: a Correlation Value of another connection or of an ended stream is
@@ -8,7 +8,7 @@
 // one-shot Encrypts still run, and a connection that closes gives its
 // streams' sessions back.
 import assert from "node:assert/strict";
-import { createCipheriv } from "node:crypto";
+import { createCipheriv, createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KmipClient } from "../../src/client/kmip-client.js";
@@ -16,7 +16,7 @@ import type { Attribute, CryptographicParameters } from "../../src/kmip/attribut
 import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import { MAX_STREAMS_PER_CONNECTION } from "../../src/operations/cipher-streams.js";
 import { encryptPayloads } from "../../src/kmip/payloads/index.js";
-import { BatchErrorContinuationOption, BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, ObjectType, Operation, PaddingMethod, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
+import { BatchErrorContinuationOption, BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, ObjectType, Operation, PaddingMethod, ResultReason, ResultStatus, ValidityIndicator } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
 import { algorithm, connect, length, rejectsWith, usage } from "../helpers/relay-client.js";
 
@@ -154,4 +154,37 @@ test("a batch of Init items, which run concurrently, opens no more streams than 
   } finally {
     await d.close();
   }
+});
+
+test("HMAC-SHA256 in parts: MAC answers node:crypto's MAC with the last part; MAC Verify in parts says Unknown, then Valid or Invalid", async () => {
+  const extractable: Attribute = { name: "Extractable", value: true };
+  const { uniqueIdentifier: hmac } = await client.create({
+    objectType: ObjectType.SymmetricKey,
+    templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.HMACSHA256), usage(Usage.MacGenerate | Usage.MacVerify), extractable] },
+  });
+  await client.activate({ uniqueIdentifier: hmac });
+  const got = await client.get({ uniqueIdentifier: hmac });
+  const block = (got.object as KmipKeyObject).keyBlock;
+  assert.ok(block.keyValue !== undefined && !(block.keyValue instanceof Uint8Array));
+  const expected = createHmac("sha256", Buffer.from(block.keyValue.keyMaterial as Uint8Array)).update(message).digest();
+
+  const first = await client.mac({ uniqueIdentifier: hmac, data: parts[0], initIndicator: true });
+  assert.equal(first.macData, undefined, "no MAC before the last part");
+  const middle = await client.mac({ uniqueIdentifier: hmac, data: parts[1], correlationValue: first.correlationValue });
+  const last = await client.mac({ uniqueIdentifier: hmac, data: parts[2], correlationValue: middle.correlationValue, finalIndicator: true });
+  assert.deepEqual(Buffer.from(last.macData!), expected);
+
+  const verify = async (mac: Buffer) => {
+    const start = await client.macVerify({ uniqueIdentifier: hmac, data: message.subarray(0, 40), initIndicator: true });
+    assert.equal(start.validityIndicator, ValidityIndicator.Unknown);
+    return (await client.macVerify({ uniqueIdentifier: hmac, data: message.subarray(40), macData: mac, correlationValue: start.correlationValue, finalIndicator: true })).validityIndicator;
+  };
+  assert.equal(await verify(expected), ValidityIndicator.Valid);
+  const wrong = Buffer.from(expected);
+  wrong[0]! ^= 1;
+  assert.equal(await verify(wrong), ValidityIndicator.Invalid);
+  // A MAC stream is not an Encrypt stream.
+  const other = await client.mac({ uniqueIdentifier: hmac, data: parts[0], initIndicator: true });
+  await rejectsWith(client.encrypt({ uniqueIdentifier: hmac, data: parts[1], correlationValue: other.correlationValue }), ResultReason.InvalidField, /is a streaming MAC with/);
+  await client.mac({ uniqueIdentifier: hmac, correlationValue: other.correlationValue, finalIndicator: true });
 });

@@ -56,6 +56,7 @@ import {
   type CipherRequest,
   type CipherResult,
   type CipherStreamStep,
+  type StreamResult,
   type HsmBackend,
   type MacAlgorithm,
   type SecretKeyRequest,
@@ -147,7 +148,8 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   generateRandom: "C_GenerateRandom",
   seedRandom: "C_SeedRandom",
   startCipherStream: "C_EncryptInit (C_DecryptInit), C_EncryptUpdate",
-  continueCipherStream: "C_EncryptUpdate (C_DecryptUpdate), C_EncryptFinal",
+  startMacStream: "C_SignInit (C_VerifyInit), C_SignUpdate",
+  continueCipherStream: "C_EncryptUpdate (C_DecryptUpdate, C_SignUpdate, ...), C_EncryptFinal",
   endCipherStream: "C_EncryptFinal (C_DecryptFinal)",
   ping: "C_GetInfo",
 };
@@ -476,8 +478,11 @@ class IsolatedBackend implements HsmBackend {
   startCipherStream(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep> {
     return this.call("startCipherStream", [slotId, keyId, request, decrypting]);
   }
-  continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, tag?: Uint8Array): Promise<CipherResult> {
-    return this.call("continueCipherStream", tag === undefined ? [slotId, stream, data, final] : [slotId, stream, data, final, tag]);
+  startMacStream(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep> {
+    return this.call("startMacStream", [slotId, keyId, algorithm, data, verifying]);
+  }
+  continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult> {
+    return this.call("continueCipherStream", extra === undefined ? [slotId, stream, data, final] : [slotId, stream, data, final, extra]);
   }
   endCipherStream(slotId: string, stream: string): Promise<void> {
     return this.call("endCipherStream", [slotId, stream]);
