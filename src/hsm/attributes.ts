@@ -13,7 +13,7 @@ import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
 import { decodeMechanismList } from "./import-templates.js";
 import { parseAllowedMechanisms } from "./cipher.js";
-import { CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC } from "./mechanisms.js";
+import { CKK_AES, CKK_DES2, CKK_DES3, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC } from "./mechanisms.js";
 import { mayBeAttributeRefusal, type AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
@@ -128,6 +128,9 @@ export function keyTypeOf(ckk: number | undefined): KeyType {
       return "EdDSA";
     case CKK_AES:
       return "AES";
+    case CKK_DES3:
+    case CKK_DES2:
+      return "DES3";
     case CKK_GENERIC_SECRET:
     case CKK_SHA_1_HMAC:
     case CKK_SHA224_HMAC:
@@ -150,7 +153,9 @@ const USAGE: Readonly<Record<ObjectClass, readonly number[]>> = {
 };
 /** What a secret key reveals of itself without its value (PKCS#11 v2.40 section 4.10). */
 const SECRET = [A.CKA_VALUE_LEN, A.CKA_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_ALLOWED_MECHANISMS];
-const secretKeyTypes: ReadonlySet<KeyType> = new Set(["AES", "GenericSecret"]);
+const secretKeyTypes: ReadonlySet<KeyType> = new Set(["AES", "DES3", "GenericSecret"]);
+/** Triple DES keys have no CKA_VALUE_LEN (PKCS#11 v2.40 Current Mechanisms sections 2.20.1, 2.19.1): the key type says 168 or 112 bits of key. */
+const des3Bits = (ckk: number | undefined): number => (ckk === CKK_DES2 ? 112 : 168);
 // Key material: public keys reveal theirs; a private RSA key's modulus (not
 // secret) gives its size; an EC private key's CKA_EC_PARAMS gives its curve.
 const MATERIAL: Readonly<Record<Exclude<ObjectClass, "secret">, Readonly<Record<"RSA" | "EC", readonly number[]>>>> = {
@@ -164,7 +169,8 @@ const MATERIAL: Readonly<Record<Exclude<ObjectClass, "secret">, Readonly<Record<
  * says which material to read.
  */
 export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs11js.Handle, objectClass: ObjectClass, quirks: AttributeQuirks): KeyFacts {
-  const keyType = keyTypeOf(readUlong(readAttributes(p, session, handle, [A.CKA_KEY_TYPE], quirks).get(A.CKA_KEY_TYPE)));
+  const ckk = readUlong(readAttributes(p, session, handle, [A.CKA_KEY_TYPE], quirks).get(A.CKA_KEY_TYPE));
+  const keyType = keyTypeOf(ckk);
   const allowed = readAllowedMechanisms(p, session, handle);
   const defaults = allowed === undefined ? {} : { allowedMechanisms: allowed };
   if (keyType === "RSA") {
@@ -176,6 +182,7 @@ export function readKeyFacts(p: pkcs11js.PKCS11, session: Session, handle: pkcs1
     const curve = ecParams === undefined ? undefined : curveOfParams(ecParams);
     return curve === undefined ? { objectClass, keyType, bits: 0, ...defaults } : { objectClass, keyType, bits: curve.bits, curve: curve.curve, ...defaults };
   }
+  if (keyType === "DES3") return { objectClass, keyType, bits: des3Bits(ckk) };
   if (secretKeyTypes.has(keyType)) {
     const length = readUlong(readAttributes(p, session, handle, [A.CKA_VALUE_LEN]).get(A.CKA_VALUE_LEN));
     return { objectClass, keyType, bits: (length ?? 0) * 8 };
@@ -224,7 +231,8 @@ export function describeObject(
   quirks: AttributeQuirks,
 ): KeyDescription {
   const common = readAttributes(p, session, handle, [A.CKA_KEY_TYPE, A.CKA_LABEL, ...USAGE[objectClass]], quirks);
-  const keyType = keyTypeOf(readUlong(common.get(A.CKA_KEY_TYPE)));
+  const ckk = readUlong(common.get(A.CKA_KEY_TYPE));
+  const keyType = keyTypeOf(ckk);
   const flag = (type: number): boolean => (common.get(type)?.[0] ?? 0) !== 0;
   const label = common.get(A.CKA_LABEL);
   const allowed = keyType === "RSA" || keyType === "EC" ? readAllowedMechanisms(p, session, handle) : undefined;
@@ -254,7 +262,7 @@ export function describeObject(
     const allowed = secret.get(A.CKA_ALLOWED_MECHANISMS);
     return {
       ...base,
-      bits: (readUlong(secret.get(A.CKA_VALUE_LEN)) ?? 0) * 8,
+      bits: keyType === "DES3" ? des3Bits(ckk) : (readUlong(secret.get(A.CKA_VALUE_LEN)) ?? 0) * 8,
       sensitive: (secret.get(A.CKA_SENSITIVE)?.[0] ?? 0) !== 0,
       extractable: (secret.get(A.CKA_EXTRACTABLE)?.[0] ?? 0) !== 0,
       ...(allowed !== undefined && allowed.length > 0 && { secretMechanisms: parseAllowedMechanisms(allowed) }),

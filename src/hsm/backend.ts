@@ -39,8 +39,8 @@ export interface SlotSummary {
   readonly loginRequired: boolean;
 }
 
-/** AES is CKK_AES; GenericSecret is CKK_GENERIC_SECRET and the CKK_SHA*_HMAC types (HMAC keys). */
-export type KeyType = "RSA" | "EC" | "EdDSA" | "AES" | "GenericSecret" | "other";
+/** AES is CKK_AES; DES3 is CKK_DES3; GenericSecret is CKK_GENERIC_SECRET and the CKK_SHA*_HMAC types (HMAC keys). */
+export type KeyType = "RSA" | "EC" | "EdDSA" | "AES" | "DES3" | "GenericSecret" | "other";
 export type Curve = "P-256" | "P-384" | "P-521" | "Ed25519";
 /** CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_SECRET_KEY. */
 export type ObjectClass = "public" | "private" | "secret";
@@ -189,7 +189,7 @@ export interface KeyImportRequest {
  * The mechanisms the relay uses with secret keys and RSA-OAEP, by name; the
  * HSM layer (hsm/cipher.ts) turns them into CKM_* values and parameters.
  */
-export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "RSA-OAEP";
+export type CipherMechanism = "AES-ECB" | "AES-CBC" | "AES-CBC-PAD" | "AES-CTR" | "AES-GCM" | "DES3-ECB" | "DES3-CBC" | "DES3-CBC-PAD" | "RSA-OAEP";
 export type MacAlgorithm = "HMAC-SHA1" | "HMAC-SHA256" | "HMAC-SHA384" | "HMAC-SHA512" | "AES-CMAC";
 export type SecretMechanism = CipherMechanism | MacAlgorithm;
 /** C_WrapKey mechanisms (wrap.ts): CKM_AES_KEY_WRAP (RFC 3394) and CKM_AES_KEY_WRAP_PAD (RFC 5649). */
@@ -202,8 +202,8 @@ export function isCipherMechanism(name: SecretMechanism): name is CipherMechanis
 
 /** What to generate with C_GenerateKey (a CKO_SECRET_KEY). */
 export interface SecretKeyRequest {
-  /** AES: CKM_AES_KEY_GEN; GenericSecret: CKM_GENERIC_SECRET_KEY_GEN (HMAC keys). */
-  readonly keyType: "AES" | "GenericSecret";
+  /** AES: CKM_AES_KEY_GEN; DES3: CKM_DES3_KEY_GEN (always 192 bits with parity); GenericSecret: CKM_GENERIC_SECRET_KEY_GEN (HMAC keys). */
+  readonly keyType: "AES" | "DES3" | "GenericSecret";
   readonly bits: number;
   /** CKA_LABEL; absent: no label. */
   readonly label?: string;
@@ -242,6 +242,17 @@ export interface CipherRequest {
   /** RSA-OAEP: the hash of OAEP and of MGF1 (default sha1), and the label (PKCS#11 source data). */
   readonly oaepHash?: "sha1" | HashName;
   readonly oaepLabel?: Uint8Array;
+}
+
+/** A later part of a stream: the output (GCM Encrypt's last part: and the tag); a MAC stream's last part: the MAC as data; a MAC Verify's: whether it verified. */
+export interface StreamResult extends CipherResult {
+  readonly valid?: boolean;
+}
+
+/** The first step of a stream (startCipherStream). */
+export interface CipherStreamStep extends CipherResult {
+  /** The backend's id of the stream, for continueCipherStream and endCipherStream. */
+  readonly stream: string;
 }
 
 export interface CipherResult {
@@ -514,6 +525,34 @@ export interface HsmBackend {
 
   /** C_GenerateRandom. */
   generateRandom(slotId: string, length: number): Promise<Uint8Array>;
+
+  /** C_SeedRandom (RNG Seed); UNSUPPORTED when the token takes no seed. A backend without it takes no seed. */
+  seedRandom?(slotId: string, seed: Uint8Array): Promise<void>;
+
+  /**
+   * Streaming Encrypt or Decrypt (KMIP 1.3; doc/architecture.md#streaming):
+   * C_EncryptInit (C_DecryptInit) + C_EncryptUpdate on a session the stream
+   * keeps until it ends. Returns the stream's id and the first output.
+   * BUSY when the slot has as many streams as it may (half its sessions).
+   * A backend without these methods does not stream.
+   */
+  startCipherStream?(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep>;
+
+  /** Streaming MAC or MAC Verify (KMIP 1.3): C_SignInit (C_VerifyInit) + C_SignUpdate on a session kept for the stream, as startCipherStream. */
+  startMacStream?(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep>;
+
+  /**
+   * The next part of a stream: C_EncryptUpdate (C_SignUpdate, ...), and with
+   * `final` C_EncryptFinal, which ends the stream. `extra`: a GCM Decrypt's
+   * tag, a MAC Verify's MAC, with the last part. A MAC stream's last part
+   * answers the MAC as its data, a MAC Verify's whether it verified.
+   * ITEM_NOT_FOUND for a stream that is unknown, ended or expired. A failure
+   * ends the stream.
+   */
+  continueCipherStream?(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult>;
+
+  /** Ends a stream without its final part (the client went away); unknown streams are no error. */
+  endCipherStream?(slotId: string, stream: string): Promise<void>;
 
   /** Whether the module answers (C_GetInfo or a cheap call); for health checks. */
   ping(): Promise<boolean>;

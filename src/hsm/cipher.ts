@@ -1,7 +1,8 @@
 // Secret keys and the mechanisms used with them: the C_GenerateKey template,
 // CKA_ALLOWED_MECHANISMS, and C_Encrypt / C_Decrypt / C_Sign (MAC) with the
 // parameters each mechanism takes (PKCS#11 v2.40 Current Mechanisms sections
-// 2.1.8 RSA-OAEP, 2.14 AES, 2.15 GCM/CTR, 2.19 AES CMAC, 2.25-2.28 HMAC).
+// 2.1.8 RSA-OAEP, 2.14 AES, 2.15 GCM/CTR, 2.19 AES CMAC, 2.20 Triple DES,
+// 2.25-2.28 HMAC).
 //
 // The key's type is checked against the mechanism before the token sees it,
 // so that a wrong key type is named as such rather than as a CKR code; what
@@ -10,6 +11,7 @@
 import { endianness } from "node:os";
 import pkcs11js from "pkcs11js";
 import {
+  type CipherMechanism,
   type CipherRequest,
   type CipherResult,
   HsmError,
@@ -19,7 +21,7 @@ import {
   type SecretMechanism,
 } from "./backend.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
-import { CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512, CKK_AES, CKK_GENERIC_SECRET, CKM_SHA256, CKM_SHA384, CKM_SHA512 } from "./mechanisms.js";
+import { CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512, CKK_AES, CKK_DES2, CKK_DES3, CKK_GENERIC_SECRET, CKM_SHA256, CKM_SHA384, CKM_SHA512 } from "./mechanisms.js";
 import type { KeyObject } from "./objects.js";
 import { pinned } from "./sign.js";
 import type { Session } from "./session-pool.js";
@@ -33,6 +35,9 @@ export const CKM_OF: Readonly<Record<SecretMechanism, number>> = {
   "AES-CBC-PAD": A.CKM_AES_CBC_PAD,
   "AES-CTR": A.CKM_AES_CTR,
   "AES-GCM": A.CKM_AES_GCM,
+  "DES3-ECB": A.CKM_DES3_ECB,
+  "DES3-CBC": A.CKM_DES3_CBC,
+  "DES3-CBC-PAD": A.CKM_DES3_CBC_PAD,
   "RSA-OAEP": A.CKM_RSA_PKCS_OAEP,
   "HMAC-SHA1": A.CKM_SHA_1_HMAC,
   "HMAC-SHA256": A.CKM_SHA256_HMAC,
@@ -45,6 +50,7 @@ const MECHANISM_OF_CKM: ReadonlyMap<number, SecretMechanism> = new Map(Object.en
 /** The key type each mechanism needs. */
 function keyTypeFor(mechanism: SecretMechanism): KeyFacts["keyType"] {
   if (mechanism === "RSA-OAEP") return "RSA";
+  if (mechanism.startsWith("DES3-")) return "DES3";
   return mechanism.startsWith("HMAC-") ? "GenericSecret" : "AES";
 }
 
@@ -94,15 +100,19 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
   const { bits, usage } = request;
   if (!Number.isInteger(bits) || bits <= 0 || bits % 8 !== 0) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: key length ${bits} is not a positive multiple of 8 bits`);
   const aes = request.keyType === "AES";
+  const des3 = request.keyType === "DES3";
+  // Triple DES with three keys is 192 bits with parity (CKK_DES3), with two 128 (CKK_DES2).
+  if (des3 && bits !== 192 && bits !== 128) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: Triple DES keys are 192 or 128 bits with parity, not ${bits}`);
+  const des2 = des3 && bits === 128;
   if (request.value !== undefined && request.value.length * 8 !== bits) throw new HsmError("INVALID_ARGUMENT", `C_CreateObject: a value of ${request.value.length} bytes is not ${bits} bits`);
   if (aes && bits !== 128 && bits !== 192 && bits !== 256) throw new HsmError("INVALID_ARGUMENT", `C_GenerateKey: AES keys are 128, 192 or 256 bits, not ${bits}`);
   const template: pkcs11js.Template = [
     { type: A.CKA_CLASS, value: A.CKO_SECRET_KEY },
-    { type: A.CKA_KEY_TYPE, value: aes ? CKK_AES : CKK_GENERIC_SECRET },
+    { type: A.CKA_KEY_TYPE, value: aes ? CKK_AES : des2 ? CKK_DES2 : des3 ? CKK_DES3 : CKK_GENERIC_SECRET },
     { type: A.CKA_TOKEN, value: true },
     { type: A.CKA_PRIVATE, value: true },
     { type: A.CKA_ID, value: ckaId },
-    request.value === undefined ? { type: A.CKA_VALUE_LEN, value: bits / 8 } : { type: A.CKA_VALUE, value: Buffer.from(request.value) },
+    ...(request.value !== undefined ? [{ type: A.CKA_VALUE, value: Buffer.from(request.value) }] : des3 ? [] : [{ type: A.CKA_VALUE_LEN, value: bits / 8 }]),
     { type: A.CKA_ENCRYPT, value: usage.encrypt },
     { type: A.CKA_DECRYPT, value: usage.decrypt },
     { type: A.CKA_WRAP, value: usage.wrap },
@@ -110,7 +120,7 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
     { type: A.CKA_SIGN, value: usage.sign },
     { type: A.CKA_VERIFY, value: usage.verify },
     { type: A.CKA_DERIVE, value: usage.derive },
-    { type: A.CKA_SENSITIVE, value: request.sensitive ?? !request.extractable },
+    { type: A.CKA_SENSITIVE, value: !request.extractable },
     { type: A.CKA_EXTRACTABLE, value: request.extractable },
   ];
   if (request.label !== undefined) template.push({ type: A.CKA_LABEL, value: Buffer.from(request.label, "utf8") });
@@ -118,10 +128,21 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
     template.push({ type: A.CKA_ALLOWED_MECHANISMS, value: allowedMechanismsValue(request.allowedMechanisms) });
   }
   if (request.startDate !== undefined) template.push({ type: A.CKA_START_DATE, value: Buffer.from(request.startDate, "latin1") });
-  return { mechanism: { mechanism: aes ? A.CKM_AES_KEY_GEN : A.CKM_GENERIC_SECRET_KEY_GEN }, template };
+  return { mechanism: { mechanism: aes ? A.CKM_AES_KEY_GEN : des2 ? A.CKM_DES2_KEY_GEN : des3 ? A.CKM_DES3_KEY_GEN : A.CKM_GENERIC_SECRET_KEY_GEN }, template };
 }
 
 const invalid = (message: string): HsmError => new HsmError("INVALID_ARGUMENT", message);
+
+/** A Block Cipher Mode names the mode, the key the cipher: ECB and CBC named without an algorithm are Triple DES's with a DES3 key. */
+const DES3_OF: Readonly<Partial<Record<CipherMechanism, CipherMechanism>>> = { "AES-ECB": "DES3-ECB", "AES-CBC": "DES3-CBC", "AES-CBC-PAD": "DES3-CBC-PAD" };
+
+/** `request` with the mechanism of that mode for the key's cipher. */
+export function forKeyType(request: CipherRequest, keyType: KeyFacts["keyType"]): CipherRequest {
+  const des3 = keyType === "DES3" ? DES3_OF[request.mechanism] : undefined;
+  if (des3 === undefined) return request;
+  // The default random IV is a block: 16 bytes for AES, 8 for Triple DES.
+  return { ...request, mechanism: des3, ...(request.randomIvLength === 16 && { randomIvLength: 8 }) };
+}
 
 /** Refuses a key of the wrong type for `mechanism`, naming both. */
 export function checkKeyType(keyId: string, facts: KeyFacts, mechanism: SecretMechanism): void {
@@ -136,7 +157,7 @@ export function checkKeyType(keyId: string, facts: KeyFacts, mechanism: SecretMe
 }
 
 /** The pkcs11js mechanism for one Encrypt or Decrypt; `iv` is the IV to use (given or made). */
-function cipherMechanism(request: CipherRequest, iv: Buffer | undefined): pkcs11js.Mechanism {
+export function cipherMechanism(request: CipherRequest, iv: Buffer | undefined): pkcs11js.Mechanism {
   const ckm = CKM_OF[request.mechanism];
   const needIv = (bytes?: number): Buffer => {
     if (iv === undefined) throw invalid(`${request.mechanism} needs an IV/Counter/Nonce (or Random IV)`);
@@ -145,11 +166,15 @@ function cipherMechanism(request: CipherRequest, iv: Buffer | undefined): pkcs11
   };
   switch (request.mechanism) {
     case "AES-ECB":
-      if (iv !== undefined) throw invalid("AES-ECB takes no IV/Counter/Nonce");
+    case "DES3-ECB":
+      if (iv !== undefined) throw invalid(`${request.mechanism} takes no IV/Counter/Nonce`);
       return { mechanism: ckm };
     case "AES-CBC":
     case "AES-CBC-PAD":
       return { mechanism: ckm, parameter: needIv(16) };
+    case "DES3-CBC":
+    case "DES3-CBC-PAD":
+      return { mechanism: ckm, parameter: needIv(8) };
     case "AES-CTR": {
       // CK_AES_CTR_PARAMS { CK_ULONG ulCounterBits; CK_BYTE cb[16]; }: pkcs11js has no form for it, so it goes as bytes.
       const counterBits = request.counterBits ?? 128;
@@ -198,12 +223,23 @@ export function refusal(keyId: string, what: "encrypt" | "decrypt" | "mac" | "ve
     return new HsmError("UNSUPPORTED", `${error.message}: the token refuses these OAEP parameters (hash, MGF1 hash or label); SoftHSM 2.6 does SHA-1 without a label only`, error.fn, error.ckr);
   }
   if (error.ckr === "CKR_DATA_LEN_RANGE" || error.ckr === "CKR_ENCRYPTED_DATA_LEN_RANGE") {
-    const block = mechanism === "AES-ECB" || mechanism === "AES-CBC" ? ": without padding the data must be a multiple of 16 bytes" : mechanism === "RSA-OAEP" ? ": too long for the key and hash" : "";
+    const block =
+      mechanism === "AES-ECB" || mechanism === "AES-CBC"
+        ? ": without padding the data must be a multiple of 16 bytes"
+        : mechanism === "DES3-ECB" || mechanism === "DES3-CBC"
+          ? ": without padding the data must be a multiple of 8 bytes"
+          : mechanism === "RSA-OAEP" ? ": too long for the key and hash" : "";
     return new HsmError("INVALID_ARGUMENT", `${error.message}${block}`, error.fn, error.ckr);
   }
   // SoftHSM answers a GCM tag that does not verify, and an OAEP block that does not decode, with CKR_GENERAL_ERROR.
-  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || ((mechanism === "AES-GCM" || mechanism === "RSA-OAEP") && error.ckr === "CKR_GENERAL_ERROR" && error.fn === "C_Decrypt"))) {
-    const why = mechanism === "AES-GCM" ? "the tag does not verify" : mechanism === "RSA-OAEP" ? "the OAEP block does not decode: another key, hash or label" : "bad padding or length";
+  const undecodable = (mechanism === "AES-GCM" || mechanism === "RSA-OAEP") && error.ckr === "CKR_GENERAL_ERROR" && (error.fn === "C_Decrypt" || error.fn === "C_DecryptFinal");
+  if (what === "decrypt" && (error.ckr === "CKR_ENCRYPTED_DATA_INVALID" || undecodable)) {
+    const why =
+      mechanism === "AES-GCM"
+        ? "the tag does not verify"
+        : mechanism === "RSA-OAEP"
+          ? "not this key's ciphertext, or another OAEP hash or label than the request's; none named means SHA-1 without a label"
+          : "bad padding or length";
     return new HsmError("CRYPTO_FAILED", `${error.message}: the data does not decrypt with this key (${why})`, error.fn, error.ckr);
   }
   return error;
@@ -241,6 +277,16 @@ async function run(
   }
 }
 
+/** The mechanism with its IV: the request's, or one made (`random`) when it asks for one (`made`, to return). */
+export function initialMechanism(request: CipherRequest, decrypting: boolean, random: (length: number) => Buffer): { mechanism: pkcs11js.Mechanism; made?: Buffer } {
+  if (request.randomIvLength === undefined) return { mechanism: cipherMechanism(request, request.iv === undefined ? undefined : Buffer.from(request.iv)) };
+  if (decrypting) throw invalid("Random IV applies to Encrypt only: Decrypt needs the IV/Counter/Nonce Encrypt returned");
+  if (request.iv !== undefined) throw invalid("the request has both Random IV and an IV/Counter/Nonce");
+  if (request.mechanism === "AES-ECB" || request.mechanism === "DES3-ECB" || request.mechanism === "RSA-OAEP") throw invalid(`${request.mechanism} takes no IV`);
+  const made = random(request.randomIvLength);
+  return { mechanism: cipherMechanism(request, made), made };
+}
+
 /**
  * One Encrypt or Decrypt. GCM: PKCS#11 appends the tag to the ciphertext
  * (v2.40 Current Mechanisms section 2.12.3), KMIP carries it apart
@@ -255,16 +301,7 @@ export async function cipher(
   decrypting: boolean,
   random: (length: number) => Buffer,
 ): Promise<CipherResult> {
-  let iv: Buffer | undefined = request.iv === undefined ? undefined : Buffer.from(request.iv);
-  let made: Buffer | undefined;
-  if (request.randomIvLength !== undefined) {
-    if (decrypting) throw invalid("Random IV applies to Encrypt only: Decrypt needs the IV/Counter/Nonce Encrypt returned");
-    if (iv !== undefined) throw invalid("the request has both Random IV and an IV/Counter/Nonce");
-    if (request.mechanism === "AES-ECB" || request.mechanism === "RSA-OAEP") throw invalid(`${request.mechanism} takes no IV`);
-    made = random(request.randomIvLength);
-    iv = made;
-  }
-  const mechanism = cipherMechanism(request, iv);
+  const { mechanism, made } = initialMechanism(request, decrypting, random);
   let input: Buffer = Buffer.from(request.data);
   const tagLength = request.mechanism === "AES-GCM" ? (request.tagLength ?? 16) : 0;
   if (decrypting && request.mechanism === "AES-GCM") {

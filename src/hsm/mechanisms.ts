@@ -52,6 +52,9 @@ export const CKK_EC_EDWARDS = 0x40;
 /** Secret key types: AES, generic secret (HMAC keys of any hash), and the per-hash HMAC types some tools make. */
 export const CKK_GENERIC_SECRET = 0x10;
 export const CKK_AES = 0x1f;
+/** Triple DES: three keys (168 bits of key, 24 bytes with parity) or two (112 bits, 16 bytes); the CKM_DES3_* mechanisms take both. */
+export const CKK_DES3 = 0x15;
+export const CKK_DES2 = 0x14;
 export const CKK_SHA_1_HMAC = 0x28;
 export const CKK_SHA256_HMAC = 0x2b;
 export const CKK_SHA384_HMAC = 0x2c;

@@ -10,7 +10,7 @@ import { HsmError, type KeyDescription, type KeyFacts, type KeyFilter, type Obje
 import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";
-import { CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA } from "./mechanisms.js";
+import { CKK_AES, CKK_DES3, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA } from "./mechanisms.js";
 import type { AttributeQuirks } from "./quirks.js";
 import type { Session } from "./session-pool.js";
 
@@ -24,7 +24,7 @@ const CKO_OF: Readonly<Record<ObjectClass, number>> = {
   private: pkcs11js.CKO_PRIVATE_KEY,
   secret: pkcs11js.CKO_SECRET_KEY,
 };
-const CKK_OF = { RSA: CKK_RSA, EC: CKK_EC, EdDSA: CKK_EC_EDWARDS, AES: CKK_AES, GenericSecret: CKK_GENERIC_SECRET } as const;
+const CKK_OF = { RSA: CKK_RSA, EC: CKK_EC, EdDSA: CKK_EC_EDWARDS, AES: CKK_AES, DES3: CKK_DES3, GenericSecret: CKK_GENERIC_SECRET } as const;
 
 /**
  * Handles of the objects matching `template`, in token order, at most `limit`.

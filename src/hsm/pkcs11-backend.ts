@@ -8,6 +8,8 @@ import type { Logger } from "../log/logger.js";
 import {
   type CipherRequest,
   type CipherResult,
+  type CipherStreamStep,
+  type StreamResult,
   HsmError,
   type HsmBackend,
   type MacAlgorithm,
@@ -29,7 +31,8 @@ import {
   type WrapMechanism,
 } from "./backend.js";
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
-import { checkKeyType, cipher, computeMac, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
+import { CipherStreams, checkStreamable } from "./cipher-stream.js";
+import { checkKeyType, cipher, computeMac, forKeyType, initialMechanism, macMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { digestSecretKey } from "./secret-digest.js";
 import { CURVES } from "./ec.js";
@@ -96,6 +99,7 @@ class Pkcs11Backend implements HsmBackend {
   private readonly maxSessionsPerSlot: number;
   private readonly throttle: LoginThrottle | null;
   private closing: Promise<void> | undefined;
+  private readonly streams: CipherStreams;
 
   constructor(
     private readonly loaded: LoadedModule,
@@ -106,6 +110,7 @@ class Pkcs11Backend implements HsmBackend {
   ) {
     this.p = loaded.pkcs11;
     this.slots = new SlotDirectory(this.p, aliases);
+    this.streams = new CipherStreams(this.p);
     this.maxSessionsPerSlot = options.maxSessionsPerSlot ?? DEFAULT_MAX_SESSIONS_PER_SLOT;
     this.throttle = options.loginThrottle === null ? null : (options.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   }
@@ -256,20 +261,80 @@ class Pkcs11Backend implements HsmBackend {
   private cipher(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherResult> {
     const state = this.state(slotId);
     return this.withKey(state, keyId, async (session, key) => {
-      const facts = this.checkSecret(session, key, keyId, request.mechanism);
-      if (facts.objectClass !== "secret" && facts.objectClass !== (decrypting ? "private" : "public")) {
-        throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${facts.objectClass} key; RSA-OAEP ${decrypting ? "decrypts with the private" : "encrypts with the public"} key`);
-      }
-      const random = (length: number): Buffer => {
-        if (!Number.isInteger(length) || length < 1 || length > 128) throw new HsmError("INVALID_ARGUMENT", `IV length ${length} is not 1 to 128 bytes`);
-        return p11("C_GenerateRandom", () => this.p.C_GenerateRandom(session, Buffer.alloc(length)));
-      };
+      const [random, adapted] = this.cipherKey(session, key, keyId, request, decrypting);
       try {
-        return await cipher(this.p, session, key, request, decrypting, random);
+        return await cipher(this.p, session, key, adapted, decrypting, random);
       } catch (error) {
-        throw refusal(keyId, decrypting ? "decrypt" : "encrypt", request.mechanism, error, this.allowedOnFailure(session, key, error));
+        throw refusal(keyId, decrypting ? "decrypt" : "encrypt", adapted.mechanism, error, this.allowedOnFailure(session, key, error));
       }
     });
+  }
+
+  /** Checks the key for an Encrypt or Decrypt; returns how to make an IV on the session, and the request for the key's cipher (forKeyType). */
+  private cipherKey(session: Session, key: KeyObject, keyId: string, asked: CipherRequest, decrypting: boolean): [(length: number) => Buffer, CipherRequest] {
+    key.facts ??= readKeyFacts(this.p, session, key.handle, key.objectClass, this.quirks);
+    const request = forKeyType(asked, key.facts.keyType);
+    const facts = this.checkSecret(session, key, keyId, request.mechanism);
+    if (facts.objectClass !== "secret" && facts.objectClass !== (decrypting ? "private" : "public")) {
+      throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${facts.objectClass} key; RSA-OAEP ${decrypting ? "decrypts with the private" : "encrypts with the public"} key`);
+    }
+    const random = (length: number): Buffer => {
+      if (!Number.isInteger(length) || length < 1 || length > 128) throw new HsmError("INVALID_ARGUMENT", `IV length ${length} is not 1 to 128 bytes`);
+      return p11("C_GenerateRandom", () => this.p.C_GenerateRandom(session, Buffer.alloc(length)));
+    };
+    return [random, request];
+  }
+
+  async startCipherStream(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep> {
+    const state = this.state(slotId);
+    if (!state.login.loggedIn) throw new HsmError("AUTH_FAILED", `slot ${slotId}: the relay has not logged this token in; authenticate first`);
+    const what = decrypting ? "decrypt" : "encrypt";
+    const init = (session: Session): Promise<Buffer | undefined> =>
+      state.keys.use(session, keyId, (key) => {
+        const [random, adapted] = this.cipherKey(session, key, keyId, request, decrypting);
+        const { mechanism, made } = initialMechanism(adapted, decrypting, random);
+        const [name, call] = decrypting ? (["C_DecryptInit", this.p.C_DecryptInit] as const) : (["C_EncryptInit", this.p.C_EncryptInit] as const);
+        try {
+          p11(name, () => call.call(this.p, session, mechanism, key.handle));
+        } catch (error) {
+          throw refusal(keyId, what, request.mechanism, error, this.allowedOnFailure(session, key, error));
+        }
+        return made;
+      });
+    checkStreamable(request);
+    return this.streams.start(slotId, state.pool, keyId, request, what, init);
+  }
+
+  async startMacStream(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep> {
+    const state = this.state(slotId);
+    if (!state.login.loggedIn) throw new HsmError("AUTH_FAILED", `slot ${slotId}: the relay has not logged this token in; authenticate first`);
+    const what = verifying ? "verify" : "mac";
+    const init = (session: Session): Promise<undefined> =>
+      state.keys.use(session, keyId, (key) => {
+        this.checkSecret(session, key, keyId, algorithm);
+        const [name, call] = verifying ? (["C_VerifyInit", this.p.C_VerifyInit] as const) : (["C_SignInit", this.p.C_SignInit] as const);
+        try {
+          p11(name, () => call.call(this.p, session, macMechanism(algorithm), key.handle));
+        } catch (error) {
+          throw refusal(keyId, what, algorithm, error, this.allowedOnFailure(session, key, error));
+        }
+        return undefined;
+      });
+    return this.streams.start(slotId, state.pool, keyId, { mechanism: algorithm, data }, what, init);
+  }
+
+  async continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult> {
+    this.checkOpen();
+    return this.streams.continue(slotId, stream, data, final, extra);
+  }
+
+  async endCipherStream(_slotId: string, stream: string): Promise<void> {
+    this.streams.end(stream);
+  }
+
+  async seedRandom(slotId: string, seed: Uint8Array): Promise<void> {
+    const state = this.state(slotId);
+    await this.withSession(state, (session) => p11("C_SeedRandom", () => this.p.C_SeedRandom(session, toBuffer(seed))));
   }
 
   /** The key's facts, read once; refuses a key of the wrong type for the mechanism. */
@@ -391,6 +456,7 @@ class Pkcs11Backend implements HsmBackend {
   private async shutDown(): Promise<void> {
     // Busy sessions close as their calls finish; C_Finalize must not run
     // under a call still on the thread pool.
+    this.streams.endAll();
     await Promise.all([...this.states.values()].map((state) => state.pool.close()));
     this.states.clear();
     if (this.loaded.ownsInitialize) p11("C_Finalize", () => this.p.C_Finalize());

@@ -36,6 +36,8 @@ export class SessionPool {
   private readonly idle: Session[] = [];
   private readonly waiters: Waiter[] = [];
   private open = 0;
+  /** Sessions streams hold (pin): at most half the cap, so that streams never take every session. */
+  private pinned = 0;
   private closed = false;
   /** Resolves close() once the last busy session has come back and been closed. */
   private drained: (() => void) | undefined;
@@ -70,6 +72,37 @@ export class SessionPool {
     }
     this.release(session);
     return result;
+  }
+
+  /**
+   * Borrows a session for a stream (cipher-stream.ts), until unpin. Streams
+   * may hold at most half the sessions (at least one is always left for
+   * every other operation); BUSY beyond that, at once, without waiting.
+   */
+  async pin(): Promise<Session> {
+    const limit = Math.floor(this.cap / 2);
+    if (this.pinned >= limit) {
+      throw new HsmError("BUSY", `${this.pinned} streams hold ${this.pinned} of the slot's ${this.cap} sessions, as many as streams may (half): end a stream, or send the whole Data in one request`);
+    }
+    this.pinned++;
+    try {
+      return await this.acquire();
+    } catch (err) {
+      this.pinned--;
+      throw err;
+    }
+  }
+
+  /** Gives back a session pin lent; `usable` false closes it (an operation may be left active on it). */
+  unpin(session: Session, usable: boolean): void {
+    this.pinned--;
+    if (usable) this.release(session);
+    else this.discard(session);
+  }
+
+  /** Sessions streams hold now. */
+  get pinnedCount(): number {
+    return this.pinned;
   }
 
   /**

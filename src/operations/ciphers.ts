@@ -10,7 +10,7 @@ import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import type { OperationContext } from "./operation.js";
-import { aesMechanism } from "./secret-keys.js";
+import { aesMechanism, des3Mechanism } from "./secret-keys.js";
 import { keyMechanisms } from "../hsm/key-mechanism-cache.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
@@ -39,8 +39,9 @@ function namedCipher(params: CryptographicParameters | undefined): CipherMechani
     }
     return "RSA-OAEP";
   }
+  if (algorithm === CryptographicAlgorithm.TripleDES) return des3Mechanism(params.blockCipherMode, params.paddingMethod) as CipherMechanism | undefined;
   if (algorithm !== undefined && algorithm !== CryptographicAlgorithm.AES) {
-    throw invalid(`Cryptographic Algorithm ${algorithm} cannot encrypt here (AES, or RSA with OAEP)`);
+    throw invalid(`Cryptographic Algorithm ${algorithm} cannot encrypt here (AES, Triple DES, or RSA with OAEP)`);
   }
   const mechanism = aesMechanism(params.blockCipherMode, params.paddingMethod);
   if (mechanism === "AES-CMAC") throw invalid("CMAC is a MAC, not a cipher: use the MAC operation");
@@ -68,7 +69,7 @@ async function keyMechanism(context: OperationContext, id: string, cipher: boole
 }
 
 /** Default IV lengths in bytes: a block for CBC and CTR, 96 bits for GCM (NIST SP 800-38D section 5.2.1.1). */
-const DEFAULT_IV_LENGTH: Readonly<Partial<Record<CipherMechanism, number>>> = { "AES-CBC": 16, "AES-CBC-PAD": 16, "AES-CTR": 16, "AES-GCM": 12 };
+const DEFAULT_IV_LENGTH: Readonly<Partial<Record<CipherMechanism, number>>> = { "AES-CBC": 16, "AES-CBC-PAD": 16, "AES-CTR": 16, "AES-GCM": 12, "DES3-CBC": 8, "DES3-CBC-PAD": 8 };
 
 /** The parts of an Encrypt or Decrypt request that become a CipherRequest. */
 export interface CipherFields {
@@ -109,7 +110,7 @@ export async function cipherRequest(context: OperationContext, id: string, field
   if (!gcm && (fields.authenticatedEncryptionAdditionalData !== undefined || fields.authenticatedEncryptionTag !== undefined)) {
     throw invalid(`Authenticated Encryption Additional Data and Tag belong to GCM, not ${mechanism}`);
   }
-  const needsIv = mechanism !== "AES-ECB" && mechanism !== "RSA-OAEP";
+  const needsIv = mechanism !== "AES-ECB" && mechanism !== "DES3-ECB" && mechanism !== "RSA-OAEP";
   // The key's own mode with no IV given: the token makes one, as Random IV would (its Cryptographic Parameters apply, 4.29).
   const randomIv = !decrypting && (params?.randomIv === true || (named === undefined && needsIv && fields.ivCounterNonce === undefined));
   // IV Length (bits) sizes a Random IV only; a given IV/Counter/Nonce is its own length (OpenBao's seal sends IV Length 12 with a 12-byte IV).

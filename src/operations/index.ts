@@ -24,6 +24,7 @@ import { queryHandler } from "./query.js";
 import { register } from "./register.js";
 import { revoke } from "./revoke.js";
 import { rngRetrieve } from "./rng-retrieve.js";
+import { rngSeed } from "./rng-seed.js";
 import { sign } from "./sign.js";
 import { signatureVerify } from "./signature-verify.js";
 
@@ -54,6 +55,7 @@ export function createOperations(): OperationHandler[] {
     mac,
     macVerify,
     rngRetrieve,
+    rngSeed,
     hashOperation,
   );
   return handlers;

@@ -184,12 +184,18 @@ export async function describeManaged(context: OperationContext, id: string): Pr
 
 /**
  * A Protect Stop Date or Process Start Date that has come changes no state,
- * only what the token allows: CKA_SIGN goes false, CKA_VERIFY true, when
- * the relay reads the key (nothing is written when they agree).
+ * only what the token allows: CKA_SIGN goes false, CKA_VERIFY true (a
+ * secret key: CKA_ENCRYPT and CKA_SIGN false, CKA_DECRYPT and CKA_VERIFY as
+ * its state allows, secret-usage.ts), when the relay reads the key (nothing
+ * is written when they agree).
  */
 async function syncFlags(context: OperationContext, managed: ManagedKey): Promise<ManagedKey> {
   const { attributes, key } = managed;
-  let update: { sign?: boolean; verify?: boolean } | undefined;
+  let update: Partial<Record<"sign" | "verify" | "encrypt" | "decrypt", boolean>> | undefined;
+  if (key.objectClass === "secret" && (stored(attributes, "Protect Stop Date") !== undefined || stored(attributes, "Process Start Date") !== undefined)) {
+    const changes = flagChanges(secretTokenUsage(attributes), key.usage);
+    if (Object.keys(changes).length > 0) update = changes;
+  }
   if (key.objectClass === "private" && key.usage.sign && stored(attributes, "Protect Stop Date") !== undefined && !signingAllowed(attributes)) update = { sign: false };
   if (key.objectClass === "public" && !key.usage.verify && stored(attributes, "Process Start Date") !== undefined && verifyingAllowed(attributes)) update = { verify: true };
   if (update === undefined) return managed;
@@ -335,6 +341,8 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
   attributes.push({ name: "Last Change Date", value: now }, ...links);
   for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
   attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
+  // A secret key's flags as its state and dates allow (secret-usage.ts).
+  if (objectClass === "secret") return { attributes, usage: secretTokenUsage(attributes, now) };
   return { attributes, usage: usageOf(objectClass, mask, { sign: signingAllowed(attributes, now), verify: verifyingAllowed(attributes, now) }, active) };
 }
 

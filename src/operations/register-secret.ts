@@ -48,7 +48,7 @@ const MAX_VALUE_BYTES = 8192;
 
 /** The mask a Symmetric Key gets when the template has none: what its algorithm does. */
 function defaultMask(algorithm: number | undefined): number {
-  return algorithm === CryptographicAlgorithm.AES || algorithm === undefined
+  return algorithm === CryptographicAlgorithm.AES || algorithm === CryptographicAlgorithm.TripleDES || algorithm === undefined
     ? CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt
     : CryptographicUsageMask.MacGenerate | CryptographicUsageMask.MacVerify;
 }
@@ -93,7 +93,9 @@ export async function registerSymmetricKey(context: OperationContext, object: Ke
   }
   const bits = value.length * 8;
   for (const length of [block.cryptographicLength, attributeValue(attributes, "Cryptographic Length")]) {
-    if (length !== undefined && length !== bits) throw invalid(`Cryptographic Length ${length} does not match the Key Material, ${value.length} bytes`);
+    // Triple DES lengths count key bits without the parity bits: 168 for 24 bytes, 112 for 16.
+    const keyBits = algorithm === CryptographicAlgorithm.TripleDES ? (bits / 8) * 7 : bits;
+    if (length !== undefined && length !== bits && length !== keyBits) throw invalid(`Cryptographic Length ${length} does not match the Key Material, ${value.length} bytes`);
   }
   // What Create would take, with the algorithm and length the material gives (secret-keys.ts checks them).
   const asCreate: Attribute[] = [

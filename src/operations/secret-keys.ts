@@ -3,6 +3,8 @@
 // view of a secret key (its Cryptographic Algorithm).
 //
 // - Cryptographic Algorithm AES makes a CKK_AES key (128, 192 or 256 bits);
+//   Triple DES a CKK_DES3 key (168 bits, 192 with parity) or, for 112 bits,
+//   a CKK_DES2 key (two keys, 128 bits with parity);
 //   HMAC-SHA1/256/384/512 a CKK_GENERIC_SECRET key whose
 //   CKA_ALLOWED_MECHANISMS name that one HMAC, so the token itself keeps
 //   the algorithm and refuses any other use.
@@ -110,10 +112,28 @@ export function aesMechanism(mode: number | undefined, padding: number | undefin
   }
 }
 
+/** Triple DES modes (PKCS#11 v2.40 Current Mechanisms section 2.20): ECB and CBC, CBC with PKCS#5 padding. */
+const DES3_MODES: ReadonlyMap<SecretMechanism, SecretMechanism> = new Map([
+  ["AES-ECB", "DES3-ECB"],
+  ["AES-CBC", "DES3-CBC"],
+  ["AES-CBC-PAD", "DES3-CBC-PAD"],
+]);
+
+/** The cipher mechanism a Block Cipher Mode and Padding Method name, for a Triple DES key. */
+export function des3Mechanism(mode: number | undefined, padding: number | undefined): SecretMechanism | undefined {
+  if (mode === BlockCipherMode.ECB && padding === PaddingMethod.Pkcs5) throw invalid("Triple DES in ECB mode takes no padding here (use CBC with PKCS5)");
+  const aes = aesMechanism(mode, padding);
+  if (aes === undefined) return undefined;
+  const des3 = DES3_MODES.get(aes);
+  if (des3 === undefined) throw invalid(`Block Cipher Mode ${mode} is not supported with Triple DES (ECB, CBC)`);
+  return des3;
+}
+
 /** CKA_ALLOWED_MECHANISMS from the Cryptographic Parameters of a Create template. */
-function allowedOf(algorithm: "AES" | MacAlgorithm, params: readonly CryptographicParameters[]): SecretMechanism[] | undefined {
-  if (algorithm !== "AES") return [algorithm];
-  const mechanisms = params.map((p) => aesMechanism(p.blockCipherMode, p.paddingMethod)).filter((m): m is SecretMechanism => m !== undefined);
+function allowedOf(algorithm: "AES" | "DES3" | MacAlgorithm, params: readonly CryptographicParameters[]): SecretMechanism[] | undefined {
+  if (algorithm !== "AES" && algorithm !== "DES3") return [algorithm];
+  const mode = algorithm === "AES" ? aesMechanism : des3Mechanism;
+  const mechanisms = params.map((p) => mode(p.blockCipherMode, p.paddingMethod)).filter((m): m is SecretMechanism => m !== undefined);
   return mechanisms.length === 0 ? undefined : [...new Set(mechanisms)];
 }
 
@@ -130,17 +150,22 @@ export function secretKeyRequest(attributes: readonly Attribute[], keyExport?: T
   const algorithm = attributeValue(attributes, "Cryptographic Algorithm");
   const length = attributeValue(attributes, "Cryptographic Length");
   let keyType: SecretKeyRequest["keyType"];
-  let name: "AES" | MacAlgorithm;
+  let name: "AES" | "DES3" | MacAlgorithm;
   let bits: number;
   if (algorithm === CryptographicAlgorithm.AES) {
     if (length === undefined) throw new KmipError(ResultReason.MissingData, "an AES key needs a Cryptographic Length (128, 192 or 256)");
     if (length !== 128 && length !== 192 && length !== 256) throw invalid(`AES Cryptographic Length ${length} is not supported (128, 192 or 256)`);
     [keyType, name, bits] = ["AES", "AES", length];
+  } else if (algorithm === CryptographicAlgorithm.TripleDES) {
+    // Bits of key (168: three keys, 112: two); some clients count the parity bits (192, 128).
+    const keyBits = length === 192 ? 168 : length === 128 ? 112 : (length ?? 168);
+    if (keyBits !== 168 && keyBits !== 112) throw invalid(`Triple DES Cryptographic Length ${length} is not supported (168: three keys, 112: two)`);
+    [keyType, name, bits] = ["DES3", "DES3", keyBits === 168 ? 192 : 128];
   } else {
     const hmac = algorithm === undefined ? undefined : HMACS.get(algorithm);
     if (hmac === undefined) {
-      if (algorithm === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Algorithm (AES or HMAC-SHA1/256/384/512)");
-      throw invalid(`Cryptographic Algorithm ${algorithm} cannot make a symmetric key here (AES or HMAC-SHA1/256/384/512)`);
+      if (algorithm === undefined) throw new KmipError(ResultReason.MissingData, "Create needs a Cryptographic Algorithm (AES, Triple DES or HMAC-SHA1/256/384/512)");
+      throw invalid(`Cryptographic Algorithm ${algorithm} cannot make a symmetric key here (AES, Triple DES or HMAC-SHA1/256/384/512)`);
     }
     bits = length ?? hmac.bits;
     // RFC 2104 section 3: keys shorter than the hash output weaken the MAC; PKCS#11 modules refuse them (CKR_KEY_SIZE_RANGE).
@@ -163,9 +188,10 @@ export function secretKeyRequest(attributes: readonly Attribute[], keyExport?: T
   };
 }
 
-/** The KMIP Cryptographic Algorithm of a secret key: AES, or the HMAC its CKA_ALLOWED_MECHANISMS names. */
+/** The KMIP Cryptographic Algorithm of a secret key: AES, Triple DES, or the HMAC its CKA_ALLOWED_MECHANISMS names. */
 export function secretAlgorithmOf(key: Pick<KeyDescription, "keyType" | "secretMechanisms">): number | undefined {
   if (key.keyType === "AES") return CryptographicAlgorithm.AES;
+  if (key.keyType === "DES3") return CryptographicAlgorithm.TripleDES;
   if (key.keyType !== "GenericSecret") return undefined;
   const hmacs = (key.secretMechanisms ?? []).map((m) => ALGORITHM_OF_HMAC.get(m)).filter((a) => a !== undefined);
   return hmacs.length === 1 ? hmacs[0] : undefined;

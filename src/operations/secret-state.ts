@@ -11,7 +11,7 @@ import { ResultReason, State } from "../ttlv/enums.js";
 import { stateName } from "./lifecycle.js";
 import { describeManaged, stateOf } from "./managed-object.js";
 import type { OperationContext } from "./operation.js";
-import { flagChanges, secretTokenUsage } from "./secret-usage.js";
+import { flagChanges, secretDateLimits, secretTokenUsage } from "./secret-usage.js";
 
 export async function usingSecretKey<T>(context: OperationContext, id: string, use: () => Promise<T>): Promise<T> {
   try {
@@ -27,7 +27,11 @@ export async function usingSecretKey<T>(context: OperationContext, id: string, u
     }
     const wanted = secretTokenUsage(managed.attributes);
     const update = flagChanges(wanted, managed.key.usage);
-    if (Object.keys(update).length === 0) throw error;
+    if (Object.keys(update).length === 0) {
+      const limits = secretDateLimits(managed.attributes, BigInt(Math.floor(Date.now() / 1000)));
+      if (limits !== undefined) throw new KmipError(ResultReason.PermissionDenied, `${id}: ${limits.why} (${error.message})`);
+      throw error;
+    }
     await context.backend.updateKey(context.slot.slotId, id, update);
     context.logger.info({ id }, "usage flags set: the key is Active in its metadata");
     return use();

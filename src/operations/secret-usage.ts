@@ -7,6 +7,10 @@
 //   Deactivated, Compromised  CKA_DECRYPT and CKA_VERIFY as the mask grants (KMIP 1.x 3.22: they may still process), no Encrypt, no MAC
 //   Pre-Active                none (3.22: not used for any cryptographic purpose)
 //
+// and within those, the key's dates (3.25, 3.26): from its Protect Stop Date
+// no CKA_ENCRYPT and no CKA_SIGN (no more protection applied), before its
+// Process Start Date no CKA_DECRYPT and no CKA_VERIFY (no processing yet).
+//
 // Secret Data and Opaque Objects kept as secret keys never get a flag: the
 // token does nothing with them but hand their value to Get.
 import type { Attribute } from "../kmip/attributes.js";
@@ -42,13 +46,35 @@ export function secretUsageIn(state: number, mask: number): SecretTokenUsage {
   return NONE;
 }
 
-/** The flags a secret key's model gives it (State, Cryptographic Usage Mask, and the Object Type it was registered as). */
-export function secretTokenUsage(attributes: readonly Attribute[]): SecretTokenUsage {
+/** What the key's Protect Stop Date and Process Start Date take away `now` (seconds), and why; undefined when nothing. */
+export function secretDateLimits(attributes: readonly Attribute[], now: bigint): { protect: boolean; process: boolean; why: string } | undefined {
+  const stop = valueOf(attributes, "Protect Stop Date") as bigint | undefined;
+  const start = valueOf(attributes, "Process Start Date") as bigint | undefined;
+  const protect = stop !== undefined && stop <= now;
+  const process = start !== undefined && start > now;
+  if (!protect && !process) return undefined;
+  const why = [
+    ...(protect ? ["its Protect Stop Date has passed: it may no longer encrypt or compute MACs"] : []),
+    ...(process ? ["its Process Start Date is still to come: it may not decrypt or verify MACs before it"] : []),
+  ].join("; ");
+  return { protect, process, why };
+}
+
+/** The flags a secret key's model gives it `now` (State, Cryptographic Usage Mask, its dates, and the Object Type it was registered as). */
+export function secretTokenUsage(attributes: readonly Attribute[], now = BigInt(Math.floor(Date.now() / 1000))): SecretTokenUsage {
   const objectType = valueOf(attributes, "Object Type");
   if (objectType !== undefined && objectType !== ObjectType.SymmetricKey) return NONE;
   const state = (valueOf(attributes, "State") as number | undefined) ?? State.Active;
   const mask = (valueOf(attributes, "Cryptographic Usage Mask") as number | undefined) ?? 0;
-  return secretUsageIn(state, mask);
+  const usage = secretUsageIn(state, mask);
+  const limits = secretDateLimits(attributes, now);
+  if (limits === undefined) return usage;
+  return {
+    encrypt: usage.encrypt && !limits.protect,
+    sign: usage.sign && !limits.protect,
+    decrypt: usage.decrypt && !limits.process,
+    verify: usage.verify && !limits.process,
+  };
 }
 
 /**

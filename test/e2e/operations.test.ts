@@ -329,6 +329,7 @@ test("Query lists exactly the operations the relay serves", async () => {
     Operation.Mac,
     Operation.MacVerify,
     Operation.RNGRetrieve,
+    Operation.RNGSeed,
     Operation.Hash,
   ];
   assert.deepEqual(operations, expected);

@@ -132,3 +132,22 @@ test("close waits for busy sessions, closes all, and refuses new use", async () 
   await queued; // it was given the idle session before close
   await assert.rejects(p.use(() => undefined), /closed/);
 });
+
+test("streams pin at most half the sessions (BUSY beyond, at once); the rest still serve; unpin gives a session back or closes it", async () => {
+  const fake = new FakeModule();
+  const p = pool(fake, 4);
+  const pinned = [await p.pin(), await p.pin()];
+  assert.equal(p.pinnedCount, 2);
+  await assert.rejects(p.pin(), (error: unknown) => error instanceof HsmError && error.code === "BUSY" && /as many as streams may/.test(error.message));
+  // The other two sessions serve ordinary calls.
+  await Promise.all([p.use(() => undefined), p.use(() => undefined)]);
+  assert.equal(fake.opened, 4);
+  p.unpin(pinned[0]!, true);
+  p.unpin(pinned[1]!, false);
+  assert.equal(p.pinnedCount, 0);
+  assert.deepEqual(fake.closed, [pinned[1]!.readUInt32LE(0)], "an unusable pinned session is closed, a usable one kept");
+  assert.equal(p.size, 3);
+  await p.pin();
+  // A pool of one session has none for streams.
+  await assert.rejects(pool(new FakeModule(), 1).pin(), /BUSY|as many as streams may/);
+});

@@ -111,7 +111,7 @@ describe("Query", () => {
       queryFunctions: [QueryFunction.QueryOperations, QueryFunction.QueryObjects, QueryFunction.QueryServerInformation],
     });
     assert.deepEqual(answer.operations, bench.handlers.map((h) => h.operation));
-    assert.equal(answer.operations!.length, 24);
+    assert.equal(answer.operations!.length, 25);
     assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey]);
     assert.match(answer.vendorIdentification!, /^kmip2pkcs11 9\.9\.9; token "token" \(serial 0123456789abcdef\), slot "memory slot" \(id 1\), module libmemory\.so /);
   });

@@ -159,7 +159,9 @@ describe("Encrypt and Decrypt", () => {
     await fails({ cryptographicParameters: cbc }, ResultReason.MissingData, /needs Data/);
     await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16) }, ResultReason.MissingData, /needs an IV\/Counter\/Nonce, or Random IV/);
     await fails({ cryptographicParameters: { ...cbc, randomIv: true }, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16) }, ResultReason.InvalidField, /both Random IV/);
-    await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16), correlationValue: Buffer.from("c") }, ResultReason.FeatureNotSupported, /streaming Encrypt/);
+    // Streaming (cipher-streams.ts): a Correlation Value no stream has is Invalid Field; a backend without multi-part operations does not stream.
+    await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16), correlationValue: Buffer.from("c") }, ResultReason.InvalidField, /names no stream of this connection/);
+    await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16), initIndicator: true }, ResultReason.FeatureNotSupported, /does not stream/);
     await fails({ cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB, paddingMethod: PaddingMethod.ANSIX923 }, data: Buffer.alloc(16) }, ResultReason.InvalidField, /not supported with ECB \(PKCS5 or None\)/);
     await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16), authenticatedEncryptionAdditionalData: Buffer.from("x") }, ResultReason.InvalidField, /belong to GCM/);
     await fails({ cryptographicParameters: { blockCipherMode: BlockCipherMode.XTS }, data: Buffer.alloc(16) }, ResultReason.InvalidField, /Block Cipher Mode 11 is not supported/);

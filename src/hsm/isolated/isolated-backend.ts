@@ -55,6 +55,8 @@ import {
   HsmError,
   type CipherRequest,
   type CipherResult,
+  type CipherStreamStep,
+  type StreamResult,
   type HsmBackend,
   type MacAlgorithm,
   type SecretKeyRequest,
@@ -146,6 +148,11 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   sign: "C_SignInit, C_Sign",
   verify: "C_VerifyInit, C_Verify",
   generateRandom: "C_GenerateRandom",
+  seedRandom: "C_SeedRandom",
+  startCipherStream: "C_EncryptInit (C_DecryptInit), C_EncryptUpdate",
+  startMacStream: "C_SignInit (C_VerifyInit), C_SignUpdate",
+  continueCipherStream: "C_EncryptUpdate (C_DecryptUpdate, C_SignUpdate, ...), C_EncryptFinal",
+  endCipherStream: "C_EncryptFinal (C_DecryptFinal)",
   ping: "C_GetInfo",
 };
 
@@ -470,6 +477,21 @@ class IsolatedBackend implements HsmBackend {
   }
   generateRandom(slotId: string, length: number): Promise<Uint8Array> {
     return this.call("generateRandom", [slotId, length]);
+  }
+  seedRandom(slotId: string, seed: Uint8Array): Promise<void> {
+    return this.call("seedRandom", [slotId, seed]);
+  }
+  startCipherStream(slotId: string, keyId: string, request: CipherRequest, decrypting: boolean): Promise<CipherStreamStep> {
+    return this.call("startCipherStream", [slotId, keyId, request, decrypting]);
+  }
+  startMacStream(slotId: string, keyId: string, algorithm: MacAlgorithm, data: Uint8Array, verifying: boolean): Promise<CipherStreamStep> {
+    return this.call("startMacStream", [slotId, keyId, algorithm, data, verifying]);
+  }
+  continueCipherStream(slotId: string, stream: string, data: Uint8Array, final: boolean, extra?: Uint8Array): Promise<StreamResult> {
+    return this.call("continueCipherStream", extra === undefined ? [slotId, stream, data, final] : [slotId, stream, data, final, extra]);
+  }
+  endCipherStream(slotId: string, stream: string): Promise<void> {
+    return this.call("endCipherStream", [slotId, stream]);
   }
 
   async ping(): Promise<boolean> {

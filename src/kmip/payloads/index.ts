@@ -21,6 +21,7 @@ export * from "./query.js";
 export * from "./register.js";
 export * from "./revoke.js";
 export * from "./rng-retrieve.js";
+export * from "./rng-seed.js";
 export * from "./sign.js";
 export * from "./signature-verify.js";
 export type { PayloadCodecs } from "./payload.js";
