@@ -120,7 +120,7 @@ export function secretKeyTemplate(request: SecretKeyRequest, ckaId: Buffer): { m
     { type: A.CKA_SIGN, value: usage.sign },
     { type: A.CKA_VERIFY, value: usage.verify },
     { type: A.CKA_DERIVE, value: usage.derive },
-    { type: A.CKA_SENSITIVE, value: !request.extractable },
+    { type: A.CKA_SENSITIVE, value: request.sensitive ?? !request.extractable },
     { type: A.CKA_EXTRACTABLE, value: request.extractable },
   ];
   if (request.label !== undefined) template.push({ type: A.CKA_LABEL, value: Buffer.from(request.label, "utf8") });
