@@ -186,7 +186,8 @@ async function getSymmetricKey(context: OperationContext, key: KeyDescription, r
         keyFormatType: format,
         keyValue: { keyMaterial, attributes: [] },
         ...(cryptographicAlgorithm === undefined ? {} : { cryptographicAlgorithm }),
-        cryptographicLength: value.length * 8,
+        // The key's bits as Get Attributes reports them (Triple DES: 168 or 112, without the parity bits).
+        cryptographicLength: key.bits > 0 ? key.bits : value.length * 8,
       },
     },
   });

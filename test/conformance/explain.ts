@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startRelayProcess } from "../helpers/relay.js";
 import { createSoftHsmToken } from "../helpers/softhsm.js";
 import { caseId, playCase } from "./player.js";
-import { caseFiles, STRICT_LIFECYCLE } from "./suite.js";
+import { caseFiles, conformanceConfig } from "./suite.js";
 
 const every = [...caseFiles("1.0"), ...caseFiles("1.4")];
 const wanted = process.argv.slice(2);
@@ -27,7 +27,7 @@ if (files.length === 0) {
 }
 
 const token = await createSoftHsmToken({ labels: files.map(caseId) });
-const relay = await startRelayProcess({ token, extra: STRICT_LIFECYCLE });
+const relay = await startRelayProcess({ token, extra: conformanceConfig(files.map(caseId)) });
 try {
   const ca = await readFile(join(relay.dir, "state", "tls", "cert.pem"));
   for (const file of files) {

@@ -41,8 +41,16 @@ export function caseFiles(version: string): string[] {
 // Dates, and runs of 32 or more hex digits (a random CKA_ID, the plaintext of a random key), differ from run to run.
 const withoutDates = (text: string): string => text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, "<date-time>").replace(/\b[0-9A-Fa-f]{32,}\b/g, "<hex>");
 
-/** The cases are played with KMIP's strict Destroy (4.21): Permission Denied for an Active object. */
-export const STRICT_LIFECYCLE = "[lifecycle]\nstrict-destroy = true";
+/**
+ * The relay's configuration for the cases: KMIP's strict Destroy (4.21,
+ * Permission Denied for an Active object), and the tokens of the Symmetric
+ * Key Foundry cases set up as a foundry, whose keys are made for clients to
+ * Get (key-export = "by-default", README "Key export").
+ */
+export function conformanceConfig(ids: readonly string[]): string {
+  const foundries = ids.filter((id) => profileOf(id) === "SKFF").map((id) => [`[tokens.${id}]`, `label = "${id}"`, `key-export = "by-default"`].join("\n"));
+  return ["[lifecycle]\nstrict-destroy = true", ...foundries].join("\n");
+}
 
 export function conformanceSuite(version: string): void {
   const files = caseFiles(version);
@@ -53,7 +61,7 @@ export function conformanceSuite(version: string): void {
   before(async () => {
     // Token labels are the case ids: the Username of a case selects its token.
     const token = await createSoftHsmToken({ labels: ids });
-    relay = await startRelayProcess({ token, extra: STRICT_LIFECYCLE });
+    relay = await startRelayProcess({ token, extra: conformanceConfig(ids) });
     ca = await readFile(join(relay.dir, "state", "tls", "cert.pem"));
   });
   after(async () => {
