@@ -6,8 +6,7 @@
 // material is refused with its reason.
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type KeyObject, verify } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type { KmipClient } from "../../src/client/kmip-client.js";
+import { describe, test } from "node:test";
 import type { KeyBlock } from "../../src/kmip/objects.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import {
@@ -22,21 +21,10 @@ import {
   ValidityIndicator,
 } from "../../src/ttlv/enums.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { connect, DATA, rejectsWith } from "../helpers/relay-client.js";
+import { DATA, rejectsWith, relayAndClient } from "../helpers/relay-client.js";
 import { ecdsaDerToRaw } from "../../src/operations/signing.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay, { protocolVersion: { major: 1, minor: 4 } });
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient();
 
 const big = (b64url: string | undefined) => BigInt(`0x${Buffer.from(b64url!, "base64url").toString("hex")}`);
 const usage = (value: number) => ({ name: "Cryptographic Usage Mask", value }) as const;
@@ -124,12 +112,12 @@ describe("Register key pairs into SoftHSM", () => {
   for (const c of cases) {
     test(c.title, async () => {
       const isRsa = c.keys.privateKey.asymmetricKeyType === "rsa";
-      const priv = await client.register({
+      const priv = await shared.client.register({
         objectType: ObjectType.PrivateKey,
         templateAttribute: { names: [], attributes: [usage(CryptographicUsageMask.Sign), { name: "Name", value: { nameValue: c.title, nameType: 1 } }] },
         object: { keyBlock: privateBlock(c.keys.privateKey, c.privateFormat) },
       });
-      const pub = await client.register({
+      const pub = await shared.client.register({
         objectType: ObjectType.PublicKey,
         templateAttribute: { names: [], attributes: [usage(CryptographicUsageMask.Verify)] },
         object: { keyBlock: publicBlock(c.keys.publicKey, c.publicFormat) },
@@ -138,41 +126,41 @@ describe("Register key pairs into SoftHSM", () => {
       assert.equal(pub.uniqueIdentifier, priv.uniqueIdentifier.replace(/_priv$/, "_pub"), "the two halves share a CKA_ID");
 
       // Pre-Active until activated (KMIP 1.x 3.22): the token refuses it a signature.
-      await rejectsWith(client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA }), ResultReason.PermissionDenied);
-      await client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
-      const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
+      await rejectsWith(shared.client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA }), ResultReason.PermissionDenied);
+      await shared.client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
+      const { signatureData } = await shared.client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
       const hash = isRsa ? "sha256" : { 256: "sha256", 384: "sha384", 521: "sha512" }[c.keys.publicKey.asymmetricKeyDetails!.namedCurve === "prime256v1" ? 256 : c.keys.publicKey.asymmetricKeyDetails!.namedCurve === "secp384r1" ? 384 : 521]!;
       assert.ok(verify(hash, DATA, c.keys.publicKey, signatureData!), "node:crypto verifies the token's signature with the original public key");
-      const verified = await client.signatureVerify({ uniqueIdentifier: pub.uniqueIdentifier, data: DATA, signatureData: signatureData! });
+      const verified = await shared.client.signatureVerify({ uniqueIdentifier: pub.uniqueIdentifier, data: DATA, signatureData: signatureData! });
       assert.equal(verified.validityIndicator, ValidityIndicator.Valid);
 
       // Sensitive and not extractable: the private key's material never leaves the token.
-      await rejectsWith(client.get({ uniqueIdentifier: priv.uniqueIdentifier }), ResultReason.PermissionDenied);
+      await rejectsWith(shared.client.get({ uniqueIdentifier: priv.uniqueIdentifier }), ResultReason.PermissionDenied);
       // A public key the relay made itself answers Get, as any.
-      await client.get({ uniqueIdentifier: pub.uniqueIdentifier });
+      await shared.client.get({ uniqueIdentifier: pub.uniqueIdentifier });
     });
   }
 
   test("Cryptographic Parameters kept with the key: Sign without them is RSA-PSS SHA-256; SHA-1 verifies", async () => {
     const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const params = { paddingMethod: PaddingMethod.PSS, hashingAlgorithm: HashingAlgorithm.SHA256, cryptographicAlgorithm: CryptographicAlgorithm.RSA };
-    const priv = await client.register({
+    const priv = await shared.client.register({
       objectType: ObjectType.PrivateKey,
       templateAttribute: { names: [], attributes: [usage(CryptographicUsageMask.Sign), { name: "Cryptographic Parameters", value: params }] },
       object: { keyBlock: privateBlock(keys.privateKey, KeyFormatType.PKCS8) },
     });
-    await client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
-    const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
+    await shared.client.activate({ uniqueIdentifier: priv.uniqueIdentifier });
+    const { signatureData } = await shared.client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA });
     assert.ok(verify("sha256", DATA, { key: keys.publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }, signatureData!));
     // The token keeps the key to PSS (CKA_ALLOWED_MECHANISMS).
-    await rejectsWith(client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA, cryptographicParameters: { paddingMethod: PaddingMethod.Pkcs1v15, cryptographicAlgorithm: CryptographicAlgorithm.RSA } }), ResultReason.CryptographicFailure);
+    await rejectsWith(shared.client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA, cryptographicParameters: { paddingMethod: PaddingMethod.Pkcs1v15, cryptographicAlgorithm: CryptographicAlgorithm.RSA } }), ResultReason.CryptographicFailure);
 
-    const pub = await client.register({
+    const pub = await shared.client.register({
       objectType: ObjectType.PublicKey,
       templateAttribute: { names: [], attributes: [usage(CryptographicUsageMask.Verify)] },
       object: { keyBlock: publicBlock(keys.publicKey, KeyFormatType.X509) },
     });
-    const sha1 = await client.signatureVerify({
+    const sha1 = await shared.client.signatureVerify({
       uniqueIdentifier: pub.uniqueIdentifier,
       cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.RSA, hashingAlgorithm: HashingAlgorithm.SHA1 },
       data: DATA,
@@ -184,15 +172,15 @@ describe("Register key pairs into SoftHSM", () => {
   test("ECDSA with SHA-1, as the OASIS cases ask, through the relay", async () => {
     // An Activation Date in the past: Active at once.
     const activation = { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000) - 60) } as const;
-    const priv = await client.register({ objectType: ObjectType.PrivateKey, templateAttribute: { names: [], attributes: [activation] }, object: { keyBlock: privateBlock(p256.privateKey, KeyFormatType.PKCS8) } });
-    const { signatureData } = await client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA1 } });
+    const priv = await shared.client.register({ objectType: ObjectType.PrivateKey, templateAttribute: { names: [], attributes: [activation] }, object: { keyBlock: privateBlock(p256.privateKey, KeyFormatType.PKCS8) } });
+    const { signatureData } = await shared.client.sign({ uniqueIdentifier: priv.uniqueIdentifier, data: DATA, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.ECDSA, hashingAlgorithm: HashingAlgorithm.SHA1 } });
     assert.ok(verify("sha1", DATA, p256.publicKey, signatureData!));
     assert.equal(ecdsaDerToRaw(signatureData!, 256).length, 64);
   });
 
   test("bad material is refused with its reason, and nothing is left on the token", async () => {
     const reg = (objectType: number, block: KeyBlock, attributes: { name: string; value: unknown }[] = []) =>
-      client.register({ objectType, templateAttribute: { names: [], attributes: attributes as never }, object: { keyBlock: block } });
+      shared.client.register({ objectType, templateAttribute: { names: [], attributes: attributes as never }, object: { keyBlock: block } });
     await rejectsWith(reg(ObjectType.PrivateKey, keyBlock(KeyFormatType.PKCS8, Buffer.from("not DER at all"))), ResultReason.InvalidField, /not a DER PKCS#8 PrivateKeyInfo/);
     await rejectsWith(
       reg(ObjectType.PrivateKey, privateBlock(p256.privateKey, KeyFormatType.PKCS8), [{ name: "Cryptographic Algorithm", value: CryptographicAlgorithm.RSA }]),

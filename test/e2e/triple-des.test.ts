@@ -6,40 +6,29 @@
 // Triple DES key refused a mode it lacks (GCM).
 import assert from "node:assert/strict";
 import { createCipheriv, randomBytes } from "node:crypto";
-import { after, before, test } from "node:test";
-import type { KmipClient } from "../../src/client/kmip-client.js";
+import { test } from "node:test";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, KeyFormatType, ObjectType, PaddingMethod, ResultReason } from "../../src/ttlv/enums.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, length, rejectsWith, usage } from "../helpers/relay-client.js";
+import { algorithm, length, rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay, { protocolVersion: { major: 1, minor: 4 } });
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient();
 
 const extractable: Attribute = { name: "Extractable", value: true };
 const DES3 = CryptographicAlgorithm.TripleDES;
 
 async function attributeOf(id: string, attributeName: string): Promise<unknown> {
-  const { attributes } = await client.getAttributes({ uniqueIdentifier: id, attributeNames: [attributeName] });
+  const { attributes } = await shared.client.getAttributes({ uniqueIdentifier: id, attributeNames: [attributeName] });
   return attributes.find((a) => a.name === attributeName)?.value;
 }
 
 async function created(bits: number): Promise<{ id: string; key: Buffer }> {
-  const { uniqueIdentifier: id } = await client.create({
+  const { uniqueIdentifier: id } = await shared.client.create({
     objectType: ObjectType.SymmetricKey,
     templateAttribute: { names: [], attributes: [algorithm(DES3), length(bits), usage(Usage.Encrypt | Usage.Decrypt), extractable] },
   });
-  await client.activate({ uniqueIdentifier: id });
-  const got = await client.get({ uniqueIdentifier: id });
+  await shared.client.activate({ uniqueIdentifier: id });
+  const got = await shared.client.get({ uniqueIdentifier: id });
   const block = (got.object as KmipKeyObject).keyBlock;
   assert.ok(block.keyValue !== undefined && !(block.keyValue instanceof Uint8Array));
   return { id, key: Buffer.from(block.keyValue.keyMaterial as Uint8Array) };
@@ -64,41 +53,41 @@ test("three-key (168) and two-key (112) keys: Get Attributes says Triple DES and
     const iv = Buffer.alloc(8, 5);
     const message = Buffer.from("Triple DES, still in use");
     const padded = { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.CBC, paddingMethod: PaddingMethod.Pkcs5 };
-    const cbc = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: padded, data: message, ivCounterNonce: iv });
+    const cbc = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: padded, data: message, ivCounterNonce: iv });
     assert.deepEqual(Buffer.from(cbc.data!), expected(key, "cbc", iv, message, true), `${bits}: CBC-PAD`);
-    const back = await client.decrypt({ uniqueIdentifier: id, cryptographicParameters: padded, data: cbc.data, ivCounterNonce: iv });
+    const back = await shared.client.decrypt({ uniqueIdentifier: id, cryptographicParameters: padded, data: cbc.data, ivCounterNonce: iv });
     assert.deepEqual(Buffer.from(back.data!), message);
     // The mode alone: the key's type says Triple DES.
     const blocks = message.subarray(0, 16);
-    const plainCbc = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC }, data: blocks, ivCounterNonce: iv });
+    const plainCbc = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC }, data: blocks, ivCounterNonce: iv });
     assert.deepEqual(Buffer.from(plainCbc.data!), expected(key, "cbc", iv, blocks, false), `${bits}: CBC`);
-    const ecb = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.ECB }, data: blocks });
+    const ecb = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.ECB }, data: blocks });
     assert.deepEqual(Buffer.from(ecb.data!), expected(key, "ecb", null, blocks, false), `${bits}: ECB`);
-    const random = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC, paddingMethod: PaddingMethod.Pkcs5, randomIv: true }, data: message });
+    const random = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC, paddingMethod: PaddingMethod.Pkcs5, randomIv: true }, data: message });
     assert.equal(random.ivCounterNonce?.length, 8, "a random Triple DES IV is one 8-byte block");
   }
 });
 
 test("Register of a known three-key value with Cryptographic Length 168; refusals: GCM with Triple DES, a length of 64", async () => {
   const value = randomBytes(24);
-  const { uniqueIdentifier: id } = await client.register({
+  const { uniqueIdentifier: id } = await shared.client.register({
     objectType: ObjectType.SymmetricKey,
     templateAttribute: { names: [], attributes: [usage(Usage.Encrypt | Usage.Decrypt)] },
     object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: DES3, cryptographicLength: 168 } },
   });
-  await client.activate({ uniqueIdentifier: id });
+  await shared.client.activate({ uniqueIdentifier: id });
   assert.equal(await attributeOf(id, "Cryptographic Length"), 168);
   const iv = Buffer.alloc(8, 1);
   const data = Buffer.alloc(8, 0x42);
-  const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.CBC }, data, ivCounterNonce: iv });
+  const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.CBC }, data, ivCounterNonce: iv });
   assert.deepEqual(Buffer.from(encrypted.data!), expected(value, "cbc", iv, data, false));
   await rejectsWith(
-    client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.GCM }, data, ivCounterNonce: Buffer.alloc(12) }),
+    shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: DES3, blockCipherMode: BlockCipherMode.GCM }, data, ivCounterNonce: Buffer.alloc(12) }),
     ResultReason.InvalidField,
     /not supported with Triple DES/,
   );
   await rejectsWith(
-    client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(DES3), length(64), usage(Usage.Encrypt)] } }),
+    shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(DES3), length(64), usage(Usage.Encrypt)] } }),
     ResultReason.InvalidField,
     /Triple DES Cryptographic Length 64/,
   );

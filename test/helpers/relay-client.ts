@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { KmipClient, type KmipClientOptions, KmipResultError } from "../../src/client/kmip-client.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyObject as KmipKeyObject, TransparentEcPublicKey, TransparentRsaPublicKey } from "../../src/kmip/objects.js";
@@ -13,10 +14,38 @@ import type { CreateKeyPairResponsePayload, GetResponsePayload } from "../../src
 import { CryptographicUsageMask, KeyFormatType, NameType, RecommendedCurve, ResultStatus } from "../../src/ttlv/enums.js";
 import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import type { RunningRelay } from "./relay.js";
+import { startRelayProcess, type RunningRelay } from "./relay.js";
 
 /** What Cascade signs: a DNS record set, as bytes. */
 export const DATA = Buffer.from("example.com. 3600 IN A 192.0.2.1");
+
+/**
+ * One relay (its own process and SoftHSM token) and one KMIP 1.`minor`
+ * client on it, for all the tests of a file: started before them, closed
+ * after them. Read `relay` and `client` inside the tests.
+ */
+export function relayAndClient(minor = 4): { readonly relay: RunningRelay; readonly client: KmipClient } {
+  let relay: RunningRelay | undefined;
+  let client: KmipClient | undefined;
+  before(async () => {
+    relay = await startRelayProcess();
+    client = await connect(relay, { protocolVersion: { major: 1, minor } });
+  });
+  after(async () => {
+    await client?.close();
+    await relay?.cleanup();
+  });
+  return {
+    get relay() {
+      if (relay === undefined) throw new Error("the relay is not started yet (read it inside a test)");
+      return relay;
+    },
+    get client() {
+      if (client === undefined) throw new Error("the client is not connected yet (read it inside a test)");
+      return client;
+    },
+  };
+}
 
 /** A KmipClient on the relay, trusting its generated certificate, with the token's credential. */
 export async function connect(relay: RunningRelay, options: Partial<KmipClientOptions> = {}): Promise<KmipClient> {
