@@ -303,3 +303,19 @@ export class Window {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** `op` run by `callers` loops during `ms`: how many, and the time taken (the last answers included). */
+export async function slice(callers: number, ms: number, op: () => Promise<unknown> | unknown): Promise<{ count: number; ms: number }> {
+  const started = performance.now();
+  const end = started + ms;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (performance.now() < end) {
+        await op();
+        count++;
+      }
+    }),
+  );
+  return { count, ms: performance.now() - started };
+}

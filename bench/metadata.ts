@@ -24,6 +24,7 @@ import { createOperations } from "../src/operations/index.js";
 import type { OperationContext } from "../src/operations/operation.js";
 import { CryptographicAlgorithm, CryptographicUsageMask, NameType, Operation, RecommendedCurve } from "../src/ttlv/enums.js";
 import { openSoftHsmBackend } from "../test/helpers/softhsm.js";
+import { slice } from "./common.js";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "3" }, "in-flight": { type: "string", default: "4" } } });
 const seconds = Number(values.seconds);
@@ -79,21 +80,6 @@ const createPair = (backend: HsmBackend) =>
     publicKeyTemplateAttribute: { names: [], attributes: [{ name: "Cryptographic Usage Mask", value: CryptographicUsageMask.Verify }] },
   });
 
-/** Operations per second of `op` for `callers` loops during `ms`. */
-async function slice(callers: number, ms: number, op: () => Promise<unknown>): Promise<{ count: number; ms: number }> {
-  const started = performance.now();
-  const end = started + ms;
-  let count = 0;
-  await Promise.all(
-    Array.from({ length: callers }, async () => {
-      while (performance.now() < end) {
-        await op();
-        count++;
-      }
-    }),
-  );
-  return { count, ms: performance.now() - started };
-}
 
 /**
  * The rates of `a` and `b`, measured in alternating slices of 250 ms for

@@ -24,6 +24,7 @@ import pkcs11js from "pkcs11js";
 import type { KmipClient } from "../src/client/kmip-client.js";
 import { parseKeyId } from "../src/hsm/key-id.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, ObjectType } from "../src/ttlv/enums.js";
+import { slice } from "./common.js";
 import { connect } from "../test/helpers/relay-client.js";
 import { startRelayProcess } from "../test/helpers/relay.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../test/helpers/softhsm.js";
@@ -32,22 +33,6 @@ const { values } = parseArgs({ options: { seconds: { type: "string", default: "3
 const seconds = Number(values.seconds);
 const inFlight = Number(values["in-flight"]);
 const data = Buffer.alloc(Number(values.bytes), 0x5a);
-
-/** `op` run by `callers` loops during `ms`: how many, and the time taken (the last answers included). */
-async function slice(callers: number, ms: number, op: () => Promise<unknown> | unknown): Promise<{ count: number; ms: number }> {
-  const started = performance.now();
-  const end = started + ms;
-  let count = 0;
-  await Promise.all(
-    Array.from({ length: callers }, async () => {
-      while (performance.now() < end) {
-        await op();
-        count++;
-      }
-    }),
-  );
-  return { count, ms: performance.now() - started };
-}
 
 /**
  * The rates of the relay (`relayOp`, `inFlight` callers) and of direct
