@@ -210,22 +210,24 @@ const RSA_OAEP_SHA256 = ttlv.structure(Tag.CryptographicParameters, [
   ttlv.enumeration(Tag.MaskGeneratorHashingAlgorithm, HashingAlgorithm.SHA256),
 ]);
 
-/** encryptKMIP: a new connection; Unique Identifier, Cryptographic Parameters, Data, IV/Counter/Nonce (when the preset has an IV Length). */
-async function encryptKmip(negotiated: { major: number; minor: number }, keyId: string, params: StructureItem, plaintext: Buffer, iv?: Buffer) {
+/** What the wrapper does for each call: a new connection, one request of `operation` with `fields`, closed after the answer. */
+async function onNewConnection(negotiated: { major: number; minor: number }, operation: number, fields: TtlvItem[]) {
   const client = await mapped.connect(negotiated.minor);
   try {
-    return await exchange(
-      client,
-      openbaoRequest(negotiated, Operation.Encrypt, [
-        ttlv.textString(Tag.UniqueIdentifier, keyId),
-        params,
-        ttlv.byteString(Tag.Data, plaintext),
-        ...(iv === undefined ? [] : [ttlv.byteString(Tag.IvCounterNonce, iv)]),
-      ]),
-    );
+    return await exchange(client, openbaoRequest(negotiated, operation, fields));
   } finally {
     await client.close();
   }
+}
+
+/** encryptKMIP: Unique Identifier, Cryptographic Parameters, Data, IV/Counter/Nonce (when the preset has an IV Length). */
+function encryptKmip(negotiated: { major: number; minor: number }, keyId: string, params: StructureItem, plaintext: Buffer, iv?: Buffer) {
+  return onNewConnection(negotiated, Operation.Encrypt, [
+    ttlv.textString(Tag.UniqueIdentifier, keyId),
+    params,
+    ttlv.byteString(Tag.Data, plaintext),
+    ...(iv === undefined ? [] : [ttlv.byteString(Tag.IvCounterNonce, iv)]),
+  ]);
 }
 
 /** The ciphertext the wrapper keeps: Data, then the Authenticated Encryption Tag if any. */
@@ -235,25 +237,17 @@ function ciphertextOf(payload: StructureItem): Buffer {
   return Buffer.concat([data, ...(tag === undefined ? [] : [tag])]);
 }
 
-/** decryptKMIP: a new connection; Unique Identifier, Cryptographic Parameters, Data, IV/Counter/Nonce, and from 1.4 the tag apart. */
-async function decryptKmip(negotiated: { major: number; minor: number }, keyId: string, params: StructureItem, tagLength: number, ciphertext: Buffer, iv?: Buffer) {
+/** decryptKMIP: Unique Identifier, Cryptographic Parameters, Data, IV/Counter/Nonce, and from 1.4 the tag apart. */
+function decryptKmip(negotiated: { major: number; minor: number }, keyId: string, params: StructureItem, tagLength: number, ciphertext: Buffer, iv?: Buffer) {
   const separateTag = tagLength > 0 && negotiated.minor >= 4;
   const data = separateTag ? ciphertext.subarray(0, ciphertext.length - tagLength) : ciphertext;
-  const client = await mapped.connect(negotiated.minor);
-  try {
-    return await exchange(
-      client,
-      openbaoRequest(negotiated, Operation.Decrypt, [
-        ttlv.textString(Tag.UniqueIdentifier, keyId),
-        params,
-        ttlv.byteString(Tag.Data, data),
-        ...(iv === undefined ? [] : [ttlv.byteString(Tag.IvCounterNonce, iv)]),
-        ...(separateTag ? [ttlv.byteString(Tag.AuthenticatedEncryptionTag, ciphertext.subarray(ciphertext.length - tagLength))] : []),
-      ]),
-    );
-  } finally {
-    await client.close();
-  }
+  return onNewConnection(negotiated, Operation.Decrypt, [
+    ttlv.textString(Tag.UniqueIdentifier, keyId),
+    params,
+    ttlv.byteString(Tag.Data, data),
+    ...(iv === undefined ? [] : [ttlv.byteString(Tag.IvCounterNonce, iv)]),
+    ...(separateTag ? [ttlv.byteString(Tag.AuthenticatedEncryptionTag, ciphertext.subarray(ciphertext.length - tagLength))] : []),
+  ]);
 }
 
 test("OpenBao KMIP seal, AES_GCM (wrappers/kmip/kmip.go v2.2.0, ovh/kmip-go v0.3.3): Discover Versions gives 1.4, the key passes verifyKey, Encrypt with a 12-byte IV and Decrypt with the 16-byte tag apart round-trip; a changed tag is refused", async () => {
