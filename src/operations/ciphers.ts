@@ -117,7 +117,9 @@ export async function cipherRequest(context: OperationContext, id: string, field
   if (randomIv && params?.ivLength !== undefined && params.ivLength % 8 !== 0) throw invalid(`IV Length ${params.ivLength} is not a whole number of bytes (it is in bits)`);
   if (randomIv && fields.ivCounterNonce !== undefined) throw invalid("the request has both Random IV true and an IV/Counter/Nonce");
   if (needsIv && !randomIv && fields.ivCounterNonce === undefined) {
-    throw new KmipError(ResultReason.MissingData, `${mechanism} needs an IV/Counter/Nonce${decrypting ? "" : ", or Random IV true in the Cryptographic Parameters"}`);
+    // A Decrypt without its IV is Invalid Message, as the OASIS block-cipher test cases answer it (CS-BC-M-11/12/13-14).
+    if (decrypting) throw new KmipError(ResultReason.InvalidMessage, `${mechanism} needs the IV/Counter/Nonce the data was encrypted with`);
+    throw new KmipError(ResultReason.MissingData, `${mechanism} needs an IV/Counter/Nonce, or Random IV true in the Cryptographic Parameters`);
   }
   if (params?.initialCounterValue !== undefined || params?.fixedFieldLength !== undefined || params?.invocationFieldLength !== undefined) {
     throw new KmipError(ResultReason.FeatureNotSupported, "Initial Counter Value, Fixed Field Length and Invocation Field Length are not supported: send the whole IV/Counter/Nonce");

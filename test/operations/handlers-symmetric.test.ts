@@ -158,6 +158,8 @@ describe("Encrypt and Decrypt", () => {
     const fails = (request: Parameters<typeof encryptPayloads.encodeRequest>[0], reason: number, message: RegExp) => bench.fails(Operation.Encrypt, encryptPayloads, { uniqueIdentifier: id, ...request }, reason, message);
     await fails({ cryptographicParameters: cbc }, ResultReason.MissingData, /needs Data/);
     await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16) }, ResultReason.MissingData, /needs an IV\/Counter\/Nonce, or Random IV/);
+    // Decrypt without its IV: Invalid Message, as the OASIS CS-BC-M-11/12-14 cases answer it.
+    await bench.fails(Operation.Decrypt, decryptPayloads, { uniqueIdentifier: id, cryptographicParameters: cbc, data: Buffer.alloc(16) }, ResultReason.InvalidMessage, /needs the IV\/Counter\/Nonce the data was encrypted with/);
     await fails({ cryptographicParameters: { ...cbc, randomIv: true }, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16) }, ResultReason.InvalidField, /both Random IV/);
     // Streaming (cipher-streams.ts): a Correlation Value no stream has is Invalid Field; a backend without multi-part operations does not stream.
     await fails({ cryptographicParameters: cbc, data: Buffer.alloc(16), correlationValue: Buffer.from("c") }, ResultReason.InvalidField, /names no stream of this connection/);
