@@ -88,3 +88,13 @@ test("registered with OAEP SHA-1 and a label (P Source): Encrypt without paramet
   const { pub } = await registered(oaep(HashingAlgorithm.SHA1, { pSource: Buffer.from("a label") }));
   await rejectsWith(client.encrypt({ uniqueIdentifier: pub, data: DATA }), ResultReason.CryptographicFailure, REFUSED);
 });
+
+test("a key registered with OAEP parameters and no Cryptographic Usage Mask is registered; the parameters are its own, not signature defaults", async () => {
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const { uniqueIdentifier: priv } = await client.register({
+    objectType: ObjectType.PrivateKey,
+    templateAttribute: { names: [], attributes: [{ name: "Cryptographic Parameters", value: oaep(HashingAlgorithm.SHA512) }] },
+    object: { keyBlock: { keyFormatType: KeyFormatType.PKCS1, keyValue: { keyMaterial: keys.privateKey.export({ format: "der", type: "pkcs1" }), attributes: [] } } },
+  });
+  assert.deepEqual(await parametersOf(priv), oaep(HashingAlgorithm.SHA512));
+});
