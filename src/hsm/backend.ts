@@ -239,8 +239,9 @@ export interface CipherRequest {
   readonly tagLength?: number;
   /** GCM decrypt: the tag to check. */
   readonly tag?: Uint8Array;
-  /** RSA-OAEP: the hash of OAEP and of MGF1 (default sha1), and the label (PKCS#11 source data). */
+  /** RSA-OAEP: the hash of OAEP (default sha1), of MGF1 (default oaepHash), and the label (PKCS#11 source data). */
   readonly oaepHash?: "sha1" | HashName;
+  readonly oaepMgfHash?: "sha1" | HashName;
   readonly oaepLabel?: Uint8Array;
 }
 

@@ -194,8 +194,9 @@ export function cipherMechanism(request: CipherRequest, iv: Buffer | undefined):
     case "RSA-OAEP": {
       if (iv !== undefined) throw invalid("RSA-OAEP takes no IV/Counter/Nonce");
       const hash = OAEP_HASHES[request.oaepHash ?? "sha1"];
-      if (hash === undefined) throw invalid(`RSA-OAEP hash ${String(request.oaepHash)} is not supported`);
-      const parameter: pkcs11js.RsaOAEP = { type: A.CK_PARAMS_RSA_OAEP, hashAlg: hash.hashAlg, mgf: hash.mgf, source: CKZ_DATA_SPECIFIED };
+      const mgfHash = OAEP_HASHES[request.oaepMgfHash ?? request.oaepHash ?? "sha1"];
+      if (hash === undefined || mgfHash === undefined) throw invalid(`RSA-OAEP hash ${String(request.oaepHash)} (MGF1 ${String(request.oaepMgfHash)}) is not supported`);
+      const parameter: pkcs11js.RsaOAEP = { type: A.CK_PARAMS_RSA_OAEP, hashAlg: hash.hashAlg, mgf: mgfHash.mgf, source: CKZ_DATA_SPECIFIED };
       if (request.oaepLabel !== undefined && request.oaepLabel.length > 0) parameter.sourceData = Buffer.from(request.oaepLabel);
       return { mechanism: ckm, parameter };
     }

@@ -2,16 +2,19 @@
 // MAC or MAC Verify request into the mechanism the HSM layer runs. When the
 // request names no mode or algorithm, the key's own Cryptographic Parameters
 // apply (4.29: "if not specified, the Cryptographic Parameters attribute of
-// the key"), which the relay keeps as CKA_ALLOWED_MECHANISMS (secret-keys.ts):
-// the key is read only then, so a request that names its mechanism costs
-// one call to the token.
+// the key"), which the relay keeps as CKA_ALLOWED_MECHANISMS (secret-keys.ts)
+// and, for an RSA key's OAEP hash, MGF1 hash and label, which PKCS#11 has no
+// place for, in the key's metadata (doc/object-model.md#attributes): the key
+// is read only then, once per key (key-mechanism-cache.ts), so a request
+// that names its mechanism costs one call to the token.
 import { type CipherMechanism, type CipherRequest, type HashName, isCipherMechanism, type MacAlgorithm, type SecretMechanism } from "../hsm/backend.js";
 import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import type { OperationContext } from "./operation.js";
 import { aesMechanism, des3Mechanism } from "./secret-keys.js";
-import { keyMechanisms } from "../hsm/key-mechanism-cache.js";
+import { keyMechanisms, rememberOfKey } from "../hsm/key-mechanism-cache.js";
+import { stored, storedModel } from "./managed-object.js";
 
 const invalid = (message: string) => new KmipError(ResultReason.InvalidField, message);
 
@@ -66,6 +69,22 @@ async function keyMechanism(context: OperationContext, id: string, cipher: boole
       ? `the request names no Block Cipher Mode and ${id} has no Cryptographic Parameters naming one; send Cryptographic Parameters`
       : `the request names no MAC algorithm and ${id} has none of its own; send Cryptographic Parameters with a Cryptographic Algorithm (HMAC-SHA256, ...)`,
   );
+}
+
+/** The OAEP parameters a key keeps in its model (managed-object.ts), read once per key; undefined: none (OAEP SHA-1 without a label). */
+async function keyOaepParameters(context: OperationContext, id: string): Promise<CryptographicParameters | undefined> {
+  return rememberOfKey(context.backend, context.slot.slotId, id, "oaep", async () => stored(await storedModel(context, id), "Cryptographic Parameters"));
+}
+
+/** The hash, MGF1 hash and label of OAEP parameters; `whose` tells the client where refused parameters came from. */
+function oaepOf(params: CryptographicParameters, whose: string): { oaepHash: "sha1" | HashName; oaepMgfHash?: "sha1" | HashName; oaepLabel?: Uint8Array } {
+  const hash = params.hashingAlgorithm;
+  const oaepHash = hash === undefined ? "sha1" : OAEP_HASHES.get(hash);
+  if (oaepHash === undefined) throw invalid(`Hashing Algorithm ${hash}${whose} is not supported for OAEP (SHA-1, SHA-256, SHA-384, SHA-512)`);
+  const mgf = params.maskGeneratorHashingAlgorithm;
+  const oaepMgfHash = mgf === undefined ? undefined : OAEP_HASHES.get(mgf);
+  if (mgf !== undefined && oaepMgfHash === undefined) throw invalid(`Mask Generator Hashing Algorithm ${mgf}${whose} is not supported for OAEP (SHA-1, SHA-256, SHA-384, SHA-512)`);
+  return { oaepHash, ...(oaepMgfHash !== undefined && oaepMgfHash !== oaepHash && { oaepMgfHash }), ...(params.pSource !== undefined && { oaepLabel: params.pSource }) };
 }
 
 /** Default IV lengths in bytes: a block for CBC and CTR, 96 bits for GCM (NIST SP 800-38D section 5.2.1.1). */
@@ -124,13 +143,11 @@ export async function cipherRequest(context: OperationContext, id: string, field
   if (params?.initialCounterValue !== undefined || params?.fixedFieldLength !== undefined || params?.invocationFieldLength !== undefined) {
     throw new KmipError(ResultReason.FeatureNotSupported, "Initial Counter Value, Fixed Field Length and Invocation Field Length are not supported: send the whole IV/Counter/Nonce");
   }
-  let oaepHash: "sha1" | HashName | undefined;
+  let oaep: { oaepHash: "sha1" | HashName; oaepMgfHash?: "sha1" | HashName; oaepLabel?: Uint8Array } | undefined;
   if (mechanism === "RSA-OAEP") {
-    const hash = params?.hashingAlgorithm;
-    oaepHash = hash === undefined ? "sha1" : OAEP_HASHES.get(hash);
-    if (oaepHash === undefined) throw invalid(`Hashing Algorithm ${hash} is not supported for OAEP (SHA-1, SHA-256, SHA-384, SHA-512)`);
-    const mgfHash = params?.maskGeneratorHashingAlgorithm;
-    if (mgfHash !== undefined && OAEP_HASHES.get(mgfHash) !== oaepHash) throw invalid("OAEP with an MGF1 hash other than its own hash is not supported");
+    // A request that leaves the mechanism to the key takes the key's own OAEP parameters where it names none (4.29, 4.30).
+    const own = named === undefined ? await keyOaepParameters(context, id) : undefined;
+    oaep = oaepOf({ ...own, ...params }, own === undefined ? "" : ` (${id} was registered with it)`);
   }
   return {
     mechanism,
@@ -141,8 +158,7 @@ export async function cipherRequest(context: OperationContext, id: string, field
     ...(gcm && fields.authenticatedEncryptionAdditionalData !== undefined && { aad: fields.authenticatedEncryptionAdditionalData }),
     ...(gcm && params?.tagLength !== undefined && { tagLength: params.tagLength }),
     ...(gcm && fields.authenticatedEncryptionTag !== undefined && { tag: fields.authenticatedEncryptionTag, tagLength: params?.tagLength ?? fields.authenticatedEncryptionTag.length }),
-    ...(oaepHash !== undefined && { oaepHash }),
-    ...(params?.pSource !== undefined && { oaepLabel: params.pSource }),
+    ...oaep,
   };
 }
 

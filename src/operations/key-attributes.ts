@@ -4,7 +4,7 @@
 // read from the token at the time of the request; the relay keeps none.
 import { createHash } from "node:crypto";
 import type { KeyDescription } from "../hsm/backend.js";
-import type { Attribute, Digest, KnownAttribute } from "../kmip/attributes.js";
+import type { Attribute, CryptographicParameters, Digest, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType } from "../ttlv/enums.js";
 import { publicKeyMaterial } from "./get.js";
@@ -95,6 +95,16 @@ const SINCE: Readonly<Record<string, readonly [number, number]>> = {
   "Never Extractable": [1, 4],
 };
 
+/** Cryptographic Parameters fields added by KMIP 1.2 and 1.4 (3.6). */
+const PARAMETERS_1_2: readonly (keyof CryptographicParameters)[] = ["digitalSignatureAlgorithm", "cryptographicAlgorithm", "randomIv", "ivLength", "tagLength", "fixedFieldLength", "invocationFieldLength", "counterLength", "initialCounterValue"];
+const PARAMETERS_1_4: readonly (keyof CryptographicParameters)[] = ["saltLength", "maskGenerator", "maskGeneratorHashingAlgorithm", "pSource", "trailerField"];
+
+/** Cryptographic Parameters without the fields the request's version does not know. */
+function parametersIn(params: CryptographicParameters, version: ProtocolVersion): CryptographicParameters {
+  const unknown = [...(atLeast(version, 1, 2) ? [] : PARAMETERS_1_2), ...(atLeast(version, 1, 4) ? [] : PARAMETERS_1_4)];
+  return Object.fromEntries(Object.entries(params).filter(([field]) => !unknown.includes(field as keyof CryptographicParameters))) as CryptographicParameters;
+}
+
 /** Attribute Index of each instance after the first of a multi-instance attribute (KMIP 1.x 2.1.1). */
 function indexed(attributes: readonly Attribute[]): Attribute[] {
   const seen = new Map<string, number>();
@@ -154,6 +164,8 @@ export function keyAttributes(key: KeyDescription, model: readonly Attribute[], 
   if (key.label !== null) attributes.push({ name: "Name", value: nameOfLabel(key.label) });
   const mask = model.find((attribute) => attribute.name === "Cryptographic Usage Mask")?.value as number | undefined;
   attributes.push({ name: "Cryptographic Usage Mask", value: mask ?? usageMaskOf(key) });
+  // An RSA key's OAEP parameters, kept in its model (managed-object.ts), as the request's version knows them.
+  attributes.push(...indexed(model.filter((attribute) => attribute.name === "Cryptographic Parameters").map((a) => ({ name: a.name, value: parametersIn(a.value as CryptographicParameters, version) }) as Attribute)));
   for (const name of MODEL_ORDER) attributes.push(...indexed(model.filter((attribute) => attribute.name === name)));
   const initialDate = model.find((attribute) => attribute.name === "Initial Date");
   // 1.3 3.55: the Original Creation Date of an object the server made is when it made it.

@@ -5,7 +5,8 @@
 // two objects of a class share) have no id and are never returned.
 //
 // Matched attributes: Name (CKA_LABEL), Object Type (CKA_CLASS),
-// Cryptographic Algorithm (CKA_KEY_TYPE), Cryptographic Length (modulus or
+// Cryptographic Algorithm (CKA_KEY_TYPE; Triple DES and HMAC by the key, as
+// Get Attributes reports them), Cryptographic Length (modulus or
 // curve size) and State (the model, managed-object.ts). Keys whose creation
 // has not finished (a pending metadata record) are never returned. Maximum Items caps the answer;
 // Offset Items (1.3+) skips the first matches, and Located Items (1.3+)
@@ -19,6 +20,7 @@ import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/loca
 import { CryptographicAlgorithm, NameType, ObjectType, Operation, ResultReason, State, StorageStatusMask } from "../ttlv/enums.js";
 import { partnerId } from "./keys.js";
 import { legacyState } from "./legacy.js";
+import { secretAlgorithmOf } from "./secret-keys.js";
 import { dueAttributes, labelOf, nowSeconds, settlePending, stateOf } from "./managed-object.js";
 import { decodeRecord, isPending, type MetadataRecord } from "./metadata-record.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
@@ -33,6 +35,8 @@ export interface LocateCriteria {
   readonly objectType?: number;
   /** Object Group values the object's model must all hold. */
   readonly objectGroups?: readonly string[];
+  /** A Cryptographic Algorithm of SECRET_ALGORITHMS, checked per key. */
+  readonly algorithm?: number;
 }
 
 const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
@@ -53,6 +57,20 @@ const KEY_TYPES: ReadonlyMap<number, KeyType> = new Map([
   [CryptographicAlgorithm.AES, "AES"],
 ]);
 
+/**
+ * Algorithms told by the key itself rather than by one CKA_KEY_TYPE, as Get
+ * Attributes reports them (secretAlgorithmOf): Triple DES is CKK_DES3 or
+ * CKK_DES2, an HMAC key a generic secret whose CKA_ALLOWED_MECHANISMS names
+ * its HMAC. Matched on the secret keys, each described.
+ */
+const SECRET_ALGORITHMS: ReadonlySet<number> = new Set([
+  CryptographicAlgorithm.TripleDES,
+  CryptographicAlgorithm.HMACSHA1,
+  CryptographicAlgorithm.HMACSHA256,
+  CryptographicAlgorithm.HMACSHA384,
+  CryptographicAlgorithm.HMACSHA512,
+]);
+
 const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.PreActive, State.Active, State.Deactivated, State.Compromised]);
 
 const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State, Object Group";
@@ -67,6 +85,7 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
   const label = new Set<string>();
   const objectClass = new Set<ObjectClass>();
   const keyType = new Set<KeyType>();
+  const algorithm = new Set<number>();
   const bits = new Set<number>();
   const state = new Set<number>();
   const objectType = new Set<number>();
@@ -89,8 +108,11 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
       }
       case "Cryptographic Algorithm": {
         const value = KEY_TYPES.get(attribute.value as number);
-        if (value === undefined) return undefined;
-        keyType.add(value);
+        if (value !== undefined) keyType.add(value);
+        else if (SECRET_ALGORITHMS.has(attribute.value as number)) {
+          algorithm.add(attribute.value as number);
+          objectClass.add("secret");
+        } else return undefined;
         break;
       }
       case "Cryptographic Length":
@@ -108,12 +130,15 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
     }
   }
   // A key has one value of each: two different values match nothing.
-  if ([label, objectClass, keyType, bits, state, objectType].some((values) => values.size > 1)) return undefined;
+  if ([label, objectClass, keyType, bits, state, objectType, algorithm].some((values) => values.size > 1)) return undefined;
+  if (algorithm.size > 0 && keyType.size > 0) return undefined;
   const only = <T>(values: Set<T>): T | undefined => values.values().next().value;
   const filter: KeyFilter = { objectClass: only(objectClass), keyType: only(keyType), label: only(label), bits: only(bits) };
   const wantedState = only(state);
   const wantedType = only(objectType);
+  const wantedAlgorithm = only(algorithm);
   return {
+    ...(wantedAlgorithm === undefined ? {} : { algorithm: wantedAlgorithm }),
     filter,
     ...(wantedState === undefined ? {} : { state: wantedState }),
     ...(wantedType === undefined ? {} : { objectType: wantedType }),
@@ -169,8 +194,9 @@ async function matchingIds(context: OperationContext, criteria: LocateCriteria):
     return (criteria.objectGroups ?? []).every((group) => groups.has(group));
   };
   const made = (id: string) => !isPending(recordOf(id), labelOf(id).objectClass) && fits(id);
-  if (criteria.state === undefined) return (await backend.findKeys(slot.slotId, criteria.filter)).filter(made);
-  const keys = (await backend.describeKeys(slot.slotId, criteria.filter)).filter((key) => made(key.id));
+  if (criteria.state === undefined && criteria.algorithm === undefined) return (await backend.findKeys(slot.slotId, criteria.filter)).filter(made);
+  const keys = (await backend.describeKeys(slot.slotId, criteria.filter)).filter((key) => made(key.id) && (criteria.algorithm === undefined || secretAlgorithmOf(key) === criteria.algorithm));
+  if (criteria.state === undefined) return keys.map((key) => key.id);
   // A private key without a record is dated by its public key (legacy.ts):
   // those of the pairs found, unless the keys found already hold every public key.
   let publicKeys = new Map<string, KeyDescription>();

@@ -14,7 +14,7 @@ import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from
 import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
 import { type Attribute, type AttributeName, type Link, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
-import { CryptographicUsageMask, LinkType, ResultReason, State } from "../ttlv/enums.js";
+import { CryptographicUsageMask, LinkType, PaddingMethod, ResultReason, State } from "../ttlv/enums.js";
 import { legacyAttributes, today } from "./legacy.js";
 import { decodeRecord, encodeRecord, isPending, type MetadataRecord, newest } from "./metadata-record.js";
 import type { OperationContext } from "./operation.js";
@@ -182,6 +182,14 @@ export async function describeManaged(context: OperationContext, id: string): Pr
   return due === undefined ? syncFlags(context, managed) : commit(context, managed, due);
 }
 
+/** The attributes a key's record keeps for it, read only (no dates applied, nothing written); [] for a key without a record. Item Not Found while it is being made. */
+export async function storedModel(context: OperationContext, id: string): Promise<readonly Attribute[]> {
+  const { label, objectClass } = labelOf(id);
+  const record = await readRecord(context, label);
+  if (isPending(record, objectClass)) throw new KmipError(ResultReason.ItemNotFound, `${id} is being created and is not usable yet`);
+  return record?.objects[objectClass] ?? [];
+}
+
 /**
  * A Protect Stop Date or Process Start Date that has come changes no state,
  * only what the token allows: CKA_SIGN goes false, CKA_VERIFY true (a
@@ -340,6 +348,8 @@ function planOf(objectClass: ObjectClass, requested: readonly Attribute[], links
   }
   attributes.push({ name: "Last Change Date", value: now }, ...links);
   for (const name of KEPT) attributes.push(...attributeValues(requested, name).map((value) => ({ name, value }) as Attribute));
+  // A key pair's OAEP parameters: PKCS#11 has no place for them on the key, and Encrypt / Decrypt without parameters apply them (ciphers.ts).
+  if (objectClass !== "secret") attributes.push(...attributeValues(requested, "Cryptographic Parameters").filter((p) => p.paddingMethod === PaddingMethod.OAEP).map((value) => ({ name: "Cryptographic Parameters", value }) as Attribute));
   attributes.push(...requested.filter((attribute) => isCustomAttributeName(attribute.name)).map(({ name, value }) => ({ name, value }) as Attribute));
   // A secret key's flags as its state and dates allow (secret-usage.ts).
   if (objectClass === "secret") return { attributes, usage: secretTokenUsage(attributes, now) };

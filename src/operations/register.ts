@@ -12,7 +12,8 @@
 // The template is checked against the material: Cryptographic Algorithm,
 // Cryptographic Length and a Recommended Curve must describe the key sent.
 // Cryptographic Parameters become the key's signature defaults
-// (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts).
+// (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts); OAEP ones are kept in
+// the key's model (managed-object.ts) for Encrypt and Decrypt.
 import type { HashName, KeyImportRequest, ObjectClass, SignatureFamily } from "../hsm/backend.js";
 import { parseKeyId } from "../hsm/key-id.js";
 import { allowedMechanismsOf } from "../hsm/import-templates.js";
@@ -20,7 +21,7 @@ import { type Attribute, attributeValue, attributeValues, type CryptographicPara
 import { KmipError } from "../kmip/errors.js";
 import type { KeyObject } from "../kmip/objects.js";
 import { decodeRegisterRequest, encodeRegisterResponse } from "../kmip/payloads/register.js";
-import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, ObjectType, Operation, ResultReason } from "../ttlv/enums.js";
+import { CryptographicAlgorithm, CryptographicUsageMask, LinkType, ObjectType, Operation, PaddingMethod, ResultReason } from "../ttlv/enums.js";
 import { curveOfRecommended, parseKeyBlock, type ParsedKey } from "./key-material.js";
 import { createManagedObjects } from "./managed-object.js";
 import type { OperationContext, OperationHandler } from "./operation.js";
@@ -88,7 +89,9 @@ async function registerKey(context: OperationContext, object: KeyObject, templat
   const label = templateLabel(attributes);
   const mask = attributeValue(attributes, "Cryptographic Usage Mask");
   const signs = mask === undefined || (mask & (CryptographicUsageMask.Sign | CryptographicUsageMask.Verify)) !== 0;
-  const allowedMechanisms = signs ? signatureDefaults(context, attributeValue(attributes, "Cryptographic Parameters"), parsed) : undefined;
+  const params = attributeValue(attributes, "Cryptographic Parameters");
+  // OAEP parameters are an encryption key's, kept in its model (managed-object.ts), not signature defaults.
+  const allowedMechanisms = signs && params?.paddingMethod !== PaddingMethod.OAEP ? signatureDefaults(context, params, parsed) : undefined;
   const partnerId = linkedPartner(attributes, objectClass);
   const request: Omit<KeyImportRequest, "usage"> = {
     material: parsed.material,

@@ -3,7 +3,8 @@
 // key, Get Attributes reporting Triple DES and the key bits, Encrypt and
 // Decrypt in ECB and CBC (with and without PKCS#5 padding) matching
 // node:crypto, the mode named with or without the algorithm, and a
-// Triple DES key refused a mode it lacks (GCM).
+// Triple DES key refused a mode it lacks (GCM); Locate by Cryptographic
+// Algorithm Triple DES and HMAC.
 import assert from "node:assert/strict";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { test } from "node:test";
@@ -91,4 +92,27 @@ test("Register of a known three-key value with Cryptographic Length 168; refusal
     ResultReason.InvalidField,
     /Triple DES Cryptographic Length 64/,
   );
+});
+
+test("Locate by Cryptographic Algorithm finds Triple DES keys of three and two keys, and HMAC keys by their HMAC, as Get Attributes reports them", async () => {
+  const three = (await created(168)).id;
+  const two = (await created(112)).id;
+  const hmac = async (kmip: number) =>
+    (await shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(kmip), usage(Usage.MacGenerate | Usage.MacVerify)] } })).uniqueIdentifier;
+  const sha256 = await hmac(CryptographicAlgorithm.HMACSHA256);
+  const sha512 = await hmac(CryptographicAlgorithm.HMACSHA512);
+  const aes = (await shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt)] } })).uniqueIdentifier;
+  const located = async (kmip: number, ...more: Attribute[]) => (await shared.client.locate({ attributes: [algorithm(kmip), ...more] })).uniqueIdentifiers;
+
+  const des = await located(DES3);
+  assert.ok(des.includes(three) && des.includes(two), "both Triple DES keys");
+  assert.ok(![sha256, sha512, aes].some((id) => des.includes(id)), "no HMAC or AES key");
+  const short = await located(DES3, length(112));
+  assert.ok(short.includes(two) && !short.includes(three), "Cryptographic Length 112: two-key keys only");
+  assert.ok((await located(DES3, { name: "Object Type", value: ObjectType.SymmetricKey })).includes(three));
+  assert.deepEqual(await located(DES3, { name: "Object Type", value: ObjectType.PublicKey }), []);
+  const macs = await located(CryptographicAlgorithm.HMACSHA256);
+  assert.ok(macs.includes(sha256) && !macs.includes(sha512) && !macs.includes(three), "HMAC-SHA256 keys only");
+  assert.ok((await located(CryptographicAlgorithm.HMACSHA512)).includes(sha512));
+  assert.ok((await located(CryptographicAlgorithm.AES)).includes(aes));
 });

@@ -1,9 +1,10 @@
 // keyMechanisms: a key's type and allowed mechanisms are read from the token
 // once per key; Destroy (forgetKeyMechanisms) makes the next use read again.
+// rememberOfKey keeps other facts of a key (its OAEP parameters) the same way.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { HsmBackend, KeyDescription } from "../../src/hsm/backend.js";
-import { forgetKeyMechanisms, keyMechanisms } from "../../src/hsm/key-mechanism-cache.js";
+import { forgetKeyMechanisms, keyMechanisms, rememberOfKey } from "../../src/hsm/key-mechanism-cache.js";
 
 function fakeBackend(): { backend: HsmBackend; reads: string[] } {
   const reads: string[] = [];
@@ -38,5 +39,23 @@ describe("key mechanism cache", () => {
     await assert.rejects(keyMechanisms(backend, "1", "missing_sec"), /Item Not Found/);
     await assert.rejects(keyMechanisms(backend, "1", "missing_sec"), /Item Not Found/);
     assert.deepEqual(reads, ["1/AB_sec", "1/AB_sec", "1/missing_sec", "1/missing_sec"]);
+  });
+
+  test("rememberOfKey: each fact of a key loaded once, undefined too; Destroy forgets them all; a failed load is not kept", async () => {
+    const { backend } = fakeBackend();
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      return undefined;
+    };
+    assert.equal(await rememberOfKey(backend, "1", "AB_pub", "oaep", load), undefined);
+    assert.equal(await rememberOfKey(backend, "1", "AB_pub", "oaep", load), undefined);
+    assert.equal(loads, 1, "a key without parameters is not read again");
+    assert.equal(await rememberOfKey(backend, "1", "AB_pub", "other", async () => 7), 7, "facts are apart");
+    forgetKeyMechanisms(backend, "1", "AB_pub");
+    await rememberOfKey(backend, "1", "AB_pub", "oaep", load);
+    assert.equal(loads, 2);
+    await assert.rejects(rememberOfKey(backend, "1", "CD_pub", "oaep", async () => Promise.reject(new Error("being created"))), /being created/);
+    assert.equal(await rememberOfKey(backend, "1", "CD_pub", "oaep", async () => "read"), "read");
   });
 });

@@ -167,6 +167,14 @@ describe("locateCriteria", () => {
       state: State.Deactivated,
     });
     assert.deepEqual(locateCriteria([uts("a"), uts("a")])?.filter.label, "a", "the same value twice is one criterion");
+    // Triple DES (CKK_DES3 or CKK_DES2) and HMAC keys (generic secrets naming their HMAC) are told by each secret key, as Get Attributes tells them.
+    for (const algorithm of [CryptographicAlgorithm.TripleDES, CryptographicAlgorithm.HMACSHA1, CryptographicAlgorithm.HMACSHA256, CryptographicAlgorithm.HMACSHA384, CryptographicAlgorithm.HMACSHA512]) {
+      assert.deepEqual(locateCriteria([attr("Cryptographic Algorithm", algorithm), attr("Object Type", ObjectType.SymmetricKey)]), {
+        algorithm,
+        filter: { objectClass: "secret", keyType: undefined, label: undefined, bits: undefined },
+        objectType: ObjectType.SymmetricKey,
+      });
+    }
     // Secret Data is kept as a secret key; its model tells it apart (register-secret.ts). Object Groups are all required.
     assert.deepEqual(locateCriteria([attr("Object Type", ObjectType.SecretData), attr("Object Group", "g1"), attr("Object Group", "g2")]), {
       filter: { objectClass: "secret", keyType: undefined, label: undefined, bits: undefined },
@@ -178,7 +186,9 @@ describe("locateCriteria", () => {
   test("criteria no token key can meet give undefined", () => {
     for (const attributes of [
       [attr("Object Type", ObjectType.Certificate)],
-      [attr("Cryptographic Algorithm", CryptographicAlgorithm.TripleDES)],
+      [attr("Cryptographic Algorithm", CryptographicAlgorithm.HMACMD5)],
+      [attr("Cryptographic Algorithm", CryptographicAlgorithm.TripleDES), attr("Object Type", ObjectType.PrivateKey)],
+      [attr("Cryptographic Algorithm", CryptographicAlgorithm.TripleDES), attr("Cryptographic Algorithm", CryptographicAlgorithm.AES)],
       [attr("State", State.Destroyed)],
       [attr("Name", { nameValue: "urn:x", nameType: NameType.URI })],
       [uts("a"), uts("b")],
