@@ -37,6 +37,8 @@ export interface LocateCriteria {
   readonly objectGroups?: readonly string[];
   /** A Cryptographic Algorithm of SECRET_ALGORITHMS, checked per key. */
   readonly algorithm?: number;
+  /** The one object a Unique Identifier names: Locate answers it if it exists and meets the other criteria. */
+  readonly uniqueIdentifier?: string;
 }
 
 const OBJECT_CLASSES: ReadonlyMap<number, ObjectClass> = new Map([
@@ -73,7 +75,7 @@ const SECRET_ALGORITHMS: ReadonlySet<number> = new Set([
 
 const LOCATABLE_STATES: ReadonlySet<number> = new Set([State.PreActive, State.Active, State.Deactivated, State.Compromised]);
 
-const MATCHED = "Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State, Object Group";
+const MATCHED = "Unique Identifier, Name, Object Type, Cryptographic Algorithm, Cryptographic Length, State, Object Group";
 
 /**
  * The criteria for a Locate request's attributes, or undefined when no token
@@ -90,8 +92,12 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
   const state = new Set<number>();
   const objectType = new Set<number>();
   const objectGroups = new Set<string>();
+  const ids = new Set<string>();
   for (const attribute of attributes) {
     switch (attribute.name) {
+      case "Unique Identifier":
+        ids.add(attribute.value as string);
+        break;
       case "Name": {
         const name = attribute.value as { nameValue: string; nameType: number };
         // A CKA_LABEL is plain text: only Uninterpreted Text String Names can be labels.
@@ -130,14 +136,16 @@ export function locateCriteria(attributes: readonly Attribute[]): LocateCriteria
     }
   }
   // A key has one value of each: two different values match nothing.
-  if ([label, objectClass, keyType, bits, state, objectType, algorithm].some((values) => values.size > 1)) return undefined;
+  if ([ids, label, objectClass, keyType, bits, state, objectType, algorithm].some((values) => values.size > 1)) return undefined;
   if (algorithm.size > 0 && keyType.size > 0) return undefined;
   const only = <T>(values: Set<T>): T | undefined => values.values().next().value;
   const filter: KeyFilter = { objectClass: only(objectClass), keyType: only(keyType), label: only(label), bits: only(bits) };
   const wantedState = only(state);
   const wantedType = only(objectType);
   const wantedAlgorithm = only(algorithm);
+  const wantedId = only(ids);
   return {
+    ...(wantedId === undefined ? {} : { uniqueIdentifier: wantedId }),
     ...(wantedAlgorithm === undefined ? {} : { algorithm: wantedAlgorithm }),
     filter,
     ...(wantedState === undefined ? {} : { state: wantedState }),
@@ -250,7 +258,8 @@ export const locate: OperationHandler = {
     // Token keys are all in online storage (Storage Status Mask, 1.3 3.x).
     const online = request.storageStatusMask === undefined || (request.storageStatusMask & StorageStatusMask.OnlineStorage) !== 0;
 
-    const found = criteria === undefined || !online ? [] : await matchingIds(context, criteria);
+    const matching = criteria === undefined || !online ? [] : await matchingIds(context, criteria);
+    const found = criteria?.uniqueIdentifier === undefined ? matching : matching.filter((id) => id === criteria.uniqueIdentifier);
     const uniqueIdentifiers = found.slice(offsetItems, maximumItems === undefined ? undefined : offsetItems + maximumItems);
     // Each Unique Identifier: an 8-byte header and the text, padded to 8 (KMIP 1.x 9.1.1.3).
     context.responseBudget?.reserve(

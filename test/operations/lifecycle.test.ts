@@ -181,6 +181,12 @@ describe("locateCriteria", () => {
       objectType: ObjectType.SecretData,
       objectGroups: ["g1", "g2"],
     });
+    // A Unique Identifier narrows the answer to that one object (SKFF-M-5-10 looks for a key it destroyed).
+    assert.deepEqual(locateCriteria([attr("Unique Identifier", "ab12"), attr("Object Type", ObjectType.SymmetricKey)]), {
+      uniqueIdentifier: "ab12",
+      filter: { objectClass: "secret", keyType: undefined, label: undefined, bits: undefined },
+      objectType: ObjectType.SymmetricKey,
+    });
   });
 
   test("criteria no token key can meet give undefined", () => {
@@ -193,6 +199,7 @@ describe("locateCriteria", () => {
       [attr("Name", { nameValue: "urn:x", nameType: NameType.URI })],
       [uts("a"), uts("b")],
       [attr("Cryptographic Length", 256), attr("Cryptographic Length", 384)],
+      [attr("Unique Identifier", "ab12"), attr("Unique Identifier", "cd34")],
     ]) {
       assert.equal(locateCriteria(attributes), undefined, JSON.stringify(attributes));
     }
