@@ -41,7 +41,8 @@ export function queryHandler(operations: () => readonly OperationHandler[]): Ope
         response.operations = operations().map((h) => h.operation);
       }
       if (queryFunctions.includes(QueryFunction.QueryObjects)) {
-        response.objectTypes = [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey];
+        // Every object type Register or Create keeps (doc/object-model.md), in Object Type order.
+        response.objectTypes = [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey, ObjectType.SecretData, ObjectType.OpaqueData];
       }
       if (queryFunctions.includes(QueryFunction.QueryServerInformation)) {
         const { server, slot, backend } = context;

@@ -165,7 +165,7 @@ describe("Query", () => {
     });
     const seven = [Operation.DiscoverVersions, Operation.Query, Operation.CreateKeyPair, Operation.Get, Operation.Activate, Operation.ModifyAttribute, Operation.Sign];
     for (const operation of seven) assert.ok(answer.operations.includes(operation), `Query lists ${enumerationName(Tag.Operation, operation)}`);
-    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey]);
+    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey, ObjectType.SecretData, ObjectType.OpaqueData]);
     // doc/compatibility.md#query: the relay and its version, the token label, the slot description, the module file name.
     assert.match(answer.vendorIdentification ?? "", /^kmip2pkcs11 \d+\.\d+\.\d+\S*; /);
     assert.match(answer.vendorIdentification ?? "", new RegExp(`token "${token.label}"`));
@@ -176,7 +176,7 @@ describe("Query", () => {
   test("only what is asked for is answered", async () => {
     const answer = await client.query({ queryFunctions: [QueryFunction.QueryObjects] });
     assert.deepEqual(answer.operations, []);
-    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey]);
+    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey, ObjectType.SecretData, ObjectType.OpaqueData]);
     assert.equal(answer.vendorIdentification, undefined);
   });
 

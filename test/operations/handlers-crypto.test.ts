@@ -112,7 +112,7 @@ describe("Query", () => {
     });
     assert.deepEqual(answer.operations, bench.handlers.map((h) => h.operation));
     assert.equal(answer.operations!.length, 25);
-    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey]);
+    assert.deepEqual(answer.objectTypes, [ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey, ObjectType.SecretData, ObjectType.OpaqueData]);
     assert.match(answer.vendorIdentification!, /^kmip2pkcs11 9\.9\.9; token "token" \(serial 0123456789abcdef\), slot "memory slot" \(id 1\), module libmemory\.so /);
   });
 
