@@ -10,7 +10,11 @@
 //   and authentication tags: type and length only;
 // - Result Message: optional (KMIP 1.x 6.17), any text when present;
 // - the Attributes of a payload: each expected Attribute must be there, with
-//   its value, and no other; their order is free (KMIP fixes none).
+//   its value, and no other; their order is free (KMIP fixes none);
+// - the Attribute Names of a Get Attribute List answer likewise: each
+//   expected name there and no other, in any order (KMIP 1.x 4.13 fixes none),
+//   a name written with runs of spaces in a 1.0 file read with single spaces
+//   (as player.ts sends such names).
 // Everything else (result status and reason, enumerations, integers, texts,
 // the order of the other items) must be equal.
 import { toHex } from "../../src/ttlv/hex.js";
@@ -153,6 +157,17 @@ function compareChildren(
       a = aEnd;
       continue;
     }
+    if (tag === Tag.AttributeName) {
+      // A run of Attribute Names (Get Attribute List), matched as a set.
+      let eEnd = e;
+      while (eEnd < expected.length && elementTag(expected[eEnd]!) === Tag.AttributeName) eEnd++;
+      let aEnd = a;
+      while (aEnd < actual.length && actual[aEnd]!.tag === Tag.AttributeName) aEnd++;
+      compareAttributeNames(expected.slice(e, eEnd), actual.slice(a, aEnd), path, state);
+      e = eEnd;
+      a = aEnd;
+      continue;
+    }
     const item = actual[a];
     if (item?.tag === Tag.ResultMessage && tag !== Tag.ResultMessage) {
       a++;
@@ -189,6 +204,13 @@ function compareAttributes(expected: readonly XmlElement[], actual: readonly Ttl
   actual.forEach((item, i) => {
     if (!used.has(i)) state.differences.push(`${path}: unexpected Attribute "${actualAttributeName(item)}"${describeExtra(item)}`);
   });
+}
+
+function compareAttributeNames(expected: readonly XmlElement[], actual: readonly TtlvItem[], path: string, state: State): void {
+  const wanted = new Set(expected.map((element) => (element.attributes.value ?? "").replace(/ {2,}/g, " ")));
+  const given = new Set(actual.map((item) => String(item.value)));
+  for (const name of wanted) if (!given.has(name)) state.differences.push(`${path}: AttributeName "${name}" missing`);
+  for (const name of given) if (!wanted.has(name)) state.differences.push(`${path}: unexpected AttributeName "${name}"`);
 }
 
 function actualAttributeName(item: TtlvItem): string | undefined {

@@ -215,7 +215,7 @@ describe("Add, Modify and Delete Attribute: Name, the key's CKA_LABEL", () => {
   test("Add Attribute gives an unnamed key its Name; a second Name does not fit one CKA_LABEL", async () => {
     assert.deepEqual(await nameOf(id), []);
     const added = await client.addAttribute({ uniqueIdentifier: id, attribute: name("zsk-2024") });
-    assert.deepEqual(added.attribute, { name: "Name", index: 0, value: { nameValue: "zsk-2024", nameType: NameType.UninterpretedTextString } });
+    assert.deepEqual(added.attribute, { name: "Name", value: { nameValue: "zsk-2024", nameType: NameType.UninterpretedTextString } });
     assert.deepEqual(await nameOf(id), ["zsk-2024"]);
     assert.deepEqual(await located([name("zsk-2024")]), [id]);
     await rejectsWith(client.addAttribute({ uniqueIdentifier: id, attribute: name("another") }), ResultReason.IndexOutOfBounds, /already has the Name "zsk-2024".*Modify Attribute/);
@@ -255,7 +255,7 @@ describe("Add, Modify and Delete Attribute: Name, the key's CKA_LABEL", () => {
     await client.modifyAttribute({ uniqueIdentifier: id, attribute: name("zsk-2025") });
     assert.deepEqual(await nameOf(id), ["zsk-2025"]);
     const deleted = await client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Name" });
-    assert.deepEqual(deleted.attribute, { name: "Name", index: 0, value: { nameValue: "zsk-2025", nameType: NameType.UninterpretedTextString } });
+    assert.deepEqual(deleted.attribute, { name: "Name", value: { nameValue: "zsk-2025", nameType: NameType.UninterpretedTextString } });
     assert.deepEqual(await nameOf(id), []);
     await rejectsWith(client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Name" }), ResultReason.ItemNotFound, /has no Name/);
   });

@@ -80,7 +80,17 @@ export const attributeRequestFields: Fields<AttributeRequestPayload> = {
   attribute: required(Tag.Attribute, attributeCodec),
 };
 
+/**
+ * The attribute of those responses, written without an Attribute Index of 0:
+ * an index left out is 0 (KMIP 1.x 2.1.1), and the OASIS test cases' answers
+ * leave it out (SKFF-M-9-10 and the like).
+ */
+const respondedAttributeCodec: Codec<Attribute> = {
+  decode: (item, path) => attributeCodec.decode(item, path),
+  encode: (tag, attribute) => attributeCodec.encode(tag, attribute.index === 0 ? ({ name: attribute.name, value: attribute.value } as Attribute) : attribute),
+};
+
 export const attributeResponseFields: Fields<AttributeResponsePayload> = {
   uniqueIdentifier: required(Tag.UniqueIdentifier, textString),
-  attribute: required(Tag.Attribute, attributeCodec),
+  attribute: required(Tag.Attribute, respondedAttributeCodec),
 };
