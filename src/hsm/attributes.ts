@@ -152,7 +152,7 @@ const USAGE: Readonly<Record<ObjectClass, readonly number[]>> = {
   secret: [A.CKA_SIGN, A.CKA_VERIFY, A.CKA_ENCRYPT, A.CKA_DECRYPT, A.CKA_WRAP, A.CKA_UNWRAP, A.CKA_DERIVE],
 };
 /** What a secret key reveals of itself without its value (PKCS#11 v2.40 section 4.10). */
-const SECRET = [A.CKA_VALUE_LEN, A.CKA_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_ALLOWED_MECHANISMS];
+const SECRET = [A.CKA_VALUE_LEN, A.CKA_SENSITIVE, A.CKA_EXTRACTABLE, A.CKA_ALWAYS_SENSITIVE, A.CKA_NEVER_EXTRACTABLE, A.CKA_ALLOWED_MECHANISMS];
 const secretKeyTypes: ReadonlySet<KeyType> = new Set(["AES", "DES3", "GenericSecret"]);
 /** Triple DES keys have no CKA_VALUE_LEN (PKCS#11 v2.40 Current Mechanisms sections 2.20.1, 2.19.1): the key type says 168 or 112 bits of key. */
 const des3Bits = (ckk: number | undefined): number => (ckk === CKK_DES2 ? 112 : 168);
@@ -260,11 +260,25 @@ export function describeObject(
   if (objectClass === "secret") {
     const secret = readAttributes(p, session, handle, SECRET, quirks);
     const allowed = secret.get(A.CKA_ALLOWED_MECHANISMS);
+    const flag = (type: number): boolean | undefined => {
+      const value = secret.get(type);
+      return value === undefined || value.length === 0 ? undefined : value[0] !== 0;
+    };
+    const [alwaysSensitive, neverExtractable] = [flag(A.CKA_ALWAYS_SENSITIVE), flag(A.CKA_NEVER_EXTRACTABLE)];
+    const sensitive = flag(A.CKA_SENSITIVE) ?? false;
+    const extractable = flag(A.CKA_EXTRACTABLE) ?? false;
     return {
       ...base,
       bits: keyType === "DES3" ? des3Bits(ckk) : (readUlong(secret.get(A.CKA_VALUE_LEN)) ?? 0) * 8,
-      sensitive: (secret.get(A.CKA_SENSITIVE)?.[0] ?? 0) !== 0,
-      extractable: (secret.get(A.CKA_EXTRACTABLE)?.[0] ?? 0) !== 0,
+      sensitive,
+      extractable,
+      // KMIP 1.4 Sensitive, Always Sensitive, Extractable, Never Extractable (3.48-3.51), as the token keeps them.
+      protection: {
+        sensitive,
+        extractable,
+        ...(alwaysSensitive === undefined ? {} : { alwaysSensitive }),
+        ...(neverExtractable === undefined ? {} : { neverExtractable }),
+      },
       ...(allowed !== undefined && allowed.length > 0 && { secretMechanisms: parseAllowedMechanisms(allowed) }),
     };
   }
