@@ -11,6 +11,7 @@ import type { Logger } from "../log/logger.js";
 import { createOperations } from "../operations/index.js";
 import type { ServerInfo } from "../operations/operation.js";
 import { ClientDirectory, PinSourceError } from "./client-identity.js";
+import { ClientWork, type WorkShare } from "./client-work.js";
 import { Connection } from "./connection.js";
 import { ClientLoginThrottle } from "./login-throttle.js";
 import { Dispatcher } from "./dispatch.js";
@@ -83,6 +84,7 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
     // A creation pending longer than a write may take is a leftover (doc/object-model.md#crash-safe-creation).
     lifecycle: { strictDestroy: config.lifecycle.strictDestroy, pendingTimeoutMs: config.pkcs11.writeTimeout * 1000 },
     loginThrottle: worker?.loginThrottle ?? createLoginThrottle(config),
+    clientWork: new ClientWork(clientShare(config)),
     ...(metrics && { onItem: metrics.observeItem.bind(metrics) }),
     ...(clients && { clients }),
   });
@@ -139,6 +141,14 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
       return closing;
     },
   };
+}
+
+/**
+ * A client's share of a slot's work (client-work.ts): a quarter of the
+ * slot's queue to the module, so that one client alone cannot fill it.
+ */
+export function clientShare(config: Config): WorkShare {
+  return { items: Math.max(1, Math.floor(config.pkcs11.maxQueuedCalls / 4)), writes: Math.max(1, Math.floor(config.pkcs11.maxQueuedWrites / 4)) };
 }
 
 /** The failed-login throttle of [pkcs11] login-failure-*: one per relay (the supervisor's, with workers). */
