@@ -74,6 +74,8 @@ export class Connection {
   ) {
     this.framer = new MessageFramer({
       maxMessageSize: limits.maxMessageSize,
+      // The socket's chunks are ours: pieces of a message are zeroed once joined.
+      zeroConsumed: true,
       onMessage: (message) => this.startRequest(message),
       onOversized: (length) => this.refuse(`a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`),
       checkHeader: requestHeaderProblem,
