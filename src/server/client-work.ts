@@ -43,12 +43,13 @@ export class ClientWork {
   constructor(private readonly share: WorkShare) {}
 
   /**
-   * Resolves to the item's Release once it may start: at once when the
-   * client has room, else when an item of the client ends. Rejects with the
-   * signal's reason when one of `cancel` aborts first (also when one already
-   * has): the item has not started and takes no place.
+   * The item's Release once it may start: at once (not a promise) when the
+   * client has room, else a promise of it, resolved when an item of the
+   * client ends. Rejects with the signal's reason when one of `cancel`
+   * aborts first (also when one already has): the item has not started and
+   * takes no place.
    */
-  acquire(client: string, slotId: string, write: boolean, cancel: readonly (AbortSignal | undefined)[] = []): Promise<Release> {
+  acquire(client: string, slotId: string, write: boolean, cancel: readonly (AbortSignal | undefined)[] = []): Release | Promise<Release> {
     const key = `${client}\n${slotId}`;
     const aborted = cancel.find((signal) => signal?.aborted);
     if (aborted !== undefined) return Promise.reject(aborted.reason);
@@ -58,7 +59,7 @@ export class ClientWork {
       this.clients.set(key, state);
     }
     // Whoever waits does not fit (a freed place goes to the waiting first, grantWaiting), so one that fits now takes nobody's turn.
-    if (this.fits(state, write)) return Promise.resolve(this.take(key, state, write));
+    if (this.fits(state, write)) return this.take(key, state, write);
     const own = state;
     return new Promise<Release>((resolve, reject) => {
       const stop = () => {

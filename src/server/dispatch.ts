@@ -340,7 +340,8 @@ export class Dispatcher {
     let release: Release | undefined;
     if (handler !== undefined && this.options.clientWork !== undefined) {
       try {
-        release = await this.options.clientWork.acquire(work.client, context.slot.slotId, !handler.readOnly, work.cancel);
+        const share = this.options.clientWork.acquire(work.client, context.slot.slotId, !handler.readOnly, work.cancel);
+        release = typeof share === "function" ? share : await share;
       } catch {
         // Cancelled while waiting for the client's share: it has not started.
         return notRunItem(item);

@@ -3,16 +3,24 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ClientWork, type Release } from "../../src/server/client-work.js";
 
-/** Whether a promise has settled by the time pending callbacks have run. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
+/** Whether an acquire has given its Release by the time pending callbacks have run. */
+async function settled(acquired: Release | Promise<Release>): Promise<boolean> {
+  if (typeof acquired === "function") return true;
   let done = false;
-  promise.then(
+  acquired.then(
     () => (done = true),
     () => (done = true),
   );
   await new Promise((resolve) => setImmediate(resolve));
   return done;
 }
+
+test("an item that fits starts at once, without a promise", () => {
+  const work = new ClientWork({ items: 1, writes: 1 });
+  const release = work.acquire("a", "1", true);
+  assert.equal(typeof release, "function");
+  (release as Release)();
+});
 
 test("a client's items beyond its share wait, in order, and start as earlier ones end", async () => {
   const work = new ClientWork({ items: 3, writes: 1 });
@@ -63,9 +71,9 @@ test("a waiting item whose client goes away is not started and takes no place; o
   const waiting = work.acquire("a", "1", true, [undefined, gone.signal]);
   const behind = work.acquire("a", "1", true);
   gone.abort(new Error("gone"));
-  await assert.rejects(waiting, /gone/);
+  await assert.rejects(Promise.resolve(waiting), /gone/);
   assert.deepEqual(work.usage("a", "1"), { items: 1, writes: 1, waiting: 1 });
-  await assert.rejects(work.acquire("a", "1", false, [gone.signal]), /gone/);
+  await assert.rejects(Promise.resolve(work.acquire("a", "1", false, [gone.signal])), /gone/);
   held();
   (await behind)();
   assert.deepEqual(work.usage("a", "1"), { items: 0, writes: 0, waiting: 0 });
