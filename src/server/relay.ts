@@ -146,10 +146,11 @@ export async function startRelay(config: Config, logger: Logger, options: StartO
 /**
  * A client's share of a slot's work (client-work.ts): a sixteenth of the
  * slot's queue to the module (64 items, 4 writes by default). One client
- * alone cannot fill the queue, and since the module process makes a slot's
- * writes one after another, another client's write waits behind at most 4
- * of its writes (measured in the issue's RSA-4096 flood: with a quarter, 16,
- * a second client of the flooded token waited 24 to 39 s for one P-256 pair).
+ * alone cannot fill the queue, and another client's write waits behind at
+ * most 4 of its writes. Measured in an RSA-4096 flood (4 connections x 32 in
+ * flight, 60 s): a second client of the flooded token got one P-256 pair in
+ * 22 to 39 s with a quarter (16 writes), in 0.7 s (median) with a sixteenth,
+ * and the flooding client made more pairs, not fewer.
  */
 export function clientShare(config: Config): WorkShare {
   return { items: Math.max(1, Math.floor(config.pkcs11.maxQueuedCalls / 16)), writes: Math.max(1, Math.floor(config.pkcs11.maxQueuedWrites / 16)) };
