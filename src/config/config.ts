@@ -60,6 +60,7 @@ export const DEFAULTS = {
     loginFailureWindow: 60,
     loginCooldown: 300,
     loginFailureBudget: 20,
+    pinRecheck: 300,
     quirks: { omitAttributes: [] as readonly QuirkAttributeName[], skipAttributes: [] as readonly QuirkAttributeName[] },
   },
   server: {
@@ -112,6 +113,8 @@ export interface Pkcs11Config {
   readonly loginCooldown: number;
   /** Failed logins per slot per hour, all clients together (src/server/login-throttle.ts). */
   readonly loginFailureBudget: number;
+  /** Seconds between checks, against the token, of the PIN a slot is logged in with ("process" isolation; a changed PIN stops working within it). */
+  readonly pinRecheck: number;
   /** C_Initialize pReserved (some vendor modules take their settings there). */
   readonly initArgs?: string;
   /** Environment variables for the module (vendor config locations etc.). */
@@ -295,6 +298,7 @@ function readPkcs11(t: TableReader): Pkcs11Config {
     loginFailureWindow: t.seconds("login-failure-window") ?? d.loginFailureWindow,
     loginCooldown: t.seconds("login-cooldown") ?? d.loginCooldown,
     loginFailureBudget: t.integer("login-failure-budget", 1, 1_000_000) ?? d.loginFailureBudget,
+    pinRecheck: t.seconds("pin-recheck") ?? d.pinRecheck,
     initArgs: t.string("init-args"),
     env,
     quirks: readQuirks(t.table("quirks")),

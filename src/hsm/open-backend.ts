@@ -23,5 +23,5 @@ export async function openBackend(config: Config, logger: Logger, onModuleRestar
     for (const [name, value] of Object.entries(p.env)) process.env[name] = value;
     return openPkcs11Backend(options, logger);
   }
-  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, writeTimeoutMs: p.writeTimeout * 1000, maxQueuedCalls: p.maxQueuedCalls, maxQueuedWrites: p.maxQueuedWrites, startTimeoutMs: p.startTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
+  return openIsolatedBackend({ ...options, callTimeoutMs: p.callTimeout * 1000, writeTimeoutMs: p.writeTimeout * 1000, maxQueuedCalls: p.maxQueuedCalls, maxQueuedWrites: p.maxQueuedWrites, pinRecheckMs: p.pinRecheck * 1000, startTimeoutMs: p.startTimeout * 1000, env: { ...p.env }, onRestart: onModuleRestart }, logger);
 }

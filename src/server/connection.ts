@@ -15,8 +15,16 @@
 //   loris) is cut off like a silent one. Until the first whole request the
 //   shorter firstRequestTimeoutMs runs instead: a client that connects and
 //   says nothing holds its connection briefly;
-// - when the client goes away, requests not yet started are not run
-//   (RequestScope.signal).
+// - when the client goes away (the socket closes), batch items not yet
+//   started are not run (RequestScope.signal). When it ends its side (a FIN,
+//   or TLS close_notify), the relay cannot tell a client that still reads
+//   (half-open, allowed: send, end, read) from one that has left, whose FIN
+//   looks the same until an answer is written to it. So it answers every
+//   request, but items that have not started by then are answered as not
+//   run, except each request's first item (RequestScope.ended): a single
+//   request sent before a half-close still gets its work done, and a batch
+//   of hundreds of items sent just before leaving does not go on running
+//   for minutes.
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/logger.js";
 import { MessageFramer, requestHeaderProblem } from "../ttlv/framing.js";
@@ -48,6 +56,8 @@ export class Connection {
   private idleTimer: NodeJS.Timeout;
   /** Aborted when the socket closes: the dispatcher starts no more items of this connection. */
   private readonly gone = new AbortController();
+  /** Aborted when the client ends its side: requests run no further items (RequestScope.ended). */
+  private readonly ended = new AbortController();
   /** The peer's address, kept: the socket forgets it once closed. */
   private readonly peer: string | undefined;
   readonly closed: Promise<void>;
@@ -64,6 +74,8 @@ export class Connection {
   ) {
     this.framer = new MessageFramer({
       maxMessageSize: limits.maxMessageSize,
+      // The socket's chunks are ours: pieces of a message are zeroed once joined.
+      zeroConsumed: true,
       onMessage: (message) => this.startRequest(message),
       onOversized: (length) => this.refuse(`a request message of ${length} bytes exceeds the limit of ${this.limits.maxMessageSize} bytes (server.max-message-size)`),
       checkHeader: requestHeaderProblem,
@@ -80,8 +92,12 @@ export class Connection {
     socket.on("data", (chunk: Buffer) => this.framer.push(chunk));
     socket.on("drain", () => this.updateReading());
     // The server allows half-open connections: a client may send its
-    // requests, end its side, and still read the answers.
-    socket.on("end", () => this.close());
+    // requests, end its side, and still read the answers (of what ran, see
+    // the top of this file).
+    socket.on("end", () => {
+      this.ended.abort();
+      this.close();
+    });
     socket.on("error", (error: NodeJS.ErrnoException) => {
       // A peer that resets or vanishes is routine; anything else is worth a line.
       const routine = error.code === "ECONNRESET" || error.code === "EPIPE";
@@ -106,7 +122,7 @@ export class Connection {
       }
     }
     this.updateReading();
-    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, peer: this.peer, client: this.client, certificate: this.certificate }).then(
+    this.dispatcher.handle(message, this.logger, { signal: this.gone.signal, ended: this.ended.signal, peer: this.peer, client: this.client, certificate: this.certificate }).then(
       (answer) => {
         slot.answer = answer;
         this.inFlight--;

@@ -4,10 +4,14 @@
 // themselves live in src/operations; this file knows none of them by name.
 //
 // Bounds: a response is at most maxResponseSize bytes (operations that make
-// large answers reserve their size first, see ResponseBudget); a request
-// whose client has gone (RequestScope.signal) starts no more items; lines
-// about requests that fail before any operation runs (unreadable, without
-// credentials, refused credentials) are rate-limited per peer.
+// large answers reserve their size first, see ResponseBudget); a client has
+// at most its share of a token's work in progress (ClientWork,
+// client-work.ts); a request whose client has gone (RequestScope.signal)
+// starts no more items, and one whose client ended its side
+// (RequestScope.ended) starts none but its first, answering the others as
+// not run; lines about requests that fail before any operation runs
+// (unreadable, without credentials, refused credentials) are rate-limited
+// per peer.
 //
 // The PIN: the decoder never makes a string of a Password (src/ttlv/decode.ts);
 // its value is a view of the request's own bytes, handed to the backend
@@ -37,6 +41,7 @@ import { enumerationName } from "../ttlv/names.js";
 import { formatTtlv } from "../ttlv/pretty.js";
 import { Tag } from "../ttlv/tags.js";
 import type { ClientDirectory, PeerCertificate } from "./client-identity.js";
+import type { ClientWork, Release } from "./client-work.js";
 import type { ClientLoginThrottle } from "./login-throttle.js";
 import type { LifecyclePolicy } from "../operations/managed-object.js";
 import { describeFailure } from "./result.js";
@@ -57,14 +62,23 @@ export interface DispatcherOptions {
   readonly lifecycle?: LifecyclePolicy;
   /** [clients]: the token and PIN of a client known by its certificate, for requests without a credential. */
   readonly clients?: ClientDirectory;
+  /** Each client's share of a slot's work (client-work.ts); absent: no share but the module queue's. */
+  readonly clientWork?: ClientWork;
   /** Called once per batch item with its outcome, for metrics. */
   readonly onItem?: (operation: number | undefined, resultReason: number | undefined, seconds: number) => void;
 }
 
 /** Where a request comes from, and whether its client is still there. */
 export interface RequestScope {
-  /** Aborted when the client has gone: items not yet started are not run. */
+  /** Aborted when the client has gone: items not yet started are not run, and nobody reads the answer. */
   readonly signal?: AbortSignal;
+  /**
+   * Aborted when the client ended its side of the connection (a TCP FIN or
+   * TLS close_notify), which it may do and still read: a request started
+   * before it runs its first item; items not yet started after it are
+   * answered Operation Canceled By Requester, not run.
+   */
+  readonly ended?: AbortSignal;
   /** The client's address, which rate-limited log lines are counted by. */
   readonly peer?: string;
   /** Who the login throttle counts failures against: the address, and the certificate fingerprint when there is one. */
@@ -266,6 +280,10 @@ export class Dispatcher {
     // batch of Sign items spreads over the slot's sessions); anything that
     // changes state or sets the ID Placeholder runs alone, after them.
     const results: ResponseBatchItem[] = [];
+    // The first item runs unless the client has gone; the others also not once it ended its side.
+    const client = scope.client ?? "unknown";
+    const first: ItemWork = { client, cancel: [scope.signal] };
+    const rest: ItemWork = { client, cancel: [scope.signal, scope.ended] };
     let index = 0;
     while (index < batchItems.length) {
       if (scope.signal?.aborted) {
@@ -273,6 +291,7 @@ export class Dispatcher {
         logger.info(`the client closed the connection; ${batchItems.length - index} of ${batchItems.length} batch items not run`);
         return results;
       }
+      if (index > 0 && scope.ended?.aborted) return this.notRun(batchItems, results, logger);
       let end = index + 1;
       if (this.handlers.get(batchItems[index]!.operation)?.readOnly) {
         while (end < batchItems.length && this.handlers.get(batchItems[end]!.operation)?.readOnly) end++;
@@ -280,8 +299,12 @@ export class Dispatcher {
       // A lone item (every batch of one) is awaited as it is.
       const groupResults =
         end === index + 1
-          ? [await this.runItem(context, batchItems[index]!)]
-          : await Promise.all(batchItems.slice(index, end).map((item) => this.runItem(context, item)));
+          ? [await this.runItem(context, batchItems[index]!, index === 0 ? first : rest)]
+          : await Promise.all(batchItems.slice(index, end).map((item, i) => this.runItem(context, item, index + i === 0 ? first : rest)));
+      if (groupResults.some((result) => NOT_RUN.has(result))) {
+        results.push(...groupResults);
+        return this.notRun(batchItems, results, logger);
+      }
       for (const result of groupResults) {
         results.push(result);
         if (result.resultReason === ResultReason.ResponseTooLarge) {
@@ -299,8 +322,39 @@ export class Dispatcher {
     return results;
   }
 
-  private async runItem(context: OperationContext, item: RequestBatchItem): Promise<ResponseBatchItem> {
+  /**
+   * The answer once the client ended its side: `results` so far, then every
+   * item after them as not run (a client that still reads learns which
+   * items did run).
+   */
+  private notRun(batchItems: readonly RequestBatchItem[], results: ResponseBatchItem[], logger: Logger): ResponseBatchItem[] {
+    const count = batchItems.length - results.length + results.filter((result) => NOT_RUN.has(result)).length;
+    logger.info(`the client ended its side of the connection, or closed it; ${count} of ${batchItems.length} batch items not run (answered Operation Canceled By Requester)`);
+    for (const item of batchItems.slice(results.length)) results.push(notRunItem(item));
+    return results;
+  }
+
+  private async runItem(context: OperationContext, item: RequestBatchItem, work: ItemWork): Promise<ResponseBatchItem> {
     const handler = this.handlers.get(item.operation);
+    if (work.cancel.some((signal) => signal?.aborted)) return notRunItem(item);
+    let release: Release | undefined;
+    if (handler !== undefined && this.options.clientWork !== undefined) {
+      try {
+        const share = this.options.clientWork.acquire(work.client, context.slot.slotId, !handler.readOnly, work.cancel);
+        release = typeof share === "function" ? share : await share;
+      } catch {
+        // Cancelled while waiting for the client's share: it has not started.
+        return notRunItem(item);
+      }
+    }
+    try {
+      return await this.runHandler(context, item, handler);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async runHandler(context: OperationContext, item: RequestBatchItem, handler: OperationHandler | undefined): Promise<ResponseBatchItem> {
     // Timed only for metrics: the clock read is per item.
     const started = this.options.onItem === undefined ? 0n : process.hrtime.bigint();
     let result: ResponseBatchItem;
@@ -385,6 +439,25 @@ function zeroPasswords(item: TtlvItem): void {
 /** Whether an item ran out of the response budget (ResponseBudget.reserve), which makes the whole response too large. */
 function responseTooLarge(items: readonly ResponseBatchItem[]): boolean {
   return items.some((item) => item.resultReason === ResultReason.ResponseTooLarge);
+}
+
+/** What an item runs under: whose share it takes (ClientWork), and what cancels it while it waits. */
+interface ItemWork {
+  readonly client: string;
+  readonly cancel: readonly (AbortSignal | undefined)[];
+}
+
+/** Answers of items that were not run because the client ended its side (or went away). */
+const NOT_RUN = new WeakSet<ResponseBatchItem>();
+
+function notRunItem(item: RequestBatchItem): ResponseBatchItem {
+  const result = failure(
+    item,
+    ResultReason.OperationCanceledByRequester,
+    "not run: the client ended its side of the connection (TCP FIN or TLS close_notify) before this item started",
+  );
+  NOT_RUN.add(result);
+  return result;
 }
 
 function failure(item: RequestBatchItem, resultReason: number, resultMessage: string): ResponseBatchItem {

@@ -41,6 +41,14 @@ export function requestHeaderProblem(buffer: Uint8Array, offset = 0): string | u
 export interface MessageFramerOptions {
   /** Largest message accepted, header included; a longer one is refused from its header alone. */
   readonly maxMessageSize: number;
+  /**
+   * The chunks pushed are the framer's to consume (a socket's): when it
+   * joins pieces into one message, or copies a short tail, it zeroes what it
+   * copied from, so that the receiver, which zeroes secrets (a Password,
+   * src/server/dispatch.ts) in the message it is handed, leaves no copy
+   * behind in the pieces. Off by default: the pushed bytes stay as given.
+   */
+  readonly zeroConsumed?: boolean;
   /** Called with each whole message, in stream order; returning false stops the framer. */
   readonly onMessage: (message: Buffer) => boolean | void;
   /**
@@ -87,6 +95,7 @@ export class MessageFramer {
     this.held += chunk.length;
     if (this.held < this.needed) return;
     const buffer = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.held);
+    if (buffer !== chunk && this.options.zeroConsumed) for (const piece of this.chunks) piece.fill(0);
     let offset = 0;
     for (;;) {
       const length = messageLength(buffer, offset);
@@ -124,7 +133,9 @@ export class MessageFramer {
     // Keep only the unread tail; copy it when it is small so that a large
     // chunk is not kept alive by a few bytes of the next message.
     const rest = buffer.length - offset;
-    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(buffer.subarray(offset)) : buffer.subarray(offset)];
+    const tail = buffer.subarray(offset);
+    this.chunks = rest === 0 ? [] : [rest < 4096 ? Buffer.from(tail) : tail];
+    if (rest > 0 && rest < 4096 && this.options.zeroConsumed) tail.fill(0);
     this.held = rest;
   }
 

@@ -75,6 +75,7 @@ login-failure-limit = 3
 login-failure-window = 30
 login-cooldown = 600
 login-failure-budget = 50
+pin-recheck = 20
 init-args = "configdir=/etc/vendor"
 env = { VENDOR_CONF = "/etc/vendor.conf" }
 quirks = { omit-attributes = ["CKA_WRAP"], skip-attributes = ["CKA_UNWRAP", "CKA_DERIVE"] }
@@ -115,6 +116,7 @@ addr = "127.0.0.1:9696"
       loginFailureWindow: 30,
       loginCooldown: 600,
       loginFailureBudget: 50,
+      pinRecheck: 20,
       initArgs: "configdir=/etc/vendor",
       env: { VENDOR_CONF: "/etc/vendor.conf" },
       quirks: { omitAttributes: ["CKA_WRAP"], skipAttributes: ["CKA_UNWRAP", "CKA_DERIVE"] },

@@ -14,11 +14,12 @@ import tls from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KmipClient, type KmipClientOptions } from "../../src/client/kmip-client.js";
 import { decodeResponseMessage, encodeRequestMessage, type RequestBatchItem } from "../../src/kmip/message.js";
-import { discoverVersionsPayloads, rngRetrievePayloads } from "../../src/kmip/payloads/index.js";
+import { createKeyPairPayloads, discoverVersionsPayloads, rngRetrievePayloads } from "../../src/kmip/payloads/index.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
 import { encodeTtlv } from "../../src/ttlv/encode.js";
-import { CredentialType, Operation, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
+import { BatchErrorContinuationOption, CredentialType, CryptographicAlgorithm, Operation, ResultReason, ResultStatus } from "../../src/ttlv/enums.js";
 import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
+import { algorithm, length, name } from "../helpers/relay-client.js";
 
 const HANDSHAKE_TIMEOUT_S = 2;
 const IDLE_TIMEOUT_S = 3;
@@ -288,4 +289,55 @@ test("requests pipelined past max-requests-in-flight are all answered, in order"
   } finally {
     await client.close();
   }
+});
+
+test("a batch of key generations whose client ends its side runs its first item only; the others are answered as not run, and nothing is made after the client left", async () => {
+  const keys = async () => {
+    const client = await KmipClient.connect(clientOptions());
+    try {
+      return (await client.locate({ attributes: [] })).uniqueIdentifiers.length;
+    } finally {
+      await client.close();
+    }
+  };
+  const payload = createKeyPairPayloads.encodeRequest({
+    commonTemplateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.EC), length(256)] },
+    privateKeyTemplateAttribute: { names: [], attributes: [name("left")] },
+    publicKeyTemplateAttribute: { names: [], attributes: [name("left")] },
+  });
+  const items = Array.from({ length: MAX_BATCH_COUNT }, () => ({ operation: Operation.CreateKeyPair, requestPayload: payload }));
+  const before = await keys();
+
+  // Half-open: the client ends its side right after sending, and reads the answer.
+  const halfOpen = await KmipClient.connect(clientOptions());
+  const answer = halfOpen.batch(items, { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+  await halfOpen.close();
+  const response = await answer;
+  assert.equal(response.batchItems.length, MAX_BATCH_COUNT, "every item is answered");
+  assert.equal(response.batchItems[0]!.resultStatus, ResultStatus.Success, "the first item ran");
+  for (const item of response.batchItems.slice(1)) {
+    assert.equal(item.resultReason, ResultReason.OperationCanceledByRequester);
+    assert.match(item.resultMessage!, /not run: the client ended its side of the connection/);
+  }
+  assert.equal(await keys(), before + 2, "one pair made");
+
+  // Gone: the client closes its socket without reading; the relay sees the same FIN.
+  const notRun = new RegExp(`${MAX_BATCH_COUNT - 1} of ${MAX_BATCH_COUNT} batch items not run`);
+  const seen = countLines(notRun);
+  const { socket } = await rawTlsConnection();
+  const message = encodeTtlv(
+    encodeRequestMessage({
+      header: {
+        protocolVersion: { major: 1, minor: 4 },
+        authentication: { credential: { credentialType: CredentialType.UsernameAndPassword, username: relay.token.label, password: relay.token.pin } },
+        batchErrorContinuationOption: BatchErrorContinuationOption.Continue,
+        batchCount: items.length,
+      },
+      batchItems: items,
+    }),
+  );
+  // Gone once the message is out, without reading.
+  socket.end(message, () => socket.destroy());
+  await relay.waitForOutput(new RegExp(`(?:${notRun.source}[^]*?){${seen + 1}}`));
+  assert.equal(await keys(), before + 4, "one more pair, the gone client's first item");
 });

@@ -5,7 +5,9 @@
 // - once the token is logged in, wrong PINs are refused against the digest
 //   of the right one and never reach C_Login;
 // - neither the right nor a wrong PIN appears anywhere in the relay's output,
-//   as text, hex or base64.
+//   as text, hex or base64;
+// - a PIN changed on the token with pkcs11-tool while the relay runs: the
+//   new PIN works at once, the old one is refused within pkcs11.pin-recheck.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -145,5 +147,52 @@ test("no PIN appears in the relay's trace-level output, in any encoding", async 
     for (const form of [pin, bytes.toString("hex"), bytes.toString("hex").toUpperCase(), bytes.toString("base64")]) {
       assert.ok(!output.includes(form), `the relay's output contains ${JSON.stringify(form)} (PIN ${pin})`);
     }
+  }
+});
+
+test("a running relay honours pkcs11-tool --change-pin: the new PIN works at once, the old one is refused once pin-recheck has passed", async (t) => {
+  const RECHECK_S = 2;
+  const own = await createSoftHsmToken({ label: "pin-change", pin: "old-pin-1" });
+  const changing = await startRelayProcess({ token: own, pkcs11: [`pin-recheck = ${RECHECK_S}`] });
+  const ca = await readFile(join(changing.dir, "state", "tls", "cert.pem"), "utf8");
+  const as = (password: string) => KmipClient.connect({ host: changing.host, port: changing.port, ca, username: own.label, password, timeoutMs: 30_000 });
+  /** One request with `password` that reaches the token (Locate); whether the relay accepted the PIN. */
+  const accepted = async (password: string): Promise<boolean> => {
+    const client = await as(password);
+    try {
+      await client.locate({ attributes: [] });
+      return true;
+    } catch (error) {
+      assert.ok(error instanceof KmipResultError && error.resultReason === ResultReason.AuthenticationNotSuccessful, String(error));
+      assert.equal(error.resultMessage, AUTHENTICATION_FAILED);
+      return false;
+    } finally {
+      await client.close();
+    }
+  };
+  const change = (from: string, to: string) => pkcs11Tool(own, ["--token-label", own.label, "--login", "--pin", from, "--change-pin", "--new-pin", to]);
+  try {
+    assert.ok(await accepted("old-pin-1"), "the relay logs in with the PIN the token was made with");
+
+    // Changed, and the new PIN not used yet: the old one works until its recheck, pin-recheck after the login.
+    await change("old-pin-1", "new-pin-2");
+    const changed = Date.now();
+    let requests = 0;
+    while (await accepted("old-pin-1")) {
+      requests++;
+      await sleep(250);
+    }
+    t.diagnostic(`old PIN refused ${Date.now() - changed} ms after the change (pin-recheck = ${RECHECK_S} s), after ${requests} more requests with it`);
+    await changing.waitForOutput(/no longer accepts the PIN it was logged in with/);
+    assert.ok(await accepted("new-pin-2"), "the new PIN works");
+    assert.equal(await accepted("old-pin-1"), false, "the old PIN stays refused");
+
+    // Changed again: the next PIN works at once, and once it has, the one before is refused at once.
+    await change("new-pin-2", "third-pin-3");
+    assert.ok(await accepted("third-pin-3"), "the new PIN works at once");
+    assert.equal(await accepted("new-pin-2"), false, "the PIN before is refused once the new one was used");
+  } finally {
+    await changing.cleanup();
+    await own.cleanup();
   }
 });

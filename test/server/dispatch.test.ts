@@ -19,6 +19,7 @@ import {
 } from "../../src/kmip/message.js";
 import type { OperationHandler } from "../../src/operations/operation.js";
 import { Dispatcher, type DispatcherOptions, type RequestScope } from "../../src/server/dispatch.js";
+import { ClientWork } from "../../src/server/client-work.js";
 import { describeFailure } from "../../src/server/result.js";
 import * as ttlv from "../../src/ttlv/build.js";
 import { decodeTtlv } from "../../src/ttlv/decode.js";
@@ -361,6 +362,75 @@ describe("limits", () => {
     await new Promise((resolve) => setImmediate(resolve));
     gone.abort();
     await answered;
+    assert.deepEqual(events, ["start a", "end a"]);
+  });
+
+  test("after the client ends its side, a request runs its first item and answers the others Operation Canceled By Requester", async () => {
+    const events: string[] = [];
+    const ended = new AbortController();
+    const d = dispatcher({ events });
+    const batchItems = [item(Operation.Activate, "a"), item(Operation.Activate, "b"), item(Operation.Activate, "c")];
+    const answered = handle(d, batchItems, { batchErrorContinuationOption: BatchErrorContinuationOption.Continue }, { ended: ended.signal });
+    // The first item has started; the client ends its side while it runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    ended.abort();
+    const response = await answered;
+    assert.deepEqual(events, ["start a", "end a"]);
+    assert.deepEqual(ids(response), ["#a", "#b", "#c"], "every item is answered");
+    assert.deepEqual(reasons(response), [undefined, "OperationCanceledByRequester", "OperationCanceledByRequester"]);
+    assert.match(response.batchItems[1]!.resultMessage!, /not run: the client ended its side of the connection/);
+  });
+
+  test("a request that arrives after the client ended its side still runs its first item, and only that", async () => {
+    const events: string[] = [];
+    const ended = new AbortController();
+    ended.abort();
+    const d = dispatcher({ events });
+    const one = await handle(d, [item(Operation.Activate, "a")], {}, { ended: ended.signal });
+    assert.deepEqual(statuses(one), [ResultStatus.Success]);
+    const reads = await handle(d, [item(Operation.Get, "b"), item(Operation.Get, "c"), item(Operation.Activate, "d")], {}, { ended: ended.signal });
+    assert.deepEqual(events, ["start a", "end a", "start b", "end b"]);
+    assert.deepEqual(reasons(reads), [undefined, "OperationCanceledByRequester", "OperationCanceledByRequester"]);
+  });
+
+  test("a client has at most its share of a slot's work in progress; the rest waits in the relay, and another client is not held up", async () => {
+    const events: string[] = [];
+    const clientWork = new ClientWork({ items: 2, writes: 1 });
+    const d = dispatcher({ events, clientWork });
+    const a = { client: "192.0.2.1" };
+    const responses = await Promise.all([
+      handle(d, [item(Operation.Activate, "a1")], {}, a),
+      handle(d, [item(Operation.Activate, "a2")], {}, a),
+      handle(d, [item(Operation.Get, "a3"), item(Operation.Get, "a4"), item(Operation.Get, "a5")], {}, a),
+      handle(d, [item(Operation.Activate, "b1")], {}, { client: "192.0.2.2" }),
+    ]);
+    for (const response of responses) assert.ok(statuses(response).every((status) => status === ResultStatus.Success));
+    // One write of client a at a time, two items at most; b's write runs beside a's.
+    const running = new Set<string>();
+    let most = 0;
+    for (const event of events) {
+      const [what, id] = event.split(" ") as [string, string];
+      if (what === "start") running.add(id);
+      else running.delete(id);
+      const ofA = [...running].filter((r) => r.startsWith("a"));
+      most = Math.max(most, ofA.length);
+      assert.ok(ofA.filter((r) => ["a1", "a2"].includes(r)).length <= 1, `two writes of one client at once: ${events.join(", ")}`);
+    }
+    assert.equal(most, 2, events.join(", "));
+    assert.ok(events.indexOf("start b1") < events.indexOf("end a1"), `b waited for a: ${events.join(", ")}`);
+    assert.deepEqual(clientWork.usage("192.0.2.1", "7"), { items: 0, writes: 0, waiting: 0 });
+  });
+
+  test("items waiting for their client's share are not run once the client has gone", async () => {
+    const events: string[] = [];
+    const gone = new AbortController();
+    const d = dispatcher({ events, clientWork: new ClientWork({ items: 1, writes: 1 }) });
+    const scope = { client: "192.0.2.1", signal: gone.signal };
+    const first = handle(d, [item(Operation.Activate, "a")], {}, scope);
+    const waiting = handle(d, [item(Operation.Activate, "b")], {}, scope);
+    await new Promise((resolve) => setImmediate(resolve));
+    gone.abort();
+    await Promise.all([first, waiting]);
     assert.deepEqual(events, ["start a", "end a"]);
   });
 

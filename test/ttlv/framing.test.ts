@@ -138,3 +138,18 @@ test("framer: onMessage returning false stops it, and so does stop()", () => {
   framer.push(first.subarray(20));
   assert.deepEqual(messages, []);
 });
+
+test("framer with zeroConsumed: the pieces of a message are zeroed once joined, and so is a short tail once copied", () => {
+  const messages: Buffer[] = [];
+  const framer = new MessageFramer({ maxMessageSize: 1 << 20, zeroConsumed: true, onMessage: (message) => void messages.push(Buffer.from(message)), onOversized: () => {} });
+  const head = Buffer.from(second.subarray(0, 20));
+  const rest = Buffer.concat([second.subarray(20), first.subarray(0, 10)]);
+  framer.push(head);
+  assert.deepEqual(messages, [], "not whole yet");
+  framer.push(rest);
+  assert.deepEqual(messages, [second]);
+  assert.ok(head.every((byte) => byte === 0), "the first piece is zeroed");
+  assert.ok(rest.every((byte) => byte === 0), "the second piece and the tail copied from it are zeroed");
+  framer.push(Buffer.from(first.subarray(10)));
+  assert.deepEqual(messages, [second, first], "the tail was kept before it was zeroed");
+});
