@@ -129,7 +129,7 @@ describe("kmip2pkcs11 client and keys list", () => {
     assert.equal(query.status, 0, query.stderr);
     assert.match(query.stdout, /^Server: +kmip2pkcs11 \d+\.\d+\.\d+; token "kmip2pkcs11-test"/m);
     assert.match(query.stdout, /^Operations: +.*Create Key Pair, .*Sign/m);
-    assert.match(query.stdout, /^Object types: Symmetric Key, Public Key, Private Key$/m);
+    assert.match(query.stdout, /^Object types: Symmetric Key, Public Key, Private Key, Secret Data, Opaque Data$/m);
   });
 
   test("create, keys list, get, sign (verified), locate, revoke, destroy", async () => {

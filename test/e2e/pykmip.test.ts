@@ -24,7 +24,7 @@ test("PyKMIP: discover, query, create, activate, get, sign; the signature verifi
   for (const op of ["DISCOVER_VERSIONS", "QUERY", "CREATE_KEY_PAIR", "REGISTER", "GET", "ACTIVATE", "MODIFY_ATTRIBUTE", "SIGN"]) {
     assert.ok(query.operations.includes(op), `Query lists ${op}: ${query.operations}`);
   }
-  assert.deepEqual(query.objects, ["SYMMETRIC_KEY", "PUBLIC_KEY", "PRIVATE_KEY"]);
+  assert.deepEqual(query.objects, ["SYMMETRIC_KEY", "PUBLIC_KEY", "PRIVATE_KEY", "SECRET_DATA", "OPAQUE_DATA"]);
   assert.match(query.vendor, /kmip2pkcs11 .*token "kmip2pkcs11-test".*libsofthsm2\.so/);
 
   const created = result.create as { public: string; private: string };
