@@ -146,24 +146,14 @@ function compareChildren(
   while (e < expected.length) {
     const wanted = expected[e]!;
     const tag = elementTag(wanted);
-    if (tag === Tag.Attribute) {
-      // A run of Attributes, matched by name.
+    // A run of Attributes, matched by name; a run of Attribute Names (Get Attribute List), matched as a set.
+    const compareRun = tag === Tag.Attribute ? compareAttributes : tag === Tag.AttributeName ? compareAttributeNames : undefined;
+    if (compareRun !== undefined) {
       let eEnd = e;
-      while (eEnd < expected.length && elementTag(expected[eEnd]!) === Tag.Attribute) eEnd++;
+      while (eEnd < expected.length && elementTag(expected[eEnd]!) === tag) eEnd++;
       let aEnd = a;
-      while (aEnd < actual.length && actual[aEnd]!.tag === Tag.Attribute) aEnd++;
-      compareAttributes(expected.slice(e, eEnd), actual.slice(a, aEnd), path, state);
-      e = eEnd;
-      a = aEnd;
-      continue;
-    }
-    if (tag === Tag.AttributeName) {
-      // A run of Attribute Names (Get Attribute List), matched as a set.
-      let eEnd = e;
-      while (eEnd < expected.length && elementTag(expected[eEnd]!) === Tag.AttributeName) eEnd++;
-      let aEnd = a;
-      while (aEnd < actual.length && actual[aEnd]!.tag === Tag.AttributeName) aEnd++;
-      compareAttributeNames(expected.slice(e, eEnd), actual.slice(a, aEnd), path, state);
+      while (aEnd < actual.length && actual[aEnd]!.tag === tag) aEnd++;
+      compareRun(expected.slice(e, eEnd), actual.slice(a, aEnd), path, state);
       e = eEnd;
       a = aEnd;
       continue;
