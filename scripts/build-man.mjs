@@ -5,7 +5,7 @@
 // The sources are roff with these fields filled in here:
 //   @VERSION@              package.json "version"
 //   @DATE@                 SOURCE_DATE_EPOCH (reproducible builds) or today, YYYY-MM-DD
-//   @DEFAULT section.key@  DEFAULTS in src/config/config.ts, as TOML ("key-name" in
+//   @DEFAULT section.key@  DEFAULTS in src/config/defaults.ts, as TOML ("key-name" in
 //                          kebab case, as in the config file)
 //   @METRICS@              the relay's metrics (src/server/metrics.ts): name, type, labels, help
 // so that the documented defaults and metrics cannot drift from the code: a
@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { URL } from "node:url";
 
 const root = new URL("../", import.meta.url);
-const { DEFAULTS } = await import(new URL("dist/src/config/config.js", root).href);
+const { DEFAULTS } = await import(new URL("dist/src/config/defaults.js", root).href);
 const { RelayMetrics } = await import(new URL("dist/src/server/metrics.js", root).href);
 const { version } = JSON.parse(await readFile(new URL("package.json", root), "utf8"));
 
@@ -81,7 +81,7 @@ for (const source of sources) {
   await writeFile(new URL(`dist/man/${source.slice(0, -".in".length)}`, root), page);
 }
 for (const key of defaults.keys()) {
-  if (!used.has(key)) problems.push(`the default of ${key} (DEFAULTS in src/config/config.ts) is in no man page: add @DEFAULT ${key}@`);
+  if (!used.has(key)) problems.push(`the default of ${key} (DEFAULTS in src/config/defaults.ts) is in no man page: add @DEFAULT ${key}@`);
 }
 if (problems.length > 0) {
   process.stderr.write(`build-man: ${problems.join("\nbuild-man: ")}\n`);

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import type { Socket } from "node:net";
 import { readFile, unlink } from "node:fs/promises";
 import { readFileSync, unlinkSync } from "node:fs";
-import type { RunAs } from "../config/config.js";
+import type { RunAs } from "../config/daemon.js";
 import { writeFileAtomically } from "../config/state-files.js";
 import type { Logger } from "../log/logger.js";
 import { resolveRunAs } from "./run-as.js";

@@ -2,7 +2,7 @@
 // running a few file checks with that user's permissions (for `check`).
 import { execFileSync } from "node:child_process";
 import { chownSync, statSync } from "node:fs";
-import type { RunAs } from "../config/config.js";
+import type { RunAs } from "../config/daemon.js";
 
 export interface RunAsIds {
   /** "user" or "user:group", as the config file says it. */

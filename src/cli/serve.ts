@@ -2,7 +2,8 @@
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig, type Config } from "../config/config.js";
+import { loadConfig, type Config } from "../config/config.js";
+import { ConfigError } from "../config/table-reader.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { inheritedListenFd } from "../server/listen-fds.js";
 import type { RelayHandle, StartOptions } from "../server/relay.js";

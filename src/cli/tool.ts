@@ -5,7 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type Config } from "../config/config.js";
+import { DEFAULT_CONFIG_PATH, loadConfig, type Config } from "../config/config.js";
+import { ConfigError } from "../config/table-reader.js";
 import { HsmError, type HsmBackend, type SlotSummary } from "../hsm/backend.js";
 import { createLogger, type RootLogger } from "../log/logger.js";
 import { describeParseError, UsageError } from "./args.js";

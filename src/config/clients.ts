@@ -4,7 +4,7 @@
 // text forms are parsed here, once, so that a malformed one stops the relay
 // at start rather than never matching; src/server/client-identity.ts applies
 // them to the certificate a connection presents.
-import type { TableReader } from "./config.js";
+import type { TableReader } from "./table-reader.js";
 
 /** Where a mapped client's PIN is read from (at start, by the user starting the relay). */
 export type PinSource =

@@ -24,7 +24,7 @@
 // every token its label and serial describe, even one its alias does not
 // select (its label on several tokens), so that an ambiguity cannot turn
 // the restriction off.
-import type { KeyExport, KeyExportRule } from "../config/config.js";
+import type { KeyExport, KeyExportRule } from "../config/tokens.js";
 import { HsmError, type SlotSummary } from "../hsm/backend.js";
 import { type Attribute, attributeValue } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";

@@ -9,7 +9,7 @@
 // earlier versions of this relay) are read as they are (legacy.ts) and get a
 // record on their first change.
 import { randomBytes } from "node:crypto";
-import type { KeyExportRule } from "../config/config.js";
+import type { KeyExportRule } from "../config/tokens.js";
 import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from "../hsm/backend.js";
 import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
 import { type Attribute, type AttributeName, type Link, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";

@@ -4,7 +4,7 @@
 // the module's real liveness (a C_GetInfo round trip through the backend).
 import { createServer } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { formatBoundAddress, parseHostPort } from "../config/config.js";
+import { formatBoundAddress, parseHostPort } from "../config/host-port.js";
 import { HsmError, type HsmBackend } from "../hsm/backend.js";
 import type { Logger } from "../log/logger.js";
 import { enumerationName } from "../ttlv/names.js";

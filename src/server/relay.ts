@@ -5,7 +5,8 @@
 import { readFile } from "node:fs/promises";
 import type { Server, Socket } from "node:net";
 import { relayVersion } from "../version.js";
-import { formatBoundAddress, parseHostPort, type Config } from "../config/config.js";
+import type { Config } from "../config/config.js";
+import { formatBoundAddress, parseHostPort } from "../config/host-port.js";
 import { openBackend } from "../hsm/open-backend.js";
 import type { Logger } from "../log/logger.js";
 import { createOperations } from "../operations/index.js";

@@ -4,7 +4,11 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ConfigError, DEFAULTS, loadConfig, parseConfig, parseHostPort, resolveWorkers } from "../../src/config/config.js";
+import { loadConfig, parseConfig } from "../../src/config/config.js";
+import { DEFAULTS } from "../../src/config/defaults.js";
+import { parseHostPort } from "../../src/config/host-port.js";
+import { resolveWorkers } from "../../src/config/server.js";
+import { ConfigError } from "../../src/config/table-reader.js";
 
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';

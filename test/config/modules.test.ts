@@ -2,7 +2,9 @@
 // [tokens] aliases, read and checked strictly with the key named.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, DEFAULTS, parseConfig } from "../../src/config/config.js";
+import { parseConfig } from "../../src/config/config.js";
+import { DEFAULTS } from "../../src/config/defaults.js";
+import { ConfigError } from "../../src/config/table-reader.js";
 
 const FILE = "/etc/kmip2pkcs11/config.toml";
 const MINIMAL = 'version = "v1"\n[pkcs11]\nlib-path = "/usr/lib/softhsm/libsofthsm2.so"\n';

@@ -3,7 +3,7 @@
 // each policy. Unit tests: the token is described, not opened.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { KeyExportRule } from "../../src/config/config.js";
+import type { KeyExportRule } from "../../src/config/tokens.js";
 import { HsmError, type SlotSummary } from "../../src/hsm/backend.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { KmipError } from "../../src/kmip/errors.js";

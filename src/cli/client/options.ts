@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { KmipClientOptions } from "../../client/kmip-client.js";
-import { parseHostPort } from "../../config/config.js";
+import { parseHostPort } from "../../config/host-port.js";
 import { UsageError } from "../args.js";
 import { loadToolConfig, readSecret, ToolError } from "../tool.js";
 import { positiveNumber } from "./arguments.js";
