@@ -3,7 +3,8 @@
 // on SoftHSM where an operation can tell: the key id scheme and templates of
 // doc/compatibility.md#key-identifiers and #create-key-pair, the HsmError
 // codes and CKR names of each failure, CKA_SIGN enforced by the "token".
-// The end-to-end tests run the same operations against real SoftHSM.
+// The end-to-end tests run the same operations against real SoftHSM. The key
+// objects and what node:crypto does with them are in test/helpers/memory-key.ts.
 //
 // Key material is real (node:crypto), so Get answers real public keys. RSA
 // PKCS#1 v1.5 and Ed25519 signatures are real too. node:crypto cannot sign a
@@ -14,32 +15,18 @@
 // cryptography (that is the token's job, tested end to end).
 import {
   constants,
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
   createSecretKey,
-  generateKeyPairSync,
-  privateDecrypt,
   privateEncrypt,
   publicDecrypt,
-  publicEncrypt,
   randomBytes,
   sign,
   timingSafeEqual,
   verify,
-  type CipherGCM,
-  type CipherGCMOptions,
-  type DecipherGCM,
-  type CipherGCMTypes,
   type KeyObject,
 } from "node:crypto";
 import {
   type CipherRequest,
   type CipherResult,
-  type Curve,
   type HsmBackend,
   HsmError,
   type KeyDescription,
@@ -47,11 +34,9 @@ import {
   type KeyImportRequest,
   type KeyPairIds,
   type KeyPairRequest,
-  type KeyType,
   type KeyUpdate,
   type MetadataObject,
   type MacAlgorithm,
-  type ObjectClass,
   type SecretKeyRequest,
   type SecretMechanism,
   type Signature,
@@ -63,31 +48,7 @@ import { resolveSignature, signNotPermitted } from "../../src/hsm/signature.js";
 import { CURVES } from "../../src/hsm/ec.js";
 import { formatKeyId, parseKeyId } from "../../src/hsm/key-id.js";
 import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS } from "../../src/hsm/mechanisms.js";
-
-type Usage = { -readonly [K in keyof KeyDescription["usage"]]: boolean };
-
-/** One key object in memory. */
-interface MemoryKey {
-  id: string;
-  objectClass: ObjectClass;
-  keyType: KeyType;
-  bits: number;
-  curve?: Curve;
-  label: string | null;
-  usage: Usage;
-  startDate: string | null;
-  endDate: string | null;
-  /** The pair's private key, for signing; absent for a public key registered alone. */
-  readonly privateKey?: KeyObject;
-  /** The pair's public key, for verifying and the stand-in signatures. */
-  readonly publicKey: KeyObject;
-  /** CKA_ALLOWED_MECHANISMS of a registered key. */
-  allowedMechanisms?: readonly number[];
-  /** Secret keys: CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALLOWED_MECHANISMS (privateKey holds the value). */
-  sensitive?: boolean;
-  extractable?: boolean;
-  secretMechanisms?: readonly SecretMechanism[];
-}
+import { checkSecret, cipherWith, hmac, keyObjects, newPair, NO_USAGE, secretValue, standIn, type MemoryKey } from "./memory-key.js";
 
 /** A backend call as the operation made it, for tests that check what the relay asked the token. */
 export interface BackendCall {
@@ -112,7 +73,6 @@ export interface MemoryBackendOptions {
   readonly readOnly?: readonly (keyof KeyUpdate)[];
 }
 
-const NO_USAGE: Usage = { sign: false, verify: false, encrypt: false, decrypt: false, wrap: false, unwrap: false, derive: false };
 const MAX_RANDOM_LENGTH = 65536;
 
 const b64 = (text: string) => Buffer.from(text, "base64url");
@@ -297,66 +257,14 @@ export class MemoryBackend implements HsmBackend {
     this.record({ fn: decrypting ? "decrypt" : "encrypt", keyId, data: Buffer.from(request.data), cipher: request });
     const fn = decrypting ? "C_DecryptInit" : "C_EncryptInit";
     const key = this.find(slotId, keyId, fn);
-    const flag = decrypting ? "decrypt" : "encrypt";
-    if (request.mechanism === "RSA-OAEP") {
-      if (key.keyType !== "RSA") throw new HsmError("INVALID_ARGUMENT", `RSA-OAEP needs an RSA key; ${keyId} is not one`);
-      if (key.objectClass !== (decrypting ? "private" : "public")) throw new HsmError("INVALID_ARGUMENT", `${keyId} is a ${key.objectClass} key`);
-      const options = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: request.oaepHash ?? "sha1", ...(request.oaepLabel !== undefined && { oaepLabel: Buffer.from(request.oaepLabel) }) };
-      try {
-        return { data: decrypting ? privateDecrypt({ key: secretValue(key), ...options }, request.data) : publicEncrypt({ key: key.publicKey, ...options }, request.data) };
-      } catch {
-        throw new HsmError("INVALID_ARGUMENT", `${decrypting ? "C_Decrypt: CKR_ENCRYPTED_DATA_INVALID" : "C_Encrypt: CKR_DATA_LEN_RANGE"}`, fn);
-      }
-    }
-    this.checkSecret(key, keyId, request.mechanism, flag, fn);
-    const mode = request.mechanism.slice(4).toLowerCase().replace("-pad", "");
-    let iv = request.iv === undefined ? undefined : Buffer.from(request.iv);
-    let made: Buffer | undefined;
-    if (request.randomIvLength !== undefined) iv = made = randomBytes(request.randomIvLength);
-    if (mode !== "ecb" && iv === undefined) throw new HsmError("INVALID_ARGUMENT", `${request.mechanism} needs an IV/Counter/Nonce (or Random IV)`);
-    if ((mode === "cbc" || mode === "ctr") && iv!.length !== 16) throw new HsmError("INVALID_ARGUMENT", `${request.mechanism} needs a 16-byte IV/Counter/Nonce, not ${iv!.length} bytes`);
-    const algorithm = `aes-${key.bits}-${mode}`;
-    const tagLength = request.tagLength ?? 16;
-    const gcm = mode === "gcm" ? { authTagLength: tagLength } : {};
-    try {
-      if (decrypting) {
-        const decipher = createDecipheriv(algorithm as CipherGCMTypes, secretValue(key), mode === "ecb" ? null : iv!, gcm as CipherGCMOptions) as DecipherGCM;
-        decipher.setAutoPadding(request.mechanism === "AES-CBC-PAD");
-        if (mode === "gcm") {
-          if (request.tag === undefined) throw new HsmError("INVALID_ARGUMENT", "AES-GCM Decrypt needs the Authenticated Encryption Tag");
-          if (request.aad !== undefined) decipher.setAAD(request.aad);
-          decipher.setAuthTag(request.tag);
-        }
-        return { data: Buffer.concat([decipher.update(request.data), decipher.final()]) };
-      }
-      const c = createCipheriv(algorithm as CipherGCMTypes, secretValue(key), mode === "ecb" ? null : iv!, gcm as CipherGCMOptions) as CipherGCM;
-      c.setAutoPadding(request.mechanism === "AES-CBC-PAD");
-      if (mode === "gcm" && request.aad !== undefined) c.setAAD(request.aad);
-      const data = Buffer.concat([c.update(request.data), c.final()]);
-      return { data, ...(mode === "gcm" && { tag: c.getAuthTag() }), ...(made !== undefined && { iv: made }) };
-    } catch (error) {
-      if (error instanceof HsmError) throw error;
-      const ckr = decrypting ? "CKR_ENCRYPTED_DATA_INVALID" : "CKR_DATA_LEN_RANGE";
-      throw new HsmError(decrypting ? "CRYPTO_FAILED" : "INVALID_ARGUMENT", `${decrypting ? "C_Decrypt" : "C_Encrypt"}: ${ckr}`, decrypting ? "C_Decrypt" : "C_Encrypt", ckr);
-    }
+    return cipherWith(key, keyId, request, decrypting);
   }
 
   /** A secret key that may do `flag` with `mechanism`, refused as the PKCS#11 backend refuses it. */
   private secretFor(slotId: string, keyId: string, mechanism: SecretMechanism, flag: "sign" | "verify", fn: string): MemoryKey {
     const key = this.find(slotId, keyId, fn);
-    this.checkSecret(key, keyId, mechanism, flag, fn);
+    checkSecret(key, keyId, mechanism, flag, fn);
     return key;
-  }
-
-  private checkSecret(key: MemoryKey, keyId: string, mechanism: SecretMechanism, flag: "sign" | "verify" | "encrypt" | "decrypt", fn: string): void {
-    const wanted = mechanism.startsWith("HMAC-") ? "GenericSecret" : "AES";
-    if (key.keyType !== wanted) throw new HsmError("INVALID_ARGUMENT", `${mechanism} needs an ${wanted} key; ${keyId} is an ${key.keyType} key`);
-    if (!key.usage[flag]) {
-      throw new HsmError("PERMISSION_DENIED", `${keyId} may not ${flag}: its CKA_${flag.toUpperCase()} is false`, fn, "CKR_KEY_FUNCTION_NOT_PERMITTED");
-    }
-    if (key.secretMechanisms !== undefined && !key.secretMechanisms.includes(mechanism)) {
-      throw new HsmError("PERMISSION_DENIED", `${keyId} allows only ${key.secretMechanisms.join(", ")} (its Cryptographic Parameters, CKA_ALLOWED_MECHANISMS), not ${mechanism}`, fn, "CKR_MECHANISM_INVALID");
-    }
   }
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
@@ -398,24 +306,7 @@ export class MemoryBackend implements HsmBackend {
     const { material } = request;
     const own = material.objectClass;
     const other = own === "private" ? "public" : "private";
-    const b = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
-    let privateKey: KeyObject | undefined;
-    let publicKey: KeyObject;
-    if (material.keyType === "RSA") {
-      const n = b(material.modulus);
-      const e = b(material.publicExponent);
-      publicKey = createPublicKey({ key: { kty: "RSA", n, e }, format: "jwk" });
-      if (material.objectClass === "private") {
-        const { privateExponent: d, prime1: p, prime2: q, exponent1: dp, exponent2: dq, coefficient: qi } = material;
-        privateKey = createPrivateKey({ key: { kty: "RSA", n, e, d: b(d), p: b(p), q: b(q), dp: b(dp), dq: b(dq), qi: b(qi) }, format: "jwk" });
-      }
-    } else {
-      const size = (material.ecPoint.length - 1) / 2;
-      const x = b(material.ecPoint.subarray(1, 1 + size));
-      const y = b(material.ecPoint.subarray(1 + size));
-      publicKey = createPublicKey({ key: { kty: "EC", crv: material.curve, x, y }, format: "jwk" });
-      if (material.objectClass === "private") privateKey = createPrivateKey({ key: { kty: "EC", crv: material.curve, x, y, d: b(material.value) }, format: "jwk" });
-    }
+    const { privateKey, publicKey } = keyObjects(material);
     const spki = (key: KeyObject) => key.export({ format: "der", type: "spki" });
     const ckaIdOf = (id: string) => parseKeyId(id)!.ckaId;
     const free = (ckaId: Buffer) => !this.keys.has(formatKeyId(ckaId, own));
@@ -583,24 +474,7 @@ export class MemoryBackend implements HsmBackend {
 
   private makePair(request: Pick<KeyPairRequest, "spec" | "privateLabel" | "publicLabel">, ckaId: Buffer): KeyPairIds {
     const { spec } = request;
-    let pair: { privateKey: KeyObject; publicKey: KeyObject };
-    let keyType: KeyType;
-    let bits: number;
-    let curve: Curve | undefined;
-    switch (spec.keyType) {
-      case "RSA":
-        pair = generateKeyPairSync("rsa", { modulusLength: spec.modulusBits, publicExponent: 65537 });
-        [keyType, bits] = ["RSA", spec.modulusBits];
-        break;
-      case "EC":
-        pair = generateKeyPairSync("ec", { namedCurve: spec.curve });
-        [keyType, bits, curve] = ["EC", CURVES[spec.curve].bits, spec.curve];
-        break;
-      case "EdDSA":
-        pair = generateKeyPairSync("ed25519");
-        [keyType, bits, curve] = ["EdDSA", 255, "Ed25519"];
-        break;
-    }
+    const { pair, keyType, bits, curve } = newPair(spec);
     const common = { keyType, bits, ...(curve === undefined ? {} : { curve }), startDate: null, endDate: null, ...pair };
     const privateKeyId = formatKeyId(ckaId, "private");
     const publicKeyId = formatKeyId(ckaId, "public");
@@ -609,30 +483,4 @@ export class MemoryBackend implements HsmBackend {
     this.keys.set(publicKeyId, { ...common, id: publicKeyId, objectClass: "public", label: request.publicLabel ?? null, usage: { ...NO_USAGE, verify: true } });
     return { privateKeyId, publicKeyId };
   }
-}
-
-const HMAC_HASHES: Readonly<Record<string, string>> = { "HMAC-SHA1": "sha1", "HMAC-SHA256": "sha256", "HMAC-SHA384": "sha384", "HMAC-SHA512": "sha512" };
-
-/** A secret key's value, or a private key's (kept in privateKey); a public key registered alone has none. */
-function secretValue(key: MemoryKey): KeyObject {
-  if (key.privateKey === undefined) throw new HsmError("INVALID_ARGUMENT", `${key.id} holds no secret or private material`);
-  return key.privateKey;
-}
-
-/** node:crypto has no AES-CMAC: this token lacks CKM_AES_CMAC, as a module may. */
-function hmac(key: MemoryKey, algorithm: MacAlgorithm, data: Uint8Array): Buffer {
-  const hash = HMAC_HASHES[algorithm];
-  if (hash === undefined) throw new HsmError("UNSUPPORTED", `C_SignInit: CKR_MECHANISM_INVALID (the memory token has no ${algorithm})`, "C_SignInit", "CKR_MECHANISM_INVALID");
-  return createHmac(hash, secretValue(key)).update(data).digest();
-}
-
-/** The stand-in ECDSA / RSA-PSS signature: a digest keyed by the pair's private key, as long as a real one. */
-function standIn(key: MemoryKey, mechanism: SignMechanism, data: Uint8Array): Buffer {
-  const length = mechanism.mechanism === CKM_ECDSA ? 2 * Math.ceil(key.bits / 8) : key.bits / 8;
-  const secret = key.publicKey.export({ format: "der", type: "spki" });
-  const out = Buffer.alloc(length);
-  for (let offset = 0, counter = 0; offset < length; counter++) {
-    offset += createHash("sha256").update(secret).update(String(counter)).update(data).digest().copy(out, offset);
-  }
-  return out;
 }
