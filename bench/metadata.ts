@@ -18,7 +18,8 @@
 // process it is diluted further.
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { HsmError, type HsmBackend } from "../src/hsm/backend.js";
+import type { HsmBackend } from "../src/hsm/backend.js";
+import { HsmError } from "../src/hsm/hsm-error.js";
 import { createKeyPairPayloads, getAttributesPayloads, signPayloads, type PayloadCodecs } from "../src/kmip/payloads/index.js";
 import { createOperations } from "../src/operations/index.js";
 import type { OperationContext } from "../src/operations/operation.js";

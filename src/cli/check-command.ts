@@ -2,7 +2,8 @@
 // module as the relay would, lists the tokens with what the relay needs to
 // know about them, optionally logs in, and says plainly what is wrong and how
 // to put it right. Exit status 0 when nothing is wrong, 1 when something is.
-import { HsmError, type HsmBackend, type SlotSummary } from "../hsm/backend.js";
+import type { HsmBackend, SlotSummary } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import {
   CKM_EC_EDWARDS_KEY_PAIR_GEN,
   CKM_EC_KEY_PAIR_GEN,

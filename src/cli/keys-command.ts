@@ -3,8 +3,9 @@
 // question "where are the keys made through KMIP?": in the token, as PKCS#11
 // objects whose CKA_ID is the hex part of the KMIP id (doc/compatibility.md#key-identifiers),
 // so other PKCS#11 tools find them by that id.
-import type { HsmBackend, KeyDescription, KeyFilter, KeyType, ObjectClass, SlotSummary } from "../hsm/backend.js";
-import { HsmError } from "../hsm/backend.js";
+import type { HsmBackend, SlotSummary } from "../hsm/backend.js";
+import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/key-types.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { UsageError } from "./args.js";
 import type { CliIo } from "./io.js";
 import {

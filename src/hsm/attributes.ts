@@ -8,7 +8,8 @@
 // one as absent. Attributes a module cannot read at all are its quirks
 // (quirks.ts): not asked for, and taken as absent.
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyDescription, type KeyFacts, type KeyType, type ObjectClass } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyDescription, KeyFacts, KeyType, ObjectClass } from "./key-types.js";
 import { hsmErrorOf, p11 } from "./ckr.js";
 import { curveOfParams, unwrapEcPoint } from "./ec.js";
 import { decodeMechanismList } from "./import-templates.js";

@@ -14,7 +14,8 @@
 // that is not sure is closed instead of going back to the pool.
 import { randomBytes } from "node:crypto";
 import type pkcs11js from "pkcs11js";
-import { type CipherRequest, type CipherStreamStep, HsmError, type SecretMechanism, type StreamResult } from "./backend.js";
+import type { CipherRequest, CipherStreamStep, SecretMechanism, StreamResult } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
 import { refusal } from "./cipher.js";
 import { hsmErrorOf, p11 } from "./ckr.js";
 import type { SessionPool, Session } from "./session-pool.js";

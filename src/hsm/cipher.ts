@@ -10,16 +10,9 @@
 // token enforces, and its refusal is turned into a reason a person can act on.
 import { endianness } from "node:os";
 import pkcs11js from "pkcs11js";
-import {
-  type CipherMechanism,
-  type CipherRequest,
-  type CipherResult,
-  HsmError,
-  type KeyFacts,
-  type MacAlgorithm,
-  type SecretKeyRequest,
-  type SecretMechanism,
-} from "./backend.js";
+import type { CipherMechanism, CipherRequest, CipherResult, MacAlgorithm, SecretMechanism } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyFacts, SecretKeyRequest } from "./key-types.js";
 import { hsmErrorOf, p11, p11Async } from "./ckr.js";
 import { CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512, CKK_AES, CKK_DES2, CKK_DES3, CKK_GENERIC_SECRET, CKM_SHA256, CKM_SHA384, CKM_SHA512 } from "./mechanisms.js";
 import type { KeyObject } from "./objects.js";

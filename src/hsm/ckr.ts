@@ -1,7 +1,7 @@
 // PKCS#11 return values (CK_RV): names, and how a failure becomes an HsmError.
 // Values from PKCS#11 v2.40 Base Specification, section 3.6 (pkcs11t.h).
 import pkcs11js from "pkcs11js";
-import { HsmError, type HsmErrorCode } from "./backend.js";
+import { HsmError, type HsmErrorCode } from "./hsm-error.js";
 
 const CKR_NAMES: ReadonlyMap<number, string> = new Map([
   [0x0, "CKR_OK"],

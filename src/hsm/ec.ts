@@ -3,7 +3,7 @@
 // curves the PrintableString form PKCS#11 v3.0 section 2.3.5 also allows),
 // and CKA_EC_POINT is the point wrapped in a DER OCTET STRING (section 2.3.3;
 // some modules return it bare).
-import type { Curve } from "./backend.js";
+import type { Curve } from "./key-types.js";
 
 interface CurveInfo {
   readonly curve: Curve;

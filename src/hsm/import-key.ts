@@ -15,7 +15,8 @@
 // chosen (ckaId): Register writes the key's metadata between the two.
 import pkcs11js from "pkcs11js";
 import type { Logger } from "../log/logger.js";
-import { HsmError, type KeyImportRequest, type ObjectClass } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyImportRequest, ObjectClass } from "./key-types.js";
 import { p11 } from "./ckr.js";
 import { CURVES, unwrapEcPoint } from "./ec.js";
 import { derOctetString, ecPairCkaId, importTemplate, publicPartOf } from "./import-templates.js";

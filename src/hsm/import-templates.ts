@@ -14,7 +14,9 @@
 // the key's defaults (defaultsOfMechanisms).
 import { createHash } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError, type HashName, type ImportKeyMaterial, type KeyImportRequest, type KeyUsage, type SignatureFamily } from "./backend.js";
+import type { HashName, SignatureFamily } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
+import type { ImportKeyMaterial, KeyImportRequest, KeyUsage } from "./key-types.js";
 import { CURVES } from "./ec.js";
 import {
   CKK_EC,

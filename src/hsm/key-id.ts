@@ -4,7 +4,7 @@
 // known to clients by them, so the scheme is fixed. Secret keys
 // (CKO_SECRET_KEY), which the original relay never made, take `_sec`: a
 // suffix of its own, so no id of a secret key can name a key of a pair.
-import type { ObjectClass } from "./backend.js";
+import type { ObjectClass } from "./key-types.js";
 
 const SUFFIX: Readonly<Record<ObjectClass, string>> = { public: "_pub", private: "_priv", secret: "_sec" };
 const CLASS_OF_SUFFIX: Readonly<Record<string, ObjectClass>> = { pub: "public", priv: "private", sec: "secret" };

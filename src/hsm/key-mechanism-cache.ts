@@ -18,7 +18,8 @@
 // a key destroyed through another worker (or another relay) stays here until
 // it is pushed out, which costs nothing but the entry: the next operation on
 // it fails at the token with Item Not Found, as it would without the cache.
-import type { HsmBackend, KeyDescription } from "./backend.js";
+import type { HsmBackend } from "./backend.js";
+import type { KeyDescription } from "./key-types.js";
 
 export type KeyMechanisms = Pick<KeyDescription, "keyType" | "secretMechanisms">;
 

@@ -17,7 +17,7 @@
 // kept, and guessing over the network is not made slower by a slow local hash.
 import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Logger } from "../log/logger.js";
-import { HsmError } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
 
 export interface LoginThrottle {
   /** Failed C_Login calls within `windowMs` that start a cooldown. */

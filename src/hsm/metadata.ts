@@ -6,7 +6,8 @@
 // user reads them, like the private keys they describe. What CKA_VALUE holds
 // is the operations layer's business; here it is bytes.
 import pkcs11js from "pkcs11js";
-import { HsmError, METADATA_APPLICATION, type MetadataObject } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
+import { METADATA_APPLICATION, type MetadataObject } from "./key-types.js";
 import { p11 } from "./ckr.js";
 import { findObjects } from "./objects.js";
 import { readAttributes } from "./attributes.js";

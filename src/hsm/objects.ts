@@ -6,7 +6,8 @@
 // knows (CKR_OBJECT_HANDLE_INVALID / CKR_KEY_HANDLE_INVALID) is dropped, the
 // id looked up again once, and the call retried once.
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyDescription, type KeyFacts, type KeyFilter, type ObjectClass } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyDescription, KeyFacts, KeyFilter, ObjectClass } from "./key-types.js";
 import { p11 } from "./ckr.js";
 import { describeObject, keyTypeOf, readAttributes, readUlong } from "./attributes.js";
 import { formatKeyId, parseKeyId } from "./key-id.js";

@@ -5,31 +5,10 @@
 import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import type { Logger } from "../log/logger.js";
-import {
-  type CipherRequest,
-  type CipherResult,
-  type CipherStreamStep,
-  type StreamResult,
-  HsmError,
-  type HsmBackend,
-  type MacAlgorithm,
-  type SecretKeyRequest,
-  type SecretMechanism,
-  type KeyDescription,
-  type KeyFacts,
-  type KeyFilter,
-  type KeyImportRequest,
-  type KeyPairIds,
-  type KeyPairRequest,
-  type KeyUpdate,
-  type MetadataObject,
-  type ModuleInfo,
-  type Signature,
-  type SignatureRequest,
-  type SignMechanism,
-  type SlotSummary,
-  type WrapMechanism,
-} from "./backend.js";
+import type { HsmBackend, ModuleInfo, SlotSummary } from "./backend.js";
+import type { CipherRequest, CipherResult, CipherStreamStep, StreamResult, MacAlgorithm, SecretMechanism, Signature, SignatureRequest, SignMechanism, WrapMechanism } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
+import type { SecretKeyRequest, KeyDescription, KeyFacts, KeyFilter, KeyImportRequest, KeyPairIds, KeyPairRequest, KeyUpdate, MetadataObject } from "./key-types.js";
 import { describeObject, readAttributes, readKeyFacts } from "./attributes.js";
 import { CipherStreams, checkStreamable } from "./cipher-stream.js";
 import { checkKeyType, cipher, computeMac, forKeyType, initialMechanism, macMechanism, parseAllowedMechanisms, refusal, secretKeyTemplate, verifyMac } from "./cipher.js";

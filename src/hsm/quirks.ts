@@ -25,7 +25,7 @@
 // CKA_KEY_TYPE.
 import type pkcs11js from "pkcs11js";
 import type { Logger } from "../log/logger.js";
-import { HsmError } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
 
 /** CKA values (PKCS#11 v2.40 section 4, pkcs11t.h) of the attributes a quirk may name. */
 const CKA = {

@@ -9,7 +9,7 @@
 // sessions it opened, including the one C_Login used, and reports when its
 // last session is gone so that the login record can be dropped.
 import pkcs11js from "pkcs11js";
-import { HsmError } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
 import { p11 } from "./ckr.js";
 
 export type Session = pkcs11js.Handle;

@@ -7,7 +7,8 @@
 // bench/README.md#synchronous-or-asynchronous-c_sign). C_SignInit and
 // C_VerifyInit have no asynchronous form in pkcs11js; they do no cryptography.
 import pkcs11js from "pkcs11js";
-import { HsmError, type SignMechanism } from "./backend.js";
+import type { SignMechanism } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
 import { p11, p11Async } from "./ckr.js";
 import { CKM_RSA_PKCS_PSS } from "./mechanisms.js";
 import type { KeyObject } from "./objects.js";

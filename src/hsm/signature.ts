@@ -13,7 +13,9 @@
 // Pure: the in-process backend runs it where it learns the key's facts, so
 // that a first signature needs no call before the one that signs.
 import { hash as digestOf } from "node:crypto";
-import { HsmError, type HashName, type KeyFacts, type KeyType, type Refused, type SignatureFamily, type SignatureRequest, type SignMechanism } from "./backend.js";
+import type { HashName, Refused, SignatureFamily, SignatureRequest, SignMechanism } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyFacts, KeyType } from "./key-types.js";
 import { defaultsOfMechanisms } from "./import-templates.js";
 import {
   CKG_MGF1_SHA1,

@@ -22,7 +22,8 @@
 // bogus usernames cannot make every request enumerate the slots), and the
 // backend invalidates the cache when a call reports the token gone.
 import pkcs11js from "pkcs11js";
-import { HsmError, type SlotSummary } from "./backend.js";
+import type { SlotSummary } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
 import { p11 } from "./ckr.js";
 import { trimPadding } from "./module.js";
 import { EXPLICIT, TokenAliases } from "./token-aliases.js";

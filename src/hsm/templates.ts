@@ -7,7 +7,8 @@
 // v2.40 section 4.9 leaves CKA_EXTRACTABLE, CKA_UNWRAP and CKA_DERIVE to the
 // token). A module that refuses one of them gets it left out (quirks.ts).
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyPairRequest, type UsageFlags } from "./backend.js";
+import { HsmError } from "./hsm-error.js";
+import type { KeyPairRequest, UsageFlags } from "./key-types.js";
 import { CURVES } from "./ec.js";
 import { CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN } from "./mechanisms.js";
 

@@ -11,7 +11,8 @@
 // wrapping key CKA_WRAP (a Wrap Key usage, and Active). Its refusals are
 // turned into HsmErrors that say which key and why.
 import pkcs11js from "pkcs11js";
-import { HsmError, type WrapMechanism } from "./backend.js";
+import type { WrapMechanism } from "./crypto-types.js";
+import { HsmError } from "./hsm-error.js";
 import { hsmErrorOf } from "./ckr.js";
 import type { KeyObject } from "./objects.js";
 import type { Session } from "./session-pool.js";

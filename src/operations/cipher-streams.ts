@@ -12,7 +12,8 @@
 // Correlation Value that is unknown, ended, expired or another connection's
 // is Invalid Field (KMIP 1.x has no Invalid Correlation Value reason; 2.0 does).
 import { randomBytes } from "node:crypto";
-import { type CipherStreamStep, HsmError, type StreamResult } from "../hsm/backend.js";
+import type { CipherStreamStep, StreamResult } from "../hsm/crypto-types.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { STREAM_IDLE_MS, type StreamKind } from "../hsm/cipher-stream.js";
 import { KmipError } from "../kmip/errors.js";
 import { atLeast } from "../kmip/versions.js";

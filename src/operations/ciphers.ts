@@ -7,7 +7,7 @@
 // place for, in the key's metadata (doc/object-model.md#attributes): the key
 // is read only then, once per key (key-mechanism-cache.ts), so a request
 // that names its mechanism costs one call to the token.
-import { type CipherMechanism, type CipherRequest, type HashName, isCipherMechanism, type MacAlgorithm, type SecretMechanism } from "../hsm/backend.js";
+import { type CipherMechanism, type CipherRequest, type HashName, isCipherMechanism, type MacAlgorithm, type SecretMechanism } from "../hsm/crypto-types.js";
 import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, PaddingMethod, ResultReason } from "../ttlv/enums.js";

@@ -7,7 +7,7 @@
 // as asked (every CKA_ usage flag it does not grant false), linked to the
 // other key, its model written to the token around the generation so that a
 // crash leaves nothing half-made.
-import type { KeyPairSpec } from "../hsm/backend.js";
+import type { KeyPairSpec } from "../hsm/key-types.js";
 import { type Attribute, attributeValue, type TemplateAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeCreateKeyPairRequest, encodeCreateKeyPairResponse } from "../kmip/payloads/create-key-pair.js";

@@ -8,7 +8,7 @@
 // Cascade takes both), EC as Raw holding the DER SubjectPublicKeyInfo,
 // Ed25519 as Raw holding the 32-byte key (RFC 8032 encoding).
 import { createPublicKey, type KeyObject } from "node:crypto";
-import type { KeyDescription } from "../hsm/backend.js";
+import type { KeyDescription } from "../hsm/key-types.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyMaterial } from "../kmip/objects.js";
 import { decodeGetRequest, encodeGetResponse, type KeyWrappingSpecification } from "../kmip/payloads/get.js";

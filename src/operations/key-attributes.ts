@@ -3,7 +3,7 @@
 // attributes give, and those of its model (managed-object.ts). Every value is
 // read from the token at the time of the request; the relay keeps none.
 import { createHash } from "node:crypto";
-import type { KeyDescription } from "../hsm/backend.js";
+import type { KeyDescription } from "../hsm/key-types.js";
 import type { Attribute, CryptographicParameters, Digest, KnownAttribute } from "../kmip/attributes.js";
 import type { ProtocolVersion } from "../kmip/message.js";
 import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType } from "../ttlv/enums.js";

@@ -25,7 +25,8 @@
 // select (its label on several tokens), so that an ambiguity cannot turn
 // the restriction off.
 import type { KeyExport, KeyExportRule } from "../config/tokens.js";
-import { HsmError, type SlotSummary } from "../hsm/backend.js";
+import type { SlotSummary } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { type Attribute, attributeValue } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicUsageMask, ResultReason } from "../ttlv/enums.js";

@@ -7,7 +7,7 @@
 // with it verifies with its own public part), so that a key with a wrong
 // CRT component is refused here rather than signing garbage later.
 import { createECDH, ECDH, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject, sign, verify } from "node:crypto";
-import type { ImportKeyMaterial, ObjectClass } from "../hsm/backend.js";
+import type { ImportKeyMaterial, ObjectClass } from "../hsm/key-types.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyBlock, KeyMaterial } from "../kmip/objects.js";
 import { KeyFormatType, RecommendedCurve, ResultReason } from "../ttlv/enums.js";

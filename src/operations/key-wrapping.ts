@@ -11,7 +11,8 @@
 // Option No Encoding: the HSM wraps the key's value itself, so the TTLV
 // encoding of the Key Value (the default from KMIP 1.1) cannot be wrapped.
 // MAC/Signature wrapping and wrapped attributes are refused.
-import type { KeyDescription, WrapMechanism } from "../hsm/backend.js";
+import type { WrapMechanism } from "../hsm/crypto-types.js";
+import type { KeyDescription } from "../hsm/key-types.js";
 import { KmipError } from "../kmip/errors.js";
 import type { KeyBlock } from "../kmip/objects.js";
 import type { KeyWrappingSpecification } from "../kmip/payloads/get.js";

@@ -1,7 +1,7 @@
 // What several operations share about keys: the id a request names and the
 // other id of its pair, the Name a client may set (CKA_LABEL), the KMIP view
 // of a token key (algorithm, curve, object type).
-import type { Curve, KeyDescription, KeyType } from "../hsm/backend.js";
+import type { Curve, KeyDescription, KeyType } from "../hsm/key-types.js";
 import { type Attribute, attributeValues, isAttribute, type Name } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { CryptographicAlgorithm, NameType, ObjectType, RecommendedCurve, ResultReason } from "../ttlv/enums.js";

@@ -14,7 +14,7 @@
 // (on the public key because SoftHSM 2.6 cannot read back a date set on a
 // private object). Keys of other tools carry no dates and count as Active.
 // The two keys of a CKA_ID are linked to each other (KMIP 1.x 3.35).
-import type { KeyDescription } from "../hsm/backend.js";
+import type { KeyDescription } from "../hsm/key-types.js";
 import type { Attribute } from "../kmip/attributes.js";
 import { LinkType, State } from "../ttlv/enums.js";
 import { usageMaskOf } from "./key-attributes.js";

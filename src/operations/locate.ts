@@ -13,7 +13,7 @@
 // counts them all, in the answer to a request that pages (Maximum Items or
 // Offset Items given) only: 1.3/1.4 4.9 let a server leave it out, and the
 // OASIS SKFF cases expect it absent from an answer to a plain Locate.
-import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/backend.js";
+import type { KeyDescription, KeyFilter, KeyType, ObjectClass } from "../hsm/key-types.js";
 import type { Attribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeLocateRequest, encodeLocateResponse } from "../kmip/payloads/locate.js";

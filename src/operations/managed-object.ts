@@ -10,7 +10,8 @@
 // record on their first change.
 import { randomBytes } from "node:crypto";
 import type { KeyExportRule } from "../config/tokens.js";
-import { HsmError, type KeyDescription, type ObjectClass, type UsageFlags } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
+import type { KeyDescription, ObjectClass, UsageFlags } from "../hsm/key-types.js";
 import { formatKeyId, parseKeyId } from "../hsm/key-id.js";
 import { type Attribute, type AttributeName, type Link, type AttributeValues, attributeValue, attributeValues } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";

@@ -18,7 +18,7 @@
 // The tags 0x54xxxx are KMIP's extension range (KMIP 1.x section 9.1.3.1):
 // never sent to a client. A record of a later format version is refused
 // rather than read wrongly.
-import type { ObjectClass } from "../hsm/backend.js";
+import type { ObjectClass } from "../hsm/key-types.js";
 import { type Attribute, decodeAttribute, encodeAttribute } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { child, children, dateTime, integer, structure, textString } from "../ttlv/build.js";

@@ -14,7 +14,8 @@
 // Cryptographic Parameters become the key's signature defaults
 // (CKA_ALLOWED_MECHANISMS, hsm/import-templates.ts); OAEP ones are kept in
 // the key's model (managed-object.ts) for Encrypt and Decrypt.
-import type { HashName, KeyImportRequest, ObjectClass, SignatureFamily } from "../hsm/backend.js";
+import type { HashName, SignatureFamily } from "../hsm/crypto-types.js";
+import type { KeyImportRequest, ObjectClass } from "../hsm/key-types.js";
 import { parseKeyId } from "../hsm/key-id.js";
 import { allowedMechanismsOf } from "../hsm/import-templates.js";
 import { type Attribute, attributeValue, attributeValues, type CryptographicParameters, type TemplateAttribute } from "../kmip/attributes.js";

@@ -4,7 +4,7 @@
 // CKR_RANDOM_NO_RNG, or a backend without C_SeedRandom) used none of it:
 // Data Length 0, which 4.36 allows ("the server MAY ignore the seed"), and
 // a log line.
-import { HsmError } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeRngSeedRequest, encodeRngSeedResponse } from "../kmip/payloads/rng-seed.js";
 import { Operation, ResultReason } from "../ttlv/enums.js";

@@ -25,7 +25,8 @@
 //   x- attributes go to the key's model (managed-object.ts): a key is
 //   Pre-Active, its CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN and CKA_VERIFY false,
 //   until it is activated (secret-usage.ts).
-import type { KeyDescription, MacAlgorithm, SecretKeyRequest, SecretMechanism } from "../hsm/backend.js";
+import type { MacAlgorithm, SecretMechanism } from "../hsm/crypto-types.js";
+import type { KeyDescription, SecretKeyRequest } from "../hsm/key-types.js";
 import { type Attribute, attributeValue, attributeValues, type CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import { maskNames } from "../ttlv/names.js";

@@ -5,7 +5,7 @@
 // has come (or an Activate whose flag write a crash cut off) makes the key
 // Active, its flags are set and the operation is tried once more; a key
 // that is not Active is refused with its state named.
-import { HsmError } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { KmipError } from "../kmip/errors.js";
 import { ResultReason, State } from "../ttlv/enums.js";
 import { stateName } from "./lifecycle.js";

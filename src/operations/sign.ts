@@ -7,7 +7,7 @@
 // State (a 2.0 Result Reason). The metadata is read only when the token
 // refuses: a key whose Activation Date has come is activated then, and the
 // signature tried once more (lifecycle.ts, repairSigning).
-import { HsmError } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { decodeSignRequest, encodeSignResponse } from "../kmip/payloads/sign.js";
 import { Operation } from "../ttlv/enums.js";
 import { requireId } from "./keys.js";

@@ -8,7 +8,7 @@
 // Revoked (Deactivated) keys still verify: their public key keeps
 // CKA_VERIFY, since KMIP 3.22 lets a Deactivated key process what it protected.
 // A key whose Process Start Date (3.25) has not come has CKA_VERIFY false.
-import { HsmError } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { resolveSignature } from "../hsm/signature.js";
 import { KmipError } from "../kmip/errors.js";
 import { decodeSignatureVerifyRequest, encodeSignatureVerifyResponse } from "../kmip/payloads/signature-verify.js";

@@ -5,7 +5,7 @@
 // client computed. Values the relay does not support travel as refusals,
 // raised only where the key makes them matter (a Padding Method means
 // nothing to an ECDSA key).
-import type { HashName, Refused, SignatureFamily, SignatureRequest } from "../hsm/backend.js";
+import type { HashName, Refused, SignatureFamily, SignatureRequest } from "../hsm/crypto-types.js";
 import type { CryptographicParameters } from "../kmip/attributes.js";
 import { KmipError } from "../kmip/errors.js";
 import type { ProtocolVersion } from "../kmip/message.js";

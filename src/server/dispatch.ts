@@ -17,7 +17,8 @@
 // its value is a view of the request's own bytes, handed to the backend
 // and zeroed, in those bytes, once the request is authenticated or refused.
 // The relay then keeps no copy of it but the backend's digest.
-import { HsmError, type HsmBackend } from "../hsm/backend.js";
+import type { HsmBackend } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { KmipError } from "../kmip/errors.js";
 import {
   decodeRequestMessage,

@@ -26,7 +26,7 @@
 // a restart. A relay restart is the operator's (or systemd's, with its own
 // restart delay), not something a client can cause.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { HsmError } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import { pinDigest } from "../hsm/login.js";
 
 export interface ClientThrottleSettings {

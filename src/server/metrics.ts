@@ -5,7 +5,8 @@
 import { createServer } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { formatBoundAddress, parseHostPort } from "../config/host-port.js";
-import { HsmError, type HsmBackend } from "../hsm/backend.js";
+import type { HsmBackend } from "../hsm/backend.js";
+import { HsmError } from "../hsm/hsm-error.js";
 import type { Logger } from "../log/logger.js";
 import { enumerationName } from "../ttlv/names.js";
 import { Tag } from "../ttlv/tags.js";

@@ -1,7 +1,7 @@
 // Turning whatever a batch item threw into its Result Status, Result Reason
 // and Result Message. Every failure path of an operation ends here, so a
 // failing item never takes the connection or the process down.
-import { HsmError, type HsmErrorCode } from "../hsm/backend.js";
+import { HsmError, type HsmErrorCode } from "../hsm/hsm-error.js";
 import { KmipError } from "../kmip/errors.js";
 import { ResultReason } from "../ttlv/enums.js";
 

@@ -24,26 +24,10 @@ import {
   verify,
   type KeyObject,
 } from "node:crypto";
-import {
-  type CipherRequest,
-  type CipherResult,
-  type HsmBackend,
-  HsmError,
-  type KeyDescription,
-  type KeyFilter,
-  type KeyImportRequest,
-  type KeyPairIds,
-  type KeyPairRequest,
-  type KeyUpdate,
-  type MetadataObject,
-  type MacAlgorithm,
-  type SecretKeyRequest,
-  type SecretMechanism,
-  type Signature,
-  type SignatureRequest,
-  type SignMechanism,
-  type SlotSummary,
-} from "../../src/hsm/backend.js";
+import type { HsmBackend, SlotSummary } from "../../src/hsm/backend.js";
+import type { CipherRequest, CipherResult, MacAlgorithm, SecretMechanism, Signature, SignatureRequest, SignMechanism } from "../../src/hsm/crypto-types.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
+import type { KeyDescription, KeyFilter, KeyImportRequest, KeyPairIds, KeyPairRequest, KeyUpdate, MetadataObject, SecretKeyRequest } from "../../src/hsm/key-types.js";
 import { resolveSignature, signNotPermitted } from "../../src/hsm/signature.js";
 import { CURVES } from "../../src/hsm/ec.js";
 import { formatKeyId, parseKeyId } from "../../src/hsm/key-id.js";

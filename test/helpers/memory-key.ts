@@ -20,20 +20,9 @@ import {
   type CipherGCMTypes,
   type KeyObject,
 } from "node:crypto";
-import {
-  type CipherRequest,
-  type CipherResult,
-  type Curve,
-  HsmError,
-  type KeyDescription,
-  type KeyImportRequest,
-  type KeyPairRequest,
-  type KeyType,
-  type MacAlgorithm,
-  type ObjectClass,
-  type SecretMechanism,
-  type SignMechanism,
-} from "../../src/hsm/backend.js";
+import type { CipherRequest, CipherResult, MacAlgorithm, SecretMechanism, SignMechanism } from "../../src/hsm/crypto-types.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
+import type { Curve, KeyDescription, KeyImportRequest, KeyPairRequest, KeyType, ObjectClass } from "../../src/hsm/key-types.js";
 import { CURVES } from "../../src/hsm/ec.js";
 import { CKM_ECDSA } from "../../src/hsm/mechanisms.js";
 

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
 import pkcs11js from "pkcs11js";
-import { HsmError, type HsmBackend } from "../../src/hsm/backend.js";
+import type { HsmBackend } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { openPkcs11Backend } from "../../src/hsm/pkcs11-backend.js";
 import { createSoftHsmToken, spyOnPkcs11, type Pkcs11Spy, type SoftHsmToken } from "../helpers/softhsm.js";
 

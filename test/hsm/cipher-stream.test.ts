@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pkcs11js from "pkcs11js";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { CipherStreams } from "../../src/hsm/cipher-stream.js";
 import { SessionPool, type Session } from "../../src/hsm/session-pool.js";
 

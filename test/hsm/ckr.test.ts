@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pkcs11js from "pkcs11js";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { ckrName, ckrTable, hsmErrorOf, p11 } from "../../src/hsm/ckr.js";
 import * as mechanisms from "../../src/hsm/mechanisms.js";
 

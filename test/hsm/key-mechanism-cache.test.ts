@@ -3,7 +3,8 @@
 // rememberOfKey keeps other facts of a key (its OAEP parameters) the same way.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { HsmBackend, KeyDescription } from "../../src/hsm/backend.js";
+import type { HsmBackend } from "../../src/hsm/backend.js";
+import type { KeyDescription } from "../../src/hsm/key-types.js";
 import { forgetKeyMechanisms, keyMechanisms, rememberOfKey } from "../../src/hsm/key-mechanism-cache.js";
 
 function fakeBackend(): { backend: HsmBackend; reads: string[] } {

@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { HsmError, type KeyDescription, type KeyPairSpec } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
+import type { KeyDescription, KeyPairSpec } from "../../src/hsm/key-types.js";
 import { parseKeyId } from "../../src/hsm/key-id.js";
 import {
   CKG_MGF1_SHA256,

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import pino from "pino";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { LoginGuard, pinDigest, type LoginCall } from "../../src/hsm/login.js";
 
 const silent = pino({ level: "silent" });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pino from "pino";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { openPkcs11Backend } from "../../src/hsm/pkcs11-backend.js";
 
 const execFileAsync = promisify(execFile);

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, createPublicKey, verify as cryptoVerify } from "node:crypto";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { parseKeyId } from "../../src/hsm/key-id.js";
 import { CKM_ECDSA } from "../../src/hsm/mechanisms.js";
 import { openSoftHsmBackend, pkcs11Tool, spyOnPkcs11, type Pkcs11Spy, type SoftHsmBackend } from "../helpers/softhsm.js";

@@ -8,7 +8,8 @@
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { HsmError, type HsmBackend } from "../../src/hsm/backend.js";
+import type { HsmBackend } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { openIsolatedBackend } from "../../src/hsm/isolated/isolated-backend.js";
 import { CKM_ECDSA } from "../../src/hsm/mechanisms.js";
 import { openPkcs11Backend, type Pkcs11BackendOptions } from "../../src/hsm/pkcs11-backend.js";

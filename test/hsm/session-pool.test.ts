@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pkcs11js from "pkcs11js";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { SessionPool, type Session } from "../../src/hsm/session-pool.js";
 
 class FakeModule {

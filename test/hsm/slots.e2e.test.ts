@@ -2,7 +2,7 @@
 // session pool's bound under load, ping and close.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { CKM_ECDSA, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_RSA_PKCS } from "../../src/hsm/mechanisms.js";
 import { openSoftHsmBackend, spyOnPkcs11, type Pkcs11Spy, type SoftHsmBackend } from "../helpers/softhsm.js";
 

@@ -7,7 +7,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { HsmError, type HsmBackend, type SlotSummary } from "../../src/hsm/backend.js";
+import type { HsmBackend, SlotSummary } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { openIsolatedBackend } from "../../src/hsm/isolated/isolated-backend.js";
 import { openPkcs11Backend } from "../../src/hsm/pkcs11-backend.js";
 import { p11KitUnavailable, startP11KitServer } from "../helpers/modules.js";

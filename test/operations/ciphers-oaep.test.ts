@@ -4,7 +4,8 @@
 // reads no metadata; a key without any is OAEP SHA-1 without a label.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { HsmBackend, KeyDescription } from "../../src/hsm/backend.js";
+import type { HsmBackend } from "../../src/hsm/backend.js";
+import type { KeyDescription } from "../../src/hsm/key-types.js";
 import { cipherRequest } from "../../src/operations/ciphers.js";
 import { encodeRecord } from "../../src/operations/metadata-record.js";
 import type { OperationContext } from "../../src/operations/operation.js";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createHash, verify } from "node:crypto";
 import { describe, test } from "node:test";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { CKM_ECDSA, CKM_RSA_PKCS } from "../../src/hsm/mechanisms.js";
 import {
   createKeyPairPayloads,

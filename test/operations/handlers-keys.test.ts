@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
 import { describe, test } from "node:test";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import {
   activatePayloads,

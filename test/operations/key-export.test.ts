@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { KeyExportRule } from "../../src/config/tokens.js";
-import { HsmError, type SlotSummary } from "../../src/hsm/backend.js";
+import type { SlotSummary } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { KmipError } from "../../src/kmip/errors.js";
 import { checkExport, createExport, keyExportOf, registerExtractable, type TokenKeyExport } from "../../src/operations/key-export.js";

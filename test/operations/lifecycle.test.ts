@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, test } from "node:test";
-import type { KeyDescription } from "../../src/hsm/backend.js";
+import type { KeyDescription } from "../../src/hsm/key-types.js";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import { KmipError } from "../../src/kmip/errors.js";
 import { keyAttributes, usageMaskOf } from "../../src/operations/key-attributes.js";

@@ -3,7 +3,8 @@
 // (Data Length 0); no Data is Missing Data; Query lists the operation.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HsmError, type HsmBackend } from "../../src/hsm/backend.js";
+import type { HsmBackend } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { queryPayloads, rngSeedPayloads } from "../../src/kmip/payloads/index.js";
 import { MAX_SEED_LENGTH } from "../../src/operations/rng-seed.js";
 import { Operation, QueryFunction, ResultReason } from "../../src/ttlv/enums.js";

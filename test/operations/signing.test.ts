@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { constants, createHash, generateKeyPairSync, publicDecrypt, sign, verify } from "node:crypto";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { KeyFacts } from "../../src/hsm/backend.js";
+import type { KeyFacts } from "../../src/hsm/key-types.js";
 import { CKM_ECDSA, CKM_EDDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_SHA384, CKG_MGF1_SHA256, CKG_MGF1_SHA384 } from "../../src/hsm/mechanisms.js";
 import { resolveSignature } from "../../src/hsm/signature.js";
 import type { CryptographicParameters } from "../../src/kmip/attributes.js";

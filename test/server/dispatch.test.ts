@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import pino from "pino";
-import { type HsmBackend, HsmError, type HsmErrorCode, type SlotSummary } from "../../src/hsm/backend.js";
+import type { HsmBackend, SlotSummary } from "../../src/hsm/backend.js";
+import { HsmError, type HsmErrorCode } from "../../src/hsm/hsm-error.js";
 import { KmipError } from "../../src/kmip/errors.js";
 import {
   decodeResponseMessage,

@@ -4,7 +4,7 @@
 // flight count, so concurrent wrong PINs cannot slip past the limit.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HsmError } from "../../src/hsm/backend.js";
+import { HsmError } from "../../src/hsm/hsm-error.js";
 import { ClientLoginThrottle } from "../../src/server/login-throttle.js";
 
 const SETTINGS = { limit: 3, windowMs: 60_000, cooldownMs: 300_000, budgetPerHour: 10 };

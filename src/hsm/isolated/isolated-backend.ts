@@ -51,29 +51,10 @@
 import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../../log/logger.js";
-import {
-  HsmError,
-  type CipherRequest,
-  type CipherResult,
-  type CipherStreamStep,
-  type StreamResult,
-  type HsmBackend,
-  type MacAlgorithm,
-  type SecretKeyRequest,
-  type KeyDescription,
-  type KeyFilter,
-  type KeyImportRequest,
-  type KeyPairIds,
-  type KeyPairRequest,
-  type KeyUpdate,
-  type MetadataObject,
-  type ModuleInfo,
-  type Signature,
-  type SignatureRequest,
-  type SignMechanism,
-  type SlotSummary,
-  type WrapMechanism,
-} from "../backend.js";
+import type { HsmBackend, ModuleInfo, SlotSummary } from "../backend.js";
+import type { CipherRequest, CipherResult, CipherStreamStep, StreamResult, MacAlgorithm, Signature, SignatureRequest, SignMechanism, WrapMechanism } from "../crypto-types.js";
+import { HsmError } from "../hsm-error.js";
+import type { SecretKeyRequest, KeyDescription, KeyFilter, KeyImportRequest, KeyPairIds, KeyPairRequest, KeyUpdate, MetadataObject } from "../key-types.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { CredentialCache } from "./credentials.js";
 import { ModuleProcess } from "./module-process.js";

@@ -11,7 +11,7 @@
 // and leaves the serving one alone.
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../../log/logger.js";
-import { HsmError } from "../backend.js";
+import { HsmError } from "../hsm-error.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 import { ModuleProcess } from "./module-process.js";
 import { deserializeError, type CallResponse } from "./protocol.js";

@@ -5,7 +5,8 @@
 // array to keep the per-call cost down, and calls (answers) travel in arrays
 // of them, one message per turn of the event loop (batcher.ts); everything
 // else is a tagged object.
-import { HsmError, type HsmBackend, type HsmErrorCode, type ModuleInfo } from "../backend.js";
+import type { HsmBackend, ModuleInfo } from "../backend.js";
+import { HsmError, type HsmErrorCode } from "../hsm-error.js";
 import type { Pkcs11BackendOptions } from "../pkcs11-backend.js";
 
 /**

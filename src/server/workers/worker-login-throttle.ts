@@ -7,7 +7,7 @@
 // passes every limit of the throttle anyway, and the signer's requests,
 // which all carry it, stay within the worker.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { HsmError, type HsmErrorCode } from "../../hsm/backend.js";
+import { HsmError, type HsmErrorCode } from "../../hsm/hsm-error.js";
 import { pinDigest } from "../../hsm/login.js";
 import type { ClientLoginThrottle, LoginAttempt } from "../login-throttle.js";
 import type { FromWorker, LoginOutcome } from "./protocol.js";
