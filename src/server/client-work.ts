@@ -2,7 +2,7 @@
 // have in progress on one slot at once.
 //
 // Each slot's queue to the module is bounded (pkcs11.max-queued-calls,
-// max-queued-writes, src/hsm/isolated/isolated-backend.ts); past it a call
+// max-queued-writes, src/hsm/isolated/supervisor.ts); past it a call
 // fails at once with "busy". Without a share per client, one client of a
 // token (a few connections, each with max-requests-in-flight requests, or one
 // batch of hundreds of items) fills that queue alone, and every other client

@@ -1,6 +1,6 @@
 // Nothing a client was told exists is lost when the module process or the
 // relay dies in the middle of a write (doc/object-model.md#crash-safe-creation,
-// src/hsm/isolated/isolated-backend.ts "When a module counts as hung").
+// src/hsm/isolated/supervisor.ts "When a module counts as hung").
 //
 // Two tokens behind one relay. Each round holds one kind of write -- a login
 // (C_Login), a rename (C_SetAttributeValue), a key generation

@@ -122,7 +122,7 @@ function setCredentials({ uid, gid, groups }: Extract<ParentMessage, { kind: "se
  * later call that hangs (a module stuck in C_SignInit) would otherwise stop
  * a write that is under way from finishing, or its answer from leaving this
  * process, and the relay would take the write for a hung one and kill the
- * module with it in flight (isolated-backend.ts, "When a module counts as
+ * module with it in flight (supervisor.ts, "When a module counts as
  * hung"). By the next turn a write that runs on this thread is done and
  * its answer sent (serve).
  */

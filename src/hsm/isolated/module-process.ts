@@ -1,6 +1,6 @@
 // One child process running the PKCS#11 module (child.ts): forks it, sends
 // it calls and control messages, hands its answers to the supervisor
-// (isolated-backend.ts), logs its output and log records through the relay's
+// (supervisor.ts), logs its output and log records through the relay's
 // logger, and reports how it ended. Restarts, timeouts and which child serves
 // are the supervisor's business, not this file's.
 import { fork, type ChildProcess } from "node:child_process";

@@ -54,7 +54,7 @@ export type ChildMessage =
   | CallResponse[]
   | { readonly kind: "ready"; readonly module: ModuleInfo }
   | { readonly kind: "open-failed"; readonly error: SerializedError }
-  /** The child starts the write (WRITES) of this call id now (isolated-backend.ts, "When a module counts as hung"). */
+  /** The child starts the write (WRITES) of this call id now (supervisor.ts, "When a module counts as hung"). */
   | { readonly kind: "started"; readonly id: number }
   /** One line of the child's pino output (JSON), to be logged by the relay. */
   | { readonly kind: "log"; readonly line: string }
