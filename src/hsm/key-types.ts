@@ -52,15 +52,7 @@ export interface KeyDescription {
   /** CKA_LABEL, or null when the object has none (or an empty one). */
   readonly label: string | null;
   /** Usage flags as the token reports them (false when the attribute is absent). */
-  readonly usage: {
-    readonly sign: boolean;
-    readonly verify: boolean;
-    readonly encrypt: boolean;
-    readonly decrypt: boolean;
-    readonly wrap: boolean;
-    readonly unwrap: boolean;
-    readonly derive: boolean;
-  };
+  readonly usage: KeyUsage;
   /** CKA_START_DATE / CKA_END_DATE as "YYYYMMDD", null when empty or absent. */
   readonly startDate: string | null;
   readonly endDate: string | null;
