@@ -3,6 +3,7 @@
 // pool through pkcs11js's asynchronous forms; see sign.ts for which signing
 // runs where and why.
 import pkcs11js from "pkcs11js";
+import { DEFAULTS } from "../config/defaults.js";
 import type { Logger } from "../log/logger.js";
 import type { HsmBackend, ModuleInfo, SlotSummary } from "./backend.js";
 import type { CipherRequest, CipherResult, CipherStreamStep, StreamResult, MacAlgorithm, Signature, SignatureRequest, SignMechanism, WrapMechanism } from "./crypto-types.js";
@@ -49,7 +50,8 @@ export interface Pkcs11BackendOptions {
   loginThrottle?: { limit: number; windowMs: number; cooldownMs: number } | null;
 }
 
-const DEFAULT_MAX_SESSIONS_PER_SLOT = 16;
+/** The config file's [pkcs11] max-sessions default (src/config/defaults.ts). */
+const DEFAULT_MAX_SESSIONS_PER_SLOT = DEFAULTS.pkcs11.maxSessions;
 /** C_GenerateRandom bounds: KMIP RNG Retrieve asks for bytes, not megabytes. */
 const MAX_RANDOM_LENGTH = 65_536;
 

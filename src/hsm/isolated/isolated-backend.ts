@@ -16,6 +16,7 @@
 // the relay's own start.
 import { timingSafeEqual } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { DEFAULTS } from "../../config/defaults.js";
 import type { Logger } from "../../log/logger.js";
 import type { HsmBackend, ModuleInfo, SlotSummary } from "../backend.js";
 import type { CipherRequest, CipherResult, CipherStreamStep, StreamResult, MacAlgorithm, Signature, SignatureRequest, SignMechanism, WrapMechanism } from "../crypto-types.js";
@@ -35,7 +36,8 @@ export interface IsolatedBackendOptions extends SupervisorOptions {
   pinRecheckMs?: number;
 }
 
-export const DEFAULT_PIN_RECHECK_MS = 300_000;
+/** The config file's [pkcs11] pin-recheck default (src/config/defaults.ts). */
+const DEFAULT_PIN_RECHECK_MS = DEFAULTS.pkcs11.pinRecheck * 1000;
 
 /**
  * Starts the module in a child process and returns the backend once the module

@@ -36,6 +36,7 @@
 //   in flight is not killed: it notices the relay is gone, finishes its calls
 //   and exits by itself (child.ts).
 import { performance } from "node:perf_hooks";
+import { DEFAULTS } from "../../config/defaults.js";
 import type { Logger } from "../../log/logger.js";
 import type { ModuleInfo } from "../backend.js";
 import { HsmError } from "../hsm-error.js";
@@ -72,10 +73,11 @@ export interface SupervisorOptions extends Pkcs11BackendOptions {
 }
 
 const DEFAULT_RESTART_BACKOFF = { initialMs: 100, maxMs: 30_000 };
-const DEFAULT_START_TIMEOUT_MS = 30_000;
-export const DEFAULT_WRITE_TIMEOUT_MS = 600_000;
-export const DEFAULT_MAX_QUEUED_CALLS = 1024;
-export const DEFAULT_MAX_QUEUED_WRITES = 64;
+// The config file's [pkcs11] defaults (src/config/defaults.ts), for callers that give none.
+const DEFAULT_START_TIMEOUT_MS = DEFAULTS.pkcs11.startTimeout * 1000;
+const DEFAULT_WRITE_TIMEOUT_MS = DEFAULTS.pkcs11.writeTimeout * 1000;
+const DEFAULT_MAX_QUEUED_CALLS = DEFAULTS.pkcs11.maxQueuedCalls;
+const DEFAULT_MAX_QUEUED_WRITES = DEFAULTS.pkcs11.maxQueuedWrites;
 
 /** The methods whose first argument is not a slot id. */
 const SLOTLESS: ReadonlySet<BackendMethod> = new Set(["listSlots", "resolveSlot", "ping"]);
