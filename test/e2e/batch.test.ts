@@ -6,8 +6,7 @@
 // request's version, and Discover Versions.
 import assert from "node:assert/strict";
 import { verify } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type { KmipClient } from "../../src/client/kmip-client.js";
+import { describe, test } from "node:test";
 import type { ProtocolVersion, ResponseBatchItem } from "../../src/kmip/message.js";
 import * as payloads from "../../src/kmip/payloads/index.js";
 import {
@@ -22,19 +21,9 @@ import {
 } from "../../src/ttlv/enums.js";
 import { enumerationName } from "../../src/ttlv/names.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, createKeyPair, DATA, length, name, publicKeyOf } from "../helpers/relay-client.js";
+import { algorithm, createKeyPair, DATA, length, name, publicKeyOf, relayAndClient } from "../helpers/relay-client.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay);
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient();
 
 const id = (n: number) => Buffer.from([n]);
 const reasonName = (item: ResponseBatchItem) => (item.resultReason === undefined ? undefined : enumerationName(Tag.ResultReason, item.resultReason));
@@ -48,7 +37,7 @@ function assertSucceeded(item: ResponseBatchItem): asserts item is ResponseBatch
 test("one batch: Create Key Pair, Activate and Sign on the ID Placeholder, Locate the public key, Get it", async () => {
   const label = "batch-zsk";
   const usage = (value: number) => ({ name: "Cryptographic Usage Mask" as const, value });
-  const response = await client.batch([
+  const response = await shared.client.batch([
     {
       operation: Operation.CreateKeyPair,
       uniqueBatchItemId: id(1),
@@ -88,13 +77,13 @@ test("one batch: Create Key Pair, Activate and Sign on the ID Placeholder, Locat
   assert.equal(got.uniqueIdentifier, created.publicKeyUniqueIdentifier);
   assert.equal(verify("sha256", DATA, publicKeyOf(got), signed.signatureData!), true, "the signature verifies with the key Get returned");
 
-  const { attributes } = await client.getAttributes({ uniqueIdentifier: created.privateKeyUniqueIdentifier, attributeNames: ["Activation Date"] });
+  const { attributes } = await shared.client.getAttributes({ uniqueIdentifier: created.privateKeyUniqueIdentifier, attributeNames: ["Activation Date"] });
   assert.equal(attributes.length, 1, "the Activate of the batch recorded its date");
 });
 
 test("a Locate with several matches empties the ID Placeholder; a later item without an id is Missing Data", async () => {
   // The pair made first gives Locate two matches at least.
-  const response = await client.batch([
+  const response = await shared.client.batch([
     { operation: Operation.CreateKeyPair, requestPayload: payloads.encodeCreateKeyPairRequest({ commonTemplateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.ECDSA), length(256)] } }) },
     { operation: Operation.Locate, requestPayload: payloads.encodeLocateRequest({ attributes: [{ name: "Cryptographic Length", value: 256 }] }) },
     { operation: Operation.Get, requestPayload: payloads.encodeGetRequest({}) },
@@ -113,20 +102,20 @@ describe("Batch Error Continuation Option", () => {
 
   test("Stop (the default): nothing after the failed item runs or is answered", async () => {
     for (const option of [undefined, BatchErrorContinuationOption.Stop]) {
-      const response = await client.batch(items(), option === undefined ? {} : { batchErrorContinuationOption: option });
+      const response = await shared.client.batch(items(), option === undefined ? {} : { batchErrorContinuationOption: option });
       assert.equal(response.batchItems.length, 1);
       assert.equal(reasonName(response.batchItems[0]!), "ItemNotFound");
     }
   });
 
   test("Continue: every item runs and is answered", async () => {
-    const response = await client.batch(items(), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+    const response = await shared.client.batch(items(), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
     assert.deepEqual(response.batchItems.map(reasonName), ["ItemNotFound", undefined]);
     assertSucceeded(response.batchItems[1]!);
   });
 
   test("Undo: answered as not supported, for every item", async () => {
-    const response = await client.batch(items(), { batchErrorContinuationOption: BatchErrorContinuationOption.Undo });
+    const response = await shared.client.batch(items(), { batchErrorContinuationOption: BatchErrorContinuationOption.Undo });
     assert.deepEqual(response.batchItems.map(reasonName), ["FeatureNotSupported", "FeatureNotSupported"]);
     assert.match(response.batchItems[0]!.resultMessage!, /Undo is not supported/);
     assert.deepEqual(response.batchItems.map((item) => item.uniqueBatchItemId), [id(1), id(2)]);
@@ -134,10 +123,10 @@ describe("Batch Error Continuation Option", () => {
 });
 
 test("many Sign items in one batch: answered in order, each with its Unique Batch Item ID, each signature valid", async () => {
-  const created = await createKeyPair(client, [algorithm(CryptographicAlgorithm.RSA), length(2048)]);
-  const key = publicKeyOf(await client.get({ uniqueIdentifier: created.publicKeyUniqueIdentifier }));
+  const created = await createKeyPair(shared.client, [algorithm(CryptographicAlgorithm.RSA), length(2048)]);
+  const key = publicKeyOf(await shared.client.get({ uniqueIdentifier: created.publicKeyUniqueIdentifier }));
   const messages = Array.from({ length: 24 }, (_, i) => Buffer.from(`record ${i}`));
-  const response = await client.batch(
+  const response = await shared.client.batch(
     messages.map((data, i) => ({
       operation: Operation.Sign,
       uniqueBatchItemId: id(i),
@@ -155,10 +144,10 @@ test("many Sign items in one batch: answered in order, each with its Unique Batc
 
 test("Maximum Response Size: a response over it becomes Response Too Large for every item", async () => {
   const request = () => [{ operation: Operation.Query, requestPayload: payloads.encodeQueryRequest({ queryFunctions: [QueryFunction.QueryOperations, QueryFunction.QueryServerInformation] }) }];
-  const small = await client.batch(request(), { maximumResponseSize: 100 });
+  const small = await shared.client.batch(request(), { maximumResponseSize: 100 });
   assert.equal(reasonName(small.batchItems[0]!), "ResponseTooLarge");
   assert.match(small.batchItems[0]!.resultMessage!, /over the request's Maximum Response Size of 100/);
-  const large = await client.batch(request(), { maximumResponseSize: 100_000 });
+  const large = await shared.client.batch(request(), { maximumResponseSize: 100_000 });
   assertSucceeded(large.batchItems[0]!);
 });
 
@@ -169,7 +158,7 @@ describe("protocol versions", () => {
   for (const version of ALL) {
     test(`a KMIP ${version} request is answered in ${version}; Discover Versions lists 1.4 to 1.0, newest first`, async () => {
       const [major, minor] = version.split(".").map(Number) as [number, number];
-      const response = await client.batch(
+      const response = await shared.client.batch(
         [{ operation: Operation.DiscoverVersions, requestPayload: payloads.encodeDiscoverVersionsRequest({ protocolVersions: [] }) }],
         { protocolVersion: { major, minor } },
       );
@@ -180,7 +169,7 @@ describe("protocol versions", () => {
   }
 
   test("Discover Versions answers the versions both sides speak, in the relay's order", async () => {
-    const { protocolVersions } = await client.discoverVersions({
+    const { protocolVersions } = await shared.client.discoverVersions({
       protocolVersions: [{ major: 1, minor: 0 }, { major: 2, minor: 0 }, { major: 1, minor: 3 }],
     });
     assert.deepEqual(protocolVersions.map(text), ["1.3", "1.0"]);
@@ -191,7 +180,7 @@ describe("protocol versions", () => {
       [{ major: 1, minor: 5 }, "1.4"],
       [{ major: 2, minor: 0 }, "1.2"],
     ] as const) {
-      const response = await client.batch([{ operation: Operation.Query, requestPayload: payloads.encodeQueryRequest({ queryFunctions: [] }) }], { protocolVersion });
+      const response = await shared.client.batch([{ operation: Operation.Query, requestPayload: payloads.encodeQueryRequest({ queryFunctions: [] }) }], { protocolVersion });
       assert.equal(text(response.header.protocolVersion), answered);
       assert.equal(response.batchItems.length, 1);
       assert.equal(response.batchItems[0]!.operation, undefined);
@@ -202,6 +191,6 @@ describe("protocol versions", () => {
 });
 
 test("an item naming no Unique Identifier in a batch that set no ID Placeholder is Missing Data", async () => {
-  const response = await client.batch([{ operation: Operation.Sign, requestPayload: payloads.encodeSignRequest({ data: DATA }) }]);
+  const response = await shared.client.batch([{ operation: Operation.Sign, requestPayload: payloads.encodeSignRequest({ data: DATA }) }]);
   assert.equal(reasonName(response.batchItems[0]!), enumerationName(Tag.ResultReason, ResultReason.MissingData));
 });

@@ -8,23 +8,12 @@
 // Attributes reports the parameters kept.
 import assert from "node:assert/strict";
 import { constants, generateKeyPairSync, type KeyPairKeyObjectResult, privateDecrypt, publicEncrypt } from "node:crypto";
-import { after, before, test } from "node:test";
-import type { KmipClient } from "../../src/client/kmip-client.js";
+import { test } from "node:test";
 import type { Attribute, CryptographicParameters } from "../../src/kmip/attributes.js";
 import { CryptographicAlgorithm, CryptographicUsageMask as Usage, HashingAlgorithm, KeyFormatType, MaskGenerator, ObjectType, PaddingMethod, ResultReason } from "../../src/ttlv/enums.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { connect, rejectsWith, usage } from "../helpers/relay-client.js";
+import { rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay, { protocolVersion: { major: 1, minor: 4 } });
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient(4);
 
 const DATA = Buffer.from("a data key, wrapped");
 const REFUSED = /CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/;
@@ -42,22 +31,22 @@ const oaep = (hash: number, more: Partial<CryptographicParameters> = {}): Crypto
 async function registered(params: CryptographicParameters | undefined): Promise<{ pub: string; priv: string; keys: KeyPairKeyObjectResult }> {
   const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const template = (mask: number): Attribute[] => [usage(mask), ...(params === undefined ? [] : [{ name: "Cryptographic Parameters", value: params } as Attribute])];
-  const { uniqueIdentifier: priv } = await client.register({
+  const { uniqueIdentifier: priv } = await shared.client.register({
     objectType: ObjectType.PrivateKey,
     templateAttribute: { names: [], attributes: template(Usage.Decrypt) },
     object: { keyBlock: { keyFormatType: KeyFormatType.PKCS1, keyValue: { keyMaterial: keys.privateKey.export({ format: "der", type: "pkcs1" }), attributes: [] } } },
   });
-  const { uniqueIdentifier: pub } = await client.register({
+  const { uniqueIdentifier: pub } = await shared.client.register({
     objectType: ObjectType.PublicKey,
     templateAttribute: { names: [], attributes: template(Usage.Encrypt) },
     object: { keyBlock: { keyFormatType: KeyFormatType.X509, keyValue: { keyMaterial: keys.publicKey.export({ format: "der", type: "spki" }), attributes: [] } } },
   });
-  for (const id of [priv, pub]) await client.activate({ uniqueIdentifier: id });
+  for (const id of [priv, pub]) await shared.client.activate({ uniqueIdentifier: id });
   return { pub, priv, keys };
 }
 
 async function parametersOf(id: string): Promise<unknown> {
-  const { attributes } = await client.getAttributes({ uniqueIdentifier: id, attributeNames: ["Cryptographic Parameters"] });
+  const { attributes } = await shared.client.getAttributes({ uniqueIdentifier: id, attributeNames: ["Cryptographic Parameters"] });
   return attributes.find((a) => a.name === "Cryptographic Parameters")?.value;
 }
 
@@ -65,11 +54,11 @@ test("registered with OAEP SHA-256: Encrypt and Decrypt without parameters use S
   const { pub, priv, keys } = await registered(oaep(HashingAlgorithm.SHA256));
   assert.deepEqual(await parametersOf(pub), oaep(HashingAlgorithm.SHA256), "Get Attributes reports the parameters kept");
   assert.deepEqual(await parametersOf(priv), oaep(HashingAlgorithm.SHA256));
-  await rejectsWith(client.encrypt({ uniqueIdentifier: pub, data: DATA }), ResultReason.CryptographicFailure, /C_EncryptInit: CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/);
+  await rejectsWith(shared.client.encrypt({ uniqueIdentifier: pub, data: DATA }), ResultReason.CryptographicFailure, /C_EncryptInit: CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/);
   const sha256 = publicEncrypt({ key: keys.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, DATA);
-  await rejectsWith(client.decrypt({ uniqueIdentifier: priv, data: sha256 }), ResultReason.CryptographicFailure, /C_DecryptInit: CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/);
+  await rejectsWith(shared.client.decrypt({ uniqueIdentifier: priv, data: sha256 }), ResultReason.CryptographicFailure, /C_DecryptInit: CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/);
   // A request that names its parameters gets them, not the key's.
-  const sha1 = await client.encrypt({ uniqueIdentifier: pub, cryptographicParameters: oaep(HashingAlgorithm.SHA1), data: DATA });
+  const sha1 = await shared.client.encrypt({ uniqueIdentifier: pub, cryptographicParameters: oaep(HashingAlgorithm.SHA1), data: DATA });
   assert.deepEqual(privateDecrypt({ key: keys.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, sha1.data!), DATA);
 });
 
@@ -77,21 +66,21 @@ test("registered with OAEP SHA-1, or with no parameters: Encrypt and Decrypt wit
   for (const params of [oaep(HashingAlgorithm.SHA1), undefined]) {
     const { pub, priv, keys } = await registered(params);
     assert.deepEqual(await parametersOf(pub), params);
-    const encrypted = await client.encrypt({ uniqueIdentifier: pub, data: DATA });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: pub, data: DATA });
     assert.deepEqual(privateDecrypt({ key: keys.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, encrypted.data!), DATA);
-    const decrypted = await client.decrypt({ uniqueIdentifier: priv, data: encrypted.data });
+    const decrypted = await shared.client.decrypt({ uniqueIdentifier: priv, data: encrypted.data });
     assert.deepEqual(Buffer.from(decrypted.data!), DATA);
   }
 });
 
 test("registered with OAEP SHA-1 and a label (P Source): Encrypt without parameters asks for the label, which SoftHSM 2.6 refuses", async () => {
   const { pub } = await registered(oaep(HashingAlgorithm.SHA1, { pSource: Buffer.from("a label") }));
-  await rejectsWith(client.encrypt({ uniqueIdentifier: pub, data: DATA }), ResultReason.CryptographicFailure, REFUSED);
+  await rejectsWith(shared.client.encrypt({ uniqueIdentifier: pub, data: DATA }), ResultReason.CryptographicFailure, REFUSED);
 });
 
 test("a key registered with OAEP parameters and no Cryptographic Usage Mask is registered; the parameters are its own, not signature defaults", async () => {
   const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const { uniqueIdentifier: priv } = await client.register({
+  const { uniqueIdentifier: priv } = await shared.client.register({
     objectType: ObjectType.PrivateKey,
     templateAttribute: { names: [], attributes: [{ name: "Cryptographic Parameters", value: oaep(HashingAlgorithm.SHA512) }] },
     object: { keyBlock: { keyFormatType: KeyFormatType.PKCS1, keyValue: { keyMaterial: keys.privateKey.export({ format: "der", type: "pkcs1" }), attributes: [] } } },

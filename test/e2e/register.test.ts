@@ -24,7 +24,7 @@ import { Tag } from "../../src/ttlv/tags.js";
 import { DATA, rejectsWith, relayAndClient } from "../helpers/relay-client.js";
 import { ecdsaDerToRaw } from "../../src/operations/signing.js";
 
-const shared = relayAndClient();
+const shared = relayAndClient(4);
 
 const big = (b64url: string | undefined) => BigInt(`0x${Buffer.from(b64url!, "base64url").toString("hex")}`);
 const usage = (value: number) => ({ name: "Cryptographic Usage Mask", value }) as const;

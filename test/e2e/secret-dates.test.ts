@@ -9,7 +9,7 @@ import type { Attribute } from "../../src/kmip/attributes.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, KeyFormatType, ObjectType, ResultReason } from "../../src/ttlv/enums.js";
 import { rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-const shared = relayAndClient();
+const shared = relayAndClient(4);
 
 const now = () => BigInt(Math.floor(Date.now() / 1000));
 const date = (name: string, value: bigint): Attribute => ({ name, value }) as Attribute;

@@ -7,8 +7,7 @@
 // registered form.
 import assert from "node:assert/strict";
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type { KmipClient } from "../../src/client/kmip-client.js";
+import { describe, test } from "node:test";
 import type { Attribute } from "../../src/kmip/attributes.js";
 import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import * as ttlv from "../../src/ttlv/build.js";
@@ -27,19 +26,9 @@ import {
 } from "../../src/ttlv/enums.js";
 import { ItemType, type StructureItem } from "../../src/ttlv/item.js";
 import { Tag } from "../../src/ttlv/tags.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, length, name, rejectsWith, usage } from "../helpers/relay-client.js";
+import { algorithm, length, name, rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay);
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient();
 
 const group = (value: string): Attribute => ({ name: "Object Group", value });
 const AES_128 = [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Decrypt)];
@@ -47,11 +36,11 @@ const ECB = { blockCipherMode: BlockCipherMode.ECB };
 const block = Buffer.alloc(16, 7);
 
 async function create(attributes: Attribute[]): Promise<string> {
-  return (await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes } })).uniqueIdentifier;
+  return (await shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes } })).uniqueIdentifier;
 }
 
 async function attributesOf(id: string, names: string[] = []): Promise<Map<string, unknown[]>> {
-  const { attributes } = await client.getAttributes({ uniqueIdentifier: id, attributeNames: names });
+  const { attributes } = await shared.client.getAttributes({ uniqueIdentifier: id, attributeNames: names });
   const out = new Map<string, unknown[]>();
   for (const attribute of attributes) out.set(attribute.name, [...(out.get(attribute.name) ?? []), attribute.value]);
   return out;
@@ -62,7 +51,7 @@ async function stateOf(id: string): Promise<number> {
 }
 
 async function locate(attributes: Attribute[]): Promise<string[]> {
-  return (await client.locate({ attributes })).uniqueIdentifiers;
+  return (await shared.client.locate({ attributes })).uniqueIdentifiers;
 }
 
 describe("a created symmetric key is a managed object", () => {
@@ -75,59 +64,59 @@ describe("a created symmetric key is a managed object", () => {
     assert.deepEqual(created.get("Object Group"), ["sklc"]);
     assert.ok(created.has("Initial Date") && created.has("Last Change Date") && created.has("x-owner"));
     assert.ok(!created.has("Activation Date"));
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.PermissionDenied, /is Pre-Active; activate it first/);
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.PermissionDenied, /is Pre-Active; activate it first/);
 
-    await client.activate({ uniqueIdentifier: id });
+    await shared.client.activate({ uniqueIdentifier: id });
     const active = await attributesOf(id, ["State", "Activation Date"]);
     assert.equal(active.get("State")![0], State.Active);
     assert.ok(active.has("Activation Date"));
-    const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
 
-    await client.revoke({ uniqueIdentifier: id, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation } });
+    await shared.client.revoke({ uniqueIdentifier: id, revocationReason: { revocationReasonCode: RevocationReasonCode.CessationOfOperation } });
     assert.equal(await stateOf(id), State.Deactivated);
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.PermissionDenied, /is Deactivated/);
-    const decrypted = await client.decrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: encrypted.data! });
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.PermissionDenied, /is Deactivated/);
+    const decrypted = await shared.client.decrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: encrypted.data! });
     assert.deepEqual(Buffer.from(decrypted.data!), block);
-    await rejectsWith(client.activate({ uniqueIdentifier: id }), ResultReason.PermissionDenied, /only a Pre-Active object can be activated/);
+    await rejectsWith(shared.client.activate({ uniqueIdentifier: id }), ResultReason.PermissionDenied, /only a Pre-Active object can be activated/);
 
-    await client.revoke({ uniqueIdentifier: id, revocationReason: { revocationReasonCode: RevocationReasonCode.KeyCompromise } });
+    await shared.client.revoke({ uniqueIdentifier: id, revocationReason: { revocationReasonCode: RevocationReasonCode.KeyCompromise } });
     const compromised = await attributesOf(id, ["State", "Compromise Date", "Compromise Occurrence Date"]);
     assert.equal(compromised.get("State")![0], State.Compromised);
     assert.ok(compromised.has("Compromise Date") && compromised.has("Compromise Occurrence Date"));
-    await client.destroy({ uniqueIdentifier: id });
-    await rejectsWith(client.getAttributes({ uniqueIdentifier: id, attributeNames: [] }), ResultReason.ItemNotFound);
+    await shared.client.destroy({ uniqueIdentifier: id });
+    await rejectsWith(shared.client.getAttributes({ uniqueIdentifier: id, attributeNames: [] }), ResultReason.ItemNotFound);
   });
 
   test("an Activation Date now makes it Active at Create; its Digest is the token's SHA-256 of the value; an HMAC key is Pre-Active for MAC until activated", async () => {
     const id = await create([...AES_128, { name: "Activation Date", value: BigInt(Math.floor(Date.now() / 1000)) }, { name: "Extractable", value: true }]);
     assert.equal(await stateOf(id), State.Active);
-    const value = ((await client.get({ uniqueIdentifier: id })).object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: Uint8Array };
+    const value = ((await shared.client.get({ uniqueIdentifier: id })).object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: Uint8Array };
     const digest = (await attributesOf(id, ["Digest"])).get("Digest")![0] as { digestValue: Uint8Array; keyFormatType: number };
     assert.deepEqual(Buffer.from(digest.digestValue), createHash("sha256").update(value.keyMaterial).digest());
     assert.equal(digest.keyFormatType, KeyFormatType.Raw);
-    await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
+    await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
     const hmac = await create([algorithm(CryptographicAlgorithm.HMACSHA256), usage(Usage.MacGenerate | Usage.MacVerify)]);
-    await rejectsWith(client.mac({ uniqueIdentifier: hmac, data: block }), ResultReason.PermissionDenied, /Pre-Active/);
-    await client.activate({ uniqueIdentifier: hmac });
-    assert.equal((await client.mac({ uniqueIdentifier: hmac, data: block })).macData?.length, 32);
+    await rejectsWith(shared.client.mac({ uniqueIdentifier: hmac, data: block }), ResultReason.PermissionDenied, /Pre-Active/);
+    await shared.client.activate({ uniqueIdentifier: hmac });
+    assert.equal((await shared.client.mac({ uniqueIdentifier: hmac, data: block })).macData?.length, 32);
   });
 
   test("Destroy of an Active key deactivates it first (the default); Add / Modify / Delete Attribute keep Object Group and x- attributes", async () => {
     const id = await create([...AES_128, name("doomed")]);
-    await client.activate({ uniqueIdentifier: id });
-    await client.addAttribute({ uniqueIdentifier: id, attribute: group("later") });
-    await client.modifyAttribute({ uniqueIdentifier: id, attribute: group("renamed") });
+    await shared.client.activate({ uniqueIdentifier: id });
+    await shared.client.addAttribute({ uniqueIdentifier: id, attribute: group("later") });
+    await shared.client.modifyAttribute({ uniqueIdentifier: id, attribute: group("renamed") });
     assert.deepEqual((await attributesOf(id, ["Object Group"])).get("Object Group"), ["renamed"]);
-    await client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Object Group" });
+    await shared.client.deleteAttribute({ uniqueIdentifier: id, attributeName: "Object Group" });
     assert.equal((await attributesOf(id, ["Object Group"])).get("Object Group"), undefined);
-    await client.destroy({ uniqueIdentifier: id });
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.ItemNotFound);
+    await shared.client.destroy({ uniqueIdentifier: id });
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block }), ResultReason.ItemNotFound);
   });
 
   test("Locate by State, Name, Object Group and Object Type", async () => {
     const pre = await create([...AES_128, name("locate-me"), group("lc-group")]);
     const act = await create([...AES_128, group("lc-group")]);
-    await client.activate({ uniqueIdentifier: act });
+    await shared.client.activate({ uniqueIdentifier: act });
     assert.deepEqual(new Set(await locate([group("lc-group")])), new Set([pre, act]));
     assert.deepEqual(await locate([group("lc-group"), { name: "State", value: State.PreActive }]), [pre]);
     assert.deepEqual(await locate([group("lc-group"), { name: "State", value: State.Active }]), [act]);
@@ -140,7 +129,7 @@ describe("a created symmetric key is a managed object", () => {
 describe("Register", () => {
   test("a Raw AES key: Pre-Active, Get returns it, it encrypts as node:crypto does once activated; its Digest is SHA-256 of the value", async () => {
     const value = randomBytes(32);
-    const { uniqueIdentifier: id } = await client.register({
+    const { uniqueIdentifier: id } = await shared.client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: { names: [], attributes: [usage(Usage.Encrypt | Usage.Decrypt), name("registered-aes"), group("reg")] },
       object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES, cryptographicLength: 256 } },
@@ -151,13 +140,13 @@ describe("Register", () => {
     assert.equal(attributes.get("Cryptographic Length")![0], 256);
     const digest = attributes.get("Digest")![0] as { digestValue: Uint8Array };
     assert.deepEqual(Buffer.from(digest.digestValue), createHash("sha256").update(value).digest());
-    const got = await client.get({ uniqueIdentifier: id });
+    const got = await shared.client.get({ uniqueIdentifier: id });
     assert.equal(got.objectType, ObjectType.SymmetricKey);
     const keyBlock = (got.object as KmipKeyObject).keyBlock;
     assert.equal(keyBlock.keyFormatType, KeyFormatType.Raw);
     assert.deepEqual(Buffer.from((keyBlock.keyValue as { keyMaterial: Uint8Array }).keyMaterial), value);
-    await client.activate({ uniqueIdentifier: id });
-    const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
+    await shared.client.activate({ uniqueIdentifier: id });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: ECB, data: block });
     assert.deepEqual(Buffer.from(encrypted.data!), createCipheriv("aes-256-ecb", value, null).setAutoPadding(false).update(block));
     assert.deepEqual(await locate([{ name: "Object Type", value: ObjectType.SymmetricKey }, group("reg")]), [id]);
   });
@@ -165,23 +154,23 @@ describe("Register", () => {
   test("a Transparent Symmetric Key comes back in that format; an HMAC key registered with Extractable false stays inside", async () => {
     const value = randomBytes(16);
     const material = ttlv.structure(Tag.KeyMaterial, [ttlv.byteString(Tag.Key, value)]);
-    const { uniqueIdentifier: id } = await client.register({
+    const { uniqueIdentifier: id } = await shared.client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), usage(Usage.Encrypt)] },
       object: { keyBlock: { keyFormatType: KeyFormatType.TransparentSymmetricKey, keyValue: { keyMaterial: material, attributes: [] } } },
     });
-    const got = await client.get({ uniqueIdentifier: id, keyFormatType: KeyFormatType.TransparentSymmetricKey });
+    const got = await shared.client.get({ uniqueIdentifier: id, keyFormatType: KeyFormatType.TransparentSymmetricKey });
     const returned = (got.object as KmipKeyObject).keyBlock.keyValue as { keyMaterial: StructureItem };
     const key = ttlv.child(returned.keyMaterial, Tag.Key);
     assert.equal(key?.type, ItemType.ByteString);
     assert.deepEqual(Buffer.from(key.value as Uint8Array), value);
 
-    const hmac = await client.register({
+    const hmac = await shared.client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.HMACSHA256), { name: "Extractable", value: false }] },
       object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: randomBytes(32), attributes: [] } } },
     });
-    await rejectsWith(client.get({ uniqueIdentifier: hmac.uniqueIdentifier }), ResultReason.PermissionDenied, /cannot leave the HSM/);
+    await rejectsWith(shared.client.get({ uniqueIdentifier: hmac.uniqueIdentifier }), ResultReason.PermissionDenied, /cannot leave the HSM/);
   });
 
   test("Secret Data (Password, Seed) and an Opaque Object: Get returns them as registered; Locate by Object Type tells them apart; the token will not use them", async () => {
@@ -191,27 +180,27 @@ describe("Register", () => {
         ttlv.enumeration(Tag.SecretDataType, dataType),
         ttlv.structure(Tag.KeyBlock, [ttlv.enumeration(Tag.KeyFormatType, KeyFormatType.Opaque), ttlv.structure(Tag.KeyValue, [ttlv.byteString(Tag.KeyMaterial, value)])]),
       ]);
-    const passwordId = (await client.register({ objectType: ObjectType.SecretData, templateAttribute: { names: [], attributes: [name("db-password"), group("secrets")] }, object: secret(SecretDataType.Password, password) })).uniqueIdentifier;
+    const passwordId = (await shared.client.register({ objectType: ObjectType.SecretData, templateAttribute: { names: [], attributes: [name("db-password"), group("secrets")] }, object: secret(SecretDataType.Password, password) })).uniqueIdentifier;
     const seed = randomBytes(96);
-    const seedId = (await client.register({ objectType: ObjectType.SecretData, templateAttribute: { names: [], attributes: [group("secrets")] }, object: secret(SecretDataType.SEED, seed) })).uniqueIdentifier;
+    const seedId = (await shared.client.register({ objectType: ObjectType.SecretData, templateAttribute: { names: [], attributes: [group("secrets")] }, object: secret(SecretDataType.SEED, seed) })).uniqueIdentifier;
     const opaqueValue = randomBytes(40);
     const opaqueId = (
-      await client.register({
+      await shared.client.register({
         objectType: ObjectType.OpaqueData,
         templateAttribute: { names: [], attributes: [name("opaque-blob"), group("secrets")] },
         object: ttlv.structure(Tag.OpaqueObject, [ttlv.enumeration(Tag.OpaqueDataType, OpaqueDataType.None), ttlv.byteString(Tag.OpaqueDataValue, opaqueValue)]),
       })
     ).uniqueIdentifier;
 
-    const gotPassword = await client.get({ uniqueIdentifier: passwordId });
+    const gotPassword = await shared.client.get({ uniqueIdentifier: passwordId });
     assert.equal(gotPassword.objectType, ObjectType.SecretData);
     const passwordObject = gotPassword.object as StructureItem;
     assert.equal(ttlv.child(passwordObject, Tag.SecretDataType)?.value, SecretDataType.Password);
     const keyValue = ttlv.child(ttlv.child(passwordObject, Tag.KeyBlock)!, Tag.KeyValue)!;
     assert.deepEqual(Buffer.from(ttlv.child(keyValue, Tag.KeyMaterial)!.value as Uint8Array), password);
-    const gotSeed = (await client.get({ uniqueIdentifier: seedId })).object as StructureItem;
+    const gotSeed = (await shared.client.get({ uniqueIdentifier: seedId })).object as StructureItem;
     assert.equal(ttlv.child(gotSeed, Tag.SecretDataType)?.value, SecretDataType.SEED);
-    const gotOpaque = await client.get({ uniqueIdentifier: opaqueId });
+    const gotOpaque = await shared.client.get({ uniqueIdentifier: opaqueId });
     assert.equal(gotOpaque.objectType, ObjectType.OpaqueData);
     assert.deepEqual(Buffer.from(ttlv.child(gotOpaque.object as StructureItem, Tag.OpaqueDataValue)!.value as Uint8Array), opaqueValue);
 
@@ -223,18 +212,18 @@ describe("Register", () => {
     assert.deepEqual(await locate([{ name: "Object Type", value: ObjectType.OpaqueData }, group("secrets")]), [opaqueId]);
     assert.deepEqual(await locate([{ name: "Object Type", value: ObjectType.SymmetricKey }, group("secrets")]), []);
 
-    await client.activate({ uniqueIdentifier: seedId });
+    await shared.client.activate({ uniqueIdentifier: seedId });
     assert.equal(await stateOf(seedId), State.Active);
-    await rejectsWith(client.mac({ uniqueIdentifier: seedId, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA256 }, data: block }), ResultReason.PermissionDenied);
-    await client.revoke({ uniqueIdentifier: seedId, revocationReason: { revocationReasonCode: RevocationReasonCode.Unspecified } });
-    await client.destroy({ uniqueIdentifier: seedId });
-    await rejectsWith(client.get({ uniqueIdentifier: seedId }), ResultReason.ItemNotFound);
+    await rejectsWith(shared.client.mac({ uniqueIdentifier: seedId, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA256 }, data: block }), ResultReason.PermissionDenied);
+    await shared.client.revoke({ uniqueIdentifier: seedId, revocationReason: { revocationReasonCode: RevocationReasonCode.Unspecified } });
+    await shared.client.destroy({ uniqueIdentifier: seedId });
+    await rejectsWith(shared.client.get({ uniqueIdentifier: seedId }), ResultReason.ItemNotFound);
   });
 
   test("a key registered with CBC / PKCS#5: Encrypt without parameters or IV gets an IV from the token; ECB with PKCS#5 padding matches node:crypto", async () => {
     const value = randomBytes(16);
     const now = BigInt(Math.floor(Date.now() / 1000));
-    const { uniqueIdentifier: id } = await client.register({
+    const { uniqueIdentifier: id } = await shared.client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: {
         names: [],
@@ -243,26 +232,26 @@ describe("Register", () => {
       object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES } },
     });
     const plain = Buffer.from("seventeen bytes!!");
-    const encrypted = await client.encrypt({ uniqueIdentifier: id, data: plain });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, data: plain });
     assert.equal(encrypted.ivCounterNonce?.length, 16);
     const decipher = createDecipheriv("aes-128-cbc", value, encrypted.ivCounterNonce!);
     assert.deepEqual(Buffer.concat([decipher.update(encrypted.data!), decipher.final()]), plain);
     // The key allows CBC-PAD only (CKA_ALLOWED_MECHANISMS): ECB on a key of its own.
-    const { uniqueIdentifier: free } = await client.register({
+    const { uniqueIdentifier: free } = await shared.client.register({
       objectType: ObjectType.SymmetricKey,
       templateAttribute: { names: [], attributes: [usage(Usage.Encrypt | Usage.Decrypt), { name: "Activation Date", value: now }] },
       object: { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: value, attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES } },
     });
     const ecbPkcs5 = { blockCipherMode: BlockCipherMode.ECB, paddingMethod: PaddingMethod.Pkcs5 };
-    const ecb = await client.encrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: plain });
+    const ecb = await shared.client.encrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: plain });
     const cipher = createCipheriv("aes-128-ecb", value, null);
     assert.deepEqual(Buffer.from(ecb.data!), Buffer.concat([cipher.update(plain), cipher.final()]));
-    assert.deepEqual(Buffer.from((await client.decrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: ecb.data! })).data!), plain);
+    assert.deepEqual(Buffer.from((await shared.client.decrypt({ uniqueIdentifier: free, cryptographicParameters: ecbPkcs5, data: ecb.data! })).data!), plain);
   });
 
   test("refused with the reason: an AES key of 20 bytes, a length that does not match, an empty Opaque Object, a Secret Data Type the relay does not know", async () => {
     const register = (objectType: number, object: unknown, attributes: Attribute[] = []) =>
-      client.register({ objectType, templateAttribute: { names: [], attributes }, object: object as KmipKeyObject });
+      shared.client.register({ objectType, templateAttribute: { names: [], attributes }, object: object as KmipKeyObject });
     await rejectsWith(
       register(ObjectType.SymmetricKey, { keyBlock: { keyFormatType: KeyFormatType.Raw, keyValue: { keyMaterial: randomBytes(20), attributes: [] }, cryptographicAlgorithm: CryptographicAlgorithm.AES } }),
       ResultReason.InvalidField,

@@ -9,9 +9,8 @@
 import assert from "node:assert/strict";
 import { constants, createCipheriv, createHmac, publicEncrypt } from "node:crypto";
 import { execFile } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import type { KmipClient } from "../../src/client/kmip-client.js";
 import type { Attribute, CryptographicParameters } from "../../src/kmip/attributes.js";
 import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import {
@@ -25,34 +24,24 @@ import {
   ResultReason,
   ValidityIndicator,
 } from "../../src/ttlv/enums.js";
-import { startRelayProcess, type RunningRelay } from "../helpers/relay.js";
-import { algorithm, connect, createKeyPair, length, name, publicKeyOf, rejectsWith, usage } from "../helpers/relay-client.js";
+import { algorithm, createKeyPair, length, name, publicKeyOf, rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-let relay: RunningRelay;
-let client: KmipClient;
-before(async () => {
-  relay = await startRelayProcess();
-  client = await connect(relay);
-});
-after(async () => {
-  await client?.close();
-  await relay?.cleanup();
-});
+const shared = relayAndClient();
 
 const extractable: Attribute = { name: "Extractable", value: true };
 const params = (value: CryptographicParameters): Attribute => ({ name: "Cryptographic Parameters", value });
 
 /** Creates a key and activates it (a new key is Pre-Active: test/e2e/symmetric-lifecycle.test.ts). */
 async function createKey(attributes: Attribute[]): Promise<string> {
-  const created = await client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes } });
+  const created = await shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes } });
   assert.equal(created.objectType, ObjectType.SymmetricKey);
   assert.match(created.uniqueIdentifier, /^[0-9A-F]{40}_sec$/);
-  await client.activate({ uniqueIdentifier: created.uniqueIdentifier });
+  await shared.client.activate({ uniqueIdentifier: created.uniqueIdentifier });
   return created.uniqueIdentifier;
 }
 
 async function keyValue(id: string): Promise<Buffer> {
-  const got = await client.get({ uniqueIdentifier: id });
+  const got = await shared.client.get({ uniqueIdentifier: id });
   const block = (got.object as KmipKeyObject).keyBlock;
   assert.ok(block.keyValue !== undefined && !(block.keyValue instanceof Uint8Array));
   return Buffer.from(block.keyValue.keyMaterial as Uint8Array);
@@ -97,11 +86,11 @@ describe("AES keys", () => {
 
   test("CBC with PKCS#5 padding and a random IV: the token makes the IV, node:crypto agrees, Decrypt gives the data back", async () => {
     const cbc = { ...AES, blockCipherMode: BlockCipherMode.CBC, paddingMethod: PaddingMethod.Pkcs5 };
-    const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { ...cbc, randomIv: true }, data: message });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { ...cbc, randomIv: true }, data: message });
     assert.equal(encrypted.ivCounterNonce?.length, 16);
     const expected = createCipheriv("aes-256-cbc", key, encrypted.ivCounterNonce!);
     assert.deepEqual(Buffer.from(encrypted.data!), Buffer.concat([expected.update(message), expected.final()]));
-    const decrypted = await client.decrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: encrypted.data, ivCounterNonce: encrypted.ivCounterNonce });
+    const decrypted = await shared.client.decrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: encrypted.data, ivCounterNonce: encrypted.ivCounterNonce });
     assert.deepEqual(Buffer.from(decrypted.data!), message);
   });
 
@@ -114,10 +103,10 @@ describe("AES keys", () => {
       [{ ...AES, blockCipherMode: BlockCipherMode.CTR }, "aes-256-ctr", iv, message],
     ];
     for (const [cryptographicParameters, cipher, nonce, data] of cases) {
-      const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters, data, ...(nonce !== null && { ivCounterNonce: nonce }) });
+      const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters, data, ...(nonce !== null && { ivCounterNonce: nonce }) });
       const expected = createCipheriv(cipher, key, nonce).setAutoPadding(false);
       assert.deepEqual(Buffer.from(encrypted.data!), Buffer.concat([expected.update(data), expected.final()]), cipher);
-      const decrypted = await client.decrypt({ uniqueIdentifier: id, cryptographicParameters, data: encrypted.data, ...(nonce !== null && { ivCounterNonce: nonce }) });
+      const decrypted = await shared.client.decrypt({ uniqueIdentifier: id, cryptographicParameters, data: encrypted.data, ...(nonce !== null && { ivCounterNonce: nonce }) });
       assert.deepEqual(Buffer.from(decrypted.data!), data, cipher);
     }
   });
@@ -126,11 +115,11 @@ describe("AES keys", () => {
     const gcm = { ...AES, blockCipherMode: BlockCipherMode.GCM, tagLength: 16 };
     const aad = Buffer.from("header");
     const iv = Buffer.alloc(12, 3);
-    const encrypted = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: gcm, data: message, ivCounterNonce: iv, authenticatedEncryptionAdditionalData: aad });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: gcm, data: message, ivCounterNonce: iv, authenticatedEncryptionAdditionalData: aad });
     const expected = createCipheriv("aes-256-gcm", key, iv).setAAD(aad);
     assert.deepEqual(Buffer.from(encrypted.data!), Buffer.concat([expected.update(message), expected.final()]));
     assert.deepEqual(Buffer.from(encrypted.authenticatedEncryptionTag!), expected.getAuthTag());
-    const decrypted = await client.decrypt({
+    const decrypted = await shared.client.decrypt({
       uniqueIdentifier: id,
       cryptographicParameters: gcm,
       data: encrypted.data,
@@ -142,71 +131,71 @@ describe("AES keys", () => {
     const badTag = Buffer.from(encrypted.authenticatedEncryptionTag!);
     badTag[0]! ^= 1;
     await rejectsWith(
-      client.decrypt({ uniqueIdentifier: id, cryptographicParameters: gcm, data: encrypted.data, ivCounterNonce: iv, authenticatedEncryptionAdditionalData: aad, authenticatedEncryptionTag: badTag }),
+      shared.client.decrypt({ uniqueIdentifier: id, cryptographicParameters: gcm, data: encrypted.data, ivCounterNonce: iv, authenticatedEncryptionAdditionalData: aad, authenticatedEncryptionTag: badTag }),
       ResultReason.CryptographicFailure,
       /the tag does not verify/,
     );
-    const random = await client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { ...gcm, randomIv: true }, data: message });
+    const random = await shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: { ...gcm, randomIv: true }, data: message });
     assert.equal(random.ivCounterNonce?.length, 12, "a random GCM IV is 96 bits");
   });
 
   test("a missing IV, a wrong IV length, unpadded data of the wrong length and no mode at all are refused with the reason", async () => {
     const cbc = { ...AES, blockCipherMode: BlockCipherMode.CBC };
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message }), ResultReason.MissingData, /needs an IV\/Counter\/Nonce/);
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message, ivCounterNonce: Buffer.alloc(8) }), ResultReason.InvalidField, /16-byte IV/);
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message }), ResultReason.MissingData, /needs an IV\/Counter\/Nonce/);
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message, ivCounterNonce: Buffer.alloc(8) }), ResultReason.InvalidField, /16-byte IV/);
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message, ivCounterNonce: Buffer.alloc(16) }),
+      shared.client.encrypt({ uniqueIdentifier: id, cryptographicParameters: cbc, data: message, ivCounterNonce: Buffer.alloc(16) }),
       ResultReason.InvalidField,
       /CKR_DATA_LEN_RANGE: without padding the data must be a multiple of 16 bytes/,
     );
-    await rejectsWith(client.encrypt({ uniqueIdentifier: id, data: message }), ResultReason.MissingData, /names no Block Cipher Mode/);
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: id, data: message }), ResultReason.MissingData, /names no Block Cipher Mode/);
   });
 
   test("a key's usage refuses what it lacks: Permission Denied naming the flag", async () => {
     const encryptOnly = await createKey([algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt)]);
     const ecb = { ...AES, blockCipherMode: BlockCipherMode.ECB };
-    const encrypted = await client.encrypt({ uniqueIdentifier: encryptOnly, cryptographicParameters: ecb, data: Buffer.alloc(16) });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: encryptOnly, cryptographicParameters: ecb, data: Buffer.alloc(16) });
     await rejectsWith(
-      client.decrypt({ uniqueIdentifier: encryptOnly, cryptographicParameters: ecb, data: encrypted.data }),
+      shared.client.decrypt({ uniqueIdentifier: encryptOnly, cryptographicParameters: ecb, data: encrypted.data }),
       ResultReason.PermissionDenied,
       /may not decrypt: its CKA_DECRYPT is false \(the Cryptographic Usage Mask lacks Decrypt\)/,
     );
-    await rejectsWith(client.get({ uniqueIdentifier: encryptOnly }), ResultReason.PermissionDenied, /cannot leave the HSM: CKA_SENSITIVE is true and CKA_EXTRACTABLE is false/);
+    await rejectsWith(shared.client.get({ uniqueIdentifier: encryptOnly }), ResultReason.PermissionDenied, /cannot leave the HSM: CKA_SENSITIVE is true and CKA_EXTRACTABLE is false/);
   });
 
   test("Cryptographic Parameters given at Create are the key's mode: Encrypt without parameters uses it, and the token refuses another", async () => {
     const ecbKey = await createKey([algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.Decrypt), params({ blockCipherMode: BlockCipherMode.ECB }), extractable]);
-    const encrypted = await client.encrypt({ uniqueIdentifier: ecbKey, data: Buffer.alloc(16, 1) });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: ecbKey, data: Buffer.alloc(16, 1) });
     const expected = createCipheriv("aes-128-ecb", await keyValue(ecbKey), null).setAutoPadding(false);
     assert.deepEqual(Buffer.from(encrypted.data!), expected.update(Buffer.alloc(16, 1)));
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: ecbKey, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC }, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16) }),
+      shared.client.encrypt({ uniqueIdentifier: ecbKey, cryptographicParameters: { blockCipherMode: BlockCipherMode.CBC }, data: Buffer.alloc(16), ivCounterNonce: Buffer.alloc(16) }),
       ResultReason.PermissionDenied,
       /allows only AES-ECB/,
     );
   });
 
   test("Get answers Raw and Transparent Symmetric Key; Locate finds symmetric keys by Object Type and algorithm", async () => {
-    const transparent = await client.get({ uniqueIdentifier: id, keyFormatType: KeyFormatType.TransparentSymmetricKey });
+    const transparent = await shared.client.get({ uniqueIdentifier: id, keyFormatType: KeyFormatType.TransparentSymmetricKey });
     const block = (transparent.object as KmipKeyObject).keyBlock;
     assert.equal(block.keyFormatType, KeyFormatType.TransparentSymmetricKey);
     assert.equal(block.cryptographicAlgorithm, CryptographicAlgorithm.AES);
     assert.equal(block.cryptographicLength, 256);
-    const located = await client.locate({ attributes: [{ name: "Object Type", value: ObjectType.SymmetricKey }, algorithm(CryptographicAlgorithm.AES), length(256)] });
+    const located = await shared.client.locate({ attributes: [{ name: "Object Type", value: ObjectType.SymmetricKey }, algorithm(CryptographicAlgorithm.AES), length(256)] });
     assert.ok(located.uniqueIdentifiers.includes(id), `${id} is among ${located.uniqueIdentifiers.join(", ")}`);
     assert.ok(located.uniqueIdentifiers.every((found) => found.endsWith("_sec")));
   });
 
   test("Create refuses what it cannot keep: an unknown attribute, a usage without a PKCS#11 flag, an AES length", async () => {
     const base = [algorithm(CryptographicAlgorithm.AES), usage(Usage.Encrypt)];
-    await rejectsWith(client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(100)] } }), ResultReason.InvalidField, /128, 192 or 256/);
+    await rejectsWith(shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(100)] } }), ResultReason.InvalidField, /128, 192 or 256/);
     await rejectsWith(
-      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(128), { name: "Operation Policy Name", value: "default" }] } }),
+      shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [...base, length(128), { name: "Operation Policy Name", value: "default" }] } }),
       ResultReason.InvalidField,
       /"Operation Policy Name" cannot be kept on a secret key/,
     );
     await rejectsWith(
-      client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.TranslateEncrypt)] } }),
+      shared.client.create({ objectType: ObjectType.SymmetricKey, templateAttribute: { names: [], attributes: [algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.Encrypt | Usage.TranslateEncrypt)] } }),
       ResultReason.InvalidField,
       /TranslateEncrypt has no PKCS#11 counterpart/,
     );
@@ -214,8 +203,8 @@ describe("AES keys", () => {
 
   test("Destroy removes a secret key; afterwards it is Item Not Found", async () => {
     const doomed = await createKey([algorithm(CryptographicAlgorithm.AES), length(192), usage(Usage.Encrypt)]);
-    await client.destroy({ uniqueIdentifier: doomed });
-    await rejectsWith(client.encrypt({ uniqueIdentifier: doomed, cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB }, data: Buffer.alloc(16) }), ResultReason.ItemNotFound);
+    await shared.client.destroy({ uniqueIdentifier: doomed });
+    await rejectsWith(shared.client.encrypt({ uniqueIdentifier: doomed, cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB }, data: Buffer.alloc(16) }), ResultReason.ItemNotFound);
   });
 });
 
@@ -230,11 +219,11 @@ describe("MAC keys", () => {
       const key = await keyValue(id);
       assert.equal(key.length * 8, bits);
       const data = Buffer.from(`data for ${hash}`);
-      const { macData } = await client.mac({ uniqueIdentifier: id, data });
+      const { macData } = await shared.client.mac({ uniqueIdentifier: id, data });
       assert.deepEqual(Buffer.from(macData!), createHmac(hash, key).update(data).digest(), hash);
-      const valid = await client.macVerify({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: kmip }, data, macData });
+      const valid = await shared.client.macVerify({ uniqueIdentifier: id, cryptographicParameters: { cryptographicAlgorithm: kmip }, data, macData });
       assert.equal(valid.validityIndicator, ValidityIndicator.Valid);
-      const invalid = await client.macVerify({ uniqueIdentifier: id, data: Buffer.from("other data"), macData });
+      const invalid = await shared.client.macVerify({ uniqueIdentifier: id, data: Buffer.from("other data"), macData });
       assert.equal(invalid.validityIndicator, ValidityIndicator.Invalid);
     }
   });
@@ -242,21 +231,21 @@ describe("MAC keys", () => {
   test("CMAC with an AES key; an HMAC key with another hash and an AES key for HMAC are refused", async () => {
     const aes = await createKey([algorithm(CryptographicAlgorithm.AES), length(128), usage(Usage.MacGenerate | Usage.MacVerify), extractable]);
     const data = Buffer.from("cmac me");
-    const { macData } = await client.mac({ uniqueIdentifier: aes, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.AES, blockCipherMode: BlockCipherMode.Cmac }, data });
+    const { macData } = await shared.client.mac({ uniqueIdentifier: aes, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.AES, blockCipherMode: BlockCipherMode.Cmac }, data });
     assert.deepEqual(Buffer.from(macData!), aesCmac(await keyValue(aes), data));
     await rejectsWith(
-      client.mac({ uniqueIdentifier: aes, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA256 }, data }),
+      shared.client.mac({ uniqueIdentifier: aes, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA256 }, data }),
       ResultReason.InvalidField,
       /HMAC-SHA256 needs an HMAC \(generic secret\) key; .* is an AES key/,
     );
     const hmac = await createKey([algorithm(CryptographicAlgorithm.HMACSHA256), usage(Usage.MacGenerate)]);
     await rejectsWith(
-      client.mac({ uniqueIdentifier: hmac, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA512 }, data }),
+      shared.client.mac({ uniqueIdentifier: hmac, cryptographicParameters: { cryptographicAlgorithm: CryptographicAlgorithm.HMACSHA512 }, data }),
       ResultReason.PermissionDenied,
       /allows only HMAC-SHA256/,
     );
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: hmac, cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB }, data: Buffer.alloc(16) }),
+      shared.client.encrypt({ uniqueIdentifier: hmac, cryptographicParameters: { blockCipherMode: BlockCipherMode.ECB }, data: Buffer.alloc(16) }),
       ResultReason.InvalidField,
       /AES-ECB needs an AES key; .* is an HMAC \(generic secret\) key/,
     );
@@ -265,9 +254,9 @@ describe("MAC keys", () => {
 
 describe("RSA-OAEP on a key pair", () => {
   test("a pair made by Create Key Pair may not encrypt (its templates set CKA_ENCRYPT and CKA_DECRYPT false)", async () => {
-    const pair = await createKeyPair(client, [algorithm(CryptographicAlgorithm.RSA), length(2048)]);
+    const pair = await createKeyPair(shared.client, [algorithm(CryptographicAlgorithm.RSA), length(2048)]);
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: { paddingMethod: PaddingMethod.OAEP }, data: Buffer.from("x") }),
+      shared.client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: { paddingMethod: PaddingMethod.OAEP }, data: Buffer.from("x") }),
       ResultReason.PermissionDenied,
       /may not encrypt: its CKA_ENCRYPT is false/,
     );
@@ -277,28 +266,28 @@ describe("RSA-OAEP on a key pair", () => {
     // As OpenBao's KMIP seal uses it: an RSA key pair that exists on the token, made by another tool.
     await promisify(execFile)(
       "pkcs11-tool",
-      ["--module", relay.token.modulePath, "--login", "--pin", relay.token.pin, "--token-label", relay.token.label, "--keypairgen", "--key-type", "rsa:2048", "--id", "0a0b0c", "--usage-decrypt"],
-      { env: relay.token.env },
+      ["--module", shared.relay.token.modulePath, "--login", "--pin", shared.relay.token.pin, "--token-label", shared.relay.token.label, "--keypairgen", "--key-type", "rsa:2048", "--id", "0a0b0c", "--usage-decrypt"],
+      { env: shared.relay.token.env },
     );
     const pair = { publicKeyUniqueIdentifier: "0A0B0C_pub", privateKeyUniqueIdentifier: "0A0B0C_priv" };
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: { paddingMethod: PaddingMethod.OAEP }, data: Buffer.from("x") }),
+      shared.client.encrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: { paddingMethod: PaddingMethod.OAEP }, data: Buffer.from("x") }),
       ResultReason.InvalidField,
       /is a private key; RSA-OAEP encrypts with the public key/,
     );
-    const publicKey = publicKeyOf(await client.get({ uniqueIdentifier: pair.publicKeyUniqueIdentifier }));
+    const publicKey = publicKeyOf(await shared.client.get({ uniqueIdentifier: pair.publicKeyUniqueIdentifier }));
     const oaep = { cryptographicAlgorithm: CryptographicAlgorithm.RSA, paddingMethod: PaddingMethod.OAEP, hashingAlgorithm: HashingAlgorithm.SHA1 };
     const data = Buffer.from("a wrapped key");
-    const encrypted = await client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: oaep, data });
+    const encrypted = await shared.client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: oaep, data });
     assert.equal(encrypted.data!.length, 256);
-    const decrypted = await client.decrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: oaep, data: encrypted.data });
+    const decrypted = await shared.client.decrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: oaep, data: encrypted.data });
     assert.deepEqual(Buffer.from(decrypted.data!), data);
     const ours = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, data);
-    const theirs = await client.decrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: oaep, data: ours });
+    const theirs = await shared.client.decrypt({ uniqueIdentifier: pair.privateKeyUniqueIdentifier, cryptographicParameters: oaep, data: ours });
     assert.deepEqual(Buffer.from(theirs.data!), data, "node:crypto's ciphertext decrypts in the token");
     // SoftHSM 2.6 implements OAEP with SHA-1 only; the relay passes SHA-256 on (CK_RSA_PKCS_OAEP_PARAMS) and says why the token refused it.
     await rejectsWith(
-      client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: { ...oaep, hashingAlgorithm: HashingAlgorithm.SHA256 }, data }),
+      shared.client.encrypt({ uniqueIdentifier: pair.publicKeyUniqueIdentifier, cryptographicParameters: { ...oaep, hashingAlgorithm: HashingAlgorithm.SHA256 }, data }),
       ResultReason.CryptographicFailure,
       /CKR_ARGUMENTS_BAD: the token refuses these OAEP parameters/,
     );

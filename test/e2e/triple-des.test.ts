@@ -13,7 +13,7 @@ import type { KeyObject as KmipKeyObject } from "../../src/kmip/objects.js";
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask as Usage, KeyFormatType, ObjectType, PaddingMethod, ResultReason } from "../../src/ttlv/enums.js";
 import { algorithm, length, rejectsWith, usage, relayAndClient } from "../helpers/relay-client.js";
 
-const shared = relayAndClient();
+const shared = relayAndClient(4);
 
 const extractable: Attribute = { name: "Extractable", value: true };
 const DES3 = CryptographicAlgorithm.TripleDES;

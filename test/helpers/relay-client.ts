@@ -20,16 +20,17 @@ import { startRelayProcess, type RunningRelay } from "./relay.js";
 export const DATA = Buffer.from("example.com. 3600 IN A 192.0.2.1");
 
 /**
- * One relay (its own process and SoftHSM token) and one KMIP 1.`minor`
- * client on it, for all the tests of a file: started before them, closed
- * after them. Read `relay` and `client` inside the tests.
+ * One relay (its own process and SoftHSM token) and one client on it
+ * (KMIP 1.`minor`, the client's default version without one), for all the
+ * tests of a file: started before them, closed after them. Read `relay` and
+ * `client` inside the tests.
  */
-export function relayAndClient(minor = 4): { readonly relay: RunningRelay; readonly client: KmipClient } {
+export function relayAndClient(minor?: number): { readonly relay: RunningRelay; readonly client: KmipClient } {
   let relay: RunningRelay | undefined;
   let client: KmipClient | undefined;
   before(async () => {
     relay = await startRelayProcess();
-    client = await connect(relay, { protocolVersion: { major: 1, minor } });
+    client = await connect(relay, minor === undefined ? {} : { protocolVersion: { major: 1, minor } });
   });
   after(async () => {
     await client?.close();
