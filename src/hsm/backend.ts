@@ -88,6 +88,13 @@ export interface HsmBackend {
   /** Throws ITEM_NOT_FOUND when no single object matches the id. */
   describeKey(slotId: string, keyId: string): Promise<KeyDescription>;
 
+  /**
+   * A secret key's Digest (SHA-256 of its value) computed by the token
+   * (secret-digest.ts); undefined for other keys and where the token does
+   * not digest keys. Asked only by the operations that report it.
+   */
+  digestSecretKey(slotId: string, keyId: string): Promise<Uint8Array | undefined>;
+
   /** C_GenerateKey: a secret key; returns its id. */
   generateSecretKey(slotId: string, request: SecretKeyRequest): Promise<string>;
 

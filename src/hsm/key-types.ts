@@ -77,7 +77,7 @@ export interface KeyDescription {
   readonly extractable?: boolean;
   /** Secret keys: the mechanisms of CKA_ALLOWED_MECHANISMS the relay knows; absent when the key allows any. */
   readonly secretMechanisms?: readonly SecretMechanism[];
-  /** Secret keys, describeKey only: SHA-256 of CKA_VALUE, computed by the token (C_DigestKey); absent when the module refuses. */
+  /** Secret keys: SHA-256 of CKA_VALUE, computed by the token (digestSecretKey), set only by the operations that report it (key-attributes.ts withSecretDigest); absent when the module refuses. */
   readonly digest?: Uint8Array;
 }
 

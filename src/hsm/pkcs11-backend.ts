@@ -274,12 +274,12 @@ class Pkcs11Backend implements HsmBackend {
 
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     const state = this.state(slotId);
-    return this.sessions.withKey(state, keyId, (session, key) => {
-      const description = describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks);
-      if (key.objectClass !== "secret") return description;
-      const digest = digestSecretKey(this.p, session, key.handle);
-      return digest === undefined ? description : { ...description, digest };
-    });
+    return this.sessions.withKey(state, keyId, (session, key) => describeObject(this.p, session, key.handle, key.id, key.objectClass, this.quirks));
+  }
+
+  async digestSecretKey(slotId: string, keyId: string): Promise<Uint8Array | undefined> {
+    const state = this.state(slotId);
+    return this.sessions.withKey(state, keyId, (session, key) => (key.objectClass === "secret" ? digestSecretKey(this.p, session, key.handle) : undefined));
   }
 
   async findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {

@@ -6,7 +6,7 @@
 import { KmipError } from "../kmip/errors.js";
 import { decodeDeleteAttributeRequest, encodeDeleteAttributeResponse } from "../kmip/payloads/delete-attribute.js";
 import { Operation, ResultReason } from "../ttlv/enums.js";
-import { keyAttributes } from "./key-attributes.js";
+import { keyAttributes, withSecretDigest } from "./key-attributes.js";
 import { nameOfLabel, requireId } from "./keys.js";
 import { describeManaged } from "./managed-object.js";
 import { deleteClientAttribute, isClientAttribute, touch } from "./client-attributes.js";
@@ -27,7 +27,8 @@ export const deleteAttribute: OperationHandler = {
     }
     const { key, attributes: model } = await describeManaged(context, id);
     if (attributeName !== "Name") {
-      if (keyAttributes(key, model, context.version).some((attribute) => attribute.name === attributeName)) {
+      const reported = keyAttributes(attributeName === "Digest" ? await withSecretDigest(context, key, model) : key, model, context.version);
+      if (reported.some((attribute) => attribute.name === attributeName)) {
         throw new KmipError(ResultReason.PermissionDenied, `attribute "${attributeName}" is read from the token and cannot be deleted; only Name, Object Group, Contact Information and x- attributes can`);
       }
       throw new KmipError(ResultReason.ItemNotFound, `${id} has no attribute "${attributeName}"`);

@@ -2,7 +2,7 @@
 // Get Attributes would return for the key.
 import { decodeGetAttributeListRequest, encodeGetAttributeListResponse } from "../kmip/payloads/get-attribute-list.js";
 import { Operation } from "../ttlv/enums.js";
-import { keyAttributes } from "./key-attributes.js";
+import { keyAttributes, withSecretDigest } from "./key-attributes.js";
 import { requireId } from "./keys.js";
 import { describeManaged } from "./managed-object.js";
 import type { OperationHandler } from "./operation.js";
@@ -14,7 +14,7 @@ export const getAttributeList: OperationHandler = {
   async run(context, requestPayload) {
     const id = requireId(context, decodeGetAttributeListRequest(requestPayload).uniqueIdentifier);
     const { key, attributes: model } = await describeManaged(context, id);
-    const attributeNames = [...new Set(keyAttributes(key, model, context.version).map((attribute) => attribute.name))];
+    const attributeNames = [...new Set(keyAttributes(await withSecretDigest(context, key, model), model, context.version).map((attribute) => attribute.name))];
     return encodeGetAttributeListResponse({ uniqueIdentifier: id, attributeNames });
   },
 };

@@ -10,6 +10,7 @@ import { CryptographicUsageMask, HashingAlgorithm, KeyFormatType } from "../ttlv
 import { publicKeyMaterial } from "./get.js";
 import { algorithmOf, nameOfLabel, objectTypeOf, recommendedCurveOf } from "./keys.js";
 import { atLeast } from "../kmip/versions.js";
+import type { OperationContext } from "./operation.js";
 import { secretAlgorithmOf } from "./secret-keys.js";
 
 /** PKCS#11 usage flags and the Cryptographic Usage Mask bits (KMIP 1.x 3.19) they grant. */
@@ -40,6 +41,17 @@ export function usageMaskOf(key: Pick<KeyDescription, "usage">): number {
 export function sha256Digest(value: Uint8Array, keyFormatType: number | undefined): KnownAttribute {
   const digestValue = createHash("sha256").update(value).digest();
   return { name: "Digest", value: { hashingAlgorithm: HashingAlgorithm.SHA256, digestValue, ...(keyFormatType === undefined ? {} : { keyFormatType }) } };
+}
+
+/**
+ * `key` with the token's Digest of a secret key whose model keeps none (a
+ * key made in the token): C_DigestKey, asked only by the operations that
+ * report the Digest, not by every read of the key.
+ */
+export async function withSecretDigest(context: OperationContext, key: KeyDescription, model: readonly Attribute[]): Promise<KeyDescription> {
+  if (key.objectClass !== "secret" || model.some((attribute) => attribute.name === "Digest")) return key;
+  const digest = await context.backend.digestSecretKey(context.slot.slotId, key.id);
+  return digest === undefined ? key : { ...key, digest };
 }
 
 function digestOf(key: KeyDescription, version: ProtocolVersion): KnownAttribute | undefined {

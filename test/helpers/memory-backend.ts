@@ -251,6 +251,12 @@ export class MemoryBackend implements HsmBackend {
     return key;
   }
 
+  /** The in-memory token computes no Digest of a key, as a module without C_DigestKey. */
+  async digestSecretKey(slotId: string, keyId: string): Promise<Uint8Array | undefined> {
+    this.find(slotId, keyId, "C_DigestKey");
+    return undefined;
+  }
+
   async describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     this.record({ fn: "describeKey", keyId });
     const key = this.find(slotId, keyId, "C_GetAttributeValue");

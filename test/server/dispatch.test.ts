@@ -76,6 +76,7 @@ function fakeBackend(calls: string[] = []): HsmBackend {
     mac: unused,
     macVerify: unused,
     describeKey: unused,
+    digestSecretKey: unused,
     findKeys: unused,
     describeKeys: unused,
     updateKey: unused,

@@ -232,6 +232,9 @@ class IsolatedBackend implements HsmBackend {
   describeKey(slotId: string, keyId: string): Promise<KeyDescription> {
     return this.call("describeKey", [slotId, keyId]);
   }
+  digestSecretKey(slotId: string, keyId: string): Promise<Uint8Array | undefined> {
+    return this.call("digestSecretKey", [slotId, keyId]);
+  }
   findKeys(slotId: string, filter: KeyFilter): Promise<string[]> {
     return this.call("findKeys", [slotId, filter]);
   }

@@ -38,6 +38,7 @@ const PKCS11_FUNCTIONS: Record<BackendMethod, string> = {
   mac: "C_SignInit, C_Sign",
   macVerify: "C_VerifyInit, C_Verify",
   describeKey: "C_FindObjects, C_GetAttributeValue",
+  digestSecretKey: "C_DigestInit, C_DigestKey, C_DigestFinal",
   findKeys: "C_FindObjects, C_GetAttributeValue",
   describeKeys: "C_FindObjects, C_GetAttributeValue",
   updateKey: "C_SetAttributeValue",
